@@ -1,0 +1,29 @@
+/**
+ * `npm run bench [name…]`: runs every `bench/*.bench.ts` scenario (or the named ones), one
+ * after another, each in its own Node process so one scenario's heap and JIT state do not
+ * colour the next. Each scenario prints its table and writes JSON under bench/results/.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = __dirname;
+const wanted = process.argv.slice(2);
+const all = readdirSync(dir)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .sort();
+const chosen = wanted.length ? all.filter((f) => wanted.some((w) => f.startsWith(w))) : all;
+if (chosen.length === 0) {
+  console.error(`no scenario matches ${wanted.join(', ')}; scenarios: ${all.map((f) => f.replace('.bench.ts', '')).join(', ')}`);
+  process.exit(2);
+}
+let failed = 0;
+for (const f of chosen) {
+  console.log(`\n### ${f.replace('.bench.ts', '')}`);
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(dir, f)], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    failed++;
+    console.error(`scenario ${f} failed (exit ${r.status ?? r.signal})`);
+  }
+}
+process.exit(failed ? 1 : 0);

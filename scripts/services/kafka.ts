@@ -1,0 +1,160 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VigilError } from '../../src/errors';
+import { freePort } from './ports';
+import { sleep, startProcess, stopProcess, tailLog, type ServiceProcess } from './process';
+
+export const KAFKA_VERSION = '3.9.1';
+
+export interface KafkaService {
+  /** Bootstrap address, `127.0.0.1:<port>`. */
+  readonly brokers: string;
+  readonly pid: number;
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+const POM = join(__dirname, '..', 'kafka', 'pom.xml');
+
+/** Where the broker jars are cached between runs (outside the repository). */
+export function kafkaJarDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'vigil', `kafka-${KAFKA_VERSION}`, 'libs');
+}
+
+/**
+ * Returns the directory holding the Kafka broker jars, fetching them from Maven Central
+ * with `mvn` the first time. The copy is made in a temporary folder and renamed into
+ * place so an interrupted fetch never leaves a half-filled cache behind.
+ */
+export function ensureKafkaJars(log: (line: string) => void = () => undefined): string {
+  const dir = kafkaJarDir();
+  if (existsSync(join(dir, '.complete'))) return dir;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  log(`fetching Apache Kafka ${KAFKA_VERSION} jars with Maven into ${dir} (first run only)`);
+  try {
+    execFileSync(
+      'mvn',
+      ['-B', '-q', '-f', POM, 'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${tmp}`],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+  } catch (cause) {
+    const out = cause as { stdout?: Buffer; stderr?: Buffer; code?: string };
+    const why = out.code === 'ENOENT' ? 'mvn is not installed (Java 17 and Maven are needed to fetch the Kafka jars)' : `${out.stdout ?? ''}${out.stderr ?? ''}`.slice(-3000);
+    rmSync(tmp, { recursive: true, force: true });
+    throw new VigilError('VIGIL_E_SERVICE_START', `could not fetch the Kafka jars: ${why}. Or point VIGIL_KAFKA_BROKERS at a running Kafka.`, {
+      details: { service: 'kafka' },
+      cause,
+    });
+  }
+  if (!readdirSync(tmp).some((f) => f.startsWith('kafka_2.13-'))) {
+    throw new VigilError('VIGIL_E_SERVICE_START', `Maven ran but ${tmp} holds no kafka_2.13 jar`);
+  }
+  writeFileSync(join(tmp, '.complete'), new Date().toISOString() + '\n');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, '..'), { recursive: true });
+  renameSync(tmp, dir);
+  return dir;
+}
+
+function java(): string {
+  const home = process.env.JAVA_HOME;
+  return home && existsSync(join(home, 'bin', 'java')) ? join(home, 'bin', 'java') : 'java';
+}
+
+/** A 22-character Kafka cluster id: 16 random bytes, base64url without padding. */
+function clusterId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves. */
+export async function startKafka(options: { timeoutMs?: number; log?: (line: string) => void } = {}): Promise<KafkaService> {
+  const libs = ensureKafkaJars(options.log);
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-kafka-'));
+  const [port, cport] = [await freePort(), await freePort()];
+  const props = join(dir, 'server.properties');
+  const log4j = join(dir, 'log4j.properties');
+  writeFileSync(
+    props,
+    [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.voters=1@127.0.0.1:${cport}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      'controller.listener.names=CONTROLLER',
+      'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `log.dirs=${join(dir, 'data')}`,
+      'num.partitions=1',
+      // Topics are created up front by whoever uses them (DESIGN.md §7).
+      'auto.create.topics.enable=false',
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=10',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'group.initial.rebalance.delay.ms=0',
+      'delete.topic.enable=true',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    log4j,
+    [
+      'log4j.rootLogger=INFO, stdout',
+      'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+      'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+      'log4j.logger.kafka=INFO',
+      'log4j.logger.org.apache.kafka=INFO',
+      '',
+    ].join('\n'),
+  );
+  const logFile = join(dir, 'kafka.log');
+  const jvm = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`];
+  const fail = (what: string, cause?: unknown): VigilError =>
+    new VigilError('VIGIL_E_SERVICE_START', `kafka ${what}; its log (${logFile}):\n${tailLog(logFile, 60)}`, {
+      details: { service: 'kafka', logFile },
+      cause,
+    });
+
+  try {
+    execFileSync(java(), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props], { stdio: 'pipe' });
+  } catch (cause) {
+    const e = cause as { stdout?: Buffer; stderr?: Buffer };
+    writeFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw fail('storage format failed', cause);
+  }
+
+  const proc: ServiceProcess = startProcess('kafka', java(), [...jvm, 'kafka.Kafka', props], logFile);
+  const deadline = Date.now() + (options.timeoutMs ?? 120000);
+  for (;;) {
+    let text = '';
+    try {
+      text = readFileSync(logFile, 'utf8');
+    } catch {
+      /* not written yet */
+    }
+    if (text.includes('Kafka Server started')) break;
+    if (proc.exited()) throw fail('exited during startup');
+    if (Date.now() > deadline) {
+      await stopProcess(proc, 2000);
+      throw fail(`did not log "Kafka Server started" within ${options.timeoutMs ?? 120000} ms`);
+    }
+    await sleep(100);
+  }
+  return {
+    brokers: `127.0.0.1:${port}`,
+    pid: proc.pid,
+    logFile,
+    async stop() {
+      await stopProcess(proc, 20000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

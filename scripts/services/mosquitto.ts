@@ -1,0 +1,69 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VigilError } from '../../src/errors';
+import { canConnect, freePort } from './ports';
+import { sleep, startProcess, stopProcess, tailLog, type ServiceProcess } from './process';
+
+export interface MosquittoService {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+const CONF_TEMPLATE = join(__dirname, '..', 'mosquitto', 'vigil.conf');
+
+/** Path of the mosquitto binary; installs Debian's package when missing and we are root. */
+export function ensureMosquitto(): string {
+  const candidates = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'];
+  const found = candidates.find((p) => existsSync(p));
+  if (found) return found;
+  if (process.getuid?.() !== 0) {
+    throw new VigilError('VIGIL_E_SERVICE_START', 'mosquitto is not installed; run: sudo apt-get install -y mosquitto mosquitto-clients', {
+      details: { service: 'mosquitto' },
+    });
+  }
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'mosquitto', 'mosquitto-clients'], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  const after = candidates.find((p) => existsSync(p));
+  if (!after) throw new VigilError('VIGIL_E_SERVICE_START', 'apt-get installed mosquitto but its binary is not where Debian puts it');
+  return after;
+}
+
+/** Starts a private Mosquitto on a free loopback port with the project's config. */
+export async function startMosquitto(options: { timeoutMs?: number } = {}): Promise<MosquittoService> {
+  const bin = ensureMosquitto();
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-mosquitto-'));
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, readFileSync(CONF_TEMPLATE, 'utf8').replace(/@PORT@/g, String(port)));
+  const logFile = join(dir, 'mosquitto.log');
+  const proc: ServiceProcess = startProcess('mosquitto', bin, ['-c', conf], logFile);
+
+  const deadline = Date.now() + (options.timeoutMs ?? 15000);
+  while (!(await canConnect(port))) {
+    if (proc.exited() || Date.now() > deadline) {
+      await stopProcess(proc, 2000);
+      throw new VigilError('VIGIL_E_SERVICE_START', `mosquitto did not start on 127.0.0.1:${port}; its log (${logFile}):\n${tailLog(logFile)}`, {
+        details: { service: 'mosquitto', logFile },
+      });
+    }
+    await sleep(50);
+  }
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    pid: proc.pid,
+    logFile,
+    async stop() {
+      await stopProcess(proc, 5000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isVigilError } from '../errors';
+import { configCommand } from './config-command';
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Builds the `vigil` command tree; the composition root of the product. */
+export function buildProgram(): Command {
+  const program = new Command('vigil')
+    .description('Vigil: telemetry ingestion and stream analytics for military IoT')
+    .version(version())
+    .showHelpAfterError()
+    .exitOverride();
+  program.addCommand(configCommand());
+  return program;
+}
+
+/** Entry point of `bin/vigil.js`. Errors become one clear line on stderr and a non-zero exit. */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (isVigilError(err)) {
+      process.stderr.write(`vigil: ${err.code}: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}

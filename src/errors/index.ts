@@ -1,0 +1,2 @@
+export { ERROR_CODES, isVigilErrorCode, type VigilErrorCode } from './codes';
+export { VigilError, isVigilError, type VigilErrorDetails } from './vigil-error';

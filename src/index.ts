@@ -1,0 +1,5 @@
+/**
+ * Vigil's public API. Pipelines (`pipelines/`) and integrators import only from here.
+ */
+export { ERROR_CODES, VigilError, isVigilError, isVigilErrorCode, type VigilErrorCode, type VigilErrorDetails } from './errors';
+export { loadConfig, configOptions, type VigilConfig, type VigilConfigInput, type LoadConfigOptions, type ConfigIssue } from './config';
