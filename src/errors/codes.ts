@@ -16,6 +16,40 @@ export const ERROR_CODES = {
   // services and transport
   VIGIL_E_SERVICE_START: { retriable: true, meaning: 'A service the process needs (Kafka, Mosquitto, an HTTP listener) failed to start.' },
   VIGIL_E_PORT_IN_USE: { retriable: false, meaning: 'A listening port is already taken by another process.' },
+  // replay protection
+  VIGIL_E_REPLAY_STORE_CORRUPT: { retriable: false, meaning: 'The on-disk replay store cannot be read back (bad snapshot, other window size).' },
+  VIGIL_E_REPLAY_STORE_CLOSED: { retriable: false, meaning: 'The replay store was used after close().' },
+  // wire format: frames (codec)
+  VIGIL_E_FRAME_MALFORMED: { retriable: false, meaning: 'A frame is not a well-formed Vigil frame: bad msgpack, wrong layout, or a header field of the wrong type or range.' },
+  VIGIL_E_FRAME_TOO_LARGE: { retriable: false, meaning: 'A frame is larger than the maximum frame size, or would be once sealed.' },
+  VIGIL_E_FRAME_VERSION: { retriable: false, meaning: 'A frame declares a format version this build does not support.' },
+  VIGIL_E_FRAME_AUTH: { retriable: false, meaning: 'A frame failed authentication (Poly1305 MAC): wrong key, or a header or ciphertext byte was changed.' },
+  VIGIL_E_FRAME_SIGNATURE: { retriable: false, meaning: 'A frame signature is missing where required, or does not verify under the device signing key.' },
+  VIGIL_E_READING_INVALID: { retriable: false, meaning: 'A reading has an unknown kind, a field of the wrong type, a value out of range, or a batch has the wrong size.' },
+  // wire format: sealed records (codec)
+  VIGIL_E_RECORD_INVALID: { retriable: false, meaning: 'A sealed record or its plaintext is malformed or has a field of the wrong type or range.' },
+  VIGIL_E_RECORD_VERSION: { retriable: false, meaning: 'A sealed record declares a format version this build does not support.' },
+  VIGIL_E_RECORD_AUTH: { retriable: false, meaning: 'A sealed record failed authentication: wrong stream key for the key id, or the record was changed.' },
+  VIGIL_E_LABEL_INVALID: { retriable: false, meaning: 'A classification label has an unknown level or a malformed, unsorted or duplicated releasability list.' },
+  // keys and crypto
+  VIGIL_E_KEY_INVALID: { retriable: false, meaning: 'Key material has the wrong length or is unusable (e.g. an X25519 public key of low order).' },
+  VIGIL_E_KEY_UNKNOWN: { retriable: false, meaning: 'No key is known for the key id a record names.' },
+  VIGIL_E_KEY_FILE_READ: { retriable: false, meaning: 'A key file cannot be opened or read.' },
+  VIGIL_E_KEY_FILE_WRITE: { retriable: false, meaning: 'A key file cannot be written (or exists and overwriting was not asked for).' },
+  VIGIL_E_KEY_FILE_INVALID: { retriable: false, meaning: 'A key file is not valid JSON of a known key file type, or its keys are malformed or do not match.' },
+  VIGIL_E_KEY_FILE_PERMISSIONS: { retriable: false, meaning: 'A key file holding secret keys is accessible by group or others; it must be mode 0600.' },
+  VIGIL_E_CRYPTO_BACKEND: { retriable: false, meaning: 'The requested crypto backend (sodium-native) is not available in this installation.' },
+  // admission (gateway); declared here so the rejection reasons form one closed list
+  VIGIL_E_DEVICE_UNKNOWN: { retriable: false, meaning: 'A frame names a device the registry does not know.' },
+  VIGIL_E_DEVICE_REVOKED: { retriable: false, meaning: 'A frame comes from a device the registry marks as revoked.' },
+  VIGIL_E_KEY_EPOCH_STALE: { retriable: false, meaning: 'A frame uses a key epoch older than the device current epoch (or one not yet issued).' },
+  VIGIL_E_REPLAY: { retriable: false, meaning: 'A frame repeats a sequence number already admitted for its device.' },
+  VIGIL_E_SEQ_TOO_OLD: { retriable: false, meaning: 'A frame sequence number is below the device replay window.' },
+  VIGIL_E_CLOCK_SKEW: { retriable: false, meaning: 'A frame event time is further from gateway time than the allowed clock skew.' },
+  VIGIL_E_RATE_LIMITED: { retriable: true, meaning: 'A device exceeded its frame rate limit; the frame was not admitted.' },
+  // stream operators
+  VIGIL_E_STREAM_OPTIONS: { retriable: false, meaning: 'A stream operator was built with options that are missing, of the wrong type or out of range.' },
+  VIGIL_E_STREAM_STATE: { retriable: false, meaning: 'A stream operator cannot restore a snapshot (wrong operator, version or settings) or was subscribed twice at once.' },
 } as const satisfies Record<string, { retriable: boolean; meaning: string }>;
 
 export type VigilErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,209 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { VigilError } from '../errors';
+import { MemoryReplayStore } from './memory-replay-store';
+import type { ReplayStoreOptions } from './replay-store';
+import { ReplayWindow, type ReplayWindowState } from './replay-window';
+
+export interface FileReplayStoreOptions extends ReplayStoreOptions {
+  /** Rewrite the snapshot and empty the log once the log passes this size (default 8 MiB). */
+  readonly compactBytes?: number;
+}
+
+/** What opening a store found on disk. */
+export interface ReplayRecovery {
+  readonly devices: number;
+  readonly logRecords: number;
+  /** Bytes of a torn or corrupt log tail that were dropped (never flushed, so never acknowledged). */
+  readonly droppedBytes: number;
+}
+
+/** Log generation g lives in `replay.<g>.log`; the snapshot names the generation that continues it. */
+const logName = (gen: number): string => `replay.${gen}.log`;
+const SNAPSHOT = 'replay.snapshot.json';
+const OP_ACCEPT = 1;
+const OP_FORGET = 2;
+// [crc32 u32][op u8][idLen u8][id][seq u64]; the crc covers everything after itself.
+const HEADER = 6;
+
+interface SnapshotFile {
+  readonly format: 1;
+  readonly windowSize: number;
+  /** Generation of the log that holds what came after this snapshot. */
+  readonly log: number;
+  readonly devices: Record<string, ReplayWindowState>;
+}
+
+/**
+ * Replay store that survives restarts: every accept is appended to a log (one record per
+ * frame, about 40 bytes), written and fsynced by `flush` as one group commit; the log is
+ * folded into a snapshot once it grows past `compactBytes`. The snapshot names the log
+ * generation that continues it, so a crash between writing the snapshot and removing the
+ * old log never replays stale records (a stale `forget` would otherwise erase newer state).
+ * On open the snapshot is loaded and its log replayed; a torn tail (a crash mid-write) is
+ * cut off, which loses only records that were never flushed and so never acknowledged.
+ */
+export class FileReplayStore extends MemoryReplayStore {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private logBytes: number;
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly dir: string,
+    private fh: FileHandle,
+    private gen: number,
+    logBytes: number,
+    options: FileReplayStoreOptions,
+    readonly recovery: ReplayRecovery,
+    private readonly compactBytes: number,
+  ) {
+    super(options);
+    this.logBytes = logBytes;
+  }
+
+  /** Opens (or creates) the store in `dir`, recovering what a previous process left. */
+  static async open(dir: string, options: FileReplayStoreOptions = {}): Promise<FileReplayStore> {
+    mkdirSync(dir, { recursive: true });
+    const size = options.windowSize ?? 1024;
+    const windows = new Map<string, ReplayWindow>();
+    const snapPath = join(dir, SNAPSHOT);
+    let gen = 0;
+    if (existsSync(snapPath)) {
+      let snap: SnapshotFile;
+      try {
+        snap = JSON.parse(readFileSync(snapPath, 'utf8')) as SnapshotFile;
+      } catch (cause) {
+        throw new VigilError('VIGIL_E_REPLAY_STORE_CORRUPT', `replay snapshot ${snapPath} is not valid JSON`, { cause, details: { file: snapPath } });
+      }
+      if (snap.format !== 1 || snap.windowSize !== size) {
+        throw new VigilError(
+          'VIGIL_E_REPLAY_STORE_CORRUPT',
+          `replay snapshot ${snapPath} has format ${String(snap.format)} and window ${String(snap.windowSize)}; this gateway expects format 1 and window ${size}`,
+          { details: { file: snapPath } },
+        );
+      }
+      for (const [id, st] of Object.entries(snap.devices)) windows.set(id, ReplayWindow.restore(st, size));
+      gen = snap.log;
+    }
+    // Logs of older generations are folded into the snapshot already.
+    for (const f of readdirSync(dir)) {
+      const m = /^replay\.(\d+)\.log$/.exec(f);
+      if (m && Number(m[1]) !== gen) rmSync(join(dir, f), { force: true });
+    }
+
+    const logPath = join(dir, logName(gen));
+    const buf = existsSync(logPath) ? readFileSync(logPath) : Buffer.alloc(0);
+    let off = 0;
+    let records = 0;
+    while (off + HEADER <= buf.length) {
+      const idLen = buf[off + 5] as number;
+      const end = off + HEADER + idLen + 8;
+      if (end > buf.length || buf.readUInt32LE(off) !== crc32(buf.subarray(off + 4, end))) break;
+      const op = buf[off + 4];
+      const id = buf.toString('utf8', off + HEADER, off + HEADER + idLen);
+      if (op === OP_ACCEPT) {
+        let w = windows.get(id);
+        if (!w) windows.set(id, (w = new ReplayWindow(size)));
+        w.accept(buf.readBigUInt64BE(off + HEADER + idLen));
+      } else if (op === OP_FORGET) {
+        windows.delete(id);
+      } else {
+        break;
+      }
+      records++;
+      off = end;
+    }
+    const droppedBytes = buf.length - off;
+    if (droppedBytes > 0) truncateSync(logPath, off);
+
+    const fh = await open(logPath, 'a');
+    const store = new FileReplayStore(dir, fh, gen, off, options, { devices: windows.size, logRecords: records, droppedBytes }, options.compactBytes ?? 8 << 20);
+    for (const [id, w] of windows) store.windows.set(id, w);
+    return store;
+  }
+
+  override accept(deviceId: string, seq: bigint): boolean {
+    if (!super.accept(deviceId, seq)) return false;
+    this.append(OP_ACCEPT, deviceId, seq);
+    return true;
+  }
+
+  override forget(deviceId: string): void {
+    super.forget(deviceId);
+    this.append(OP_FORGET, deviceId, 0n);
+  }
+
+  /** Writes and fsyncs everything accepted so far; concurrent calls share one fsync. */
+  override flush(): Promise<void> {
+    if (this.closed) return Promise.reject(new VigilError('VIGIL_E_REPLAY_STORE_CLOSED', 'replay store is closed'));
+    if (this.flushing) {
+      // A flush is on disk already; a second one picks up what arrived meanwhile.
+      return this.flushing.then(() => (this.pendingBytes > 0 ? this.flush() : undefined));
+    }
+    if (this.pendingBytes === 0) return Promise.resolve();
+    this.flushing = this.writeOut().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  override async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    await this.fh.close();
+  }
+
+  private append(op: number, deviceId: string, seq: bigint): void {
+    if (this.closed) throw new VigilError('VIGIL_E_REPLAY_STORE_CLOSED', 'replay store is closed');
+    const idLen = Buffer.byteLength(deviceId, 'utf8');
+    if (idLen > 255) throw new VigilError('VIGIL_E_REPLAY_STORE_CORRUPT', `device id longer than 255 bytes cannot be stored`, { retriable: false });
+    const rec = Buffer.allocUnsafe(HEADER + idLen + 8);
+    rec[4] = op;
+    rec[5] = idLen;
+    rec.write(deviceId, HEADER, 'utf8');
+    rec.writeBigUInt64BE(seq, HEADER + idLen);
+    rec.writeUInt32LE(crc32(rec.subarray(4)), 0);
+    this.pending.push(rec);
+    this.pendingBytes += rec.length;
+  }
+
+  private async writeOut(): Promise<void> {
+    const batch = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.fh.write(batch);
+    await this.fh.datasync();
+    this.logBytes += batch.length;
+    if (this.logBytes >= this.compactBytes) await this.compact();
+  }
+
+  /** Folds the log into a fresh snapshot (tmp, fsync, rename), then starts the next log. */
+  private async compact(): Promise<void> {
+    const next = this.gen + 1;
+    const snap: SnapshotFile = {
+      format: 1,
+      windowSize: this.windowSize,
+      log: next,
+      devices: Object.fromEntries([...this.windows].map(([id, w]) => [id, w.snapshot()])),
+    };
+    const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
+    writeFileSync(tmp, JSON.stringify(snap));
+    const fd = openSync(tmp, 'r+');
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, join(this.dir, SNAPSHOT));
+    const dfd = openSync(this.dir, 'r');
+    fsyncSync(dfd);
+    closeSync(dfd);
+    await this.fh.close();
+    this.fh = await open(join(this.dir, logName(next)), 'a');
+    rmSync(join(this.dir, logName(this.gen)), { force: true });
+    this.gen = next;
+    this.logBytes = 0;
+  }
+}
