@@ -1,9 +1,11 @@
 // Import rules of DESIGN.md §2, checked by `npm run lint` (lint:deps).
-// Each module may import only the modules listed beside it (and itself). `errors` is a
-// leaf every module may import: the one VigilError type with its closed list of codes.
+// Each module may import only the modules listed beside it (and itself). `errors` and
+// `instrument` are leaves every module may import: the one VigilError type with its closed
+// list of codes, and the diagnostics_channel definitions that metrics subscribe to.
 // A test (test/architecture/boundaries.test.ts) proves a forbidden import fails this check.
 const MAY_IMPORT = {
   errors: [],
+  instrument: [],
   config: [],
   crypto: [],
   replay: [],
@@ -26,10 +28,10 @@ const NPM_ONLY = {
 
 const moduleRules = Object.entries(MAY_IMPORT).map(([mod, allowed]) => ({
   name: `boundary-${mod}`,
-  comment: `src/${mod}/ may import only ${allowed.length ? allowed.join(', ') + ', ' : ''}errors and itself (DESIGN.md §2)`,
+  comment: `src/${mod}/ may import only ${allowed.length ? allowed.join(', ') + ', ' : ''}errors, instrument and itself (DESIGN.md §2)`,
   severity: 'error',
   from: { path: `^src/${mod}/` },
-  to: { path: '^src/', pathNot: [`^src/(${[mod, 'errors', ...allowed].join('|')})/`] },
+  to: { path: '^src/', pathNot: [`^src/(${[mod, 'errors', 'instrument', ...allowed].join('|')})/`] },
 }));
 
 const npmRules = Object.entries(NPM_ONLY).map(([mod, pkgs]) => ({

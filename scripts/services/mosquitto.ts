@@ -36,11 +36,12 @@ export function ensureMosquitto(): string {
   return after;
 }
 
-/** Starts a private Mosquitto on a free loopback port with the project's config. */
-export async function startMosquitto(options: { timeoutMs?: number } = {}): Promise<MosquittoService> {
+/** Starts a private Mosquitto on a free loopback port (or `port`) with the project's config. */
+export async function startMosquitto(options: { timeoutMs?: number; port?: number } = {}): Promise<MosquittoService> {
   const bin = ensureMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-mosquitto-'));
-  const port = await freePort();
+  // A fixed port is for restart tests: the same broker address before and after.
+  const port = options.port ?? (await freePort());
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, readFileSync(CONF_TEMPLATE, 'utf8').replace(/@PORT@/g, String(port)));
   const logFile = join(dir, 'mosquitto.log');

@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVigilError } from '../errors';
 import { configCommand } from './config-command';
+import { deviceCommand } from './device-command';
+import { frameCommand } from './frame-command';
+import { keysCommand } from './keys-command';
 
 function version(): string {
   try {
@@ -21,7 +24,17 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(configCommand());
+  program.addCommand(keysCommand());
+  program.addCommand(deviceCommand());
+  program.addCommand(frameCommand());
+  exitOverrideEverywhere(program);
   return program;
+}
+
+/** Commands added with addCommand do not inherit exitOverride; errors must reach main(), not process.exit. */
+function exitOverrideEverywhere(cmd: Command): void {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) exitOverrideEverywhere(sub);
 }
 
 /** Entry point of `bin/vigil.js`. Errors become one clear line on stderr and a non-zero exit. */
@@ -38,6 +51,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    throw err;
+    process.stderr.write(`vigil: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
   }
 }

@@ -19,6 +19,10 @@ export const ERROR_CODES = {
   // replay protection
   VIGIL_E_REPLAY_STORE_CORRUPT: { retriable: false, meaning: 'The on-disk replay store cannot be read back (bad snapshot, other window size).' },
   VIGIL_E_REPLAY_STORE_CLOSED: { retriable: false, meaning: 'The replay store was used after close().' },
+  // device SDK
+  VIGIL_E_DEVICE_CLOSED: { retriable: false, meaning: 'A reading was sent to a device client after close().' },
+  // device registry
+  VIGIL_E_REGISTRY_INVALID: { retriable: false, meaning: 'A registry file or edit is invalid: unreadable, bad YAML/JSON, a bad field, a duplicate device or a missing epoch key.' },
   // wire format: frames (codec)
   VIGIL_E_FRAME_MALFORMED: { retriable: false, meaning: 'A frame is not a well-formed Vigil frame: bad msgpack, wrong layout, or a header field of the wrong type or range.' },
   VIGIL_E_FRAME_TOO_LARGE: { retriable: false, meaning: 'A frame is larger than the maximum frame size, or would be once sealed.' },
@@ -50,6 +54,20 @@ export const ERROR_CODES = {
   // stream operators
   VIGIL_E_STREAM_OPTIONS: { retriable: false, meaning: 'A stream operator was built with options that are missing, of the wrong type or out of range.' },
   VIGIL_E_STREAM_STATE: { retriable: false, meaning: 'A stream operator cannot restore a snapshot (wrong operator, version or settings) or was subscribed twice at once.' },
+  // store-and-forward spool (edge gateway)
+  VIGIL_E_SPOOL_FULL: { retriable: true, meaning: 'The spool byte budget cannot take an append without shedding flash entries (or entries of a higher class than the append); nothing was added.' },
+  VIGIL_E_SPOOL_OPTIONS: { retriable: false, meaning: 'A spool was opened, or a drain batch asked for, with options that are missing, of the wrong type or out of range.' },
+  VIGIL_E_SPOOL_ENTRY_INVALID: { retriable: false, meaning: 'A spool entry is malformed (missing device id, topic or value, unknown priority) or larger than the spool can ever hold.' },
+  VIGIL_E_SPOOL_CLOSED: { retriable: false, meaning: 'An operation was attempted on a spool that is closed.' },
+  VIGIL_E_SPOOL_BATCH: { retriable: false, meaning: 'A spool batch was acked or nacked twice, or handed to a spool that did not issue it.' },
+  VIGIL_E_SPOOL_IO: { retriable: false, meaning: 'Reading, writing or syncing a spool file failed; the spool refuses all further work until reopened.' },
+  // message bus (src/bus: Kafka and in-memory)
+  VIGIL_E_BUS_UNAVAILABLE: { retriable: true, meaning: 'The message bus (Kafka) cannot be reached or did not answer within the configured time; nothing is known to have been written.' },
+  VIGIL_E_BUS_CLOSED: { retriable: false, meaning: 'A bus, producer, consumer or admin client was used after close().' },
+  VIGIL_E_BUS_OPTIONS: { retriable: false, meaning: 'A bus client was built or called with options or arguments that are missing, of the wrong type or out of range.' },
+  VIGIL_E_BUS_TOPIC_UNKNOWN: { retriable: false, meaning: 'A topic (or partition) named in a produce, subscribe or seek does not exist on the bus.' },
+  VIGIL_E_BUS_NOT_ASSIGNED: { retriable: false, meaning: 'A commit or seek names a partition this consumer does not own (any more): a rebalance moved it.' },
+  VIGIL_E_BUS_REQUEST: { retriable: false, meaning: 'The broker refused a request for another reason (message too large, not authorised, invalid config); retriable is taken from the broker error.' },
 } as const satisfies Record<string, { retriable: boolean; meaning: string }>;
 
 export type VigilErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,14 @@
+/** Where commands write; tests swap it to capture output. */
+export const out = {
+  write(text: string): void {
+    process.stdout.write(text);
+  },
+};
+
+export function printJson(value: unknown): void {
+  out.write(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v), 2) + '\n');
+}
+
+export function b64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}

@@ -1,0 +1,39 @@
+/**
+ * crypto: keys, key files, NaCl seal/open, Ed25519 signatures, nonces and key epochs, behind
+ * two interchangeable backends (tweetnacl, sodium-native). See docs/wire-format.md.
+ */
+export type { CryptoBackend, CryptoBackendName, CryptoBackendOption, Signer, Verifier, BoxKeyPair, SignKeyPair } from './backend';
+export * from './constants';
+export { getCryptoBackend, resolveCryptoBackend, isSodiumAvailable } from './select-backend';
+export {
+  generateDeviceKeys,
+  generateIngestKeys,
+  generateStreamKey,
+  generateBoxKeyPair,
+  generateSignKeyPair,
+  boxKeyPairFromSecretKey,
+  signKeyPairFromSeed,
+  devicePublicKeys,
+  assertKeyId,
+  assertEpoch,
+  type DeviceKeys,
+  type IngestKeys,
+  type StreamDataKey,
+  type DevicePublicKeys,
+} from './keys';
+export { assertKeyBytes } from './key-checks';
+export { randomNonce } from './nonce';
+export { SharedKeyCache, type SharedKeyCacheOptions, type DeviceBoxKeyLookup } from './shared-key-cache';
+export { StreamKeyring } from './stream-keyring';
+export {
+  writeKeyFile,
+  readKeyFile,
+  parseKeyFile,
+  readDeviceKeyFile,
+  readIngestKeyFile,
+  readStreamKeyFile,
+  type KeyFile,
+  type WriteKeyFileOptions,
+  type ReadKeyFileOptions,
+} from './key-file';
+export { boxSharedKey, secretboxSeal, secretboxOpen } from './box';

@@ -1,0 +1,113 @@
+import { VigilError } from '../errors';
+import type { BoxKeyPair, CryptoBackend, CryptoBackendOption, SignKeyPair } from './backend';
+import { BOX_SECRET_KEY_BYTES, SECRETBOX_KEY_BYTES, SIGN_SEED_BYTES } from './constants';
+import { assertKeyBytes } from './key-checks';
+import { resolveCryptoBackend } from './select-backend';
+
+/** Everything a device holds: its identity, key epoch, X25519 pair (frames) and Ed25519 pair (signatures). */
+export interface DeviceKeys {
+  readonly deviceId: string;
+  readonly epoch: number;
+  readonly box: BoxKeyPair;
+  readonly sign: SignKeyPair;
+}
+
+/** The gateway's ingest key: devices box frames to its public half. */
+export interface IngestKeys {
+  readonly keyId: string;
+  readonly box: BoxKeyPair;
+}
+
+/** A stream data key: seals records of one stream; its id travels in the Kafka headers. */
+export interface StreamDataKey {
+  readonly keyId: string;
+  readonly key: Uint8Array;
+}
+
+/** What the registry stores about a device's keys: the public halves only. */
+export interface DevicePublicKeys {
+  readonly deviceId: string;
+  readonly epoch: number;
+  readonly boxPublicKey: Uint8Array;
+  readonly signPublicKey: Uint8Array;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+const MAX_EPOCH = 0xffffffff;
+
+/** Throws `VIGIL_E_KEY_INVALID` unless `id` is 1–64 characters of `[A-Za-z0-9._:-]`. */
+export function assertKeyId(id: unknown, what: string): asserts id is string {
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
+    throw new VigilError('VIGIL_E_KEY_INVALID', `${what} must be 1-64 characters of [A-Za-z0-9._:-]`, { details: { what } });
+  }
+}
+
+/** Throws `VIGIL_E_KEY_INVALID` unless `epoch` is an integer in 0..2^32-1. */
+export function assertEpoch(epoch: unknown): asserts epoch is number {
+  if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH) {
+    throw new VigilError('VIGIL_E_KEY_INVALID', 'key epoch must be an integer in 0..4294967295', { details: { what: 'epoch' } });
+  }
+}
+
+function random(backend: CryptoBackend, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  backend.randomFill(b);
+  return b;
+}
+
+/** X25519 key pair from a 32-byte secret key (deterministic; tests and fixtures use it). */
+export function boxKeyPairFromSecretKey(secretKey: Uint8Array, backend?: CryptoBackend | CryptoBackendOption): BoxKeyPair {
+  assertKeyBytes(secretKey, BOX_SECRET_KEY_BYTES, 'X25519 secret key');
+  const sk = Uint8Array.from(secretKey);
+  return { publicKey: resolveCryptoBackend(backend).boxPublicKey(sk), secretKey: sk };
+}
+
+/** Ed25519 key pair from a 32-byte seed (deterministic). */
+export function signKeyPairFromSeed(seed: Uint8Array, backend?: CryptoBackend | CryptoBackendOption): SignKeyPair {
+  assertKeyBytes(seed, SIGN_SEED_BYTES, 'Ed25519 seed');
+  const s = Uint8Array.from(seed);
+  return { publicKey: resolveCryptoBackend(backend).signPublicKey(s), seed: s };
+}
+
+/** A fresh random X25519 key pair. */
+export function generateBoxKeyPair(backend?: CryptoBackend | CryptoBackendOption): BoxKeyPair {
+  const b = resolveCryptoBackend(backend);
+  return boxKeyPairFromSecretKey(random(b, BOX_SECRET_KEY_BYTES), b);
+}
+
+/** A fresh random Ed25519 key pair. */
+export function generateSignKeyPair(backend?: CryptoBackend | CryptoBackendOption): SignKeyPair {
+  const b = resolveCryptoBackend(backend);
+  return signKeyPairFromSeed(random(b, SIGN_SEED_BYTES), b);
+}
+
+/**
+ * New keys for a device at a key epoch (a new epoch means new keys: rotation).
+ *
+ * @example
+ * const keys = generateDeviceKeys('uav-0042', 1);
+ * await writeKeyFile('uav-0042.key.json', { type: 'device', keys });
+ */
+export function generateDeviceKeys(deviceId: string, epoch: number, backend?: CryptoBackend | CryptoBackendOption): DeviceKeys {
+  assertKeyId(deviceId, 'device id');
+  assertEpoch(epoch);
+  const b = resolveCryptoBackend(backend);
+  return { deviceId, epoch, box: generateBoxKeyPair(b), sign: generateSignKeyPair(b) };
+}
+
+/** A new ingest key pair for gateways. */
+export function generateIngestKeys(keyId: string, backend?: CryptoBackend | CryptoBackendOption): IngestKeys {
+  assertKeyId(keyId, 'ingest key id');
+  return { keyId, box: generateBoxKeyPair(backend) };
+}
+
+/** A new random 32-byte stream data key. */
+export function generateStreamKey(keyId: string, backend?: CryptoBackend | CryptoBackendOption): StreamDataKey {
+  assertKeyId(keyId, 'stream key id');
+  return { keyId, key: random(resolveCryptoBackend(backend), SECRETBOX_KEY_BYTES) };
+}
+
+/** The public halves of a device's keys, for the registry. */
+export function devicePublicKeys(keys: DeviceKeys): DevicePublicKeys {
+  return { deviceId: keys.deviceId, epoch: keys.epoch, boxPublicKey: keys.box.publicKey, signPublicKey: keys.sign.publicKey };
+}

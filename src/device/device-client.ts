@@ -1,0 +1,261 @@
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { FrameSealer, MAX_READING_OFFSET_MS, type Reading } from '../codec';
+import { boxSharedKey, getCryptoBackend, type CryptoBackendOption, type DeviceKeys, type Signer } from '../crypto';
+import { VigilError } from '../errors';
+import { ClockSequence, type SequenceSource } from './sequence';
+import { telemetryTopic } from './topic';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A reading as a device hands it over: its time is given separately, the SDK computes the offset. */
+export type ReadingInput = DistributiveOmit<Reading, 'offsetMs'>;
+
+export interface DeviceClientOptions {
+  readonly keys: DeviceKeys;
+  /** The gateways' ingest X25519 public key (32 bytes, or base64). */
+  readonly ingestPublicKey: Uint8Array | string;
+  readonly theatre: string;
+  readonly unit: string;
+  /** MQTT broker, e.g. `mqtt://127.0.0.1:1883`. */
+  readonly mqttUrl: string;
+  /** Readings per frame before a frame is sealed (default 16, at most 256). */
+  readonly maxReadingsPerFrame?: number;
+  /** Longest a reading waits for others to share its frame, ms (default 100; 0 seals every reading alone). */
+  readonly lingerMs?: number;
+  /** Sign frames with the device's Ed25519 key (default false; required by some device classes). */
+  readonly sign?: boolean;
+  /** Frames kept while the broker is unreachable (default 10 000); beyond it the oldest are dropped and counted. */
+  readonly maxQueuedFrames?: number;
+  /** Frames handed to MQTT and not yet acknowledged (default 100; the broker's receive maximum may lower it). */
+  readonly maxInflight?: number;
+  /** Where sequence numbers come from (default `ClockSequence`). */
+  readonly sequence?: SequenceSource;
+  readonly backend?: CryptoBackendOption;
+  /** Event-time clock (default `Date.now`); tests inject one. */
+  readonly clock?: () => number;
+  /** Extra mqtt.js options (reconnect period, TLS, credentials). */
+  readonly mqtt?: Partial<IClientOptions>;
+}
+
+/** A device's own counters. */
+export interface DeviceStats {
+  readingsQueued: number;
+  framesSealed: number;
+  framesAcked: number;
+  readingsAcked: number;
+  bytesAcked: number;
+  framesDropped: number;
+  framesQueued: number;
+  framesInflight: number;
+  reconnects: number;
+  connected: boolean;
+}
+
+interface DeviceEvents {
+  connect: [];
+  offline: [];
+  error: [Error];
+  /** A frame was dropped because the queue was full while offline. */
+  drop: [{ seq: bigint; readings: number }];
+}
+
+interface QueuedFrame {
+  readonly seq: bigint;
+  readonly bytes: Buffer;
+  readonly readings: number;
+}
+
+/**
+ * The device SDK: batches readings into frames, seals them with the device's keys, and
+ * publishes them with MQTT 5 QoS 1 to `vigil/v1/<theatre>/<unit>/<device>/telemetry`.
+ * Frames stay queued (bounded) while the broker is unreachable and are sent in order when
+ * it returns; frames handed to MQTT but not acknowledged are resent by mqtt.js after a
+ * reconnect.
+ *
+ * @example
+ * const device = await DeviceClient.connect({ keys, ingestPublicKey, theatre: 'north', unit: 'recon-3', mqttUrl });
+ * device.send({ kind: 'power', batteryPct: 81, voltageV: 24.1 });
+ * await device.close(); // seals what is pending and waits for every acknowledgement
+ */
+export class DeviceClient extends EventEmitter<DeviceEvents> {
+  readonly topic: string;
+  private readonly sealer: FrameSealer;
+  private readonly sharedKey: Uint8Array;
+  private readonly signer: Signer | undefined;
+  private readonly sequence: SequenceSource;
+  private readonly clock: () => number;
+  private readonly maxReadings: number;
+  private readonly lingerMs: number;
+  private readonly maxQueued: number;
+  private readonly maxInflight: number;
+  private pending: Reading[] = [];
+  private pendingStart = 0;
+  private linger: NodeJS.Timeout | undefined;
+  private readonly queue: QueuedFrame[] = [];
+  private inflight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private closing = false;
+  private readonly counters: Omit<DeviceStats, 'framesQueued' | 'framesInflight' | 'connected'> = {
+    readingsQueued: 0,
+    framesSealed: 0,
+    framesAcked: 0,
+    readingsAcked: 0,
+    bytesAcked: 0,
+    framesDropped: 0,
+    reconnects: 0,
+  };
+
+  private constructor(
+    private readonly options: DeviceClientOptions,
+    private readonly client: MqttClient,
+  ) {
+    super();
+    const o = options;
+    this.topic = telemetryTopic(o.theatre, o.unit, o.keys.deviceId);
+    const backend = getCryptoBackend(o.backend ?? 'auto');
+    this.sealer = new FrameSealer({ backend });
+    const ingest = typeof o.ingestPublicKey === 'string' ? new Uint8Array(Buffer.from(o.ingestPublicKey, 'base64')) : o.ingestPublicKey;
+    this.sharedKey = boxSharedKey(ingest, o.keys.box.secretKey, backend);
+    this.signer = o.sign ? backend.createSigner(o.keys.sign.seed) : undefined;
+    this.sequence = o.sequence ?? new ClockSequence((o.clock ?? Date.now)());
+    this.clock = o.clock ?? Date.now;
+    this.maxReadings = intOption('maxReadingsPerFrame', o.maxReadingsPerFrame ?? 16, 1, 256);
+    this.lingerMs = intOption('lingerMs', o.lingerMs ?? 100, 0, 60_000);
+    this.maxQueued = intOption('maxQueuedFrames', o.maxQueuedFrames ?? 10_000, 1, 10_000_000);
+    this.maxInflight = intOption('maxInflight', o.maxInflight ?? 100, 1, 65_535);
+
+    client.on('connect', () => {
+      this.emit('connect');
+      this.pump();
+    });
+    client.on('reconnect', () => {
+      this.counters.reconnects++;
+    });
+    client.on('offline', () => this.emit('offline'));
+    client.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+  }
+
+  /**
+   * Creates the device and connects; resolves on the first CONNACK. Later disconnects are
+   * survived (reconnect with backoff); frames wait in the queue meanwhile.
+   */
+  static connect(options: DeviceClientOptions): Promise<DeviceClient> {
+    const client = mqtt.connect(options.mqttUrl, {
+      protocolVersion: 5,
+      clientId: `vigil-dev-${options.keys.deviceId}`,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      // In-flight frames are resent by mqtt.js on reconnect, so nothing acknowledged by
+      // nobody is forgotten.
+      clean: true,
+      ...options.mqtt,
+    });
+    const device = new DeviceClient(options, client);
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error): void => {
+        client.end(true);
+        reject(new VigilError('VIGIL_E_SERVICE_START', `device ${options.keys.deviceId} cannot reach MQTT broker ${options.mqttUrl}: ${err.message}`, { cause: err, retriable: true }));
+      };
+      client.once('error', fail);
+      client.once('connect', () => {
+        client.off('error', fail);
+        resolve(device);
+      });
+    });
+  }
+
+  /** Queues one reading taken at `atMs` (default now). Sealed into a frame when the batch is full or the linger time passes. */
+  send(reading: ReadingInput, atMs: number = this.clock()): void {
+    if (this.closing) throw new VigilError('VIGIL_E_DEVICE_CLOSED', `device ${this.options.keys.deviceId} is closed`);
+    const t = Math.floor(atMs);
+    if (this.pending.length > 0 && (t < this.pendingStart || t - this.pendingStart > MAX_READING_OFFSET_MS)) this.sealPending();
+    if (this.pending.length === 0) this.pendingStart = t;
+    this.pending.push({ ...reading, offsetMs: t - this.pendingStart } as Reading);
+    this.counters.readingsQueued++;
+    if (this.pending.length >= this.maxReadings) {
+      this.sealPending();
+    } else if (this.lingerMs === 0) {
+      this.sealPending();
+    } else if (this.linger === undefined) {
+      this.linger = setTimeout(() => this.sealPending(), this.lingerMs);
+    }
+  }
+
+  /** Seals what is pending and resolves once every frame so far is acknowledged by the broker. */
+  flush(): Promise<void> {
+    this.sealPending();
+    if (this.queue.length === 0 && this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  stats(): DeviceStats {
+    return { ...this.counters, framesQueued: this.queue.length, framesInflight: this.inflight, connected: this.client.connected };
+  }
+
+  /** Flushes (waits for acknowledgements up to `timeoutMs`, default 10 s), then disconnects. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    this.closing = true;
+    clearTimeout(this.linger);
+    await this.client.endAsync(this.queue.length > 0 || this.inflight > 0);
+  }
+
+  private sealPending(): void {
+    clearTimeout(this.linger);
+    this.linger = undefined;
+    if (this.pending.length === 0) return;
+    const readings = this.pending;
+    this.pending = [];
+    const seq = this.sequence.next();
+    const bytes = this.sealer.seal(
+      { deviceId: this.options.keys.deviceId, epoch: this.options.keys.epoch, seq, eventTimeMs: this.pendingStart, readings },
+      this.sharedKey,
+      this.signer ? { signer: this.signer } : {},
+    );
+    this.counters.framesSealed++;
+    // The sealer reuses its buffer; the queue needs its own copy.
+    this.queue.push({ seq, bytes: Buffer.from(bytes), readings: readings.length });
+    while (this.queue.length > this.maxQueued) {
+      const dropped = this.queue.shift() as QueuedFrame;
+      this.counters.framesDropped++;
+      this.emit('drop', { seq: dropped.seq, readings: dropped.readings });
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.client.connected && this.inflight < this.maxInflight && this.queue.length > 0) {
+      const frame = this.queue.shift() as QueuedFrame;
+      this.inflight++;
+      this.client.publish(this.topic, frame.bytes, { qos: 1 }, (err) => {
+        this.inflight--;
+        if (err) {
+          // Only when the client is being ended with frames unsent; they are lost to this session.
+          if (!this.closing) this.queue.unshift(frame);
+        } else {
+          this.counters.framesAcked++;
+          this.counters.readingsAcked += frame.readings;
+          this.counters.bytesAcked += frame.bytes.length;
+        }
+        this.pump();
+        if (this.queue.length === 0 && this.inflight === 0 && this.pending.length === 0) {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
+        }
+      });
+    }
+  }
+}
+
+function intOption(key: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new VigilError('VIGIL_E_CONFIG_INVALID', `device option ${key} must be an integer in ${min}..${max}, got ${String(value)}`, { details: { key } });
+  }
+  return value;
+}

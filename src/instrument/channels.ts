@@ -1,0 +1,81 @@
+import { channel, type Channel } from 'node:diagnostics_channel';
+
+/**
+ * Instrumentation events, published by domain code on `node:diagnostics_channel` and turned
+ * into Prometheus metrics by `src/metrics` (domain code never imports prom-client). This
+ * file is the one list of channels and payloads both sides agree on.
+ *
+ * Hot-path rule: publishers check `hasSubscribers` first and may reuse one mutable payload
+ * object per call site; subscribers must read the payload synchronously and not keep it.
+ */
+export interface TypedChannel<T> {
+  readonly name: string;
+  readonly hasSubscribers: boolean;
+  publish(message: T): void;
+  subscribe(listener: (message: T) => void): void;
+  unsubscribe(listener: (message: T) => void): void;
+}
+
+function typed<T>(name: string): TypedChannel<T> {
+  const ch: Channel = channel(name);
+  return {
+    name,
+    get hasSubscribers() {
+      return ch.hasSubscribers;
+    },
+    publish: (m: T) => ch.publish(m),
+    subscribe: (l: (m: T) => void) => ch.subscribe(l as (m: unknown) => void),
+    unsubscribe: (l: (m: T) => void) => {
+      ch.unsubscribe(l as (m: unknown) => void);
+    },
+  };
+}
+
+/** A frame finished admission at a gateway. `reason` is the VIGIL_E_ code of a rejection. */
+export interface FrameAdmissionEvent {
+  result: 'accepted' | 'rejected';
+  reason: string | null;
+  readings: number;
+  bytes: number;
+}
+
+/** A batch reached durability: Kafka acked it, or the spool fsynced it. */
+export interface DurabilityEvent {
+  sink: 'kafka' | 'spool';
+  frames: number;
+  seconds: number;
+}
+
+/** A frame left the spool without reaching Kafka: shed when full, expired, or unreadable. */
+export interface SpoolDropSample {
+  readonly reason: 'shed' | 'expired' | 'corrupt';
+  readonly deviceId: string;
+  readonly priority: 'flash' | 'immediate' | 'routine';
+  readonly bytes: number;
+  readonly enqueuedAt: number;
+  readonly at: number;
+}
+
+/** A periodic sample of a component's gauges. */
+export interface GaugeSample {
+  component: string;
+  values: Readonly<Record<string, number>>;
+}
+
+/** A connection went up or down. */
+export interface ConnectionEvent {
+  peer: 'kafka' | 'mqtt';
+  connected: boolean;
+}
+
+export const channels = {
+  frameAdmission: typed<FrameAdmissionEvent>('vigil:edge:frame'),
+  durability: typed<DurabilityEvent>('vigil:edge:durable'),
+  spoolShed: typed<SpoolDropSample>('vigil:spool:shed'),
+  spoolExpired: typed<SpoolDropSample>('vigil:spool:expired'),
+  spoolCorrupt: typed<SpoolDropSample>('vigil:spool:corrupt'),
+  /** A disk spool finished recovery; the payload is its recovery report plus `dir`. */
+  spoolRecovered: typed<Readonly<Record<string, unknown>>>('vigil:spool:recovered'),
+  gauges: typed<GaugeSample>('vigil:gauges'),
+  connection: typed<ConnectionEvent>('vigil:connection'),
+} as const;

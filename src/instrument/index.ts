@@ -1,0 +1,1 @@
+export { channels, type TypedChannel, type FrameAdmissionEvent, type DurabilityEvent, type SpoolDropSample, type GaugeSample, type ConnectionEvent } from './channels';

@@ -1,0 +1,1 @@
+export { startHttpServer, type HttpServerOptions, type VigilHttpServer, type ReadinessChecks } from './http-server';

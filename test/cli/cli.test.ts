@@ -1,0 +1,131 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main';
+import { out } from '../../src/cli/output';
+import { FrameSealer } from '../../src/codec';
+import { boxSharedKey, getCryptoBackend, readDeviceKeyFile, readIngestKeyFile } from '../../src/crypto';
+import { readRegistryFile } from '../../src/registry';
+
+let dir: string;
+let stdout: string;
+let stderr: string;
+const write = out.write;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vigil-cli-'));
+  stdout = '';
+  stderr = '';
+  out.write = (t: string) => {
+    stdout += t;
+  };
+  jest.spyOn(process.stderr, 'write').mockImplementation((t: string | Uint8Array) => {
+    stderr += String(t);
+    return true;
+  });
+  jest.spyOn(process.stdout, 'write').mockImplementation((t: string | Uint8Array) => {
+    stdout += String(t);
+    return true;
+  });
+  process.exitCode = undefined;
+});
+afterEach(() => {
+  out.write = write;
+  jest.restoreAllMocks();
+  process.exitCode = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function vigil(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  stdout = '';
+  stderr = '';
+  process.exitCode = undefined;
+  await main(['node', 'vigil', ...args]);
+  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+  process.exitCode = undefined;
+  return { code, stdout, stderr };
+}
+
+describe('vigil CLI', () => {
+  it('generates keys, manages the registry, and inspects a frame end to end', async () => {
+    const ingestFile = join(dir, 'ingest.key.json');
+    const devFile = join(dir, 'uav-7.key.json');
+    const dev2File = join(dir, 'uav-7.e2.key.json');
+    const reg = join(dir, 'registry.yaml');
+
+    const ing = await vigil('keys', 'gen', 'ingest', 'ingest-1', '-o', ingestFile);
+    expect(ing.code).toBe(0);
+    expect(JSON.parse(ing.stdout)).toMatchObject({ type: 'ingest', keyId: 'ingest-1', boxPublicKey: expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/) });
+    expect(statSync(ingestFile).mode & 0o777).toBe(0o600);
+    expect((await vigil('keys', 'gen', 'device', 'uav-7', '-o', devFile)).code).toBe(0);
+    expect((await vigil('keys', 'gen', 'device', 'uav-7', '--epoch', '2', '-o', dev2File)).code).toBe(0);
+    expect((await vigil('keys', 'gen', 'stream', 'telemetry.position-1', '-o', join(dir, 's.key.json'))).code).toBe(0);
+
+    const refused = await vigil('keys', 'gen', 'device', 'uav-7', '-o', devFile);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/VIGIL_E_KEY_FILE_WRITE/);
+
+    const add = await vigil('device', 'add', '-r', reg, '-k', devFile, '--theatre', 'north', '--unit', 'recon-3', '--class', 'uav', '--priority', 'flash', '--ceiling', 'SECRET', '--kinds', 'position,power', '--require-signature');
+    expect(add.code).toBe(0);
+    const dup = await vigil('device', 'add', '-r', reg, '-k', devFile, '--theatre', 'north', '--unit', 'recon-3');
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toMatch(/already in the registry/);
+    const badKind = await vigil('device', 'add', '-r', reg, '-k', devFile, '--theatre', 'n', '--unit', 'u', '--kinds', 'sonar');
+    expect(badKind.code).toBe(1);
+    expect(badKind.stderr).toMatch(/"sonar" is not a reading kind; allowed: position, vitals/);
+
+    const list = await vigil('device', 'list', '-r', reg);
+    expect(list.stdout).toMatch(/^device\s+status\s+class/);
+    expect(list.stdout).toMatch(/uav-7\s+active\s+uav\s+flash\s+north\/recon-3\s+SECRET\s+1\s+signed/);
+
+    // A signed frame sealed the way a sensor would; inspect opens it with the registry's public keys.
+    const dk = await readDeviceKeyFile(devFile);
+    const ik = await readIngestKeyFile(ingestFile);
+    const frame = new FrameSealer().seal(
+      { deviceId: 'uav-7', epoch: 1, seq: 42n, eventTimeMs: Date.UTC(2026, 10, 28), readings: [{ kind: 'power', offsetMs: 0, batteryPct: 77, voltageV: 23.9 }] },
+      boxSharedKey(ik.box.publicKey, dk.box.secretKey),
+      { signer: getCryptoBackend().createSigner(dk.sign.seed) },
+    );
+    const hexFile = join(dir, 'frame.hex');
+    writeFileSync(hexFile, Buffer.from(frame).toString('hex'));
+    const insp = await vigil('frame', 'inspect', hexFile, '--ingest-key', ingestFile, '--registry', reg);
+    expect(insp.code).toBe(0);
+    const report = JSON.parse(insp.stdout);
+    expect(report.header).toMatchObject({ version: 1, deviceId: 'uav-7', epoch: 1, seq: '42', eventTime: '2026-11-28T00:00:00.000Z' });
+    expect(report.signed).toBe(true);
+    expect(report.body.signatureVerified).toBe(true);
+    expect(report.body.readings).toEqual([{ kind: 'power', offsetMs: 0, batteryPct: 77, voltageV: 23.9 }]);
+
+    // A changed ciphertext byte (just before the 64-byte signature): the body no longer opens, and inspect says why.
+    const tampered = Buffer.from(frame);
+    const at = tampered.length - 64 - 2 - 4; // signature: bin8 header (2 bytes) + 64 bytes
+    tampered[at] = (tampered[at] as number) ^ 1;
+    const t2 = await vigil('frame', 'inspect', tampered.toString('hex'), '--ingest-key', ingestFile, '--device-key', devFile);
+    expect(t2.code).toBe(1);
+    expect(JSON.parse(t2.stdout).body.code).toMatch(/^VIGIL_E_(FRAME_AUTH|FRAME_SIGNATURE)$/);
+
+    const rot = await vigil('device', 'rotate', 'uav-7', '-r', reg, '-k', dev2File);
+    expect(rot.code).toBe(0);
+    expect(readRegistryFile(reg).devices[0]?.epoch).toBe(2);
+    const rotWrong = await vigil('device', 'rotate', 'uav-8', '-r', reg, '-k', dev2File);
+    expect(rotWrong.stderr).toMatch(/belongs to "uav-7", not "uav-8"/);
+
+    expect((await vigil('device', 'revoke', 'uav-7', '-r', reg)).code).toBe(0);
+    expect(readRegistryFile(reg).devices[0]?.status).toBe('revoked');
+    const unknown = await vigil('device', 'revoke', 'ghost', '-r', reg);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/VIGIL_E_DEVICE_UNKNOWN: device "ghost" is not in the registry/);
+  });
+
+  it('reports a missing required option without exiting the process', async () => {
+    const r = await vigil('keys', 'gen', 'device', 'x');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/required option '-o, --out <file>' not specified/);
+  });
+
+  it('says clearly when a frame argument is neither a file nor hex', async () => {
+    const r = await vigil('frame', 'inspect', 'not-hex-at-all');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/neither a file nor hex bytes/);
+  });
+});

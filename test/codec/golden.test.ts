@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Encoder } from '@msgpack/msgpack';
+import { encodeReadings, FrameOpener, FrameSealer, RecordCodec } from '../../src/codec';
+import { boxKeyPairFromSecretKey, boxSharedKey, getCryptoBackend, signKeyPairFromSeed } from '../../src/crypto';
+import { GOLDEN_DERIVED_RECORD, GOLDEN_FRAME_NONCE, GOLDEN_FRAMES, GOLDEN_KEYS, GOLDEN_RECORD_NONCE, GOLDEN_TELEMETRY_RECORD } from '../fixtures/golden-inputs';
+import { buildFrameBySpec } from './spec-builder';
+
+// Golden wire fixtures: if any byte of the frame or record format changes, these fail. Only
+// regenerate (test/fixtures/generate-golden.ts) for a deliberate, versioned format change.
+interface Golden {
+  keys: Record<string, string>;
+  frameNonce: string;
+  recordNonce: string;
+  frames: { name: string; plaintext: string; frame: string }[];
+  records: { name: string; plaintext: string; value: string }[];
+}
+const golden = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'golden-wire.json'), 'utf8')) as Golden;
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
+
+/** Hex quoted in docs/wire-format.md after `<!-- golden:NAME -->`, whitespace removed. */
+function docHex(name: string): string {
+  const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'wire-format.md'), 'utf8');
+  const at = doc.indexOf(`<!-- golden:${name} -->`);
+  if (at < 0) return `(no block golden:${name} in docs/wire-format.md)`;
+  const open = doc.indexOf('```', at);
+  const close = doc.indexOf('```', open + 3);
+  return doc
+    .slice(doc.indexOf('\n', open) + 1, close)
+    .replace(/\s+/g, '')
+    .toLowerCase();
+}
+
+describe.each(['tweetnacl', 'sodium'] as const)('golden wire fixtures (%s)', (name) => {
+  const backend = getCryptoBackend(name);
+  const device = boxKeyPairFromSecretKey(GOLDEN_KEYS.deviceBoxSecretKey, backend);
+  const ingest = boxKeyPairFromSecretKey(GOLDEN_KEYS.ingestBoxSecretKey, backend);
+  const sign = signKeyPairFromSeed(GOLDEN_KEYS.deviceSignSeed, backend);
+  const shared = boxSharedKey(ingest.publicKey, device.secretKey, backend);
+
+  it('derives the fixture keys', () => {
+    expect(hex(device.publicKey)).toBe(golden.keys.deviceBoxPublicKey);
+    expect(hex(ingest.publicKey)).toBe(golden.keys.ingestBoxPublicKey);
+    expect(hex(sign.publicKey)).toBe(golden.keys.deviceSignPublicKey);
+    expect(hex(shared)).toBe(golden.keys.sharedKey);
+    expect(hex(boxSharedKey(device.publicKey, ingest.secretKey, backend))).toBe(golden.keys.sharedKey);
+    expect(golden.frameNonce).toBe(hex(GOLDEN_FRAME_NONCE));
+  });
+
+  it.each(GOLDEN_FRAMES.map((f) => [f.name, f] as const))('frame %s: sealed bytes equal the fixture, and it opens to its readings', (fname, f) => {
+    const g = golden.frames.find((x) => x.name === fname);
+    expect(g).toBeDefined();
+    const sealer = new FrameSealer({ backend });
+    const bytes = sealer.seal(f.input, shared, { nonce: GOLDEN_FRAME_NONCE, ...(f.signed ? { signer: backend.createSigner(sign.seed) } : {}) });
+    expect(hex(bytes)).toBe(g?.frame);
+    expect(hex(new Encoder().encode(encodeReadings(f.input.readings)))).toBe(g?.plaintext);
+    const opened = new FrameOpener({ backend }).decodeAndOpen(unhex(g?.frame ?? ''), boxSharedKey(device.publicKey, ingest.secretKey, backend), {
+      verifier: backend.createVerifier(sign.publicKey),
+      requireSignature: f.signed,
+    });
+    expect(opened).toMatchObject({ deviceId: f.input.deviceId, epoch: f.input.epoch, seq: f.input.seq, eventTimeMs: f.input.eventTimeMs, signed: f.signed });
+    expect(opened.readings).toEqual(f.input.readings);
+  });
+
+  it.each([
+    ['telemetry', GOLDEN_TELEMETRY_RECORD],
+    ['derived', GOLDEN_DERIVED_RECORD],
+  ] as const)('record %s: sealed bytes equal the fixture, and it opens to the record', (rname, record) => {
+    const g = golden.records.find((x) => x.name === rname);
+    const codec = new RecordCodec({ backend });
+    const key = { keyId: GOLDEN_KEYS.streamKeyId, key: GOLDEN_KEYS.streamKey };
+    expect(hex(codec.encodePlaintext(record))).toBe(g?.plaintext);
+    expect(hex(codec.seal(record, key, { nonce: GOLDEN_RECORD_NONCE }).value)).toBe(g?.value);
+    expect(codec.open(unhex(g?.value ?? ''), key)).toEqual(record);
+  });
+});
+
+describe('docs/wire-format.md', () => {
+  it('a frame built from the spec alone (generic msgpack, nacl.box, SHA-512, Ed25519) equals our sealer’s bytes', () => {
+    for (const f of GOLDEN_FRAMES) {
+      const body = new Encoder().encode(encodeReadings(f.input.readings));
+      const bytes = buildFrameBySpec({
+        ...f.input,
+        nonce: GOLDEN_FRAME_NONCE,
+        body,
+        boxKeys: { ingestPublicKey: unhex(golden.keys.ingestBoxPublicKey), deviceSecretKey: GOLDEN_KEYS.deviceBoxSecretKey },
+        ...(f.signed ? { signSeed: GOLDEN_KEYS.deviceSignSeed } : {}),
+      });
+      expect(hex(bytes)).toBe(golden.frames.find((x) => x.name === f.name)?.frame);
+    }
+  });
+
+  it.each([
+    ...golden.frames.flatMap((f) => [
+      [`frame-${f.name}`, f.frame],
+      [`plaintext-${f.name}`, f.plaintext],
+    ]),
+    ...golden.records.flatMap((r) => [
+      [`record-${r.name}`, r.value],
+      [`record-plaintext-${r.name}`, r.plaintext],
+    ]),
+    ...golden.frames.map((f) => {
+      const bytes = unhex(f.frame);
+      const header = bytes.subarray(0, new FrameOpener().decode(bytes).headerLength);
+      return [`box-nonce-${f.name}`, createHash('sha512').update(header).digest().subarray(0, 24).toString('hex')];
+    }),
+    ['shared-key', golden.keys.sharedKey],
+  ])('quotes the exact bytes of %s', (name, value) => {
+    expect(docHex(name as string)).toBe(value);
+  });
+});

@@ -1,0 +1,130 @@
+import { RecordCodec, makeLabel, combineLabels, validateLabel, classificationRank, type FrameRange, type DerivedRecord, type TelemetryRecord, type VigilRecord } from '../../src/codec';
+import { generateStreamKey, StreamKeyring } from '../../src/crypto';
+import { isVigilError, type VigilErrorCode } from '../../src/errors';
+import { SAMPLE_READINGS } from './arbitraries';
+
+function codeOf(fn: () => unknown): VigilErrorCode | 'accepted' {
+  try {
+    fn();
+  } catch (err) {
+    if (isVigilError(err)) return err.code;
+    throw err;
+  }
+  return 'accepted';
+}
+
+const T = Date.UTC(2026, 2, 3);
+const telemetry: TelemetryRecord = {
+  type: 'telemetry',
+  deviceId: 'ugs-17',
+  seq: 2n ** 64n - 2n,
+  eventTimeMs: T,
+  ingestTimeMs: T + 40,
+  gatewayId: 'gw-1',
+  kind: 'ugs',
+  label: makeLabel('SECRET', ['GBR', 'USA']),
+  readings: [SAMPLE_READINGS[3], { ...SAMPLE_READINGS[3], offsetMs: 900, detection: 'animal', bearingDeg: null }] as TelemetryRecord['readings'],
+};
+const provenance: FrameRange[] = [
+  { deviceId: 'ugs-17', firstSeq: 1n, lastSeq: 2n ** 64n - 1n },
+  { deviceId: 'ugs-18', firstSeq: 5n, lastSeq: 5n },
+];
+const derived: DerivedRecord = {
+  type: 'derived',
+  pipeline: 'perimeter-alerts',
+  windowStartMs: T,
+  windowEndMs: T + 10_000,
+  key: 'sector/7 north',
+  values: { detections: 3, kind: 'person', alert: true, meanConfidence: 0.91, lastBearing: null },
+  revision: 2,
+  label: makeLabel('TOP_SECRET', []),
+  provenance,
+};
+
+describe.each(['tweetnacl', 'sodium'] as const)('sealed records (%s)', (backendName) => {
+  const codec = new RecordCodec({ backend: backendName });
+  const key = generateStreamKey('telemetry.ugs.k1');
+
+  it.each([
+    ['telemetry', telemetry],
+    ['derived', derived],
+  ] as const)('round-trips a %s record and names its key id', (_n, record: VigilRecord) => {
+    const sealed = codec.seal(record, key);
+    expect(sealed.keyId).toBe('telemetry.ugs.k1');
+    expect(codec.open(sealed.value, key)).toEqual(record);
+    expect(codec.openSealed(sealed, new StreamKeyring([key]))).toEqual(record);
+    // Kafka holds no plaintext: the device id does not appear in the sealed bytes.
+    expect(Buffer.from(sealed.value).includes(Buffer.from('ugs-17'))).toBe(false);
+  });
+
+  it('opens across backends', () => {
+    const other = new RecordCodec({ backend: backendName === 'sodium' ? 'tweetnacl' : 'sodium' });
+    expect(other.open(codec.seal(derived, key).value, key)).toEqual(derived);
+  });
+
+  it('wrong key or changed byte: VIGIL_E_RECORD_AUTH; unknown key id: VIGIL_E_KEY_UNKNOWN', () => {
+    const sealed = codec.seal(telemetry, key);
+    expect(codeOf(() => codec.open(sealed.value, generateStreamKey('telemetry.ugs.k1')))).toBe('VIGIL_E_RECORD_AUTH');
+    for (const i of [4, 20, 27, 31, 40, sealed.value.length - 1]) {
+      const t = Uint8Array.from(sealed.value);
+      t[i] = (t[i] as number) ^ 1;
+      expect({ i, code: codeOf(() => codec.open(t, key)) }).toEqual({ i, code: 'VIGIL_E_RECORD_AUTH' });
+    }
+    expect(codeOf(() => codec.openSealed({ ...sealed, keyId: 'other' }, new StreamKeyring([key])))).toBe('VIGIL_E_KEY_UNKNOWN');
+  });
+
+  it('unsupported version: VIGIL_E_RECORD_VERSION; malformed envelope: VIGIL_E_RECORD_INVALID', () => {
+    const sealed = codec.seal(telemetry, key).value;
+    const v2 = Uint8Array.from(sealed);
+    v2[1] = 2;
+    expect(codeOf(() => codec.open(v2, key))).toBe('VIGIL_E_RECORD_VERSION');
+    for (const bad of [new Uint8Array(0), sealed.subarray(0, 40), Uint8Array.from([...sealed, 0]), Uint8Array.from([0x92, 0x01, 0xc0])]) {
+      expect(codeOf(() => codec.open(bad, key))).toBe('VIGIL_E_RECORD_INVALID');
+    }
+  });
+
+  it('refuses invalid records on seal with VIGIL_E_RECORD_INVALID (or READING_INVALID for readings)', () => {
+    const cases: [unknown, VigilErrorCode][] = [
+      [{ ...telemetry, kind: 'position' }, 'VIGIL_E_RECORD_INVALID'], // readings of another kind
+      [{ ...telemetry, kind: 'sonar' }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...telemetry, seq: -1n }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...telemetry, gatewayId: '' }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...telemetry, ingestTimeMs: 0 }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...telemetry, label: { level: 'SECRET', releasability: ['USA', 'GBR'] } }, 'VIGIL_E_RECORD_INVALID'], // unsorted
+      [{ ...telemetry, label: { level: 'COSMIC', releasability: [] } }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...telemetry, readings: [] }, 'VIGIL_E_READING_INVALID'],
+      [{ ...telemetry, readings: [{ ...SAMPLE_READINGS[3], confidence: 2 }] }, 'VIGIL_E_READING_INVALID'],
+      [{ ...derived, windowEndMs: T - 1 }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...derived, revision: -1 }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...derived, values: { x: NaN } }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...derived, values: { 'bad key': 1 } }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...derived, values: { x: { nested: 1 } } }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...derived, provenance: [{ deviceId: 'a', firstSeq: 5n, lastSeq: 4n }] }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...derived, provenance: [{ deviceId: 'a b', firstSeq: 1n, lastSeq: 4n }] }, 'VIGIL_E_RECORD_INVALID'],
+      [{ ...derived, type: 'other' }, 'VIGIL_E_RECORD_INVALID'],
+    ];
+    for (const [i, [record, code]] of cases.entries()) expect({ i, code: codeOf(() => codec.seal(record as VigilRecord, key)) }).toEqual({ i, code });
+  });
+});
+
+describe('classification labels', () => {
+  it('makeLabel sorts and de-duplicates releasability', () => {
+    expect(makeLabel('SECRET', ['USA', 'GBR', 'USA', 'AUS'])).toEqual({ level: 'SECRET', releasability: ['AUS', 'GBR', 'USA'] });
+    expect(makeLabel('UNCLASSIFIED')).toEqual({ level: 'UNCLASSIFIED', releasability: [] });
+  });
+
+  it('validateLabel rejects unknown levels and malformed, unsorted or duplicated codes', () => {
+    for (const bad of [null, {}, { level: 'SECRET' }, { level: 'secret', releasability: [] }, { level: 'SECRET', releasability: ['usa'] }, { level: 'SECRET', releasability: ['GBR', 'GBR'] }, { level: 'SECRET', releasability: ['USA', 'GBR'] }, { level: 'SECRET', releasability: Array.from({ length: 33 }, (_, i) => `C${String(i).padStart(2, '0')}`) }]) {
+      expect(codeOf(() => validateLabel(bad))).toBe('VIGIL_E_LABEL_INVALID');
+    }
+  });
+
+  it('combining gives the higher level and the intersection of releasability', () => {
+    const a = makeLabel('CONFIDENTIAL', ['GBR', 'NATO', 'USA']);
+    const b = makeLabel('SECRET', ['USA', 'NATO', 'FRA']);
+    expect(combineLabels(a, b)).toEqual({ level: 'SECRET', releasability: ['NATO', 'USA'] });
+    expect(combineLabels(b, a)).toEqual({ level: 'SECRET', releasability: ['NATO', 'USA'] });
+    expect(classificationRank('TOP_SECRET')).toBeGreaterThan(classificationRank('SECRET'));
+    expect(classificationRank('NOPE')).toBe(-1);
+  });
+});

@@ -1,0 +1,83 @@
+import { execFileSync } from 'node:child_process';
+import { channels } from '../../src/instrument';
+import { createMetrics, type VigilMetrics } from '../../src/metrics';
+import { startHttpServer, type VigilHttpServer } from '../../src/serve';
+import { isVigilError } from '../../src/errors';
+
+describe('operations HTTP endpoints', () => {
+  let metrics: VigilMetrics;
+  let server: VigilHttpServer;
+  let ready: Record<string, boolean>;
+
+  beforeEach(async () => {
+    metrics = createMetrics({ labels: { gateway: 'gw-test' } });
+    ready = { kafka: true, mqtt: false };
+    server = await startHttpServer({ host: '127.0.0.1', port: 0, metrics, readiness: () => ready });
+  });
+  afterEach(async () => {
+    await server.close();
+    metrics.close();
+  });
+
+  it('serves metrics fed by the diagnostics channels, in a form promtool accepts', async () => {
+    channels.frameAdmission.publish({ result: 'accepted', reason: null, readings: 16, bytes: 900 });
+    channels.frameAdmission.publish({ result: 'accepted', reason: null, readings: 4, bytes: 300 });
+    channels.frameAdmission.publish({ result: 'rejected', reason: 'VIGIL_E_REPLAY', readings: 0, bytes: 120 });
+    channels.durability.publish({ sink: 'kafka', frames: 2, seconds: 0.004 });
+    channels.spoolShed.publish({ reason: 'shed', priority: 'routine', deviceId: 'd1', bytes: 300, enqueuedAt: 0, at: 1 });
+    channels.connection.publish({ peer: 'kafka', connected: true });
+    channels.gauges.publish({ component: 'spool', values: { depth_entries: 42, bytes: 4096 } });
+    channels.gauges.publish({ component: 'spool', values: { 'bad name!': 1 } });
+
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toContain('vigil_gateway_frames_total{result="accepted",reason="none",gateway="gw-test"} 2');
+    expect(text).toContain('vigil_gateway_frames_total{result="rejected",reason="VIGIL_E_REPLAY",gateway="gw-test"} 1');
+    expect(text).toContain('vigil_gateway_readings_total{gateway="gw-test"} 20');
+    expect(text).toContain('vigil_gateway_frame_bytes_total{gateway="gw-test"} 1320');
+    expect(text).toContain('vigil_gateway_durable_seconds_bucket{le="0.005",gateway="gw-test",sink="kafka"} 1');
+    expect(text).toContain('vigil_gateway_durable_frames_total{sink="kafka",gateway="gw-test"} 2');
+    expect(text).toContain('vigil_spool_dropped_frames_total{reason="shed",priority="routine",gateway="gw-test"} 1');
+    expect(text).toContain('vigil_connection_up{peer="kafka",gateway="gw-test"} 1');
+    expect(text).toContain('vigil_spool_depth_entries{gateway="gw-test"} 42');
+    expect(text).toContain('vigil_process_resident_memory_bytes');
+    expect(text).not.toContain('bad name');
+
+    // promtool (Debian package `prometheus`) is the judge of the exposition format and naming.
+    const lint = execFileSync('promtool', ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+    expect(lint).toBe('');
+  });
+
+  it('answers /healthz always and /readyz by the readiness checks', async () => {
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    const notReady = await fetch(`${server.url}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toEqual({ status: 'not ready', checks: { kafka: true, mqtt: false } });
+    ready.mqtt = true;
+    const isReady = await fetch(`${server.url}/readyz`);
+    expect(isReady.status).toBe(200);
+    expect(((await isReady.json()) as { status: string }).status).toBe("ready");
+    expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+    expect((await fetch(`${server.url}/metrics`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('says clearly when its port is taken', async () => {
+    let err: unknown;
+    try {
+      await startHttpServer({ host: '127.0.0.1', port: server.port, metrics });
+    } catch (e) {
+      err = e;
+    }
+    expect(isVigilError(err, 'VIGIL_E_PORT_IN_USE')).toBe(true);
+    expect((err as Error).message).toContain(`127.0.0.1:${server.port} is already in use`);
+  });
+
+  it('stops counting after close', async () => {
+    metrics.close();
+    channels.frameAdmission.publish({ result: 'accepted', reason: null, readings: 1, bytes: 1 });
+    const text = await metrics.registry.metrics();
+    expect(text).not.toMatch(/vigil_gateway_frames_total\{result="accepted"/);
+  });
+});
