@@ -3,6 +3,7 @@
  */
 export { ERROR_CODES, VigilError, isVigilError, isVigilErrorCode, type VigilErrorCode, type VigilErrorDetails } from './errors';
 export { loadConfig, configOptions, type VigilConfig, type VigilConfigInput, type LoadConfigOptions, type ConfigIssue } from './config';
+export * from './stream';
 // Wire format, keys and NaCl (docs/wire-format.md): frames, sealed records, readings, labels.
 export * from './crypto';
 export * from './codec';

@@ -1,0 +1,161 @@
+import { invalid, optionalNumber, requireFunction, requireObject } from './options';
+import { checkSnapshot, statefulOperator } from './stateful-operator';
+import type { JsonValue, StatefulOperator } from './types';
+
+export interface DedupeOptions<T> {
+  readonly device: (record: T) => string;
+  /** Per-device sequence number: a non-negative integer. */
+  readonly sequence: (record: T) => number;
+  /**
+   * How many sequence numbers behind the highest seen are still remembered (a multiple
+   * of 32). Older ones cannot be told apart from duplicates and are dropped as too old.
+   * Default 1024 (128 bytes per device).
+   */
+  readonly window?: number;
+  /** Devices remembered; the least recently heard is forgotten first. Default 100,000. */
+  readonly maxDevices?: number;
+  /** Side output for dropped records (duplicates and too old), which are also counted. */
+  readonly onDrop?: (record: T, reason: 'duplicate' | 'too-old') => void;
+}
+
+export interface DedupeStats {
+  readonly passed: number;
+  readonly duplicates: number;
+  readonly tooOld: number;
+  /** Records without a valid sequence number: passed through, counted. */
+  readonly unsequenced: number;
+  readonly devices: number;
+  readonly evicted: number;
+}
+
+export interface DedupeSnapshot {
+  readonly operator: 'dedupe';
+  readonly version: 1;
+  readonly settings: string;
+  readonly counters: readonly number[];
+  readonly devices: ReadonlyArray<readonly [string, number, readonly number[]]>;
+  readonly [extra: string]: JsonValue;
+}
+
+export type DedupeOperator<T> = StatefulOperator<T, T, DedupeSnapshot> & { stats(): DedupeStats };
+
+interface Seen {
+  high: number;
+  /** Bit (seq mod window) set when seq, within the window below `high`, was seen. */
+  bits: Uint32Array;
+}
+
+const NAME = 'dedupe';
+
+/**
+ * Drops records whose (device, sequence) was already seen, with bounded memory: a
+ * sliding bitmap per device (as IPsec's anti-replay window) and at most `maxDevices`
+ * devices (LRU). Put it first, on raw records, so that redelivered frames do not count
+ * twice in windows and detectors.
+ *
+ * @example
+ * records$.pipe(dedupe({ device: (r) => r.deviceId, sequence: (r) => r.seq }), withWatermarks({ ... }));
+ */
+export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
+  requireObject(NAME, options);
+  requireFunction(NAME, 'device', options.device);
+  requireFunction(NAME, 'sequence', options.sequence);
+  const window = optionalNumber(NAME, 'window', options.window, 1024, 32, true);
+  if (window % 32 !== 0) invalid(NAME, 'window', window, 'expected a multiple of 32');
+  const maxDevices = optionalNumber(NAME, 'maxDevices', options.maxDevices, 100_000, 1, true);
+  if (options.onDrop !== undefined) requireFunction(NAME, 'onDrop', options.onDrop);
+  const words = window / 32;
+  const settings = `window=${window}`;
+  const devices = new Map<string, Seen>();
+  let passed = 0;
+  let duplicates = 0;
+  let tooOld = 0;
+  let unsequenced = 0;
+  let evicted = 0;
+  let emit: (r: T) => void = () => undefined;
+
+  const drop = (r: T, reason: 'duplicate' | 'too-old'): void => {
+    if (reason === 'duplicate') duplicates++;
+    else tooOld++;
+    options.onDrop?.(r, reason);
+  };
+
+  const fresh = (seen: Seen, seq: number): boolean => {
+    if (seq > seen.high) {
+      // Forget the slots that now fall out of the window (they will hold seqs above high).
+      const advance = seq - seen.high;
+      if (advance >= window) seen.bits.fill(0);
+      else for (let s = seen.high + 1; s <= seq; s++) seen.bits[(s % window) >>> 5] = (seen.bits[(s % window) >>> 5] as number) & ~(1 << (s % window & 31));
+      seen.high = seq;
+    } else if (seen.high - seq >= window) {
+      return false;
+    }
+    const slot = seq % window;
+    const word = slot >>> 5;
+    const bit = 1 << (slot & 31);
+    if (((seen.bits[word] as number) & bit) !== 0) return false;
+    seen.bits[word] = (seen.bits[word] as number) | bit;
+    return true;
+  };
+
+  const core = {
+    open: (e: (r: T) => void) => {
+      emit = e;
+    },
+    close: () => {
+      emit = () => undefined;
+    },
+    complete: () => undefined,
+    next: (r: T) => {
+      const seq = options.sequence(r);
+      if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
+        unsequenced++;
+        emit(r);
+        return;
+      }
+      const id = options.device(r);
+      let seen = devices.get(id);
+      if (seen === undefined) {
+        if (devices.size >= maxDevices) {
+          devices.delete(devices.keys().next().value as string);
+          evicted++;
+        }
+        seen = { high: seq, bits: new Uint32Array(words) };
+        seen.bits[(seq % window) >>> 5] = 1 << (seq % window & 31);
+        devices.set(id, seen);
+        passed++;
+        emit(r);
+        return;
+      }
+      // Re-insert so that Map order is least recently heard first.
+      devices.delete(id);
+      devices.set(id, seen);
+      if (seq < seen.high && seen.high - seq >= window) {
+        drop(r, 'too-old');
+        return;
+      }
+      if (!fresh(seen, seq)) {
+        drop(r, 'duplicate');
+        return;
+      }
+      passed++;
+      emit(r);
+    },
+    snapshot: (): DedupeSnapshot => ({
+      operator: 'dedupe',
+      version: 1,
+      settings,
+      counters: [passed, duplicates, tooOld, unsequenced, evicted],
+      devices: [...devices].map(([id, s]) => [id, s.high, [...s.bits]] as const),
+    }),
+    restore: (state: DedupeSnapshot) => {
+      checkSnapshot('dedupe', state, settings);
+      devices.clear();
+      [passed, duplicates, tooOld, unsequenced, evicted] = state.counters as [number, number, number, number, number];
+      for (const [id, high, bits] of state.devices) devices.set(id, { high, bits: Uint32Array.from(bits) });
+    },
+  };
+  return statefulOperator(NAME, core, {
+    stats: (): DedupeStats => ({ passed, duplicates, tooOld, unsequenced, devices: devices.size, evicted }),
+  });
+}

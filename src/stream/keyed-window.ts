@@ -1,0 +1,542 @@
+import type { Aggregate } from './aggregates';
+import { invalid, optionalNumber, requireFunction, requireObject } from './options';
+import { checkSnapshot, statefulOperator } from './stateful-operator';
+import { TimerIndex } from './timer-index';
+import type { JsonValue, RecordEvent, StatefulOperator, StreamEvent, StreamKey, WindowBounds } from './types';
+import { alignedStart, describeWindow, type WindowSpec } from './windows';
+
+/**
+ * One result of one key's window.
+ *
+ * - `early`: a provisional result while the window is open (only with `earlyEvery`).
+ * - `final`: the first complete result, once the watermark passed `window.end`
+ *   (revision 0), or at once for a window first seen by a late record within lateness.
+ * - `revision`: a corrected result after a late record (within `allowedLateness`)
+ *   changed a window already emitted; `revision` counts up from 1. A session merge that
+ *   replaces windows already emitted lists them in `supersedes`.
+ *
+ * `(key, window.start, window.end, revision)` identifies a result, so derived records can
+ * get deterministic ids.
+ */
+export interface WindowResult<K, R> {
+  readonly type: 'early' | 'final' | 'revision';
+  readonly key: K;
+  readonly window: WindowBounds;
+  readonly value: R;
+  readonly revision: number;
+  readonly supersedes?: readonly WindowBounds[];
+}
+
+export interface KeyedWindowOptions<T, K extends StreamKey, A, R> {
+  /** Key of a record: device id, unit, or anything else (string or number). */
+  readonly key: (record: T) => K;
+  /** `tumbling(size)`, `hopping(size, slide)`, `sliding(size)` or `session(gap)`. */
+  readonly window: WindowSpec;
+  /** What to compute per window: one aggregate or a composite `aggregate({...})`. */
+  readonly aggregate: Aggregate<T, A, R>;
+  /**
+   * Event-time ms a window is kept after its end so that late records revise it.
+   * Default 0: a record whose windows have all ended is late.
+   */
+  readonly allowedLateness?: number;
+  /**
+   * Emit `early` results every this many ms of event time (watermark progress) while a
+   * window is open and has changed. Not for sliding windows. Default: no early results.
+   */
+  readonly earlyEvery?: number;
+  /** Side output for records later than the allowed lateness; they are also counted. */
+  readonly onLate?: (record: RecordEvent<T>) => void;
+  /** On completion of the source, fire every open window as if the watermark were +∞. Default true. */
+  readonly flushOnComplete?: boolean;
+}
+
+/** Counters of a window operator since it was built (kept across snapshot/restore). */
+export interface KeyedWindowStats {
+  readonly watermark: number;
+  readonly keys: number;
+  readonly openWindows: number;
+  readonly finals: number;
+  readonly revisions: number;
+  readonly early: number;
+  /** Records later than the allowed lateness, handed to `onLate`. */
+  readonly late: number;
+}
+
+/** The JSON state of a window operator. */
+export interface KeyedWindowSnapshot {
+  readonly operator: 'keyed-window';
+  readonly version: 1;
+  readonly settings: string;
+  readonly watermark: number | null;
+  readonly counters: readonly number[];
+  readonly keys: ReadonlyArray<readonly [StreamKey, readonly JsonValue[]]>;
+  /** Pending event-time timers: `[time, keys]`, keys in the order they fire. */
+  readonly timers: ReadonlyArray<readonly [number, readonly StreamKey[]]>;
+  readonly [extra: string]: JsonValue;
+}
+
+export type KeyedWindowOperator<T, K, R> = StatefulOperator<StreamEvent<T>, WindowResult<K, R>, KeyedWindowSnapshot> & {
+  stats(): KeyedWindowStats;
+};
+
+// One window (tumbling, hopping, session) or one sliding bucket (start = the bucket's
+// record time; its window is [start − size + 1, start + 1)).
+interface Win<A> {
+  start: number;
+  end: number;
+  acc: A;
+  /** Revision of the last final/revision emitted; −1 before the first. */
+  revision: number;
+  fired: boolean;
+  /** Changed since the last early result. */
+  dirty: boolean;
+  nextEarly: number;
+  /** Windows emitted earlier that this session replaces and has not yet announced. */
+  supersedes: WindowBounds[] | null;
+}
+
+const NAME = 'keyedWindow';
+
+/**
+ * Keyed event-time windows with allowed lateness, revisions, early results and a late
+ * side output. Input: records and watermarks (see `withWatermarks`). Keyed state lives in
+ * one Map inside the operator and timers in one event-time index: no Observable or timer
+ * per key or per window.
+ *
+ * @example
+ * events$.pipe(
+ *   keyedWindow({
+ *     key: (r) => r.deviceId,
+ *     window: tumbling(60_000),
+ *     aggregate: aggregate({ n: count(), avg: mean((r) => r.temp), p95: percentile((r) => r.temp, 0.95) }),
+ *     allowedLateness: 3_600_000,
+ *     onLate: (e) => late$.next(e),
+ *   }),
+ * );
+ */
+export function keyedWindow<T, K extends StreamKey, A, R>(options: KeyedWindowOptions<T, K, A, R>): KeyedWindowOperator<T, K, R> {
+  requireObject(NAME, options);
+  requireFunction(NAME, 'key', options.key);
+  const spec = options.window;
+  if (typeof spec !== 'object' || spec === null || !['tumbling', 'hopping', 'sliding', 'session'].includes((spec as { kind?: string }).kind ?? '')) {
+    invalid(NAME, 'window', spec, 'expected tumbling(), hopping(), sliding() or session()');
+  }
+  const agg = options.aggregate;
+  if (typeof agg !== 'object' || agg === null || typeof agg.add !== 'function') invalid(NAME, 'aggregate', agg, 'expected an aggregate such as count() or aggregate({...})');
+  const lateness = optionalNumber(NAME, 'allowedLateness', options.allowedLateness, 0, 0);
+  const early = options.earlyEvery === undefined ? 0 : optionalNumber(NAME, 'earlyEvery', options.earlyEvery, 0, 1);
+  if (early > 0 && spec.kind === 'sliding') invalid(NAME, 'earlyEvery', early, 'early results apply to tumbling, hopping and session windows');
+  if (options.onLate !== undefined) requireFunction(NAME, 'onLate', options.onLate);
+  const core = new KeyedWindowCore<T, K, A, R>(
+    options.key,
+    spec,
+    agg,
+    lateness,
+    early,
+    options.onLate,
+    options.flushOnComplete ?? true,
+  );
+  return statefulOperator(NAME, core, { stats: () => core.stats() });
+}
+
+class KeyedWindowCore<T, K extends StreamKey, A, R> {
+  private emit: (out: WindowResult<K, R>) => void = () => undefined;
+  private readonly keys = new Map<K, Win<A>[]>();
+  private readonly timers = new TimerIndex<K>();
+  private watermark = -Infinity;
+  private flushing = false;
+  private finals = 0;
+  private revisions = 0;
+  private earlies = 0;
+  private late = 0;
+  private readonly settings: string;
+  // Window geometry, unpacked once so the hot path reads plain fields.
+  private readonly size: number;
+  private readonly slide: number;
+  private readonly offset: number;
+
+  constructor(
+    private readonly keyOf: (record: T) => K,
+    private readonly spec: WindowSpec,
+    private readonly agg: Aggregate<T, A, R>,
+    private readonly lateness: number,
+    private readonly early: number,
+    private readonly onLate: ((record: RecordEvent<T>) => void) | undefined,
+    private readonly flushOnComplete: boolean,
+  ) {
+    this.settings = `${describeWindow(spec)};lateness=${lateness};early=${early}`;
+    this.size = spec.kind === 'session' ? 0 : spec.size;
+    this.slide = spec.kind === 'hopping' ? spec.slide : spec.kind === 'tumbling' ? spec.size : 1;
+    this.offset = spec.kind === 'hopping' || spec.kind === 'tumbling' ? spec.offset : 0;
+  }
+
+  open(emit: (out: WindowResult<K, R>) => void): void {
+    this.emit = emit;
+    this.flushing = false;
+  }
+
+  close(): void {
+    this.emit = () => undefined;
+  }
+
+  next(event: StreamEvent<T>): void {
+    if (event.kind === 'watermark') {
+      this.advance(event.time);
+      return;
+    }
+    const key = this.keyOf(event.value);
+    switch (this.spec.kind) {
+      case 'tumbling':
+      case 'hopping':
+        this.addAligned(key, event);
+        return;
+      case 'session':
+        this.addSession(key, event, this.spec.gap);
+        return;
+      case 'sliding':
+        this.addSliding(key, event);
+        return;
+    }
+  }
+
+  complete(): void {
+    if (!this.flushOnComplete) return;
+    this.flushing = true;
+    while (this.timers.size > 0) {
+      const t = this.timers.peek();
+      this.watermark = t;
+      this.fireTimers(this.timers.pop(), t);
+    }
+    this.flushing = false;
+  }
+
+  stats(): KeyedWindowStats {
+    let open = 0;
+    for (const wins of this.keys.values()) open += wins.length;
+    return {
+      watermark: this.watermark,
+      keys: this.keys.size,
+      openWindows: open,
+      finals: this.finals,
+      revisions: this.revisions,
+      early: this.earlies,
+      late: this.late,
+    };
+  }
+
+  // ---- records -------------------------------------------------------------------
+
+  private winsOf(key: K): Win<A>[] {
+    let wins = this.keys.get(key);
+    if (wins === undefined) {
+      wins = [];
+      this.keys.set(key, wins);
+    }
+    return wins;
+  }
+
+  private addAligned(key: K, event: RecordEvent<T>): void {
+    const t = event.time;
+    const W = this.watermark;
+    const size = this.size;
+    const last = alignedStart(t, this.slide, this.offset);
+    let accepted = false;
+    let wins: Win<A>[] | undefined;
+    // Windows containing t start at last, last − slide, … down to > t − size.
+    for (let start = last; start > t - size; start -= this.slide) {
+      const end = start + size;
+      if (W >= end + this.lateness) continue;
+      accepted = true;
+      wins ??= this.winsOf(key);
+      let win: Win<A> | undefined;
+      for (let i = 0; i < wins.length; i++) {
+        if ((wins[i] as Win<A>).start === start) {
+          win = wins[i];
+          break;
+        }
+      }
+      if (win === undefined) {
+        win = this.createWin(key, wins, start, end);
+        win.acc = this.agg.add(win.acc, event.value, t);
+        if (W >= end) this.fire(key, win);
+        continue;
+      }
+      win.acc = this.agg.add(win.acc, event.value, t);
+      if (win.fired) this.fire(key, win);
+      else win.dirty = true;
+    }
+    if (!accepted) this.rejectLate(event);
+  }
+
+  private addSession(key: K, event: RecordEvent<T>, gap: number): void {
+    const t = event.time;
+    const W = this.watermark;
+    const wins = this.keys.get(key);
+    let first = -1;
+    let lastIdx = -1;
+    let start = t;
+    let end = t + gap;
+    if (wins !== undefined) {
+      for (let i = 0; i < wins.length; i++) {
+        const w = wins[i] as Win<A>;
+        if (w.start < t + gap && t < w.end) {
+          if (first < 0) first = i;
+          lastIdx = i;
+          if (w.start < start) start = w.start;
+          if (w.end > end) end = w.end;
+        }
+      }
+    }
+    if (W >= end + this.lateness) {
+      this.rejectLate(event);
+      return;
+    }
+    if (first < 0) {
+      const list = this.winsOf(key);
+      const win = this.createWin(key, list, start, end);
+      win.acc = this.agg.add(win.acc, event.value, t);
+      if (W >= end) this.fire(key, win);
+      return;
+    }
+    const list = wins as Win<A>[];
+    const target = list[first] as Win<A>;
+    let supersedes: WindowBounds[] | null = target.supersedes;
+    let revision = target.revision;
+    const changed = target.start !== start || target.end !== end;
+    if (changed && target.revision >= 0) (supersedes ??= []).push({ start: target.start, end: target.end });
+    for (let i = first + 1; i <= lastIdx; i++) {
+      const other = list[i] as Win<A>;
+      target.acc = this.agg.merge(target.acc, other.acc);
+      if (other.revision >= 0) (supersedes ??= []).push({ start: other.start, end: other.end });
+      if (other.supersedes !== null) (supersedes ??= []).push(...other.supersedes);
+      if (other.revision > revision) revision = other.revision;
+      if (other.nextEarly < target.nextEarly) target.nextEarly = other.nextEarly;
+    }
+    if (lastIdx > first) list.splice(first + 1, lastIdx - first);
+    target.acc = this.agg.add(target.acc, event.value, t);
+    target.supersedes = supersedes;
+    target.revision = revision;
+    target.dirty = true;
+    if (changed) {
+      target.start = start;
+      target.end = end;
+      target.fired = false;
+      this.timers.add(end, key);
+      if (this.lateness > 0) this.timers.add(end + this.lateness, key);
+      if (this.early > 0 && target.nextEarly < end) this.timers.add(target.nextEarly, key);
+    }
+    if (W >= end) this.fire(key, target);
+  }
+
+  private addSliding(key: K, event: RecordEvent<T>): void {
+    const t = event.time;
+    const W = this.watermark;
+    if (W >= t + 1 + this.lateness) {
+      this.rejectLate(event);
+      return;
+    }
+    const wins = this.winsOf(key);
+    let idx = wins.length;
+    while (idx > 0 && (wins[idx - 1] as Win<A>).start >= t) idx--;
+    let own = wins[idx];
+    if (own === undefined || own.start !== t) {
+      own = { start: t, end: t + 1, acc: this.agg.create(), revision: -1, fired: false, dirty: false, nextEarly: Infinity, supersedes: null };
+      wins.splice(idx, 0, own);
+      this.registerSliding(key, t);
+    }
+    own.acc = this.agg.add(own.acc, event.value, t);
+    // The windows of buckets t … t + size − 1 contain this record.
+    const limit = t + this.size - 1;
+    for (let i = idx; i < wins.length; i++) {
+      const b = wins[i] as Win<A>;
+      if (b.start > limit) break;
+      if (b.fired) {
+        if (W < b.end + this.lateness) this.fireSliding(key, wins, i);
+      } else if (W >= b.end) {
+        this.fireSliding(key, wins, i);
+      }
+    }
+  }
+
+  private rejectLate(event: RecordEvent<T>): void {
+    this.late++;
+    if (this.onLate !== undefined) this.onLate(event);
+  }
+
+  private createWin(key: K, wins: Win<A>[], start: number, end: number): Win<A> {
+    const win: Win<A> = {
+      start,
+      end,
+      acc: this.agg.create(),
+      revision: -1,
+      fired: false,
+      dirty: true,
+      nextEarly: this.early > 0 ? start + this.early : Infinity,
+      supersedes: null,
+    };
+    let i = wins.length;
+    while (i > 0 && (wins[i - 1] as Win<A>).start > start) i--;
+    wins.splice(i, 0, win);
+    this.registerWin(key, win);
+    return win;
+  }
+
+  private registerWin(key: K, win: Win<A>): void {
+    if (!win.fired) this.timers.add(win.end, key);
+    if (this.lateness > 0) this.timers.add(win.end + this.lateness, key);
+    if (!win.fired && win.nextEarly < win.end) this.timers.add(win.nextEarly, key);
+  }
+
+  private registerSliding(key: K, t: number): void {
+    this.timers.add(t + 1, key);
+    if (this.lateness > 0) this.timers.add(t + 1 + this.lateness, key);
+    if (this.size > 1) this.timers.add(t + this.size + this.lateness, key);
+  }
+
+  // ---- emission ------------------------------------------------------------------
+
+  private fire(key: K, win: Win<A>): void {
+    win.fired = true;
+    win.dirty = false;
+    const type = win.revision >= 0 ? 'revision' : 'final';
+    win.revision++;
+    if (type === 'final') this.finals++;
+    else this.revisions++;
+    const out: WindowResult<K, R> =
+      win.supersedes === null
+        ? { type, key, window: { start: win.start, end: win.end }, value: this.agg.result(win.acc), revision: win.revision }
+        : { type, key, window: { start: win.start, end: win.end }, value: this.agg.result(win.acc), revision: win.revision, supersedes: win.supersedes };
+    win.supersedes = null;
+    this.emit(out);
+  }
+
+  private fireSliding(key: K, wins: Win<A>[], i: number): void {
+    const b = wins[i] as Win<A>;
+    const from = b.start - this.size;
+    let acc = this.agg.create();
+    for (let j = i; j >= 0; j--) {
+      const c = wins[j] as Win<A>;
+      if (c.start <= from) break;
+      acc = this.agg.merge(acc, c.acc);
+    }
+    b.fired = true;
+    const type = b.revision >= 0 ? 'revision' : 'final';
+    b.revision++;
+    if (type === 'final') this.finals++;
+    else this.revisions++;
+    this.emit({ type, key, window: { start: from + 1, end: b.end }, value: this.agg.result(acc), revision: b.revision });
+  }
+
+  private advance(time: number): void {
+    if (!(time > this.watermark)) return;
+    this.watermark = time;
+    const timers = this.timers;
+    while (timers.peek() <= time) {
+      const t = timers.peek();
+      this.fireTimers(timers.pop(), t);
+    }
+  }
+
+  private fireTimers(keys: K[], t: number): void {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as K;
+      const wins = this.keys.get(key);
+      if (wins === undefined) continue;
+      if (this.spec.kind === 'sliding') this.onSlidingTimer(key, wins, t);
+      else this.onTimer(key, wins, t);
+      if (wins.length === 0) this.keys.delete(key);
+    }
+  }
+
+  private onTimer(key: K, wins: Win<A>[], t: number): void {
+    let keep = 0;
+    for (let i = 0; i < wins.length; i++) {
+      const win = wins[i] as Win<A>;
+      if (!win.fired) {
+        if (win.end <= t) this.fire(key, win);
+        else if (win.nextEarly <= t) this.fireEarly(key, win, t);
+      }
+      if (win.fired && win.end + this.lateness <= t) continue;
+      wins[keep++] = win;
+    }
+    wins.length = keep;
+  }
+
+  private fireEarly(key: K, win: Win<A>, t: number): void {
+    if (win.dirty && !this.flushing) {
+      win.dirty = false;
+      this.earlies++;
+      this.emit({ type: 'early', key, window: { start: win.start, end: win.end }, value: this.agg.result(win.acc), revision: 0 });
+    }
+    const steps = Math.floor((t - win.nextEarly) / this.early) + 1;
+    win.nextEarly += steps * this.early;
+    if (win.nextEarly < win.end) this.timers.add(win.nextEarly, key);
+  }
+
+  private onSlidingTimer(key: K, wins: Win<A>[], t: number): void {
+    for (let i = 0; i < wins.length; i++) {
+      const b = wins[i] as Win<A>;
+      if (b.start >= t) break;
+      if (!b.fired && b.end <= t) this.fireSliding(key, wins, i);
+    }
+    const horizon = this.size + this.lateness;
+    let drop = 0;
+    while (drop < wins.length && (wins[drop] as Win<A>).start + horizon <= t) drop++;
+    if (drop > 0) wins.splice(0, drop);
+  }
+
+  // ---- checkpoints ---------------------------------------------------------------
+
+  snapshot(): KeyedWindowSnapshot {
+    const keys: Array<readonly [StreamKey, JsonValue[]]> = [];
+    for (const [key, wins] of this.keys) {
+      keys.push([
+        key,
+        wins.map((w) => [
+          w.start,
+          w.end,
+          w.revision,
+          w.fired,
+          w.dirty,
+          Number.isFinite(w.nextEarly) ? w.nextEarly : null,
+          w.supersedes === null ? null : w.supersedes.map((s) => [s.start, s.end]),
+          this.agg.save(w.acc),
+        ]),
+      ]);
+    }
+    return {
+      operator: 'keyed-window',
+      version: 1,
+      settings: this.settings,
+      watermark: Number.isFinite(this.watermark) ? this.watermark : null,
+      counters: [this.finals, this.revisions, this.earlies, this.late],
+      keys,
+      timers: this.timers.entries(),
+    };
+  }
+
+  restore(state: KeyedWindowSnapshot): void {
+    checkSnapshot('keyed-window', state, this.settings);
+    this.keys.clear();
+    this.timers.clear();
+    this.watermark = state.watermark === null ? -Infinity : state.watermark;
+    [this.finals, this.revisions, this.earlies, this.late] = state.counters as [number, number, number, number];
+    for (const [key, saved] of state.keys) {
+      const wins: Win<A>[] = saved.map((j) => {
+        const [start, end, revision, fired, dirty, nextEarly, sup, acc] = j as [number, number, number, boolean, boolean, number | null, number[][] | null, JsonValue];
+        return {
+          start,
+          end,
+          revision,
+          fired,
+          dirty,
+          nextEarly: nextEarly === null ? Infinity : nextEarly,
+          supersedes: sup === null ? null : sup.map(([s, e]) => ({ start: s as number, end: e as number })),
+          acc: this.agg.load(acc),
+        };
+      });
+      this.keys.set(key as K, wins);
+    }
+    for (const [time, keys] of state.timers) for (const key of keys) this.timers.add(time, key as K);
+  }
+}
