@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   VIGIL_E_SEQ_TOO_OLD: { retriable: false, meaning: 'A frame sequence number is below the device replay window.' },
   VIGIL_E_CLOCK_SKEW: { retriable: false, meaning: 'A frame event time is further from gateway time than the allowed clock skew.' },
   VIGIL_E_RATE_LIMITED: { retriable: true, meaning: 'A device exceeded its frame rate limit; the frame was not admitted.' },
+  VIGIL_E_KIND_NOT_ALLOWED: { retriable: false, meaning: 'A frame carries a reading kind the registry does not allow for its device.' },
+  VIGIL_E_INTERNAL: { retriable: false, meaning: 'A bug in Vigil: an unexpected exception, turned into an error instead of a crash.' },
   // stream operators
   VIGIL_E_STREAM_OPTIONS: { retriable: false, meaning: 'A stream operator was built with options that are missing, of the wrong type or out of range.' },
   VIGIL_E_STREAM_STATE: { retriable: false, meaning: 'A stream operator cannot restore a snapshot (wrong operator, version or settings) or was subscribed twice at once.' },

@@ -1,0 +1,216 @@
+import { createHash } from 'node:crypto';
+import { FrameOpener, makeLabel, RecordCodec, DEFAULT_MAX_CLOCK_SKEW_MS, type DecodedFrame, type Reading, type ReadingKind, type ClassificationLabel } from '../../codec';
+import { resolveCryptoBackend, SharedKeyCache, type CryptoBackend, type CryptoBackendOption, type IngestKeys, type StreamDataKey, type Verifier } from '../../crypto';
+import { isVigilError, VigilError, type VigilErrorCode } from '../../errors';
+import type { DeviceEntry, DeviceRegistry, PriorityClass, RegistryEvent } from '../../registry';
+import type { ReplayStore } from '../../replay';
+import { RateLimiter } from './rate-limiter';
+
+export interface AdmissionOptions {
+  readonly gatewayId: string;
+  readonly registry: DeviceRegistry;
+  readonly replay: ReplayStore;
+  /** The ingest key devices seal frames to (its secret half opens them). */
+  readonly ingestKeys: IngestKeys;
+  /** The current stream data key of `telemetry.<kind>`: records are sealed under it. */
+  readonly streamKey: (kind: ReadingKind) => StreamDataKey;
+  /** Largest |event time − gateway time| admitted, ms (default 300 000). */
+  readonly maxClockSkewMs?: number;
+  /** Gateway clock (default `Date.now`); tests inject one. */
+  readonly clock?: () => number;
+  readonly backend?: CryptoBackend | CryptoBackendOption;
+}
+
+/** One sealed telemetry record ready for the bus: `telemetry.<kind>`, keyed by device id. */
+export interface AdmittedRecord {
+  readonly topic: string;
+  readonly key: string;
+  readonly keyId: string;
+  readonly value: Uint8Array;
+}
+
+export interface Admitted {
+  readonly ok: true;
+  readonly deviceId: string;
+  readonly seq: bigint;
+  readonly eventTimeMs: number;
+  readonly priority: PriorityClass;
+  readonly readings: number;
+  /** One record per reading kind in the frame. */
+  readonly records: readonly AdmittedRecord[];
+}
+
+export interface Rejected {
+  readonly ok: false;
+  /** The reason: a VIGIL_E_ code from the closed list. */
+  readonly code: VigilErrorCode;
+  readonly message: string;
+  /** The clear header when it could be decoded (never the plaintext). */
+  readonly header: { readonly deviceId: string; readonly epoch: number; readonly seq: string; readonly eventTimeMs: number } | null;
+  /** SHA-256 of the frame bytes, hex: lets an operator match the frame without keeping it. */
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+export type AdmissionResult = Admitted | Rejected;
+
+/** Topic of rejected frames (DESIGN.md §6). */
+export const REJECTED_TOPIC = 'telemetry.rejected';
+
+/**
+ * The gateway's admission chain for one frame, in order of cost: decode the clear header →
+ * registry (unknown, revoked) → key epoch → replay window → clock skew → open with the
+ * cached shared key (MAC, signature when the device class needs one, reading validation) →
+ * allowed kinds → rate limit → seal one record per reading kind under the stream key.
+ * Rate limiting comes after authentication so forged frames cannot spend a device's budget.
+ *
+ * `admit` never throws for any input: a bad frame becomes a `Rejected` with its reason.
+ * The replay window is only checked here; `commit` marks the frame seen once it is durable,
+ * so a frame that could not be made durable (and was not acknowledged) can be resent.
+ * Registry changes (revocation, rotation) apply to the next frame: lookups are per frame and
+ * cached keys of a changed device are dropped at once.
+ *
+ * @example
+ * const admission = new Admission({ gatewayId: 'gw-1', registry, replay, ingestKeys, streamKey: (k) => keys[k] });
+ * const r = admission.admit(frameBytes);
+ * if (r.ok) { await bus.send(r.records); admission.commit(r); } else { await bus.send(rejectionRecord(r)); }
+ */
+export class Admission {
+  private readonly opener: FrameOpener;
+  private readonly records: RecordCodec;
+  private readonly backend: CryptoBackend;
+  private readonly keys: SharedKeyCache;
+  private readonly verifiers = new Map<string, { epoch: number; verifier: Verifier }>();
+  private readonly labels = new WeakMap<DeviceEntry, ClassificationLabel>();
+  private readonly rate = new RateLimiter();
+  private readonly clock: () => number;
+  private readonly maxSkew: number;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly options: AdmissionOptions) {
+    this.backend = resolveCryptoBackend(options.backend);
+    this.opener = new FrameOpener({ backend: this.backend });
+    this.records = new RecordCodec({ backend: this.backend });
+    this.clock = options.clock ?? Date.now;
+    this.maxSkew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+    if (!Number.isInteger(this.maxSkew) || this.maxSkew < 0) {
+      throw new VigilError('VIGIL_E_CONFIG_INVALID', `maxClockSkewMs must be a non-negative integer, got ${String(this.maxSkew)}`, { details: { key: 'maxClockSkewMs' } });
+    }
+    this.keys = new SharedKeyCache({
+      secretKey: options.ingestKeys.box.secretKey,
+      backend: this.backend,
+      lookup: (deviceId, epoch) => options.registry.get(deviceId)?.keys.get(epoch)?.boxPublicKey,
+    });
+    this.unsubscribe = options.registry.subscribe((e) => this.onRegistry(e));
+  }
+
+  admit(bytes: Uint8Array): AdmissionResult {
+    let frame: DecodedFrame | null = null;
+    try {
+      frame = this.opener.decode(bytes);
+      const device = this.options.registry.get(frame.deviceId);
+      if (!device) return this.reject(bytes, frame, 'VIGIL_E_DEVICE_UNKNOWN', `device ${frame.deviceId} is not in the registry`);
+      if (device.status === 'revoked') return this.reject(bytes, frame, 'VIGIL_E_DEVICE_REVOKED', `device ${frame.deviceId} is revoked`);
+      if (frame.epoch !== device.epoch) {
+        return this.reject(bytes, frame, 'VIGIL_E_KEY_EPOCH_STALE', `frame key epoch ${frame.epoch}, device ${frame.deviceId} is at epoch ${device.epoch}`);
+      }
+      const verdict = this.options.replay.check(frame.deviceId, frame.seq);
+      if (verdict === 'replay') return this.reject(bytes, frame, 'VIGIL_E_REPLAY', `sequence ${frame.seq} of ${frame.deviceId} was admitted before`);
+      if (verdict === 'too-old') return this.reject(bytes, frame, 'VIGIL_E_SEQ_TOO_OLD', `sequence ${frame.seq} of ${frame.deviceId} is older than the replay window`);
+      const now = this.clock();
+      if (Math.abs(frame.eventTimeMs - now) > this.maxSkew) {
+        return this.reject(bytes, frame, 'VIGIL_E_CLOCK_SKEW', `event time ${new Date(frame.eventTimeMs).toISOString()} is ${Math.round((frame.eventTimeMs - now) / 1000)} s from gateway time; at most ${this.maxSkew / 1000} s allowed`);
+      }
+      const shared = this.keys.get(frame.deviceId, frame.epoch);
+      if (!shared) return this.reject(bytes, frame, 'VIGIL_E_DEVICE_UNKNOWN', `no public key for ${frame.deviceId} at epoch ${frame.epoch}`);
+      const verifier = frame.signature !== null || device.requireSignature ? this.verifier(device) : undefined;
+      const readings = this.opener.open(frame, shared, { requireSignature: device.requireSignature, ...(verifier ? { verifier } : {}) });
+      for (const r of readings) {
+        if (!device.allowedKinds.has(r.kind)) return this.reject(bytes, frame, 'VIGIL_E_KIND_NOT_ALLOWED', `device ${frame.deviceId} may not send ${r.kind} readings`);
+      }
+      if (!this.rate.take(frame.deviceId, device.rate.perSecond, device.rate.burst, now)) {
+        return this.reject(bytes, frame, 'VIGIL_E_RATE_LIMITED', `device ${frame.deviceId} exceeded ${device.rate.perSecond} frames/s (burst ${device.rate.burst})`);
+      }
+      return {
+        ok: true,
+        deviceId: frame.deviceId,
+        seq: frame.seq,
+        eventTimeMs: frame.eventTimeMs,
+        priority: device.priority,
+        readings: readings.length,
+        records: this.seal(frame, device, readings, now),
+      };
+    } catch (err) {
+      if (isVigilError(err)) return this.reject(bytes, frame, err.code, err.message);
+      // A bug, not the input's fault; still a rejection, never a crash of the gateway.
+      return this.reject(bytes, frame, 'VIGIL_E_INTERNAL', `internal error admitting a frame: ${(err as Error).message}`);
+    }
+  }
+
+  /** Marks an admitted frame seen in the replay window; call once it is durable. */
+  commit(admitted: Pick<Admitted, 'deviceId' | 'seq'>): boolean {
+    return this.options.replay.accept(admitted.deviceId, admitted.seq);
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.keys.clear();
+    this.verifiers.clear();
+  }
+
+  private seal(frame: DecodedFrame, device: DeviceEntry, readings: Reading[], now: number): AdmittedRecord[] {
+    let label = this.labels.get(device);
+    if (!label) this.labels.set(device, (label = makeLabel(device.ceiling, device.releasability)));
+    // Most frames carry one kind: avoid grouping work for them.
+    const first = readings[0] as Reading;
+    const kinds = readings.every((r) => r.kind === first.kind) ? [first.kind] : [...new Set(readings.map((r) => r.kind))];
+    return kinds.map((kind) => {
+      const ofKind = kinds.length === 1 ? readings : readings.filter((r) => r.kind === kind);
+      const key = this.options.streamKey(kind);
+      const sealed = this.records.seal(
+        { type: 'telemetry', deviceId: frame.deviceId, seq: frame.seq, eventTimeMs: frame.eventTimeMs, ingestTimeMs: now, gatewayId: this.options.gatewayId, kind, label, readings: ofKind },
+        key,
+      );
+      return { topic: `telemetry.${kind}`, key: frame.deviceId, keyId: sealed.keyId, value: sealed.value };
+    });
+  }
+
+  private verifier(device: DeviceEntry): Verifier | undefined {
+    const hit = this.verifiers.get(device.deviceId);
+    if (hit && hit.epoch === device.epoch) return hit.verifier;
+    const pub = device.keys.get(device.epoch)?.signPublicKey;
+    if (!pub) return undefined;
+    const verifier = this.backend.createVerifier(pub);
+    this.verifiers.set(device.deviceId, { epoch: device.epoch, verifier });
+    return verifier;
+  }
+
+  private onRegistry(e: RegistryEvent): void {
+    if (e.type === 'error') return;
+    const id = e.type === 'remove' ? e.before.deviceId : e.after.deviceId;
+    this.keys.invalidate(id);
+    this.verifiers.delete(id);
+    if (e.type === 'remove') this.rate.forget(id);
+  }
+
+  private reject(bytes: Uint8Array, frame: DecodedFrame | null, code: VigilErrorCode, message: string): Rejected {
+    return {
+      ok: false,
+      code,
+      message,
+      header: frame ? { deviceId: frame.deviceId, epoch: frame.epoch, seq: frame.seq.toString(), eventTimeMs: frame.eventTimeMs } : null,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.length,
+    };
+  }
+}
+
+/**
+ * The record a rejection leaves in `telemetry.rejected`: reason, device id, clear header and
+ * the frame's hash, as JSON, keyed by device id (or the hash when the header did not decode).
+ * It never carries plaintext: an unopened frame has none to give.
+ */
+export function rejectionRecord(r: Rejected, gatewayId: string, atMs: number): { topic: string; key: string; value: Uint8Array } {
+  const body = { reason: r.code, message: r.message, header: r.header, sha256: r.sha256, bytes: r.bytes, gatewayId, atMs };
+  return { topic: REJECTED_TOPIC, key: r.header?.deviceId ?? r.sha256, value: new TextEncoder().encode(JSON.stringify(body)) };
+}
