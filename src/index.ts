@@ -7,3 +7,5 @@ export * from './stream';
 // Wire format, keys and NaCl (docs/wire-format.md): frames, sealed records, readings, labels.
 export * from './crypto';
 export * from './codec';
+// Device SDK for sensor integrators: batch, seal and publish frames over MQTT 5.
+export * from './device';
