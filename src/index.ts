@@ -7,5 +7,33 @@ export * from './stream';
 // Wire format, keys and NaCl (docs/wire-format.md): frames, sealed records, readings, labels.
 export * from './crypto';
 export * from './codec';
+export {
+  KafkaBus,
+  MemoryBus,
+  MemoryBroker,
+  GroupCommit,
+  nextOffset,
+  parseOffset,
+  type Bus,
+  type BusAdmin,
+  type BusBatch,
+  type BusConsumer,
+  type BusConsumerHandlers,
+  type BusConsumerOptions,
+  type BusHeaders,
+  type BusMessage,
+  type BusProducer,
+  type BusProducerOptions,
+  type ConnectionListener,
+  type KafkaBusOptions,
+  type KafkaLogEntry,
+  type KafkaLogLevel,
+  type MemoryBusOptions,
+  type OutgoingMessage,
+  type TopicDescription,
+  type TopicPartition,
+  type TopicPartitionOffset,
+  type TopicSpec,
+} from './bus';
 // Device SDK for sensor integrators: batch, seal and publish frames over MQTT 5.
 export * from './device';

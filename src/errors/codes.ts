@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   VIGIL_E_SEQ_TOO_OLD: { retriable: false, meaning: 'A frame sequence number is below the device replay window.' },
   VIGIL_E_CLOCK_SKEW: { retriable: false, meaning: 'A frame event time is further from gateway time than the allowed clock skew.' },
   VIGIL_E_RATE_LIMITED: { retriable: true, meaning: 'A device exceeded its frame rate limit; the frame was not admitted.' },
+  VIGIL_E_TOPIC_MISMATCH: { retriable: false, meaning: 'A frame arrived on an MQTT topic that is not its device\'s telemetry topic (theatre, unit or device differ from the registry).' },
   VIGIL_E_KIND_NOT_ALLOWED: { retriable: false, meaning: 'A frame carries a reading kind the registry does not allow for its device.' },
   VIGIL_E_INTERNAL: { retriable: false, meaning: 'A bug in Vigil: an unexpected exception, turned into an error instead of a crash.' },
   // stream operators
@@ -70,6 +71,13 @@ export const ERROR_CODES = {
   VIGIL_E_BUS_TOPIC_UNKNOWN: { retriable: false, meaning: 'A topic (or partition) named in a produce, subscribe or seek does not exist on the bus.' },
   VIGIL_E_BUS_NOT_ASSIGNED: { retriable: false, meaning: 'A commit or seek names a partition this consumer does not own (any more): a rebalance moved it.' },
   VIGIL_E_BUS_REQUEST: { retriable: false, meaning: 'The broker refused a request for another reason (message too large, not authorised, invalid config); retriable is taken from the broker error.' },
+  // MQTT ingest connection (src/edge/mqtt)
+  VIGIL_E_MQTT_OPTIONS: { retriable: false, meaning: 'An MQTT ingest client was built or called with options or arguments that are missing, of the wrong type or out of range.' },
+  VIGIL_E_MQTT_CONNECT_REFUSED: { retriable: false, meaning: 'The MQTT broker refused the connection with a CONNACK reason code; retriable for busy/unavailable/rate limits, not for credentials or authorisation.' },
+  VIGIL_E_MQTT_SUBSCRIBE_REFUSED: { retriable: false, meaning: 'The MQTT broker refused a subscription, or granted less than QoS1 (which would break at-least-once delivery).' },
+  VIGIL_E_MQTT_CONNECTION_LOST: { retriable: true, meaning: 'The MQTT connection failed or dropped: socket error, connect timeout, keep-alive timeout, or the broker closed it (with a DISCONNECT reason code when it sent one).' },
+  VIGIL_E_MQTT_PROTOCOL: { retriable: true, meaning: 'The MQTT broker sent a malformed or unexpected packet, broke Receive Maximum or sent a packet above Maximum Packet Size; the connection was closed.' },
+  VIGIL_E_MQTT_CLOSED: { retriable: false, meaning: 'An MQTT ingest client was started after close(), or closed before it ever connected.' },
 } as const satisfies Record<string, { retriable: boolean; meaning: string }>;
 
 export type VigilErrorCode = keyof typeof ERROR_CODES;

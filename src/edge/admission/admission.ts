@@ -104,13 +104,21 @@ export class Admission {
     this.unsubscribe = options.registry.subscribe((e) => this.onRegistry(e));
   }
 
-  admit(bytes: Uint8Array): AdmissionResult {
+  /**
+   * Runs the chain on one frame. `topic`, when given, is the MQTT topic it arrived on: its
+   * theatre, unit and device levels must match the registry, so a device cannot publish
+   * into another device's (or unit's) topic.
+   */
+  admit(bytes: Uint8Array, topic?: string): AdmissionResult {
     let frame: DecodedFrame | null = null;
     try {
       frame = this.opener.decode(bytes);
       const device = this.options.registry.get(frame.deviceId);
       if (!device) return this.reject(bytes, frame, 'VIGIL_E_DEVICE_UNKNOWN', `device ${frame.deviceId} is not in the registry`);
       if (device.status === 'revoked') return this.reject(bytes, frame, 'VIGIL_E_DEVICE_REVOKED', `device ${frame.deviceId} is revoked`);
+      if (topic !== undefined && topic !== `vigil/v1/${device.theatre}/${device.unit}/${device.deviceId}/telemetry`) {
+        return this.reject(bytes, frame, 'VIGIL_E_TOPIC_MISMATCH', `frame of ${frame.deviceId} arrived on ${topic.slice(0, 200)}, expected vigil/v1/${device.theatre}/${device.unit}/${device.deviceId}/telemetry`);
+      }
       if (frame.epoch !== device.epoch) {
         return this.reject(bytes, frame, 'VIGIL_E_KEY_EPOCH_STALE', `frame key epoch ${frame.epoch}, device ${frame.deviceId} is at epoch ${device.epoch}`);
       }

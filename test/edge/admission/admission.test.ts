@@ -160,6 +160,13 @@ describe('Admission', () => {
     expect(r.bytes).toBe(bytes.length);
   });
 
+  it('refuses a frame on another device\'s or unit\'s topic', () => {
+    const f = setup();
+    admitted(f.admission.admit(f.frame(), 'vigil/v1/north/recon-3/uav-1/telemetry'));
+    expect(rejected(f.admission.admit(f.frame(), 'vigil/v1/north/recon-3/uav-2/telemetry')).code).toBe('VIGIL_E_TOPIC_MISMATCH');
+    expect(rejected(f.admission.admit(f.frame(), 'vigil/v1/south/recon-3/uav-1/telemetry')).code).toBe('VIGIL_E_TOPIC_MISMATCH');
+  });
+
   it('requires a signature when the device class does', () => {
     const f = setup({ requireSignature: true });
     expect(rejected(f.admission.admit(f.frame())).code).toBe('VIGIL_E_FRAME_SIGNATURE');

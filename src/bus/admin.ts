@@ -1,0 +1,40 @@
+/** A topic as `ensureTopics` should make it. */
+export interface TopicSpec {
+  readonly topic: string;
+  /** Number of partitions (≥ 1). An existing topic with fewer is grown; partitions are never removed. */
+  readonly partitions: number;
+  /** Log compaction: the bus keeps at least the last message per key (changelogs, the registry). Default false. */
+  readonly compacted?: boolean;
+  /** Time-based retention in ms (Kafka `retention.ms`). Default: the broker's. */
+  readonly retentionMs?: number;
+}
+
+/** What `describeTopic` reports. */
+export interface TopicDescription {
+  readonly topic: string;
+  readonly partitions: number;
+  /** Topic-level settings as the broker reports them (e.g. `cleanup.policy`). */
+  readonly config: Readonly<Record<string, string>>;
+}
+
+/**
+ * Topic management. `ensureTopics` is idempotent and returns only once every partition has a
+ * leader, so producers and consumers can start right after it.
+ *
+ * @example
+ * const admin = bus.admin();
+ * await admin.ensureTopics([
+ *   { topic: 'telemetry.position', partitions: 12 },
+ *   { topic: 'vigil.changelog.convoy', partitions: 12, compacted: true },
+ * ]);
+ * await admin.close();
+ */
+export interface BusAdmin {
+  ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
+  /** Deletes topics; names that do not exist are ignored. */
+  deleteTopics(topics: readonly string[]): Promise<void>;
+  listTopics(): Promise<string[]>;
+  /** `null` when the topic does not exist. */
+  describeTopic(topic: string): Promise<TopicDescription | null>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,15 @@
+/**
+ * bus: the message bus between gateways and pipelines (DESIGN.md §1, §2). One `Bus`
+ * interface; `KafkaBus` in production, `MemoryBus` in tests and the single-process demo,
+ * both held to one contract suite (test/bus/bus.contract.ts).
+ */
+export type { Bus, ConnectionListener } from './bus';
+export type { BusProducer, BusProducerOptions } from './producer';
+export type { BusConsumer, BusConsumerOptions, BusConsumerHandlers, BusBatch } from './consumer';
+export type { BusAdmin, TopicSpec, TopicDescription } from './admin';
+export type { BusMessage, BusHeaders, OutgoingMessage, TopicPartition, TopicPartitionOffset } from './message';
+export { parseOffset, nextOffset } from './offset';
+export { GroupCommit, type GroupCommitOptions } from './group-commit';
+export { validateTopicSpecs } from './topic-spec';
+export { MemoryBus, MemoryBroker, partitionForKey, type MemoryBusOptions } from './memory';
+export { KafkaBus, resolveKafkaBusOptions, type KafkaBusOptions, type KafkaLogEntry, type KafkaLogLevel } from './kafka';

@@ -1,0 +1,84 @@
+import { Kafka } from 'kafkajs';
+import { VigilError } from '../../errors';
+import type { BusAdmin } from '../admin';
+import type { Bus, ConnectionListener } from '../bus';
+import { ConnectionState } from '../connection-state';
+import type { BusConsumer, BusConsumerOptions } from '../consumer';
+import type { BusProducer, BusProducerOptions } from '../producer';
+import { KafkaAdmin } from './kafka-admin';
+import { KafkaConsumer } from './kafka-consumer';
+import { kafkaLogCreator, kafkajsLogLevel } from './kafka-logger';
+import { resolveKafkaBusOptions, type KafkaBusOptions, type ResolvedKafkaBusOptions } from './kafka-options';
+import { KafkaProducer } from './kafka-producer';
+
+/**
+ * The Kafka bus (kafkajs 2.2.4, kept behind the `Bus` interface: DESIGN.md §7).
+ *
+ * @example
+ * const bus = new KafkaBus({ brokers: ['127.0.0.1:9092'], sendTimeoutMs: 5000, log: (e) => logger[e.level](e.extra, e.message) });
+ * await bus.admin().ensureTopics([{ topic: 'telemetry.position', partitions: 12 }]);
+ * const producer = bus.producer();
+ * await producer.send('telemetry.position', [{ key: 'ugv-7', value: sealed, headers: { 'vigil-key-id': keyId } }]);
+ * await bus.close();
+ */
+export class KafkaBus implements Bus {
+  readonly options: ResolvedKafkaBusOptions;
+  private readonly kafka: Kafka;
+  private readonly connection = new ConnectionState(false);
+  private readonly clients = new Set<{ close(): Promise<void> }>();
+  private closed = false;
+
+  constructor(options: KafkaBusOptions) {
+    this.options = resolveKafkaBusOptions(options);
+    const o = this.options;
+    this.kafka = new Kafka({
+      clientId: o.clientId,
+      brokers: [...o.brokers],
+      connectionTimeout: o.connectionTimeoutMs,
+      requestTimeout: o.requestTimeoutMs,
+      retry: { retries: o.retries, maxRetryTime: o.maxRetryTimeMs, initialRetryTime: 100 },
+      logLevel: kafkajsLogLevel(o.logLevel),
+      logCreator: kafkaLogCreator(o.log),
+    });
+  }
+
+  producer(options: BusProducerOptions = {}): BusProducer {
+    this.open();
+    const p = new KafkaProducer(this.kafka, this.options, options, this.connection, (x) => this.clients.delete(x));
+    this.clients.add(p);
+    return p;
+  }
+
+  consumer(options: BusConsumerOptions): BusConsumer {
+    this.open();
+    const c = new KafkaConsumer(this.kafka, options, this.options.retries, this.connection, (x) => this.clients.delete(x));
+    this.clients.add(c);
+    return c;
+  }
+
+  admin(): BusAdmin {
+    this.open();
+    const a = new KafkaAdmin(this.kafka, this.options.retries, this.connection, (x) => this.clients.delete(x));
+    this.clients.add(a);
+    return a;
+  }
+
+  isConnected(): boolean {
+    return this.connection.connected;
+  }
+
+  onConnectionChange(listener: ConnectionListener): () => void {
+    return this.connection.onChange(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.clients].map((c) => c.close()));
+    this.connection.set(false);
+  }
+
+  private open(): void {
+    if (this.closed) throw new VigilError('VIGIL_E_BUS_CLOSED', 'the bus is closed');
+  }
+}

@@ -1,0 +1,92 @@
+import { VigilError } from '../../errors';
+
+/** Log levels of the kafkajs adapter, quietest first. */
+export type KafkaLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+
+/** One kafkajs log line, handed to `KafkaBusOptions.log`. */
+export interface KafkaLogEntry {
+  readonly level: Exclude<KafkaLogLevel, 'nothing'>;
+  readonly namespace: string;
+  readonly message: string;
+  readonly extra: Readonly<Record<string, unknown>>;
+}
+
+/** Options of `KafkaBus`. Defaults beside each; validated once, then frozen. */
+export interface KafkaBusOptions {
+  /** `host:port` of bootstrap brokers (use 127.0.0.1, not localhost). Required. */
+  readonly brokers: readonly string[];
+  /** Client id in broker logs and quotas. Default `vigil`. */
+  readonly clientId?: string;
+  /** TCP connect timeout. Default 3,000 ms. */
+  readonly connectionTimeoutMs?: number;
+  /** Broker request timeout. Default 30,000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** kafkajs retries of a failed request before giving up. Default 5. */
+  readonly retries?: number;
+  /** Longest single retry back-off. Default 5,000 ms. */
+  readonly maxRetryTimeMs?: number;
+  /**
+   * Longest a `send` waits for its acknowledgement, connects and retries included, before it
+   * rejects with `VIGIL_E_BUS_UNAVAILABLE`. Default 30,000 ms. The gateway sets it low to
+   * spool early.
+   */
+  readonly sendTimeoutMs?: number;
+  /**
+   * Record batch compression. Default `none`: sealed records are ciphertext and do not
+   * compress, so gzip costs CPU for nothing there; derived streams may differ. kafkajs has
+   * only gzip built in (others need codecs).
+   */
+  readonly compression?: 'none' | 'gzip';
+  /** Lowest kafkajs level passed to `log`. Default `error`. */
+  readonly logLevel?: KafkaLogLevel;
+  /** Where kafkajs logs go (e.g. a pino child). Default: dropped. */
+  readonly log?: (entry: KafkaLogEntry) => void;
+}
+
+export type ResolvedKafkaBusOptions = Readonly<Required<Omit<KafkaBusOptions, 'log' | 'brokers'>> & { brokers: readonly string[]; log: ((entry: KafkaLogEntry) => void) | undefined }>;
+
+const LEVELS: readonly KafkaLogLevel[] = ['nothing', 'error', 'warn', 'info', 'debug'];
+
+function bad(option: string, value: unknown, allowed: string): never {
+  throw new VigilError('VIGIL_E_BUS_OPTIONS', `kafka bus option ${option}: ${JSON.stringify(value)} is not allowed; expected ${allowed}`, { details: { option, value: String(value) } });
+}
+
+function int(options: KafkaBusOptions, name: keyof KafkaBusOptions, dflt: number, min: number): number {
+  const v = options[name];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) bad(name, v, `an integer ≥ ${min}`);
+  return v;
+}
+
+/**
+ * Checks `KafkaBusOptions` and fills in defaults.
+ *
+ * @example
+ * resolveKafkaBusOptions({ brokers: ['127.0.0.1:9092'], sendTimeoutMs: 5000 });
+ */
+export function resolveKafkaBusOptions(options: KafkaBusOptions): ResolvedKafkaBusOptions {
+  if (options === null || typeof options !== 'object') bad('options', options, 'an object');
+  const { brokers } = options;
+  if (!Array.isArray(brokers) || brokers.length === 0 || brokers.some((b) => typeof b !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(b))) {
+    bad('brokers', brokers, 'a non-empty list of "host:port"');
+  }
+  const compression = options.compression ?? 'none';
+  if (compression !== 'none' && compression !== 'gzip') bad('compression', compression, '"none" or "gzip"');
+  const logLevel = options.logLevel ?? 'error';
+  if (!LEVELS.includes(logLevel)) bad('logLevel', logLevel, LEVELS.join(', '));
+  if (options.log !== undefined && typeof options.log !== 'function') bad('log', typeof options.log, 'a function');
+  const clientId = options.clientId ?? 'vigil';
+  if (typeof clientId !== 'string' || clientId.length === 0) bad('clientId', clientId, 'a non-empty string');
+  return Object.freeze({
+    brokers: Object.freeze([...brokers]),
+    clientId,
+    connectionTimeoutMs: int(options, 'connectionTimeoutMs', 3000, 1),
+    requestTimeoutMs: int(options, 'requestTimeoutMs', 30000, 1),
+    retries: int(options, 'retries', 5, 0),
+    maxRetryTimeMs: int(options, 'maxRetryTimeMs', 5000, 1),
+    sendTimeoutMs: int(options, 'sendTimeoutMs', 30000, 1),
+    compression,
+    logLevel,
+    log: options.log,
+  });
+}

@@ -1,0 +1,325 @@
+import type { BusProducer, OutgoingMessage } from '../../bus';
+import { RECORD_KEY_ID_HEADER } from '../../codec';
+import { isVigilError } from '../../errors';
+import { channels, type FrameAdmissionEvent } from '../../instrument';
+import type { ReplayStore } from '../../replay';
+import { rejectionRecord, type Admission, type Admitted } from '../admission';
+import type { Spool, SpoolEntry, SpoolPriority } from '../spool';
+
+/** Where the gateway reports what it does; pino's logger fits. */
+export interface GatewayLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface GatewayOptions {
+  readonly gatewayId: string;
+  readonly admission: Admission;
+  readonly producer: BusProducer;
+  readonly spool: Spool;
+  readonly replay: ReplayStore;
+  /** Gateway clock (default `Date.now`). */
+  readonly clock?: () => number;
+  readonly logger?: GatewayLogger;
+  /** Spool drain: entries per Kafka request (default 500) and retry backoff bounds (250 ms … 10 s). */
+  readonly drain?: { readonly maxEntries?: number; readonly retryMinMs?: number; readonly retryMaxMs?: number; readonly pollMs?: number };
+}
+
+/** Counters of one gateway since start. */
+export interface GatewayStats {
+  framesIn: number;
+  accepted: number;
+  rejected: number;
+  acked: number;
+  batches: number;
+  spooledFrames: number;
+  drainedEntries: number;
+  mode: 'direct' | 'spool';
+  pendingFrames: number;
+}
+
+const silent: GatewayLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface PendingMessage {
+  readonly topic: string;
+  readonly msg: OutgoingMessage;
+  readonly deviceId: string;
+  readonly priority: SpoolPriority;
+}
+
+/** Frames received while the previous batch was being made durable. */
+class Batch {
+  readonly acks: Array<() => void> = [];
+  /** Per frame, in receive order: the admitted frame (null for a rejection) and its messages. */
+  readonly admitted: Array<Admitted | null> = [];
+  readonly messages: PendingMessage[][] = [];
+  readonly byTopic = new Map<string, OutgoingMessage[]>();
+  frames = 0;
+  firstAt = 0;
+  /** Frames [0, released) are already durable and acknowledged (spool-full fallback). */
+  released = 0;
+
+  add(ack: () => void, admitted: Admitted | null, messages: PendingMessage[]): void {
+    this.acks.push(ack);
+    this.admitted.push(admitted);
+    this.messages.push(messages);
+    this.frames++;
+    for (const m of messages) {
+      let list = this.byTopic.get(m.topic);
+      if (!list) this.byTopic.set(m.topic, (list = []));
+      list.push(m.msg);
+    }
+  }
+}
+
+/**
+ * The gateway's delivery core (DESIGN.md §4): admits frames, makes them durable in batches
+ * (group commit), and only then acknowledges them, in receive order.
+ *
+ * - While Kafka takes writes (`direct`), a batch goes to the bus producer; the acks follow
+ *   its acknowledgement. One batch is in flight at a time; frames arriving meanwhile form
+ *   the next batch, so the batch size follows the load and an idle gateway sends at once.
+ * - When a write fails, the gateway switches to `spool`: this batch and every later one is
+ *   fsynced into the spool, and a drainer moves the spool to Kafka, flash first and in order
+ *   per device, while new frames keep arriving. Only when the spool is empty does the
+ *   gateway go back to writing directly, so a device's newer frames never pass older ones.
+ * - When the spool refuses (full of flash), the batch is retried after a pause and nothing
+ *   is acknowledged meanwhile: MQTT flow control (receive maximum) then holds the senders.
+ * - The replay window is committed after durability and fsynced before the acks, so a frame
+ *   acknowledged before a crash is a replay after it.
+ * - Rejected frames leave a record in `telemetry.rejected` (no plaintext) and are
+ *   acknowledged once that record is durable too.
+ */
+export class Gateway {
+  private pending = new Batch();
+  private flushing = false;
+  private mode: 'direct' | 'spool' = 'direct';
+  private draining = false;
+  private spoolAppends = 0;
+  private closed = false;
+  private idle: Array<() => void> = [];
+  private readonly clock: () => number;
+  private readonly log: GatewayLogger;
+  private readonly drainMax: number;
+  private readonly retryMin: number;
+  private readonly retryMax: number;
+  private readonly pollMs: number;
+  /** Reused for every frame: subscribers read it synchronously (src/instrument). */
+  private readonly event: FrameAdmissionEvent = { result: 'accepted', reason: null, readings: 0, bytes: 0 };
+  private readonly counters = { framesIn: 0, accepted: 0, rejected: 0, acked: 0, batches: 0, spooledFrames: 0, drainedEntries: 0 };
+
+  constructor(private readonly o: GatewayOptions) {
+    this.clock = o.clock ?? Date.now;
+    this.log = o.logger ?? silent;
+    this.drainMax = o.drain?.maxEntries ?? 500;
+    this.retryMin = o.drain?.retryMinMs ?? 250;
+    this.retryMax = o.drain?.retryMaxMs ?? 10_000;
+    this.pollMs = o.drain?.pollMs ?? 50;
+  }
+
+  /**
+   * Takes one frame as it arrived on `topic`; `ack` is called once it is durable (or its
+   * rejection is). Never throws for any input.
+   */
+  handle(topic: string, payload: Uint8Array, ack: () => void): void {
+    this.counters.framesIn++;
+    const b = this.pending;
+    if (b.frames === 0) b.firstAt = this.clock();
+    const r = this.o.admission.admit(payload, topic);
+    const ev = this.event;
+    ev.bytes = payload.length;
+    if (r.ok) {
+      this.counters.accepted++;
+      b.add(
+        ack,
+        r,
+        r.records.map((rec) => ({
+          topic: rec.topic,
+          msg: { key: rec.key, value: Buffer.from(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength), headers: { [RECORD_KEY_ID_HEADER]: rec.keyId } },
+          deviceId: r.deviceId,
+          priority: r.priority,
+        })),
+      );
+      ev.result = 'accepted';
+      ev.reason = null;
+      ev.readings = r.readings;
+    } else {
+      this.counters.rejected++;
+      const rec = rejectionRecord(r, this.o.gatewayId, this.clock());
+      b.add(ack, null, [{ topic: rec.topic, msg: { key: rec.key, value: Buffer.from(rec.value) }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
+      ev.result = 'rejected';
+      ev.reason = r.code;
+      ev.readings = 0;
+      if (r.code === 'VIGIL_E_INTERNAL') this.log.error({ reason: r.code, sha256: r.sha256, message: r.message }, 'frame rejected by an internal error');
+    }
+    if (channels.frameAdmission.hasSubscribers) channels.frameAdmission.publish(ev);
+    if (!this.flushing) void this.flush();
+  }
+
+  stats(): GatewayStats {
+    return { ...this.counters, mode: this.mode, pendingFrames: this.pending.frames };
+  }
+
+  /** Resolves when everything received so far is durable and acknowledged. */
+  drained(): Promise<void> {
+    if (!this.flushing && this.pending.frames === 0) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+
+  /** Waits for what was received to be durable and acknowledged, then stops the drainer. */
+  async close(): Promise<void> {
+    await this.drained();
+    this.closed = true;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pending.frames > 0) {
+        const batch = this.pending;
+        this.pending = new Batch();
+        await this.makeDurable(batch);
+        await this.release(batch, batch.frames);
+        this.counters.batches++;
+      }
+    } finally {
+      this.flushing = false;
+      const waiters = this.idle;
+      this.idle = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /**
+   * Frames [released, upTo) are durable: commit their replay entries, make those durable,
+   * then acknowledge them in receive order.
+   */
+  private async release(batch: Batch, upTo: number): Promise<void> {
+    for (let i = batch.released; i < upTo; i++) {
+      const a = batch.admitted[i];
+      if (a) this.o.admission.commit(a);
+    }
+    try {
+      await this.o.replay.flush();
+    } catch (err) {
+      // The frames are durable; a lost replay entry can at worst admit one duplicate.
+      this.log.error({ err: (err as Error).message }, 'replay store flush failed');
+    }
+    for (let i = batch.released; i < upTo; i++) (batch.acks[i] as () => void)();
+    this.counters.acked += upTo - batch.released;
+    batch.released = upTo;
+  }
+
+  private async makeDurable(batch: Batch): Promise<void> {
+    const t0 = this.clock();
+    if (this.mode === 'direct') {
+      try {
+        await Promise.all([...batch.byTopic].map(([topic, msgs]) => this.o.producer.send(topic, msgs)));
+        this.durable('kafka', batch.frames, batch.firstAt, t0);
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, frames: batch.frames }, 'kafka write failed; spooling');
+        this.mode = 'spool';
+        this.startDrainer();
+      }
+    }
+    this.spoolAppends++;
+    try {
+      await this.o.spool.append(this.toSpoolEntries(batch, 0, batch.frames));
+      this.counters.spooledFrames += batch.frames;
+      this.durable('spool', batch.frames, batch.firstAt, t0);
+      return;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, frames: batch.frames }, 'spool refused a whole batch; spooling frame by frame');
+    } finally {
+      this.spoolAppends--;
+    }
+    // The spool is full: land what fits, frame by frame in receive order, acknowledging each
+    // as it lands; the rest waits, unacknowledged, so MQTT flow control holds the senders.
+    let attempt = 0;
+    while (batch.released < batch.frames) {
+      const i = batch.released;
+      this.spoolAppends++;
+      try {
+        await this.o.spool.append(this.toSpoolEntries(batch, i, i + 1));
+        this.counters.spooledFrames++;
+        await this.release(batch, i + 1);
+        attempt = 0;
+      } catch (err) {
+        if (attempt === 0) this.log.error({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, waiting: batch.frames - i }, 'spool full; holding acknowledgements');
+        await sleep(Math.min(this.retryMax, this.retryMin * 2 ** Math.min(attempt++, 6)));
+      } finally {
+        this.spoolAppends--;
+      }
+    }
+    this.durable('spool', batch.frames, batch.firstAt, t0);
+  }
+
+  private durable(sink: 'kafka' | 'spool', frames: number, firstAt: number, _t0: number): void {
+    if (channels.durability.hasSubscribers) channels.durability.publish({ sink, frames, seconds: (this.clock() - firstAt) / 1000 });
+  }
+
+  private toSpoolEntries(batch: Batch, from: number, to: number): SpoolEntry[] {
+    const now = this.clock();
+    const out: SpoolEntry[] = [];
+    for (let i = from; i < to; i++) {
+      for (const m of batch.messages[i] as PendingMessage[]) {
+        const key = m.msg.key;
+        out.push({
+          deviceId: m.deviceId,
+          priority: m.priority,
+          topic: m.topic,
+          ...(key === null || key === undefined ? {} : { key: typeof key === 'string' ? Buffer.from(key) : key }),
+          value: m.msg.value as Buffer,
+          ...(m.msg.headers ? { headers: m.msg.headers } : {}),
+          enqueuedAt: now,
+        });
+      }
+    }
+    return out;
+  }
+
+  private startDrainer(): void {
+    if (this.draining) return;
+    this.draining = true;
+    void this.drainLoop().finally(() => {
+      this.draining = false;
+    });
+  }
+
+  private async drainLoop(): Promise<void> {
+    let backoff = this.retryMin;
+    while (!this.closed) {
+      const batch = await this.o.spool.peek({ maxEntries: this.drainMax });
+      if (!batch) {
+        const s = this.o.spool.stats();
+        if (this.spoolAppends === 0 && s.entries === 0) {
+          this.mode = 'direct';
+          this.log.info({ drained: this.counters.drainedEntries }, 'spool drained; writing to kafka directly again');
+          return;
+        }
+        await sleep(this.pollMs);
+        continue;
+      }
+      const byTopic = new Map<string, OutgoingMessage[]>();
+      for (const e of batch.entries) {
+        let list = byTopic.get(e.topic);
+        if (!list) byTopic.set(e.topic, (list = []));
+        list.push({ key: e.key ?? null, value: e.value, ...(e.headers ? { headers: e.headers } : {}) });
+      }
+      try {
+        await Promise.all([...byTopic].map(([topic, msgs]) => this.o.producer.send(topic, msgs)));
+        this.o.spool.ack(batch);
+        this.counters.drainedEntries += batch.entries.length;
+        backoff = this.retryMin;
+      } catch (err) {
+        this.o.spool.nack(batch);
+        this.log.warn({ err: (err as Error).message, retryInMs: backoff }, 'spool drain: kafka still unreachable');
+        await sleep(backoff);
+        backoff = Math.min(this.retryMax, backoff * 2);
+      }
+    }
+  }
+}

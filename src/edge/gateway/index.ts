@@ -1,0 +1,1 @@
+export { Gateway, type GatewayOptions, type GatewayStats, type GatewayLogger } from './gateway';

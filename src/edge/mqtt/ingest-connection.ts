@@ -1,0 +1,482 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { generate, parser as createParser, type IConnackPacket, type IDisconnectPacket, type IPublishPacket, type ISubackPacket, type Packet, type Parser } from 'mqtt-packet';
+import { VigilError } from '../../errors';
+import { AckSequencer } from './ack-sequencer';
+import type { ResolvedMqttIngestOptions } from './options';
+import { encodePubacks } from './puback-batch';
+import { DISCONNECT_REASON, isRetriableConnackCode, reasonName } from './reason-codes';
+import type { IngestMessage, MqttConnectInfo, MqttIngestCounters } from './types';
+
+const PINGREQ = Buffer.from([0xc0, 0x00]);
+const SUBSCRIBE_ID = 1;
+/** Fixed header (1 byte) + the longest Remaining Length (4 bytes). */
+const MAX_FIXED_HEADER = 5;
+/** How long a graceful close waits for the broker to close the socket after our DISCONNECT. */
+const DISCONNECT_GRACE_MS = 2000;
+/**
+ * Packet ids are 16-bit and unique among a connection's unacknowledged messages, so no broker
+ * can have more than this in flight to us; the ack ring is this large so that a broker that
+ * overshoots Receive Maximum (Mosquitto 2.0.11 does after PUBACKs,
+ * eclipse-mosquitto/mosquitto#2301) never overflows it. 192 KiB per connection.
+ */
+const MAX_PACKET_IDS = 65535;
+
+/** What an `IngestConnection` reports to the client that owns it. */
+export interface ConnectionHooks {
+  /** The socket is closed; `error` is undefined after a graceful disconnect. */
+  closed(conn: IngestConnection, error: VigilError | undefined, unacked: number): void;
+  /** `onMessage` threw; the message stays unacknowledged. */
+  handlerFailed(error: VigilError): void;
+}
+
+/**
+ * A message as delivered by one connection. It remembers that connection and its sequence
+ * number there, which is what lets `ack()` route it, and lets a stale `ack()` (after a
+ * reconnect, where packet ids start over) be recognised and ignored.
+ */
+export class InboundMessage implements IngestMessage {
+  constructor(
+    readonly topic: string,
+    readonly payload: Buffer,
+    readonly qos: 0 | 1,
+    readonly packetId: number,
+    readonly dup: boolean,
+    readonly retain: boolean,
+    readonly receivedAt: number,
+    readonly connection: IngestConnection | undefined,
+    readonly seq: number,
+  ) {}
+}
+
+type Phase = 'connecting' | 'subscribing' | 'ready' | 'closing' | 'closed';
+
+function lost(cause: string, message: string, extra: Record<string, unknown> = {}, err?: unknown): VigilError {
+  return new VigilError('VIGIL_E_MQTT_CONNECTION_LOST', message, { details: { cause, ...extra }, cause: err });
+}
+
+function protocol(message: string, reasonCode: number, err?: unknown): VigilError {
+  return new VigilError('VIGIL_E_MQTT_PROTOCOL', `MQTT protocol error from the broker: ${message}; connection closed`, {
+    details: { reasonCode, reason: reasonName(reasonCode) },
+    cause: err,
+  });
+}
+
+/**
+ * One TCP (or TLS) connection to the broker, from CONNECT to close: handshake, subscribe,
+ * keep-alive, intake of PUBLISHes and in-order PUBACKs. It never reconnects; the client
+ * builds a new one. Everything it does after its socket closed is a no-op, which is what
+ * makes acknowledgements for a previous connection harmless.
+ *
+ * Pipelining: every PUBLISH goes to `onMessage` the moment the parser yields it; nothing
+ * waits for an acknowledgement. Acknowledgements go through the `AckSequencer`, and the
+ * PUBACKs they release are written in one batch per event-loop turn (`setImmediate`), so a
+ * group commit of 500 frames costs one 2,000-byte write, not 500 writes.
+ */
+export class IngestConnection {
+  private readonly socket: Socket;
+  private readonly parser: Parser;
+  private readonly sequencer: AckSequencer;
+  private readonly ready: Uint16Array;
+  private phase: Phase = 'connecting';
+  private error: VigilError | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private flushScheduled = false;
+  private pingOutstanding = false;
+  private receivedSincePing = false;
+  /** The owner asked to stop reading. */
+  private paused = false;
+  /** We stopped reading because Receive Maximum messages are unacknowledged. */
+  private flowPaused = false;
+  private chunkTime = 0;
+  private keepaliveSeconds: number;
+  private clientId: string;
+  private settle: { resolve: (info: MqttConnectInfo) => void; reject: (err: VigilError) => void } | undefined;
+  private drainWaiter: (() => void) | undefined;
+  readonly opened: Promise<MqttConnectInfo>;
+
+  constructor(
+    private readonly options: ResolvedMqttIngestOptions,
+    private readonly counters: MqttIngestCounters,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.keepaliveSeconds = options.keepaliveSeconds;
+    this.clientId = options.clientId;
+    this.sequencer = new AckSequencer(MAX_PACKET_IDS);
+    this.ready = new Uint16Array(MAX_PACKET_IDS);
+    this.opened = new Promise((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    // The client reports failures through its own events; this keeps an unobserved
+    // `opened` from becoming an unhandled rejection.
+    this.opened.catch(() => undefined);
+
+    this.parser = createParser({ protocolVersion: 5 });
+    this.parser.on('packet', (p: Packet) => this.onPacket(p));
+    this.parser.on('error', (err: unknown) => {
+      const msg = err instanceof Error ? err.message : String(err);
+      this.fail(protocol(`malformed packet (${msg})`, DISCONNECT_REASON.malformedPacket, err), DISCONNECT_REASON.malformedPacket);
+    });
+
+    const { host, port } = options;
+    if (options.secure) {
+      this.socket = tlsConnect({ ...options.tls, host, port, servername: options.tls?.servername ?? host }, () => this.sendConnect());
+    } else {
+      this.socket = netConnect({ host, port }, () => this.sendConnect());
+    }
+    // Small packets (PUBACK batches, PINGREQ) must not wait for Nagle's algorithm.
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('error', (err) => this.fail(lost('socket', `MQTT connection to ${host}:${port} failed: ${err.message}`, { host, port }, err)));
+    this.socket.on('close', () => this.onClose());
+    this.connectTimer = setTimeout(() => {
+      this.fail(lost('connect-timeout', `MQTT broker ${host}:${port} did not complete CONNECT/SUBSCRIBE within ${options.connectTimeoutMs} ms`, { host, port }));
+    }, options.connectTimeoutMs);
+  }
+
+  /** Received QoS1 messages whose PUBACK has not been written yet. */
+  get inflight(): number {
+    return this.sequencer.pending;
+  }
+
+  get isReady(): boolean {
+    return this.phase === 'ready';
+  }
+
+  /** Acknowledges message `seq` of this connection (see `AckSequencer.ack`). */
+  ack(seq: number): void {
+    if (this.phase === 'closed' || !this.sequencer.isUnacked(seq)) {
+      this.counters.staleAcks++;
+      return;
+    }
+    if (this.sequencer.ack(seq) && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Stops reading from the socket (TCP backpressure reaches the broker). */
+  pause(): void {
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.receivedSincePing = true; // a paused socket could not read the PINGRESP
+    if (!this.flowPaused) this.socket.resume();
+  }
+
+  /**
+   * Graceful end: stop reading, give outstanding acknowledgements up to `drainTimeoutMs` to
+   * arrive and be flushed, send DISCONNECT (Normal), and resolve once the socket is closed.
+   * Whatever is still unacknowledged then stays with the broker for redelivery.
+   */
+  async disconnect(drainTimeoutMs: number): Promise<void> {
+    if (this.phase === 'closed') return;
+    const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    if (this.phase !== 'ready' && this.phase !== 'subscribing') {
+      this.socket.destroy();
+      return closed;
+    }
+    this.pause();
+    if (drainTimeoutMs > 0 && this.sequencer.pending > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, drainTimeoutMs);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.drainWaiter = done;
+      });
+      this.drainWaiter = undefined;
+    }
+    // The socket may have dropped while we waited for the drain.
+    if ((this.phase as Phase) !== 'closed') {
+      this.flush();
+      this.endWith(DISCONNECT_REASON.normal);
+    }
+    return closed;
+  }
+
+  /** Kills the connection at once (no DISCONNECT). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private sendConnect(): void {
+    const o = this.options;
+    this.socket.write(
+      generate(
+        {
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 5,
+          clientId: o.clientId,
+          clean: o.cleanStart,
+          keepalive: o.keepaliveSeconds,
+          username: o.username,
+          password: o.password,
+          properties: {
+            sessionExpiryInterval: o.sessionExpirySeconds,
+            receiveMaximum: o.receiveMaximum,
+            maximumPacketSize: o.maximumPacketSize,
+            // No topic aliases: every PUBLISH carries its topic, so no alias state can go
+            // wrong across reconnects, and a message never depends on an earlier one.
+            topicAliasMaximum: 0,
+          },
+        },
+        { protocolVersion: 5 },
+      ),
+    );
+  }
+
+  private onData(chunk: Buffer): void {
+    this.counters.bytes += chunk.length;
+    this.receivedSincePing = true;
+    // One clock read per chunk, not per message.
+    this.chunkTime = Date.now();
+    let buffered: number;
+    try {
+      buffered = this.parser.parse(chunk);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      this.fail(protocol(`unparseable bytes (${msg})`, DISCONNECT_REASON.malformedPacket, err), DISCONNECT_REASON.malformedPacket);
+      return;
+    }
+    // The parser buffers a packet until it is complete; without this a peer announcing a
+    // 256 MiB packet would make us buffer 256 MiB.
+    if (buffered > this.options.maximumPacketSize + MAX_FIXED_HEADER && this.phase !== 'closed') {
+      this.fail(protocol(`a packet larger than Maximum Packet Size (${this.options.maximumPacketSize} bytes)`, DISCONNECT_REASON.packetTooLarge), DISCONNECT_REASON.packetTooLarge);
+    }
+  }
+
+  private onPacket(p: Packet): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    switch (p.cmd) {
+      case 'publish':
+        if (this.phase === 'connecting') return this.unexpected(p.cmd);
+        return this.onPublish(p);
+      case 'pingresp':
+        this.pingOutstanding = false;
+        return;
+      case 'connack':
+        return this.onConnack(p);
+      case 'suback':
+        return this.onSuback(p);
+      case 'disconnect':
+        return this.onServerDisconnect(p);
+      default:
+        return this.unexpected(p.cmd);
+    }
+  }
+
+  private unexpected(cmd: string): void {
+    this.fail(protocol(`unexpected ${cmd.toUpperCase()} packet in phase ${this.phase}`, DISCONNECT_REASON.protocolError), DISCONNECT_REASON.protocolError);
+  }
+
+  private onConnack(p: IConnackPacket): void {
+    if (this.phase !== 'connecting') return this.unexpected('connack');
+    const code = p.reasonCode ?? 0;
+    if (code >= 0x80) {
+      const retriable = isRetriableConnackCode(code);
+      const why = p.properties?.reasonString ? ` (${p.properties.reasonString})` : '';
+      this.fail(
+        new VigilError('VIGIL_E_MQTT_CONNECT_REFUSED', `MQTT broker refused the connection of client "${this.options.clientId}": ${reasonName(code)}${why}`, {
+          details: { reasonCode: code, reason: reasonName(code), clientId: this.options.clientId },
+          retriable,
+        }),
+      );
+      return;
+    }
+    const props = p.properties ?? {};
+    if (props.serverKeepAlive !== undefined) this.keepaliveSeconds = props.serverKeepAlive;
+    if (props.assignedClientIdentifier !== undefined) this.clientId = props.assignedClientIdentifier;
+    if (props.sharedSubscriptionAvailable === false) {
+      const shared = this.options.subscriptions.find((f) => f.startsWith('$share/'));
+      if (shared !== undefined) return this.refuseSubscription(shared, 0x9e);
+    }
+    this.sessionPresent = p.sessionPresent;
+    this.phase = 'subscribing';
+    this.socket.write(
+      generate(
+        {
+          cmd: 'subscribe',
+          messageId: SUBSCRIBE_ID,
+          subscriptions: this.options.subscriptions.map((topic) => ({ topic, qos: 1 as const })),
+        },
+        { protocolVersion: 5 },
+      ),
+    );
+  }
+
+  private sessionPresent = false;
+
+  private onSuback(p: ISubackPacket): void {
+    if (this.phase !== 'subscribing' || p.messageId !== SUBSCRIBE_ID) return this.unexpected('suback');
+    const granted = p.granted as number[];
+    for (let i = 0; i < this.options.subscriptions.length; i++) {
+      const code = granted[i];
+      // Granted QoS 0 would silently turn at-least-once into at-most-once.
+      if (typeof code !== 'number' || code >= 0x80 || code < 1) return this.refuseSubscription(this.options.subscriptions[i] as string, code ?? 0x80);
+    }
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.phase = 'ready';
+    if (this.keepaliveSeconds > 0) {
+      this.keepaliveTimer = setInterval(() => this.keepaliveTick(), this.keepaliveSeconds * 1000);
+      this.keepaliveTimer.unref();
+    }
+    this.settle?.resolve({ sessionPresent: this.sessionPresent, keepaliveSeconds: this.keepaliveSeconds, clientId: this.clientId });
+    this.settle = undefined;
+  }
+
+  private refuseSubscription(filter: string, code: number): void {
+    const what = code < 0x80 ? `granted QoS ${code} where QoS 1 is required` : reasonName(code);
+    this.fail(
+      new VigilError('VIGIL_E_MQTT_SUBSCRIBE_REFUSED', `MQTT broker refused the subscription "${filter}": ${what}`, {
+        details: { filter, reasonCode: code, reason: reasonName(code) },
+      }),
+    );
+  }
+
+  private onServerDisconnect(p: IDisconnectPacket): void {
+    const code = p.reasonCode ?? 0;
+    const why = p.properties?.reasonString ? ` (${p.properties.reasonString})` : '';
+    // The broker closes the socket itself; answering with a DISCONNECT is not allowed.
+    this.fail(
+      lost('server-disconnect', `MQTT broker disconnected us: ${reasonName(code)}${why}`, {
+        reasonCode: code,
+        reason: reasonName(code),
+        serverReference: p.properties?.serverReference,
+      }),
+    );
+  }
+
+  private onPublish(p: IPublishPacket): void {
+    const qos = p.qos;
+    if (qos === 2) {
+      this.fail(protocol('a QoS 2 PUBLISH on a QoS 1 subscription', DISCONNECT_REASON.protocolError), DISCONNECT_REASON.protocolError);
+      return;
+    }
+    // We advertise Topic Alias Maximum 0, so an empty topic can only be a broken alias.
+    if (typeof p.topic !== 'string' || p.topic.length === 0) {
+      this.fail(protocol('a PUBLISH without a topic name', DISCONNECT_REASON.protocolError), DISCONNECT_REASON.protocolError);
+      return;
+    }
+    let seq = -1;
+    let packetId = 0;
+    if (qos === 1) {
+      packetId = p.messageId ?? 0;
+      if (packetId < 1) {
+        this.fail(protocol('a QoS 1 PUBLISH without a packet id', DISCONNECT_REASON.protocolError), DISCONNECT_REASON.protocolError);
+        return;
+      }
+      const limit = this.options.receiveMaximum;
+      if (this.sequencer.pending >= limit) {
+        if (this.options.strictReceiveMaximum || this.sequencer.pending >= MAX_PACKET_IDS) {
+          this.fail(protocol(`more than Receive Maximum (${limit}) unacknowledged QoS 1 messages`, DISCONNECT_REASON.receiveMaximumExceeded), DISCONNECT_REASON.receiveMaximumExceeded);
+          return;
+        }
+        this.counters.receiveMaximumExceeded++;
+      }
+      seq = this.sequencer.push(packetId);
+      // Our side of flow control: stop reading at Receive Maximum, so a broker that does
+      // not keep to it cannot push more than one socket chunk past it.
+      if (this.sequencer.pending >= limit && !this.flowPaused) {
+        this.flowPaused = true;
+        this.socket.pause();
+      }
+    }
+    const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
+    const msg = new InboundMessage(p.topic, payload, qos, packetId, p.dup, p.retain, this.chunkTime, qos === 1 ? this : undefined, seq);
+    this.counters.messages++;
+    if (p.dup) this.counters.redelivered++;
+    try {
+      this.options.onMessage(msg);
+    } catch (err) {
+      this.hooks.handlerFailed(
+        new VigilError('VIGIL_E_INTERNAL', `MQTT ingest onMessage handler threw on topic "${p.topic}"; the message stays unacknowledged`, {
+          details: { topic: p.topic, packetId },
+          cause: err,
+        }),
+      );
+    }
+  }
+
+  /** Writes every PUBACK the acknowledged prefix allows, as one buffer. */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.phase === 'closed') return;
+    const n = this.sequencer.takeReady(this.ready);
+    if (n > 0) {
+      this.socket.write(encodePubacks(this.ready, n));
+      this.counters.acks += n;
+      this.counters.ackWrites++;
+      if (this.flowPaused && this.sequencer.pending < this.options.receiveMaximum && this.phase !== 'closing') {
+        this.flowPaused = false;
+        this.receivedSincePing = true;
+        if (!this.paused) this.socket.resume();
+      }
+    }
+    if (this.drainWaiter !== undefined && this.sequencer.pending === 0) this.drainWaiter();
+  };
+
+  private keepaliveTick(): void {
+    // Any byte from the broker proves the link alive (a PINGRESP may sit behind a burst of
+    // PUBLISHes); a paused socket cannot read, so it cannot judge.
+    if (this.pingOutstanding && !this.receivedSincePing && !this.paused && !this.flowPaused) {
+      const s = this.keepaliveSeconds;
+      this.fail(lost('keepalive', `MQTT broker sent nothing for ${2 * s} s (no PINGRESP to a PINGREQ within the ${s} s keep-alive): dead peer`), DISCONNECT_REASON.keepAliveTimeout);
+      return;
+    }
+    this.pingOutstanding = true;
+    this.receivedSincePing = false;
+    this.socket.write(PINGREQ);
+  }
+
+  /**
+   * Ends the connection because of `error`. With a reason code the broker gets a DISCONNECT
+   * saying why (MQTT 5 asks for one on protocol errors); otherwise the socket is dropped.
+   */
+  private fail(error: VigilError, reasonCode?: number): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    this.error = error;
+    if (error.code === 'VIGIL_E_MQTT_PROTOCOL') this.counters.protocolErrors++;
+    this.settle?.reject(error);
+    this.settle = undefined;
+    if (reasonCode !== undefined && this.socket.writable) this.endWith(reasonCode);
+    else {
+      this.phase = 'closing';
+      this.socket.destroy();
+    }
+  }
+
+  private endWith(reasonCode: number): void {
+    this.phase = 'closing';
+    this.socket.end(generate({ cmd: 'disconnect', reasonCode }, { protocolVersion: 5 }));
+    // Read (and ignore) what still comes, or a paused socket would never see the broker's
+    // FIN and never close.
+    this.socket.resume();
+    this.graceTimer = setTimeout(() => this.socket.destroy(), DISCONNECT_GRACE_MS);
+    this.graceTimer.unref();
+  }
+
+  private onClose(): void {
+    if (this.phase === 'closed') return;
+    const wasGraceful = this.phase === 'closing' && this.error === undefined;
+    this.phase = 'closed';
+    clearTimeout(this.connectTimer);
+    clearInterval(this.keepaliveTimer);
+    clearTimeout(this.graceTimer);
+    this.drainWaiter?.();
+    const error = wasGraceful ? undefined : (this.error ?? lost('closed', `MQTT broker ${this.options.host}:${this.options.port} closed the connection`));
+    if (!wasGraceful) this.settle?.reject(error as VigilError);
+    this.settle = undefined;
+    // Unacknowledged messages are deliberately not acknowledged: the broker redelivers them.
+    const unacked = this.sequencer.clear();
+    this.hooks.closed(this, error, unacked);
+  }
+}

@@ -1,0 +1,51 @@
+import { resolveKafkaBusOptions, KafkaBus, type KafkaBusOptions } from '../../src/bus';
+import { toVigilError } from '../../src/bus/kafka';
+import { VigilError } from '../../src/errors';
+
+describe('resolveKafkaBusOptions', () => {
+  it('fills in the documented defaults and freezes the result', () => {
+    const o = resolveKafkaBusOptions({ brokers: ['127.0.0.1:9092'] });
+    expect(o).toMatchObject({ clientId: 'vigil', connectionTimeoutMs: 3000, requestTimeoutMs: 30000, retries: 5, maxRetryTimeMs: 5000, sendTimeoutMs: 30000, compression: 'none', logLevel: 'error' });
+    expect(Object.isFrozen(o)).toBe(true);
+  });
+
+  it.each<[string, Partial<KafkaBusOptions>]>([
+    ['brokers', { brokers: [] }],
+    ['brokers', { brokers: ['no-port'] }],
+    ['compression', { compression: 'snappy' as 'gzip' }],
+    ['sendTimeoutMs', { sendTimeoutMs: 0 }],
+    ['retries', { retries: -1 }],
+    ['logLevel', { logLevel: 'loud' as 'info' }],
+  ])('refuses a bad %s, naming it', (option, over) => {
+    const err = (() => {
+      try {
+        new KafkaBus({ brokers: ['127.0.0.1:9092'], ...over } as KafkaBusOptions);
+      } catch (e) {
+        return e;
+      }
+      throw new Error('expected a throw');
+    })();
+    expect(err).toBeInstanceOf(VigilError);
+    expect(err).toMatchObject({ code: 'VIGIL_E_BUS_OPTIONS', details: { option } });
+  });
+});
+
+describe('toVigilError (kafkajs errors)', () => {
+  const wrap = (inner: object) => Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', originalError: inner });
+
+  it('maps connection failures, also wrapped in retries, to retriable VIGIL_E_BUS_UNAVAILABLE', () => {
+    const e = toVigilError(wrap(Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:1'), { name: 'KafkaJSConnectionError' })), 'send');
+    expect(e).toMatchObject({ code: 'VIGIL_E_BUS_UNAVAILABLE', retriable: true });
+    expect(e.message).toMatch(/^send: Kafka is unavailable/);
+  });
+
+  it('maps unknown topics, rebalances and other broker errors', () => {
+    const proto = (type: string, retriable: boolean) => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type, retriable });
+    expect(toVigilError(wrap(proto('UNKNOWN_TOPIC_OR_PARTITION', true)), 'send').code).toBe('VIGIL_E_BUS_TOPIC_UNKNOWN');
+    expect(toVigilError(proto('ILLEGAL_GENERATION', false), 'commit').code).toBe('VIGIL_E_BUS_NOT_ASSIGNED');
+    expect(toVigilError(proto('MESSAGE_TOO_LARGE', false), 'send')).toMatchObject({ code: 'VIGIL_E_BUS_REQUEST', retriable: false, details: { type: 'MESSAGE_TOO_LARGE' } });
+    expect(toVigilError(proto('CORRUPT_MESSAGE', true), 'send')).toMatchObject({ code: 'VIGIL_E_BUS_REQUEST', retriable: true });
+    const own = new VigilError('VIGIL_E_BUS_CLOSED', 'closed');
+    expect(toVigilError(own, 'x')).toBe(own);
+  });
+});

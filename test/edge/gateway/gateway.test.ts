@@ -1,0 +1,162 @@
+import { MemoryBus, type BusMessage } from '../../../src/bus';
+import { FrameSealer, RecordCodec, type TelemetryRecord } from '../../../src/codec';
+import { boxSharedKey, devicePublicKeys, generateDeviceKeys, generateIngestKeys, generateStreamKey, getCryptoBackend, type DeviceKeys, type StreamDataKey } from '../../../src/crypto';
+import { Admission } from '../../../src/edge/admission';
+import { Gateway } from '../../../src/edge/gateway';
+import { MemorySpool } from '../../../src/edge/spool';
+import { channels, type FrameAdmissionEvent } from '../../../src/instrument';
+import { addDevice, emptyRegistry, MemoryRegistry, toDeviceEntry, type PriorityClass } from '../../../src/registry';
+import { MemoryReplayStore } from '../../../src/replay';
+
+const NOW = Date.UTC(2026, 10, 28, 12);
+const backend = getCryptoBackend('auto');
+const ingest = generateIngestKeys('ingest-1');
+const key: StreamDataKey = generateStreamKey('telemetry-1');
+const TOPICS = ['telemetry.position', 'telemetry.power', 'telemetry.rejected'];
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function setup(opts: { priority?: PriorityClass; spoolBudget?: number } = {}) {
+  const devices: DeviceKeys[] = ['a', 'b', 'c', 'd'].map((x) => generateDeviceKeys(`dev-${x}`, 1));
+  let doc = emptyRegistry();
+  for (const d of devices) doc = addDevice(doc, devicePublicKeys(d), { theatre: 'north', unit: 'u1', priority: opts.priority ?? 'routine', rate: { perSecond: 100000, burst: 100000 } });
+  const registry = new MemoryRegistry(doc.devices.map(toDeviceEntry));
+  const replay = new MemoryReplayStore();
+  const admission = new Admission({ gatewayId: 'gw-1', registry, replay, ingestKeys: ingest, streamKey: () => key, clock: () => NOW, backend });
+  const bus = new MemoryBus();
+  await bus.admin().ensureTopics(TOPICS.map((topic) => ({ topic, partitions: 3 })));
+  const producer = bus.producer();
+  const spool = new MemorySpool(opts.spoolBudget ? { budgetBytes: opts.spoolBudget } : {});
+  const gateway = new Gateway({ gatewayId: 'gw-1', admission, producer, spool, replay, clock: () => NOW, drain: { retryMinMs: 5, retryMaxMs: 20, pollMs: 2 } });
+  const sealer = new FrameSealer({ backend });
+  const seqs = new Map<string, bigint>();
+  const frame = (d: DeviceKeys, value: number): Uint8Array => {
+    const seq = (seqs.get(d.deviceId) ?? 0n) + 1n;
+    seqs.set(d.deviceId, seq);
+    return Uint8Array.from(sealer.seal({ deviceId: d.deviceId, epoch: 1, seq, eventTimeMs: NOW, readings: [{ kind: 'power', offsetMs: 0, batteryPct: value % 101, voltageV: 24 }] }, boxSharedKey(ingest.box.publicKey, d.box.secretKey, backend)));
+  };
+  const topicOf = (d: DeviceKeys): string => `vigil/v1/north/u1/${d.deviceId}/telemetry`;
+  const acked: number[] = [];
+  const send = (i: number, d: DeviceKeys = devices[i % devices.length] as DeviceKeys): void => gateway.handle(topicOf(d), frame(d, i), () => acked.push(i));
+
+  const read = async (topic: string, expected: number): Promise<BusMessage[]> => {
+    const got: BusMessage[] = [];
+    const c = bus.consumer({ groupId: `check-${Math.random()}`, fromBeginning: true });
+    await c.subscribe([topic]);
+    await c.run({ eachBatch: (b) => void got.push(...b.messages) });
+    await until(() => got.length >= expected);
+    await c.close();
+    return got;
+  };
+  const codec = new RecordCodec({ backend });
+  const valuesByDevice = (msgs: BusMessage[]): Map<string, number[]> => {
+    const m = new Map<string, number[]>();
+    for (const msg of msgs) {
+      const rec = codec.open(msg.value as Buffer, key) as TelemetryRecord;
+      const list = m.get(rec.deviceId) ?? [];
+      list.push(Number(rec.seq));
+      m.set(rec.deviceId, list);
+    }
+    return m;
+  };
+  return { bus, gateway, spool, devices, send, acked, read, valuesByDevice, frame, topicOf, close: async () => { await gateway.close(); await bus.close(); } };
+}
+
+describe('Gateway', () => {
+  it('writes admitted frames to Kafka and acknowledges them in receive order once durable', async () => {
+    const g = await setup();
+    const events: string[] = [];
+    const onFrame = (e: FrameAdmissionEvent): void => void events.push(e.result);
+    channels.frameAdmission.subscribe(onFrame);
+    try {
+      for (let i = 0; i < 400; i++) g.send(i);
+      await g.gateway.drained();
+      expect(g.acked).toEqual(Array.from({ length: 400 }, (_, i) => i));
+      const msgs = await g.read('telemetry.power', 400);
+      expect(msgs).toHaveLength(400);
+      for (const [, seqs] of g.valuesByDevice(msgs)) expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      expect(msgs.every((m) => m.headers['vigil-key-id']?.toString() === 'telemetry-1')).toBe(true);
+      const s = g.gateway.stats();
+      expect(s).toMatchObject({ framesIn: 400, accepted: 400, rejected: 0, acked: 400, mode: 'direct', spooledFrames: 0 });
+      expect(s.batches).toBeLessThan(400); // group commit: frames that arrive together share a write
+      expect(events.filter((e) => e === 'accepted')).toHaveLength(400);
+    } finally {
+      channels.frameAdmission.unsubscribe(onFrame);
+      await g.close();
+    }
+  });
+
+  it('records rejections in telemetry.rejected and acknowledges them too', async () => {
+    const g = await setup();
+    try {
+      const d = g.devices[0] as DeviceKeys;
+      const f = g.frame(d, 1);
+      g.gateway.handle(g.topicOf(d), f, () => g.acked.push(1));
+      await g.gateway.drained();
+      g.gateway.handle(g.topicOf(d), f, () => g.acked.push(2)); // replay of a committed frame
+      g.gateway.handle('vigil/v1/north/u1/dev-x/telemetry', Uint8Array.from([1, 2, 3]), () => g.acked.push(3));
+      await g.gateway.drained();
+      expect(g.acked).toEqual([1, 2, 3]);
+      const rejected = await g.read('telemetry.rejected', 2);
+      expect(rejected.map((m) => JSON.parse((m.value as Buffer).toString()).reason).sort()).toEqual(['VIGIL_E_FRAME_MALFORMED', 'VIGIL_E_REPLAY']);
+      expect(g.gateway.stats()).toMatchObject({ accepted: 1, rejected: 2 });
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('spools through a Kafka outage, still acknowledging, then drains in order per device and writes directly again', async () => {
+    const g = await setup();
+    try {
+      for (let i = 0; i < 40; i++) g.send(i);
+      await g.gateway.drained();
+      g.bus.broker.setAvailable(false);
+      for (let i = 40; i < 240; i++) g.send(i);
+      await g.gateway.drained();
+      expect(g.acked).toHaveLength(240); // durable in the spool, so acknowledged during the outage
+      expect(g.gateway.stats().mode).toBe('spool');
+      expect(g.spool.stats().entries).toBe(200);
+      g.bus.broker.setAvailable(true);
+      for (let i = 240; i < 300; i++) g.send(i); // traffic continues while the spool drains
+      await until(() => g.gateway.stats().mode === 'direct');
+      for (let i = 300; i < 340; i++) g.send(i);
+      await g.gateway.drained();
+      const msgs = await g.read('telemetry.power', 340);
+      expect(msgs).toHaveLength(340);
+      for (const [, seqs] of g.valuesByDevice(msgs)) expect(seqs).toEqual(Array.from({ length: 85 }, (_, i) => i + 1));
+      expect(g.acked).toEqual(Array.from({ length: 340 }, (_, i) => i));
+      expect(g.spool.stats().entries).toBe(0);
+      expect(g.gateway.stats().drainedEntries).toBeGreaterThanOrEqual(200);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('holds acknowledgements while the spool is full of flash frames, and resumes when it drains', async () => {
+    const g = await setup({ priority: 'flash', spoolBudget: 20 * 1024 });
+    try {
+      g.bus.broker.setAvailable(false);
+      for (let i = 0; i < 150; i++) g.send(i);
+      await until(() => g.acked.length > 0 && g.gateway.stats().pendingFrames === 0, 5000);
+      await new Promise((r) => setTimeout(r, 50));
+      const ackedDuringOutage = g.acked.length;
+      expect(ackedDuringOutage).toBeLessThan(150); // backpressure: the rest wait, unacknowledged
+      expect(g.spool.stats().counters.shed).toEqual({ flash: 0, immediate: 0, routine: 0 });
+      g.bus.broker.setAvailable(true);
+      await until(() => g.acked.length === 150, 10000);
+      await g.gateway.drained();
+      expect(g.acked).toEqual(Array.from({ length: 150 }, (_, i) => i));
+      const msgs = await g.read('telemetry.power', 150);
+      for (const [, seqs] of g.valuesByDevice(msgs)) expect(seqs).toEqual(Array.from({ length: 38 }, (_, i) => i + 1).slice(0, seqs.length));
+      expect(msgs).toHaveLength(150);
+    } finally {
+      await g.close();
+    }
+  });
+});
