@@ -1,4 +1,4 @@
-export { startKafka, ensureKafkaJars, kafkaJarDir, KAFKA_VERSION, type KafkaService } from './kafka';
+export { startKafka, ensureKafkaJars, kafkaJarDir, KAFKA_VERSION, type KafkaService, type KafkaReuse } from './kafka';
 export { startMosquitto, ensureMosquitto, type MosquittoService } from './mosquitto';
 export { freePort, canConnect } from './ports';
 export { startServices, type RunningServices } from './start';

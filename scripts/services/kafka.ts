@@ -14,7 +14,19 @@ export interface KafkaService {
   readonly brokers: string;
   readonly pid: number;
   readonly logFile: string;
-  stop(): Promise<void>;
+  /** Folder of the broker's config, data and log. */
+  readonly dir: string;
+  readonly port: number;
+  readonly controllerPort: number;
+  /** Stops the broker; `keepData` leaves its folder so `startKafka({ reuse })` can restart it. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+}
+
+/** Restart a stopped broker on the same folder and ports (outage tests). */
+export interface KafkaReuse {
+  readonly dir: string;
+  readonly port: number;
+  readonly controllerPort: number;
 }
 
 const POM = join(__dirname, '..', 'kafka', 'pom.xml');
@@ -73,10 +85,10 @@ function clusterId(): string {
 }
 
 /** Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves. */
-export async function startKafka(options: { timeoutMs?: number; log?: (line: string) => void } = {}): Promise<KafkaService> {
+export async function startKafka(options: { timeoutMs?: number; log?: (line: string) => void; reuse?: KafkaReuse } = {}): Promise<KafkaService> {
   const libs = ensureKafkaJars(options.log);
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-kafka-'));
-  const [port, cport] = [await freePort(), await freePort()];
+  const dir = options.reuse?.dir ?? mkdtempSync(join(tmpdir(), 'vigil-kafka-'));
+  const [port, cport] = options.reuse ? [options.reuse.port, options.reuse.controllerPort] : [await freePort(), await freePort()];
   const props = join(dir, 'server.properties');
   const log4j = join(dir, 'log4j.properties');
   writeFileSync(
@@ -124,13 +136,20 @@ export async function startKafka(options: { timeoutMs?: number; log?: (line: str
     });
 
   try {
-    execFileSync(java(), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props], { stdio: 'pipe' });
+    // A reused folder is formatted already; formatting again would refuse (or wipe it).
+    if (!options.reuse) execFileSync(java(), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props], { stdio: 'pipe' });
   } catch (cause) {
     const e = cause as { stdout?: Buffer; stderr?: Buffer };
     writeFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
     throw fail('storage format failed', cause);
   }
 
+  let logStart = 0;
+  try {
+    logStart = readFileSync(logFile).length;
+  } catch {
+    /* first start */
+  }
   const proc: ServiceProcess = startProcess('kafka', java(), [...jvm, 'kafka.Kafka', props], logFile);
   const deadline = Date.now() + (options.timeoutMs ?? 120000);
   for (;;) {
@@ -140,7 +159,8 @@ export async function startKafka(options: { timeoutMs?: number; log?: (line: str
     } catch {
       /* not written yet */
     }
-    if (text.includes('Kafka Server started')) break;
+    // A restart appends to the same log: only a start line after this start counts.
+    if (text.slice(logStart).includes('Kafka Server started')) break;
     if (proc.exited()) throw fail('exited during startup');
     if (Date.now() > deadline) {
       await stopProcess(proc, 2000);
@@ -152,9 +172,12 @@ export async function startKafka(options: { timeoutMs?: number; log?: (line: str
     brokers: `127.0.0.1:${port}`,
     pid: proc.pid,
     logFile,
-    async stop() {
+    dir,
+    port,
+    controllerPort: cport,
+    async stop(stopOptions: { keepData?: boolean } = {}) {
       await stopProcess(proc, 20000);
-      rmSync(dir, { recursive: true, force: true });
+      if (!stopOptions.keepData) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -5,6 +5,7 @@ import { isVigilError } from '../errors';
 import { configCommand } from './config-command';
 import { deviceCommand } from './device-command';
 import { frameCommand } from './frame-command';
+import { gatewayCommand } from './gateway-command';
 import { keysCommand } from './keys-command';
 
 function version(): string {
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   program.addCommand(keysCommand());
   program.addCommand(deviceCommand());
   program.addCommand(frameCommand());
+  program.addCommand(gatewayCommand());
   exitOverrideEverywhere(program);
   return program;
 }

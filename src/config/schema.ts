@@ -37,6 +37,28 @@ export const configSchema = z.strictObject({
         .default(['127.0.0.1:9092'])
         .describe('Kafka bootstrap brokers, "host:port"; comma-separated in the environment.'),
       clientId: z.string().min(1).max(128).default('vigil').describe('Kafka client id of this process.'),
+      sendTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A write Kafka has not acknowledged by then fails (retriably): the gateway spools instead.'),
+      partitions: z.number().int().min(1).max(1024).default(6).describe('Partitions of the topics this process creates up front.'),
+    })
+    .prefault({}),
+  crypto: z
+    .strictObject({
+      backend: z.enum(['auto', 'tweetnacl', 'sodium']).default('auto').describe('NaCl implementation: sodium-native when it loads (auto), or forced.'),
+    })
+    .prefault({}),
+  gateway: z
+    .strictObject({
+      id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'expected 1-64 characters of [A-Za-z0-9._-]' }).default('gw-1').describe('Gateway id: in records, logs, metrics labels and its MQTT client id.'),
+      group: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'expected 1-64 characters of [A-Za-z0-9._-]' }).default('vigil-gateways').describe('MQTT shared-subscription group: gateways of one group split the frames.'),
+      subscription: z.string().min(1).default('vigil/v1/+/+/+/telemetry').describe('Topic filter of device frames (subscribed as $share/<group>/<filter>).'),
+      registryFile: z.string().min(1).default('registry.yaml').describe('Device registry file (YAML/JSON), reloaded within a second when it changes.'),
+      ingestKeyFile: z.string().min(1).default('keys/ingest.key.json').describe('Ingest key file (mode 0600): devices seal frames to its public half.'),
+      streamKeyFile: z.string().min(1).default('keys/telemetry.key.json').describe('Stream data key file (mode 0600) that seals telemetry records in Kafka.'),
+      dataDir: z.string().min(1).default('data').describe('Where the gateway keeps its spool (spool/) and replay windows (replay/).'),
+      spoolBudgetBytes: z.number().int().min(1 << 20).max(2 ** 45).default(256 * 1024 * 1024).describe('Most bytes the spool holds while Kafka is unreachable; routine frames are shed first.'),
+      fsync: z.enum(['always', 'interval', 'never']).default('always').describe('Spool durability: always = fsync before acknowledging (the delivery contract); interval/never trade it for speed.'),
+      maxClockSkewMs: z.number().int().min(0).max(86_400_000).default(300_000).describe('Largest |frame event time - gateway time| admitted.'),
+      receiveMaximum: z.number().int().min(1).max(65_535).default(1000).describe('Frames the broker may have in flight to this gateway (MQTT 5 Receive Maximum).'),
     })
     .prefault({}),
   http: z

@@ -29,10 +29,12 @@ function failure(fn: () => unknown): VigilError {
 describe('loadConfig', () => {
   it('gives documented defaults when there is no file and no environment', () => {
     const cfg = loadConfig({ env: {} });
-    expect(cfg).toEqual({
+    expect(cfg).toMatchObject({
       log: { level: 'info' },
       mqtt: { url: 'mqtt://127.0.0.1:1883', clientId: 'vigil' },
-      kafka: { brokers: ['127.0.0.1:9092'], clientId: 'vigil' },
+      kafka: { brokers: ['127.0.0.1:9092'], clientId: 'vigil', sendTimeoutMs: 10000, partitions: 6 },
+      crypto: { backend: 'auto' },
+      gateway: { id: 'gw-1', group: 'vigil-gateways', fsync: 'always', receiveMaximum: 1000 },
       http: { host: '127.0.0.1', port: 9464 },
     });
   });
@@ -100,7 +102,7 @@ describe('loadConfig', () => {
     expect(issues).toEqual([expect.objectContaining({ key: 'kafka.bokers', value: ['a:1'] })]);
 
     const top = failure(() => loadConfig({ file: file('top.yaml', 'kafkaa: {}\n'), env: {} }));
-    expect(top.message).toContain('allowed keys: log, mqtt, kafka, http');
+    expect(top.message).toContain('allowed keys: log, mqtt, kafka, crypto, gateway, http');
   });
 
   it('refuses an unknown VIGIL_* variable, listing the known ones', () => {

@@ -1,0 +1,182 @@
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { KafkaBus, type Bus } from '../bus';
+import { READING_KINDS } from '../codec';
+import type { VigilConfig } from '../config';
+import { readIngestKeyFile, readStreamKeyFile, resolveCryptoBackend } from '../crypto';
+import { Admission, REJECTED_TOPIC } from '../edge/admission';
+import { Gateway } from '../edge/gateway';
+import { MqttIngestClient } from '../edge/mqtt';
+import { FileSpool } from '../edge/spool';
+import { channels } from '../instrument';
+import { createMetrics, type VigilMetrics } from '../metrics';
+import { FileRegistry } from '../registry';
+import { FileReplayStore } from '../replay';
+import { startHttpServer, type VigilHttpServer } from '../serve';
+
+/** A gateway process's parts, running. */
+export interface RunningGateway {
+  readonly gateway: Gateway;
+  readonly ingest: MqttIngestClient;
+  readonly bus: Bus;
+  readonly spool: FileSpool;
+  readonly registry: FileRegistry;
+  readonly metrics: VigilMetrics;
+  readonly http: VigilHttpServer;
+  readonly log: Logger;
+  /** Stops taking frames, makes what was received durable and acknowledged, then closes everything. */
+  stop(): Promise<void>;
+}
+
+export interface StartGatewayOptions {
+  /** Relative paths in the config are taken from here (the config file's folder); default cwd. */
+  readonly baseDir?: string;
+  /** Log destination; default stdout. */
+  readonly logStream?: NodeJS.WritableStream;
+}
+
+const TOPICS = [...READING_KINDS.map((k) => `telemetry.${k}`), REJECTED_TOPIC];
+
+/**
+ * Starts a gateway from a validated configuration: registry, keys, replay store, spool,
+ * Kafka, metrics and health endpoints, then the MQTT ingest connection last, so no frame
+ * arrives before everything it needs is ready. Kafka need not be reachable at start (a
+ * DDIL gateway spools); topics are ensured in the background until it is.
+ */
+export async function startGateway(cfg: VigilConfig, options: StartGatewayOptions = {}): Promise<RunningGateway> {
+  const base = options.baseDir ?? process.cwd();
+  const path = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const g = cfg.gateway;
+  const log = pino({ level: cfg.log.level, base: { gateway: g.id } }, options.logStream ?? process.stdout);
+  const backend = resolveCryptoBackend(cfg.crypto.backend);
+  const closers: Array<() => Promise<unknown> | void> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'error while stopping');
+      }
+    }
+  };
+
+  try {
+    const registry = FileRegistry.open(path(g.registryFile));
+    closers.push(() => registry.close());
+    registry.subscribe((e) => {
+      if (e.type === 'error') log.error({ err: e.error.message }, 'registry reload refused; keeping the last good version');
+      else log.info({ change: e.type, deviceId: e.type === 'remove' ? e.before.deviceId : e.after.deviceId, status: e.type === 'upsert' ? e.after.status : undefined }, 'registry change applied');
+    });
+    const ingestKeys = await readIngestKeyFile(path(g.ingestKeyFile));
+    const streamKey = await readStreamKeyFile(path(g.streamKeyFile));
+    const replay = await FileReplayStore.open(join(path(g.dataDir), 'replay'));
+    closers.push(() => replay.close());
+    if (replay.recovery.droppedBytes > 0) log.warn({ ...replay.recovery }, 'replay log had a torn tail (never acknowledged frames); cut');
+    const spool = await FileSpool.open({ dir: join(path(g.dataDir), 'spool'), fsync: g.fsync, budgetBytes: g.spoolBudgetBytes });
+    closers.push(() => spool.close());
+    if (spool.stats().entries > 0) log.info({ entries: spool.stats().entries }, 'spool holds frames from before the restart; draining them first');
+
+    const bus = new KafkaBus({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+    closers.push(() => bus.close());
+    bus.onConnectionChange((connected) => {
+      channels.connection.publish({ peer: 'kafka', connected });
+      log.info({ connected }, connected ? 'kafka reachable' : 'kafka unreachable');
+    });
+    let topicsReady = false;
+    let stopped = false;
+    const ensureTopics = async (): Promise<void> => {
+      for (let delay = 500; !stopped && !topicsReady; delay = Math.min(delay * 2, 30_000)) {
+        try {
+          await bus.admin().ensureTopics(TOPICS.map((topic) => ({ topic, partitions: cfg.kafka.partitions })));
+          topicsReady = true;
+          log.info({ topics: TOPICS }, 'kafka topics ready');
+        } catch (err) {
+          log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot ensure kafka topics yet; spooling meanwhile');
+          await new Promise((r) => setTimeout(r, delay).unref());
+        }
+      }
+    };
+    const topicsDone = ensureTopics();
+    closers.push(() => {
+      stopped = true;
+      return topicsDone;
+    });
+    const producer = bus.producer();
+    closers.push(() => producer.close());
+
+    const admission = new Admission({ gatewayId: g.id, registry, replay, ingestKeys, streamKey: () => streamKey, maxClockSkewMs: g.maxClockSkewMs, backend });
+    closers.push(() => admission.close());
+    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, logger: log });
+    closers.push(() => gateway.close());
+
+    const metrics = createMetrics({ labels: { gateway: g.id } });
+    closers.push(() => metrics.close());
+    // Set once the ingest client exists; readiness and gauges read it through this holder.
+    const ingestRef: { client?: MqttIngestClient } = {};
+    const http = await startHttpServer({
+      host: cfg.http.host,
+      port: cfg.http.port,
+      metrics,
+      // Ready to take frames: the broker connection is up and frames can be made durable
+      // (Kafka takes writes, or the spool has room: a DDIL gateway is still useful).
+      readiness: () => ({ mqtt: ingestRef.client?.connected === true, durable: bus.isConnected() || spool.stats().bytes < spool.stats().budgetBytes }),
+    });
+    closers.push(() => http.close());
+    const sampler = setInterval(() => {
+      const s = spool.stats();
+      channels.gauges.publish({ component: 'spool', values: { entries: s.entries, bytes: s.bytes, budget_bytes: s.budgetBytes, oldest_age_seconds: s.oldestAgeMs / 1000 } });
+      channels.gauges.publish({ component: 'registry', values: { devices: registry.size } });
+      channels.gauges.publish({ component: 'gateway', values: { inflight_frames: ingestRef.client?.inflight ?? 0, spooling: gateway.stats().mode === 'spool' ? 1 : 0 } });
+    }, 1000);
+    sampler.unref();
+    closers.push(() => clearInterval(sampler));
+
+    const mq = new MqttIngestClient({
+      url: cfg.mqtt.url,
+      clientId: `${cfg.mqtt.clientId}-${g.id}`,
+      subscriptions: [`$share/${g.group}/${g.subscription}`],
+      receiveMaximum: g.receiveMaximum,
+      cleanStart: false,
+      sessionExpirySeconds: 3600,
+      onMessage: (m) => {
+        if (m.qos === 0) return; // devices publish QoS1; a QoS0 frame could not be acknowledged durably
+        gateway.handle(m.topic, m.payload, () => mq.ack(m));
+      },
+    });
+    ingestRef.client = mq;
+    mq.on('connect', () => {
+      channels.connection.publish({ peer: 'mqtt', connected: true });
+      log.info({ url: cfg.mqtt.url }, 'mqtt connected');
+    });
+    mq.on('disconnect', (e) => {
+      channels.connection.publish({ peer: 'mqtt', connected: false });
+      log.warn({ err: e.error?.message, unacked: e.unacked }, 'mqtt disconnected; the broker redelivers unacknowledged frames');
+    });
+    mq.on('error', (e) => log.warn({ err: e.message, code: e.code }, 'mqtt error'));
+    closers.push(() => mq.close({ drainTimeoutMs: 2000 }));
+    await mq.start();
+    log.info({ http: http.url, backend: backend.name, subscription: `$share/${g.group}/${g.subscription}` }, 'gateway started');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      gateway, ingest: mq, bus, spool, registry, metrics, http, log,
+      stop: () => {
+        stopping ??= (async () => {
+          log.info({}, 'stopping: no new frames; flushing what was received');
+          mq.pause();
+          await gateway.drained();
+          await closeAll();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Relative paths of a config file are relative to the file's folder. */
+export function configBaseDir(configFile: string | undefined): string {
+  return configFile ? dirname(resolve(configFile)) : process.cwd();
+}

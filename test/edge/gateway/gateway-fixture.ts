@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { KafkaBus, type BusMessage } from '../../../src/bus';
+import { RecordCodec, type TelemetryRecord } from '../../../src/codec';
+import { loadConfig, type VigilConfig } from '../../../src/config';
+import { devicePublicKeys, generateDeviceKeys, generateIngestKeys, generateStreamKey, writeKeyFile, type DeviceKeys, type IngestKeys, type StreamDataKey } from '../../../src/crypto';
+import { addDevice, emptyRegistry, writeRegistryFile, type NewDevice, type RegistryDocument } from '../../../src/registry';
+
+/** A provisioned gateway setup in a temporary folder: keys, registry, config. */
+export interface GatewayFixture {
+  readonly dir: string;
+  readonly theatre: string;
+  readonly ingest: IngestKeys;
+  readonly streamKey: StreamDataKey;
+  readonly devices: Map<string, DeviceKeys>;
+  readonly registryFile: string;
+  readonly config: VigilConfig;
+  doc: RegistryDocument;
+  topicOf(deviceId: string, unit?: string): string;
+  cleanup(): void;
+}
+
+export async function provisionGateway(opts: { kafkaBrokers: string; mqttUrl: string; devices: Array<{ id: string; epoch?: number } & Partial<NewDevice>>; fsync?: 'always' | 'never' }): Promise<GatewayFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-gw-'));
+  const theatre = `t${randomUUID().slice(0, 8)}`;
+  const ingest = generateIngestKeys('ingest-test');
+  const streamKey = generateStreamKey(`telemetry-${theatre}`);
+  await writeKeyFile(join(dir, 'ingest.key.json'), { type: 'ingest', keys: ingest });
+  await writeKeyFile(join(dir, 'telemetry.key.json'), { type: 'stream', key: streamKey });
+  const devices = new Map<string, DeviceKeys>();
+  let doc = emptyRegistry();
+  for (const d of opts.devices) {
+    const keys = generateDeviceKeys(d.id, d.epoch ?? 1);
+    devices.set(d.id, keys);
+    const { id: _id, epoch: _epoch, ...fields } = d;
+    doc = addDevice(doc, devicePublicKeys(keys), { theatre, unit: 'u1', ...fields });
+  }
+  const registryFile = join(dir, 'registry.yaml');
+  writeRegistryFile(registryFile, doc);
+  const gwId = `gw-${theatre}`;
+  const configFile = join(dir, 'vigil.yaml');
+  writeFileSync(
+    configFile,
+    stringify({
+      log: { level: 'error' },
+      mqtt: { url: opts.mqttUrl, clientId: gwId },
+      kafka: { brokers: opts.kafkaBrokers.split(','), clientId: gwId, sendTimeoutMs: 3000, partitions: 3 },
+      gateway: {
+        id: gwId, group: `g-${theatre}`, subscription: `vigil/v1/${theatre}/+/+/telemetry`,
+        registryFile: join(dir, 'registry.yaml'), ingestKeyFile: join(dir, 'ingest.key.json'), streamKeyFile: join(dir, 'telemetry.key.json'),
+        dataDir: join(dir, 'data'), fsync: opts.fsync ?? 'always',
+      },
+      http: { host: '127.0.0.1', port: 0 },
+    }),
+  );
+  const config = loadConfig({ file: configFile, env: {} });
+  return {
+    dir, theatre, ingest, streamKey, devices, registryFile, config, doc,
+    topicOf: (deviceId, unit = 'u1') => `vigil/v1/${theatre}/${unit}/${deviceId}/telemetry`,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Reads `topics` from the beginning until `done(messages)` says enough, within `timeoutMs`. */
+export async function readKafka(brokers: string, topics: readonly string[], done: (msgs: BusMessage[]) => boolean, timeoutMs = 30_000, describe: (msgs: BusMessage[]) => string = () => ''): Promise<BusMessage[]> {
+  const bus = new KafkaBus({ brokers: brokers.split(','), clientId: `reader-${randomUUID().slice(0, 8)}` });
+  const got: BusMessage[] = [];
+  try {
+    const c = bus.consumer({ groupId: `reader-${randomUUID()}`, fromBeginning: true, maxWaitMs: 200 });
+    await c.subscribe(topics);
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    await c.run({
+      eachBatch: (b) => {
+        got.push(...b.messages);
+        if (done(got)) finish();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([finished, new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error(`readKafka: only ${got.length} messages after ${timeoutMs} ms ${describe(got)}`)), timeoutMs)))]);
+    clearTimeout(timer);
+    await c.close();
+    return got;
+  } finally {
+    await bus.close();
+  }
+}
+
+/** Opens telemetry records and keeps those of `deviceIds`. */
+export function openTelemetry(msgs: readonly BusMessage[], key: StreamDataKey, deviceIds: ReadonlySet<string>): TelemetryRecord[] {
+  const codec = new RecordCodec();
+  const out: TelemetryRecord[] = [];
+  for (const m of msgs) {
+    if (!deviceIds.has(m.key?.toString() ?? '')) continue;
+    if (m.headers['vigil-key-id']?.toString() !== key.keyId) continue;
+    out.push(codec.open(m.value as Buffer, key) as TelemetryRecord);
+  }
+  return out;
+}
+
+export async function until(cond: () => boolean | Promise<boolean>, ms: number, what = 'condition'): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > ms) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
