@@ -37,3 +37,24 @@ export {
 } from './bus';
 // Device SDK for sensor integrators: batch, seal and publish frames over MQTT 5.
 export * from './device';
+// Pipeline runtime (docs/runtime.md): define a pipeline, run workers that checkpoint to a changelog.
+export {
+  definePipeline,
+  startPipeline,
+  PipelineWorker,
+  combinedLabel,
+  frameRanges,
+  withinCeiling,
+  CHECKPOINT_VERSION,
+  type PipelineSpec,
+  type PipelineDefinition,
+  type PipelineWorkerOptions,
+  type PipelineWorkerStats,
+  type StopOptions,
+  type PipelineReading,
+  type PipelineEvents,
+  type PipelineContext,
+  type DerivedOutput,
+  type TelemetryTopic,
+  type PartitionCheckpoint,
+} from './runtime';

@@ -78,6 +78,12 @@ export const ERROR_CODES = {
   VIGIL_E_MQTT_CONNECTION_LOST: { retriable: true, meaning: 'The MQTT connection failed or dropped: socket error, connect timeout, keep-alive timeout, or the broker closed it (with a DISCONNECT reason code when it sent one).' },
   VIGIL_E_MQTT_PROTOCOL: { retriable: true, meaning: 'The MQTT broker sent a malformed or unexpected packet, broke Receive Maximum or sent a packet above Maximum Packet Size; the connection was closed.' },
   VIGIL_E_MQTT_CLOSED: { retriable: false, meaning: 'An MQTT ingest client was started after close(), or closed before it ever connected.' },
+  // pipeline runtime (src/runtime)
+  VIGIL_E_PIPELINE_OPTIONS: { retriable: false, meaning: 'A pipeline definition or the options of a pipeline worker are missing, of the wrong type or out of range.' },
+  VIGIL_E_PIPELINE_CHECKPOINT: { retriable: false, meaning: 'A pipeline checkpoint in the changelog cannot be opened, parsed or restored (wrong key, corrupt, or written by a changed pipeline definition).' },
+  VIGIL_E_PIPELINE_CEILING: { retriable: false, meaning: 'A derived result carries a label above its stream ceiling (higher classification or narrower releasability); it was refused, counted and not published.' },
+  VIGIL_E_PIPELINE_OUTPUT: { retriable: false, meaning: 'A derived result built by a pipeline cannot be published as a derived record (bad key, values or provenance).' },
+  VIGIL_E_PIPELINE_FAILED: { retriable: false, meaning: 'A pipeline worker stopped because its consumer, producer or an operator failed; the cause carries the original error.' },
 } as const satisfies Record<string, { retriable: boolean; meaning: string }>;
 
 export type VigilErrorCode = keyof typeof ERROR_CODES;

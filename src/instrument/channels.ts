@@ -68,6 +68,32 @@ export interface ConnectionEvent {
   connected: boolean;
 }
 
+/** A pipeline worker processed one batch of one source partition. */
+export interface PipelineBatchEvent {
+  pipeline: string;
+  /** Sealed records read (duplicates and unreadable ones included). */
+  records: number;
+  /** Derived records handed to the producer. */
+  outputs: number;
+  seconds: number;
+}
+
+/** A pipeline worker wrote a checkpoint (state and offsets of its partitions) to its changelog. */
+export interface PipelineCheckpointEvent {
+  pipeline: string;
+  partitions: number;
+  bytes: number;
+  seconds: number;
+}
+
+/** A pipeline worker dropped something instead of using it; `reason` is a VIGIL_E_ code. */
+export interface PipelineDropEvent {
+  pipeline: string;
+  /** `input`: a source record that cannot be opened or is of the wrong kind; `duplicate`; `output`: a refused derived result. */
+  stage: 'input' | 'duplicate' | 'output';
+  reason: string;
+}
+
 export const channels = {
   frameAdmission: typed<FrameAdmissionEvent>('vigil:edge:frame'),
   durability: typed<DurabilityEvent>('vigil:edge:durable'),
@@ -78,4 +104,7 @@ export const channels = {
   spoolRecovered: typed<Readonly<Record<string, unknown>>>('vigil:spool:recovered'),
   gauges: typed<GaugeSample>('vigil:gauges'),
   connection: typed<ConnectionEvent>('vigil:connection'),
+  pipelineBatch: typed<PipelineBatchEvent>('vigil:pipeline:batch'),
+  pipelineCheckpoint: typed<PipelineCheckpointEvent>('vigil:pipeline:checkpoint'),
+  pipelineDrop: typed<PipelineDropEvent>('vigil:pipeline:drop'),
 } as const;

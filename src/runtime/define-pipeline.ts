@@ -1,0 +1,117 @@
+import type { Observable } from 'rxjs';
+import { validateLabel, READING_KINDS, type ClassificationLabel, type ReadingKind } from '../codec';
+import { VigilError } from '../errors';
+import type { DerivedOutput, PipelineContext, PipelineEvents, TelemetryTopic } from './types';
+
+/** What `definePipeline` takes. */
+export interface PipelineSpec<K extends ReadingKind = ReadingKind> {
+  /**
+   * The pipeline's name: its derived topic is `derived.<name>`, its changelog
+   * `vigil.changelog.<name>`, its consumer group `vigil.pipeline.<name>` (by default).
+   * 1–64 of `[A-Za-z0-9._-]`.
+   */
+  readonly name: string;
+  /** Topics to read, `telemetry.<kind>`; the reading type in `build` follows from them. */
+  readonly sources: readonly TelemetryTopic<K>[];
+  /**
+   * The highest label the derived stream may carry: a result is published only if its
+   * level is at most `ceiling.level` and it is releasable to everyone in
+   * `ceiling.releasability`. Anything else is refused and counted, never published.
+   * Default: no ceiling.
+   */
+  readonly ceiling?: ClassificationLabel;
+  /**
+   * Event-time watermarks, one per source partition (the operator chain's only input):
+   * `max event time − maxOutOfOrderness`. Default 5,000 ms. Processing-time idleness and
+   * clock-skew limits are deliberately absent: they would make results depend on when a
+   * worker ran, and a restarted worker must produce what an uninterrupted one did (the
+   * gateway already bounds clock skew at admission).
+   */
+  readonly watermarks?: { readonly maxOutOfOrderness?: number };
+  /**
+   * Dedupe window per device, in sequence numbers (a multiple of 32). Default 1024.
+   * Frames further behind a device's highest sequence are dropped as too old.
+   */
+  readonly dedupeWindow?: number;
+  /** Builds the operator chain of one source partition; see `PipelineContext`. */
+  readonly build: (events$: PipelineEvents<K>, ctx: PipelineContext) => Observable<DerivedOutput>;
+}
+
+/** A validated, frozen pipeline definition: pass it to `startPipeline`. */
+export interface PipelineDefinition<K extends ReadingKind = ReadingKind> extends PipelineSpec<K> {
+  readonly maxOutOfOrderness: number;
+  readonly dedupeWindow: number;
+  /** The reading kinds of `sources`, in order. */
+  readonly kinds: readonly K[];
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+function fail(pipeline: string, option: string, value: unknown, allowed: string): never {
+  const shown = typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value));
+  throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', `pipeline "${pipeline}": option "${option}" is ${shown}; ${allowed}`, { details: { pipeline, option } });
+}
+
+/**
+ * Declares a pipeline: what it reads, how it computes results, how sensitive its results
+ * may be. Checked once here (`VIGIL_E_PIPELINE_OPTIONS`), then frozen.
+ *
+ * @example
+ * import { map, filter } from 'rxjs';
+ * import { definePipeline, keyedWindow, tumbling, aggregate, count, mean, combinedLabel, frameRanges, makeLabel } from 'vigil';
+ *
+ * export const powerStats = definePipeline({
+ *   name: 'power-10s',
+ *   sources: ['telemetry.power'],
+ *   ceiling: makeLabel('SECRET', ['GBR']),
+ *   build: (events$, ctx) =>
+ *     events$.pipe(
+ *       ctx.stateful(keyedWindow({
+ *         key: (r) => r.deviceId,
+ *         window: tumbling(10_000),
+ *         aggregate: aggregate({ n: count(), battery: mean((r) => r.reading.batteryPct ?? 0), label: combinedLabel(), frames: frameRanges() }),
+ *       })),
+ *       filter((w) => w.type !== 'early'),
+ *       map((w) => ({
+ *         key: w.key, windowStartMs: w.window.start, windowEndMs: w.window.end, revision: w.revision,
+ *         values: { n: w.value.n, batteryPct: w.value.battery }, label: w.value.label, provenance: w.value.frames,
+ *       })),
+ *     ),
+ * });
+ */
+export function definePipeline<K extends ReadingKind>(spec: PipelineSpec<K>): PipelineDefinition<K> {
+  if (typeof spec !== 'object' || spec === null) throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', 'definePipeline needs a pipeline spec object');
+  const name = spec.name;
+  if (typeof name !== 'string' || !NAME.test(name)) fail(String(name), 'name', name, 'expected 1-64 characters of [A-Za-z0-9._-]');
+  if (!Array.isArray(spec.sources) || spec.sources.length === 0) fail(name, 'sources', spec.sources, 'expected a non-empty array of telemetry.<kind> topics');
+  const kinds: K[] = [];
+  for (const s of spec.sources as readonly string[]) {
+    const kind = typeof s === 'string' && s.startsWith('telemetry.') ? s.slice('telemetry.'.length) : '';
+    if (!(READING_KINDS as readonly string[]).includes(kind)) fail(name, 'sources', s, `expected telemetry.<kind> with kind one of ${READING_KINDS.join(', ')}`);
+    if (kinds.includes(kind as K)) fail(name, 'sources', s, 'expected each topic once');
+    kinds.push(kind as K);
+  }
+  let ceiling: ClassificationLabel | undefined;
+  if (spec.ceiling !== undefined) {
+    try {
+      ceiling = validateLabel(spec.ceiling);
+    } catch (err) {
+      fail(name, 'ceiling', spec.ceiling, `expected a label from makeLabel() (${(err as Error).message})`);
+    }
+  }
+  const ooo = spec.watermarks?.maxOutOfOrderness ?? 5_000;
+  if (typeof ooo !== 'number' || !Number.isFinite(ooo) || ooo < 0) fail(name, 'watermarks.maxOutOfOrderness', ooo, 'expected a finite number of ms >= 0');
+  const dedupeWindow = spec.dedupeWindow ?? 1024;
+  if (!Number.isInteger(dedupeWindow) || dedupeWindow < 32 || dedupeWindow % 32 !== 0) fail(name, 'dedupeWindow', dedupeWindow, 'expected a multiple of 32, at least 32');
+  if (typeof spec.build !== 'function') fail(name, 'build', spec.build, 'expected a function (events$, ctx) => Observable<DerivedOutput>');
+  return Object.freeze({
+    name,
+    sources: Object.freeze([...spec.sources]),
+    ...(ceiling === undefined ? {} : { ceiling }),
+    watermarks: Object.freeze({ maxOutOfOrderness: ooo }),
+    maxOutOfOrderness: ooo,
+    dedupeWindow,
+    kinds: Object.freeze(kinds),
+    build: spec.build,
+  });
+}

@@ -1,0 +1,14 @@
+/**
+ * runtime: runs pipelines (DESIGN.md §1, §4): consume `telemetry.<kind>` in a consumer
+ * group, open sealed records, dedupe, run the operators per source partition, seal and
+ * publish results to `derived.<pipeline>`, checkpoint state with offsets to
+ * `vigil.changelog.<pipeline>`. See docs/runtime.md.
+ */
+export type { TelemetryTopic, PipelineReading, DerivedOutput, PipelineContext, PipelineEvents } from './types';
+export { definePipeline, type PipelineSpec, type PipelineDefinition } from './define-pipeline';
+export { startPipeline, PipelineWorker, type PipelineWorkerStats, type StopOptions } from './pipeline-worker';
+export type { PipelineWorkerOptions } from './worker-options';
+export { combinedLabel } from './label-aggregate';
+export { frameRanges } from './frame-ranges';
+export { withinCeiling } from './ceiling';
+export { CHECKPOINT_VERSION, type PartitionCheckpoint } from './checkpoint-codec';

@@ -1,0 +1,442 @@
+import type { BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage, TopicPartition, TopicPartitionOffset } from '../bus';
+import { parseOffset } from '../bus';
+import { RECORD_KEY_ID_HEADER, RecordCodec, type DerivedRecord, type DerivedValue, type ReadingKind, type TelemetryRecord } from '../codec';
+import { VigilError, isVigilError } from '../errors';
+import { channels, type PipelineBatchEvent, type PipelineDropEvent } from '../instrument';
+import { withinCeiling } from './ceiling';
+import { ChangelogStore } from './changelog-store';
+import { openCheckpoint, sealCheckpoint } from './checkpoint-codec';
+import type { PipelineDefinition } from './define-pipeline';
+import { PartitionTask } from './partition-task';
+import { Serial } from './serial';
+import type { DerivedOutput } from './types';
+import { resolveWorkerOptions, type PipelineWorkerOptions, type ResolvedWorkerOptions } from './worker-options';
+
+/** Counters of a worker since it started. */
+export interface PipelineWorkerStats {
+  readonly state: 'running' | 'stopping' | 'stopped' | 'failed';
+  /** Source partitions this worker owns now. */
+  readonly partitions: number;
+  /** Source messages read (re-reads after a restore included). */
+  readonly records: number;
+  /** Source messages that could not be opened, or were not telemetry of their topic's kind. */
+  readonly invalid: number;
+  /** Frames dropped by dedupe (duplicates and too old), over the partitions owned now. */
+  readonly duplicates: number;
+  /** Derived records handed to the producer. */
+  readonly outputs: number;
+  /** Results refused: above the ceiling, or not publishable. */
+  readonly refused: number;
+  /** Checkpoint records written. */
+  readonly checkpoints: number;
+  /** Checkpoint writes that failed (retried at the next interval). */
+  readonly checkpointFailures: number;
+  /** Partitions whose state was restored from the changelog at assignment. */
+  readonly restored: number;
+}
+
+/** How `stop` ends the worker. */
+export interface StopOptions {
+  /**
+   * Write a last checkpoint before leaving the group. Default true. `false` leaves as a
+   * crash would: whoever takes the partitions over restarts from the last checkpoint.
+   */
+  readonly checkpoint?: boolean;
+}
+
+const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+
+/**
+ * Runs a pipeline as one member of its consumer group: reads `telemetry.<kind>`, opens
+ * the sealed records, drops duplicate frames, runs the operators of each source partition,
+ * seals results under the derived stream's key with their label (refusing any above the
+ * ceiling) and produces them to `derived.<name>` with deterministic keys. State and offsets
+ * are checkpointed together to the compacted `vigil.changelog.<name>`; a partition's new
+ * owner (after a restart or a rebalance) restores the last checkpoint and reads on from its
+ * offset, re-producing identical results under identical keys: effectively once.
+ *
+ * Build one with `startPipeline`.
+ */
+export class PipelineWorker {
+  private readonly tasks = new Map<string, PartitionTask>();
+  private readonly serial = new Serial();
+  private readonly codec = new RecordCodec();
+  private readonly kinds = new Map<string, ReadingKind>();
+  private readonly derivedTopic: string;
+  private readonly changelogTopic: string;
+  private producer: BusProducer | undefined;
+  private consumer: BusConsumer | undefined;
+  private store: ChangelogStore | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private state: PipelineWorkerStats['state'] = 'running';
+  private killed = false;
+  private sendFailure: unknown;
+  private stopping: Promise<void> | undefined;
+  private readonly counters = { records: 0, invalid: 0, outputs: 0, refused: 0, checkpoints: 0, checkpointFailures: 0, restored: 0 };
+  // One payload per call site, reused (DESIGN.md §8.8); subscribers read it synchronously.
+  private readonly batchEvent: PipelineBatchEvent;
+  private readonly dropEvent: PipelineDropEvent;
+
+  /** Use `startPipeline`. */
+  constructor(
+    readonly definition: PipelineDefinition,
+    private readonly options: ResolvedWorkerOptions,
+  ) {
+    const prefix = options.topicPrefix;
+    definition.sources.forEach((s, i) => this.kinds.set(prefix + s, definition.kinds[i] as ReadingKind));
+    this.derivedTopic = `${prefix}derived.${definition.name}`;
+    this.changelogTopic = `${prefix}vigil.changelog.${definition.name}`;
+    this.batchEvent = { pipeline: definition.name, records: 0, outputs: 0, seconds: 0 };
+    this.dropEvent = { pipeline: definition.name, stage: 'input', reason: '' };
+    if (!options.keyring.has(options.stateKey.keyId)) options.keyring.add(options.stateKey);
+  }
+
+  /** The topics this worker reads and writes (with the prefix applied). */
+  topics(): { readonly sources: readonly string[]; readonly derived: string; readonly changelog: string } {
+    return { sources: [...this.kinds.keys()], derived: this.derivedTopic, changelog: this.changelogTopic };
+  }
+
+  /** @internal Creates the topics, starts the changelog reader and joins the group. */
+  async start(): Promise<void> {
+    const o = this.options;
+    const admin = o.bus.admin();
+    let changelogPartitions: number;
+    try {
+      let most = 1;
+      for (const topic of this.kinds.keys()) {
+        const d = await admin.describeTopic(topic);
+        if (d === null) throw new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `pipeline "${this.definition.name}": source topic "${topic}" does not exist`, { details: { topic } });
+        most = Math.max(most, d.partitions);
+      }
+      await admin.ensureTopics([
+        { topic: this.derivedTopic, partitions: o.derivedPartitions ?? most },
+        { topic: this.changelogTopic, partitions: o.changelogPartitions, compacted: true },
+      ]);
+      changelogPartitions = (await admin.describeTopic(this.changelogTopic))?.partitions ?? o.changelogPartitions;
+    } finally {
+      await admin.close();
+    }
+    this.producer = o.bus.producer();
+    this.store = new ChangelogStore({ bus: o.bus, topic: this.changelogTopic, partitions: changelogPartitions, groupPrefix: o.groupId, syncTimeoutMs: o.syncTimeoutMs, ...(o.consumer === undefined ? {} : { consumer: o.consumer }) });
+    await this.store.start();
+    const consumer = o.bus.consumer({ fromBeginning: true, ...o.consumer, groupId: o.groupId, partitionsConsumedConcurrently: 1 });
+    this.consumer = consumer;
+    await consumer.subscribe([...this.kinds.keys()]);
+    await consumer.run({
+      eachBatch: (batch) => this.serial.run(() => this.process(batch)),
+      onAssign: (parts) => this.serial.run(() => this.assign(parts)),
+      onRevoke: (parts) => this.serial.run(() => this.revoke(parts)),
+      onError: (err) => this.fail(err),
+    });
+    if (o.checkpointIntervalMs > 0) {
+      this.timer = setInterval(() => {
+        void this.checkpoint().catch(() => undefined);
+      }, o.checkpointIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * Checkpoints now every partition read since its last checkpoint: waits until every
+   * result produced so far is durable, then writes state + offset per partition to the
+   * changelog, then commits the offsets (the changelog is what a restore trusts; the
+   * commit only keeps group tooling honest). Runs between batches, never inside one.
+   */
+  checkpoint(): Promise<void> {
+    return this.serial.run(() => this.checkpointTasks([...this.tasks.values()]));
+  }
+
+  /**
+   * Leaves the group and closes the worker's clients (not the bus). By default writes a
+   * last checkpoint first; `{ checkpoint: false }` leaves as a crash would. Idempotent.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopping ??= this.shutdown(options.checkpoint !== false && this.state === 'running');
+    return this.stopping;
+  }
+
+  /** Next offset to read of each owned source partition that has one. */
+  positions(): TopicPartitionOffset[] {
+    const out: TopicPartitionOffset[] = [];
+    for (const t of this.tasks.values()) if (t.position !== null) out.push({ topic: t.topic, partition: t.partition, offset: t.position });
+    return out;
+  }
+
+  stats(): PipelineWorkerStats {
+    let duplicates = 0;
+    for (const t of this.tasks.values()) duplicates += t.duplicates();
+    return { state: this.state, partitions: this.tasks.size, duplicates, ...this.counters };
+  }
+
+  // --- consumer callbacks (serialised) ------------------------------------------------
+
+  private async assign(parts: readonly TopicPartition[]): Promise<void> {
+    const mine = parts.filter((p) => this.kinds.has(p.topic));
+    if (mine.length === 0 || this.state !== 'running') return;
+    const store = this.store as ChangelogStore;
+    // Whatever the previous owners checkpointed before we got here is in the view after this.
+    await store.sync(this.producer as BusProducer);
+    for (const { topic, partition } of mine) {
+      const task = new PartitionTask(this.definition, topic, partition, this.options.scheduler, (_r, reason) => this.dropped('duplicate', reason === 'duplicate' ? 'VIGIL_E_REPLAY' : 'VIGIL_E_SEQ_TOO_OLD'));
+      const saved = store.get(tpKey(topic, partition));
+      if (saved !== undefined && saved.value !== null) {
+        const keyId = saved.headers[RECORD_KEY_ID_HEADER]?.toString('utf8') ?? '';
+        task.restore(openCheckpoint(saved.value, keyId, this.options.keyring, { pipeline: this.definition.name, topic, partition }));
+        (this.consumer as BusConsumer).seek({ topic, partition, offset: task.position as string });
+        this.counters.restored++;
+      }
+      task.start();
+      this.tasks.set(tpKey(topic, partition), task);
+    }
+  }
+
+  private async revoke(parts: readonly TopicPartition[]): Promise<void> {
+    const lost: PartitionTask[] = [];
+    for (const { topic, partition } of parts) {
+      const t = this.tasks.get(tpKey(topic, partition));
+      if (t !== undefined) lost.push(t);
+    }
+    if (lost.length === 0) return;
+    // Best effort: a last checkpoint spares the next owner a re-read. Without it the next
+    // owner restores an older checkpoint and re-produces the same results: still correct.
+    if (!this.killed && this.state !== 'failed') await this.checkpointTasks(lost).catch(() => undefined);
+    for (const t of lost) {
+      t.dispose();
+      this.tasks.delete(tpKey(t.topic, t.partition));
+    }
+  }
+
+  private process(batch: BusBatch): void {
+    const task = this.tasks.get(tpKey(batch.topic, batch.partition));
+    if (task === undefined || this.state !== 'running') return;
+    const started = performance.now();
+    const kind = this.kinds.get(batch.topic) as ReadingKind;
+    // Records before the restored position can arrive when a seek raced a fetch: skip them.
+    const from = task.position === null ? -1 : parseOffset(task.position);
+    const messages = batch.messages;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as BusMessage;
+      if (Number(m.offset) < from) continue;
+      this.counters.records++;
+      const record = this.open(m, kind);
+      if (record !== null) task.push(record);
+    }
+    task.position = batch.nextOffset;
+    task.dirty = true;
+    const outputs = task.drain();
+    const produced = outputs.length > 0 ? this.publish(task, outputs) : 0;
+    if (channels.pipelineBatch.hasSubscribers) {
+      const e = this.batchEvent;
+      e.records = messages.length;
+      e.outputs = produced;
+      e.seconds = (performance.now() - started) / 1000;
+      channels.pipelineBatch.publish(e);
+    }
+  }
+
+  // --- records in, records out -------------------------------------------------------
+
+  private open(m: BusMessage, kind: ReadingKind): TelemetryRecord | null {
+    try {
+      if (m.value === null) throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: empty message (tombstone)`, { details: { field: 'value' } });
+      const keyId = m.headers[RECORD_KEY_ID_HEADER];
+      if (keyId === undefined) throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: no ${RECORD_KEY_ID_HEADER} header`, { details: { field: RECORD_KEY_ID_HEADER } });
+      const record = this.codec.open(m.value, this.options.keyring.get(keyId.toString('utf8')));
+      if (record.type !== 'telemetry' || record.kind !== kind) {
+        throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: a ${record.type === 'telemetry' ? `${record.kind} record` : 'derived record'} on a ${kind} topic`, { details: { field: 'kind' } });
+      }
+      return record;
+    } catch (err) {
+      const e = isVigilError(err) ? err : new VigilError('VIGIL_E_INTERNAL', `opening ${m.topic}[${m.partition}]@${m.offset}: ${String(err)}`, { cause: err });
+      this.counters.invalid++;
+      this.dropped('input', e.code);
+      this.options.onInvalidInput?.(m, e);
+      return null;
+    }
+  }
+
+  /** Seals and sends results; returns how many were sent. The send is awaited at the next checkpoint. */
+  private publish(task: PartitionTask, outputs: readonly DerivedOutput[]): number {
+    const { ceiling, name } = this.definition;
+    const key = this.options.derivedKey;
+    const messages: OutgoingMessage[] = [];
+    for (const out of outputs) {
+      const label = out.label ?? task.label;
+      try {
+        if (label === null) throw new VigilError('VIGIL_E_PIPELINE_OUTPUT', `pipeline "${name}": a result without a label before any input`, { details: { pipeline: name, key: String(out.key) } });
+        if (ceiling !== undefined && !withinCeiling(label, ceiling)) {
+          throw new VigilError('VIGIL_E_PIPELINE_CEILING', `pipeline "${name}": result ${JSON.stringify(out.key)} is labelled ${label.level} [${label.releasability.join(' ')}], above the stream ceiling ${ceiling.level} [${ceiling.releasability.join(' ')}]`, {
+            details: { pipeline: name, level: label.level, ceiling: ceiling.level },
+          });
+        }
+        const record: DerivedRecord = {
+          type: 'derived',
+          pipeline: name,
+          windowStartMs: out.windowStartMs,
+          windowEndMs: out.windowEndMs,
+          key: out.key,
+          values: finiteValues(out.values),
+          revision: out.revision ?? 0,
+          label,
+          provenance: out.provenance ?? [],
+        };
+        let sealed;
+        try {
+          sealed = this.codec.seal(record, key);
+        } catch (err) {
+          throw new VigilError('VIGIL_E_PIPELINE_OUTPUT', `pipeline "${name}": result ${JSON.stringify(out.key)} is not a valid derived record: ${(err as Error).message}`, { details: { pipeline: name }, cause: err });
+        }
+        messages.push({
+          // Deterministic: a re-run after a restore writes the same key, and a revision replaces its window's earlier result.
+          key: `${out.key}|${out.windowStartMs}|${out.windowEndMs}`,
+          value: Buffer.from(sealed.value.buffer, sealed.value.byteOffset, sealed.value.byteLength),
+          headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId },
+        });
+      } catch (err) {
+        const e = isVigilError(err) ? err : new VigilError('VIGIL_E_PIPELINE_OUTPUT', `pipeline "${name}": ${String(err)}`, { cause: err });
+        this.counters.refused++;
+        this.dropped('output', e.code);
+        this.options.onRefused?.(out, e);
+      }
+    }
+    if (messages.length === 0) return 0;
+    this.counters.outputs += messages.length;
+    // Not awaited: the producer group-commits across batches; a checkpoint waits for it.
+    (this.producer as BusProducer).send(this.derivedTopic, messages).catch((err: unknown) => {
+      this.sendFailure ??= err;
+      this.fail(err);
+    });
+    return messages.length;
+  }
+
+  // --- checkpoints -------------------------------------------------------------------
+
+  private async checkpointTasks(tasks: readonly PartitionTask[]): Promise<void> {
+    const producer = this.producer;
+    if (producer === undefined || this.killed) return;
+    const started = performance.now();
+    // Results first: a checkpoint must never claim offsets whose results could be lost.
+    await producer.flush();
+    if (this.sendFailure !== undefined) throw this.sendFailure;
+    const dirty = tasks.filter((t) => t.dirty && t.position !== null);
+    if (dirty.length === 0) return;
+    const stateKey = this.options.stateKey;
+    let bytes = 0;
+    const messages = dirty.map((t) => {
+      const value = sealCheckpoint(t.snapshot(), stateKey);
+      bytes += value.length;
+      return { key: tpKey(t.topic, t.partition), value, headers: { [RECORD_KEY_ID_HEADER]: stateKey.keyId } };
+    });
+    try {
+      await producer.send(this.changelogTopic, messages);
+    } catch (err) {
+      this.counters.checkpointFailures++;
+      throw err;
+    }
+    for (const t of dirty) t.dirty = false;
+    this.counters.checkpoints += messages.length;
+    if (channels.pipelineCheckpoint.hasSubscribers) {
+      channels.pipelineCheckpoint.publish({ pipeline: this.definition.name, partitions: messages.length, bytes, seconds: (performance.now() - started) / 1000 });
+    }
+    const owned = dirty.filter((t) => this.tasks.get(tpKey(t.topic, t.partition)) === t).map((t) => ({ topic: t.topic, partition: t.partition, offset: t.position as string }));
+    // Informational (the changelog is the source of truth); a partition that just moved refuses it.
+    if (owned.length > 0) await this.consumer?.commit(owned).catch(() => undefined);
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------
+
+  private dropped(stage: PipelineDropEvent['stage'], reason: string): void {
+    if (!channels.pipelineDrop.hasSubscribers) return;
+    const e = this.dropEvent;
+    e.stage = stage;
+    e.reason = reason;
+    channels.pipelineDrop.publish(e);
+  }
+
+  private fail(err: unknown): void {
+    if (this.state === 'failed' || this.state === 'stopped') return;
+    this.state = 'failed';
+    const cause = err instanceof Error ? err : new Error(String(err));
+    const e = new VigilError('VIGIL_E_PIPELINE_FAILED', `pipeline "${this.definition.name}" worker stopped: ${cause.message}`, {
+      retriable: isVigilError(cause) ? cause.retriable : false,
+      details: { pipeline: this.definition.name, cause: isVigilError(cause) ? cause.code : cause.name },
+      cause,
+    });
+    try {
+      this.options.onError?.(e);
+    } finally {
+      this.stopping ??= this.shutdown(false);
+    }
+  }
+
+  private async shutdown(checkpoint: boolean): Promise<void> {
+    if (this.state === 'running') this.state = 'stopping';
+    if (this.timer !== undefined) clearInterval(this.timer);
+    let error: unknown;
+    if (checkpoint) {
+      try {
+        await this.serial.run(() => this.checkpointTasks([...this.tasks.values()]));
+      } catch (err) {
+        error = err;
+      }
+    }
+    // From here on a revocation must not checkpoint: with `checkpoint: false` that is the
+    // point, otherwise the last checkpoint was just written.
+    this.killed = true;
+    await this.consumer?.close();
+    await this.store?.close();
+    await this.producer?.close();
+    for (const t of this.tasks.values()) t.dispose();
+    this.tasks.clear();
+    if (this.state !== 'failed') this.state = 'stopped';
+    if (error !== undefined) throw error;
+  }
+}
+
+/** Derived values must be finite: NaN (e.g. the mean of an empty selection) and ±Infinity become null. */
+function finiteValues(values: Readonly<Record<string, DerivedValue>>): Readonly<Record<string, DerivedValue>> {
+  for (const k in values) {
+    const v = values[k];
+    if (typeof v === 'number' && !Number.isFinite(v)) {
+      const out: Record<string, DerivedValue> = {};
+      for (const j in values) {
+        const w = values[j] as DerivedValue;
+        out[j] = typeof w === 'number' && !Number.isFinite(w) ? null : w;
+      }
+      return out;
+    }
+  }
+  return values;
+}
+
+/**
+ * Starts a worker of `definition` on a bus: creates `derived.<name>` and the compacted
+ * `vigil.changelog.<name>` when missing, joins the consumer group and resolves once the
+ * first assignment is restored. Run several (processes or instances) with the same group
+ * to split the source partitions; a rebalance moves each partition's state with it.
+ *
+ * @example
+ * const worker = await startPipeline(powerStats, {
+ *   bus: new KafkaBus({ brokers: ['127.0.0.1:9092'] }),
+ *   keyring: new StreamKeyring([await readStreamKeyFile('telemetry.key.json')]),
+ *   derivedKey: await readStreamKeyFile('derived-power.key.json'),
+ *   onError: (err) => log.error(err),
+ * });
+ * // … on SIGTERM:
+ * await worker.stop();
+ * @throws VigilError `VIGIL_E_PIPELINE_OPTIONS`, `VIGIL_E_BUS_TOPIC_UNKNOWN` (a source topic is missing), bus errors
+ */
+export async function startPipeline<K extends ReadingKind>(definition: PipelineDefinition<K>, options: PipelineWorkerOptions): Promise<PipelineWorker> {
+  if (typeof definition !== 'object' || definition === null || typeof definition.build !== 'function' || !Array.isArray(definition.kinds)) {
+    throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', 'startPipeline needs a definition made by definePipeline()');
+  }
+  // The worker only hands build() what the definition's sources carry; K matters to the author, not to it.
+  const worker = new PipelineWorker(definition as unknown as PipelineDefinition, resolveWorkerOptions(definition.name, options));
+  try {
+    await worker.start();
+  } catch (err) {
+    await worker.stop({ checkpoint: false }).catch(() => undefined);
+    throw err;
+  }
+  return worker;
+}

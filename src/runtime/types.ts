@@ -1,0 +1,71 @@
+import type { Observable, SchedulerLike } from 'rxjs';
+import type { ClassificationLabel, DerivedValue, FrameRange, Reading, ReadingKind } from '../codec';
+import type { JsonValue, StatefulOperator, StreamEvent } from '../stream';
+
+/** A source topic of a pipeline: `telemetry.<kind>` (DESIGN.md §6). */
+export type TelemetryTopic<K extends ReadingKind = ReadingKind> = `telemetry.${K}`;
+
+/**
+ * One reading of an opened, de-duplicated telemetry record, as a pipeline sees it. The
+ * runner flattens a record (one frame's readings of one kind) into one of these per reading,
+ * so windows and detectors work on readings while dedupe works on frames.
+ */
+export interface PipelineReading<R extends Reading = Reading> {
+  readonly deviceId: string;
+  /** The frame's per-device sequence number. */
+  readonly seq: bigint;
+  /** Event time of this reading: the frame's event time plus the reading's `offsetMs`. */
+  readonly timeMs: number;
+  readonly gatewayId: string;
+  /** The record's classification label; combine it into results with `combinedLabel()`. */
+  readonly label: ClassificationLabel;
+  readonly reading: R;
+}
+
+/**
+ * What a pipeline's `build` emits; the runner turns each into a sealed `DerivedRecord` on
+ * `derived.<pipeline>` with the Kafka key `${key}|${windowStartMs}|${windowEndMs}`, so a
+ * later revision of the same window replaces the earlier one for a compacted or keyed reader.
+ */
+export interface DerivedOutput {
+  /** Result key within the window: device id, unit, geofence id… (1–256 characters, no control characters). */
+  readonly key: string;
+  /** Event-time window [start, end) in ms; start = end for point events. */
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
+  /** Finite numbers, strings ≤ 256 characters, booleans or null; a non-finite number is published as null. */
+  readonly values: Readonly<Record<string, DerivedValue>>;
+  /** 0 for the first result of a window, +1 per revision caused by late data. Default 0. */
+  readonly revision?: number;
+  /**
+   * The label of the inputs behind this result (`combinedLabel()` in the window's
+   * aggregate). Default: the combination of every record this partition has read, which
+   * is never less restrictive than the true one.
+   */
+  readonly label?: ClassificationLabel;
+  /** Input frames as per-device sequence ranges (`frameRanges()` in the aggregate). Default none. */
+  readonly provenance?: readonly FrameRange[];
+}
+
+/**
+ * What `build` gets besides the event stream. `build` runs once per assigned source
+ * partition (a fresh operator chain each time), so its operators must be created inside it.
+ */
+export interface PipelineContext {
+  readonly pipeline: string;
+  /** The source topic and partition this operator chain serves. */
+  readonly topic: string;
+  readonly partition: number;
+  /** Processing-time scheduler (the worker's). Event-time operators do not need it. */
+  readonly scheduler: SchedulerLike;
+  /**
+   * Registers a stateful operator (window, detector…) for checkpoints and returns it, so
+   * it can be used inline: `events$.pipe(ctx.stateful(keyedWindow({...})))`. Register
+   * every stateful operator, always in the same order: the runner snapshots them with the
+   * partition's offset and restores them, by position, before the chain is subscribed.
+   */
+  stateful<I, O, S extends JsonValue>(operator: StatefulOperator<I, O, S>): StatefulOperator<I, O, S>;
+}
+
+/** The stream a pipeline's `build` receives: readings with their event time, and watermarks. */
+export type PipelineEvents<K extends ReadingKind = ReadingKind> = Observable<StreamEvent<PipelineReading<Extract<Reading, { kind: K }>>>>;

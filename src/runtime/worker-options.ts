@@ -1,0 +1,97 @@
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import type { Bus, BusConsumerOptions, BusMessage } from '../bus';
+import type { StreamDataKey, StreamKeyring } from '../crypto';
+import { VigilError } from '../errors';
+import type { DerivedOutput } from './types';
+
+/** Options of `startPipeline`. Defaults beside each option. */
+export interface PipelineWorkerOptions {
+  readonly bus: Bus;
+  /** Stream keys to open the source records (by the key id in their headers) and the checkpoints. */
+  readonly keyring: StreamKeyring;
+  /** Seals what the pipeline publishes to `derived.<name>`: analysts need this key to read it. */
+  readonly derivedKey: StreamDataKey;
+  /** Seals checkpoints in the changelog. Default `derivedKey`. Must be in `keyring` for restores (added when absent). */
+  readonly stateKey?: StreamDataKey;
+  /** Consumer group of the workers of this pipeline. Default `vigil.pipeline.<name>`. */
+  readonly groupId?: string;
+  /** Put in front of every topic name (sources, derived, changelog), e.g. per test or tenant. Default ''. */
+  readonly topicPrefix?: string;
+  /**
+   * How often (ms of wall-clock time) to checkpoint every partition read since the last
+   * checkpoint. Default 5,000. 0: only on `checkpoint()`, a revocation and `stop()`.
+   * Shorter means less to re-read after a crash, more changelog writes.
+   */
+  readonly checkpointIntervalMs?: number;
+  /** Partitions of `derived.<name>` when the worker creates it. Default: the most of any source topic. */
+  readonly derivedPartitions?: number;
+  /** Partitions of `vigil.changelog.<name>` when the worker creates it. Default 1. */
+  readonly changelogPartitions?: number;
+  /**
+   * Consumer settings (timeouts, batch sizes) for the source consumer and the changelog
+   * reader. `fromBeginning` (default true here) decides where a partition with neither
+   * checkpoint nor committed offset starts: a new pipeline reads the retained history.
+   */
+  readonly consumer?: Partial<Omit<BusConsumerOptions, 'groupId'>>;
+  /** Longest an assignment waits for the changelog reader to catch up. Default 30,000 ms. */
+  readonly syncTimeoutMs?: number;
+  /** Processing-time scheduler handed to `build` through `ctx.scheduler`. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+  /** A source message that cannot be opened or is not a telemetry record of its topic's kind. Also counted. */
+  readonly onInvalidInput?: (message: BusMessage, error: VigilError) => void;
+  /** A result refused: above the ceiling (`VIGIL_E_PIPELINE_CEILING`) or not publishable (`VIGIL_E_PIPELINE_OUTPUT`). Also counted. */
+  readonly onRefused?: (output: DerivedOutput, error: VigilError) => void;
+  /** The worker stopped on this error (`VIGIL_E_PIPELINE_FAILED`, cause inside). */
+  readonly onError?: (error: VigilError) => void;
+}
+
+/** `PipelineWorkerOptions` with defaults applied, checked once. */
+export interface ResolvedWorkerOptions extends PipelineWorkerOptions {
+  readonly stateKey: StreamDataKey;
+  readonly groupId: string;
+  readonly topicPrefix: string;
+  readonly checkpointIntervalMs: number;
+  readonly changelogPartitions: number;
+  readonly syncTimeoutMs: number;
+  readonly scheduler: SchedulerLike;
+}
+
+function fail(pipeline: string, option: string, value: unknown, allowed: string): never {
+  const shown = typeof value === 'function' ? 'a function' : typeof value === 'object' && value !== null ? 'an object' : String(value);
+  throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', `pipeline "${pipeline}" worker: option "${option}" is ${shown}; ${allowed}`, { details: { pipeline, option } });
+}
+
+function count(pipeline: string, option: string, v: unknown, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(pipeline, option, v, `expected an integer >= ${min}`);
+  return v;
+}
+
+/** Applies defaults and checks the options (`VIGIL_E_PIPELINE_OPTIONS`); the result is frozen. */
+export function resolveWorkerOptions(pipeline: string, o: PipelineWorkerOptions): ResolvedWorkerOptions {
+  if (typeof o !== 'object' || o === null) fail(pipeline, 'options', o, 'expected an options object');
+  if (typeof o.bus?.consumer !== 'function' || typeof o.bus.producer !== 'function') fail(pipeline, 'bus', o.bus, 'expected a Bus (KafkaBus or MemoryBus)');
+  if (typeof o.keyring?.get !== 'function') fail(pipeline, 'keyring', o.keyring, 'expected a StreamKeyring');
+  const keyOk = (k: StreamDataKey | undefined): boolean => typeof k?.keyId === 'string' && k.key instanceof Uint8Array && k.key.length === 32;
+  if (!keyOk(o.derivedKey)) fail(pipeline, 'derivedKey', o.derivedKey, 'expected a StreamDataKey (generateStreamKey / readStreamKeyFile)');
+  if (o.stateKey !== undefined && !keyOk(o.stateKey)) fail(pipeline, 'stateKey', o.stateKey, 'expected a StreamDataKey');
+  const prefix = o.topicPrefix ?? '';
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9._-]{0,100}$/.test(prefix)) fail(pipeline, 'topicPrefix', prefix, 'expected up to 100 of [A-Za-z0-9._-]');
+  const groupId = o.groupId ?? `vigil.pipeline.${pipeline}`;
+  if (typeof groupId !== 'string' || groupId.length === 0) fail(pipeline, 'groupId', groupId, 'expected a non-empty string');
+  for (const cb of ['onInvalidInput', 'onRefused', 'onError'] as const) if (o[cb] !== undefined && typeof o[cb] !== 'function') fail(pipeline, cb, o[cb], 'expected a function');
+  const scheduler = o.scheduler ?? asyncScheduler;
+  if (typeof scheduler?.now !== 'function' || typeof scheduler.schedule !== 'function') fail(pipeline, 'scheduler', scheduler, 'expected an rxjs SchedulerLike');
+  const stateKey = o.stateKey ?? o.derivedKey;
+  return Object.freeze({
+    ...o,
+    stateKey,
+    groupId,
+    topicPrefix: prefix,
+    checkpointIntervalMs: count(pipeline, 'checkpointIntervalMs', o.checkpointIntervalMs, 5_000, 0),
+    changelogPartitions: count(pipeline, 'changelogPartitions', o.changelogPartitions, 1, 1),
+    ...(o.derivedPartitions === undefined ? {} : { derivedPartitions: count(pipeline, 'derivedPartitions', o.derivedPartitions, 1, 1) }),
+    syncTimeoutMs: count(pipeline, 'syncTimeoutMs', o.syncTimeoutMs, 30_000, 1),
+    scheduler,
+  });
+}

@@ -1,0 +1,124 @@
+import { map } from 'rxjs';
+import { makeLabel, MAX_PROVENANCE_ENTRIES } from '../../src/codec';
+import { generateStreamKey, StreamKeyring } from '../../src/crypto';
+import { isVigilError } from '../../src/errors';
+import { combinedLabel, definePipeline, frameRanges, withinCeiling } from '../../src/runtime';
+import { openCheckpoint, sealCheckpoint, type PartitionCheckpoint } from '../../src/runtime/checkpoint-codec';
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (isVigilError(err)) return err.code;
+    throw err;
+  }
+  return 'accepted';
+}
+
+const build = (): never => {
+  throw new Error('not built in these tests');
+};
+
+describe('definePipeline', () => {
+  it('freezes a valid definition with defaults and the kinds of its sources', () => {
+    const d = definePipeline({ name: 'power.stats', sources: ['telemetry.power', 'telemetry.vitals'], build: (events$) => events$.pipe(map(() => ({ key: 'k', windowStartMs: 0, windowEndMs: 0, values: {} }))) });
+    expect(d).toMatchObject({ name: 'power.stats', kinds: ['power', 'vitals'], maxOutOfOrderness: 5_000, dedupeWindow: 1024 });
+    expect(Object.isFrozen(d)).toBe(true);
+    expect(d.ceiling).toBeUndefined();
+  });
+
+  it.each([
+    ['a bad name', { name: 'bad name!', sources: ['telemetry.power'], build }],
+    ['no sources', { name: 'p', sources: [], build }],
+    ['a source that is not telemetry.<kind>', { name: 'p', sources: ['derived.x'], build }],
+    ['an unknown kind', { name: 'p', sources: ['telemetry.sonar'], build }],
+    ['a repeated source', { name: 'p', sources: ['telemetry.power', 'telemetry.power'], build }],
+    ['a malformed ceiling', { name: 'p', sources: ['telemetry.power'], ceiling: { level: 'COSMIC', releasability: [] }, build }],
+    ['a negative out-of-orderness', { name: 'p', sources: ['telemetry.power'], watermarks: { maxOutOfOrderness: -1 }, build }],
+    ['a dedupe window not a multiple of 32', { name: 'p', sources: ['telemetry.power'], dedupeWindow: 100, build }],
+    ['no build function', { name: 'p', sources: ['telemetry.power'] }],
+  ])('refuses %s with VIGIL_E_PIPELINE_OPTIONS', (_what, spec) => {
+    expect(codeOf(() => definePipeline(spec as never))).toBe('VIGIL_E_PIPELINE_OPTIONS');
+  });
+});
+
+describe('withinCeiling', () => {
+  const ceiling = makeLabel('SECRET', ['GBR', 'USA']);
+  it.each([
+    [makeLabel('SECRET', ['GBR', 'USA']), true],
+    [makeLabel('CONFIDENTIAL', ['CAN', 'GBR', 'USA']), true],
+    [makeLabel('UNCLASSIFIED', ['GBR', 'NATO', 'USA']), true],
+    [makeLabel('TOP_SECRET', ['GBR', 'USA']), false],
+    [makeLabel('SECRET', ['GBR']), false],
+    [makeLabel('RESTRICTED', []), false],
+  ])('%j within SECRET//GBR,USA: %s', (label, ok) => {
+    expect(withinCeiling(label, ceiling)).toBe(ok);
+  });
+});
+
+describe('combinedLabel', () => {
+  it('takes the highest level and the intersection of releasability, and survives save/load', () => {
+    const agg = combinedLabel<{ label: ReturnType<typeof makeLabel> }>();
+    let acc = agg.create();
+    expect(agg.result(acc)).toBeUndefined();
+    acc = agg.add(acc, { label: makeLabel('CONFIDENTIAL', ['FRA', 'GBR', 'USA']) }, 0);
+    acc = agg.add(acc, { label: makeLabel('SECRET', ['GBR', 'USA']) }, 0);
+    const other = agg.add(agg.create(), { label: makeLabel('RESTRICTED', ['GBR']) }, 0);
+    acc = agg.merge(acc, other);
+    expect(agg.result(acc)).toEqual(makeLabel('SECRET', ['GBR']));
+    expect(agg.result(agg.load(JSON.parse(JSON.stringify(agg.save(acc)))))).toEqual(makeLabel('SECRET', ['GBR']));
+  });
+});
+
+describe('frameRanges', () => {
+  const agg = frameRanges<{ deviceId: string; seq: bigint }>();
+  const feed = (items: Array<[string, number]>): ReturnType<typeof agg.create> => items.reduce((acc, [deviceId, seq]) => agg.add(acc, { deviceId, seq: BigInt(seq) }, 0), agg.create());
+
+  it('keeps inclusive ranges per device, merging out-of-order and touching sequences', () => {
+    const acc = feed([['b', 9], ['a', 1], ['a', 2], ['a', 5], ['a', 3], ['a', 7], ['a', 4], ['b', 8], ['a', 2]]);
+    expect(agg.result(acc)).toEqual([
+      { deviceId: 'a', firstSeq: 1n, lastSeq: 5n },
+      { deviceId: 'a', firstSeq: 7n, lastSeq: 7n },
+      { deviceId: 'b', firstSeq: 8n, lastSeq: 9n },
+    ]);
+    const merged = agg.merge(feed([['a', 6]]), acc);
+    expect(agg.result(merged)).toEqual([
+      { deviceId: 'a', firstSeq: 1n, lastSeq: 7n },
+      { deviceId: 'b', firstSeq: 8n, lastSeq: 9n },
+    ]);
+    // u64 sequences survive a JSON round trip exactly.
+    const big = agg.add(agg.create(), { deviceId: 'c', seq: 2n ** 64n - 1n }, 0);
+    expect(agg.result(agg.load(JSON.parse(JSON.stringify(agg.save(big)))))).toEqual([{ deviceId: 'c', firstSeq: 2n ** 64n - 1n, lastSeq: 2n ** 64n - 1n }]);
+  });
+
+  it('widens ranges rather than exceed the record limit', () => {
+    const items: Array<[string, number]> = [];
+    for (let i = 0; i < MAX_PROVENANCE_ENTRIES + 10; i++) items.push([`d${i % 2}`, i * 2]);
+    const out = agg.result(feed(items));
+    expect(out).toHaveLength(2);
+    expect(out[0]).toEqual({ deviceId: 'd0', firstSeq: 0n, lastSeq: BigInt((MAX_PROVENANCE_ENTRIES + 8) * 2) });
+  });
+});
+
+describe('sealed checkpoints', () => {
+  const key = generateStreamKey('state.k1');
+  const keyring = new StreamKeyring([key]);
+  const cp: PartitionCheckpoint = { version: 1, pipeline: 'p', topic: 'telemetry.power', partition: 2, offset: '42', dedupe: null, watermarks: null, operators: [{ a: 'ugv-01' }], label: null };
+  const where = { pipeline: 'p', topic: 'telemetry.power', partition: 2 };
+
+  it('round-trips and holds no plaintext', () => {
+    const value = sealCheckpoint(cp, key);
+    expect(value.includes(Buffer.from('ugv-01'))).toBe(false);
+    expect(openCheckpoint(value, 'state.k1', keyring, where)).toEqual(cp);
+  });
+
+  it.each([
+    ['an unknown key id', (v: Buffer) => openCheckpoint(v, 'other.k1', keyring, where)],
+    ['a changed byte', (v: Buffer) => openCheckpoint(Buffer.concat([v.subarray(0, -1), Buffer.from([(v[v.length - 1] as number) ^ 1])]), 'state.k1', keyring, where)],
+    ['another partition', (v: Buffer) => openCheckpoint(v, 'state.k1', keyring, { ...where, partition: 3 })],
+    ['another version byte', (v: Buffer) => openCheckpoint(Buffer.concat([Buffer.from([9]), v.subarray(1)]), 'state.k1', keyring, where)],
+  ])('refuses %s with VIGIL_E_PIPELINE_CHECKPOINT', (_what, open) => {
+    const value = sealCheckpoint(cp, key);
+    expect(codeOf(() => open(value))).toBe('VIGIL_E_PIPELINE_CHECKPOINT');
+  });
+});
