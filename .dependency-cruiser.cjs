@@ -18,6 +18,7 @@ const MAY_IMPORT = {
   runtime: ['stream', 'bus', 'codec', 'crypto'],
   metrics: [],
   serve: ['runtime', 'metrics'],
+  sim: ['device', 'codec', 'crypto', 'registry'],
 };
 
 // Third-party packages a module may use, where the design restricts them.

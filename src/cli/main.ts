@@ -7,6 +7,7 @@ import { deviceCommand } from './device-command';
 import { frameCommand } from './frame-command';
 import { gatewayCommand } from './gateway-command';
 import { keysCommand } from './keys-command';
+import { simCommand } from './sim-command';
 
 function version(): string {
   try {
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   program.addCommand(keysCommand());
   program.addCommand(deviceCommand());
   program.addCommand(frameCommand());
+  program.addCommand(simCommand());
   program.addCommand(gatewayCommand());
   exitOverrideEverywhere(program);
   return program;
