@@ -24,6 +24,8 @@ export interface RunningGateway {
   readonly metrics: VigilMetrics;
   readonly http: VigilHttpServer;
   readonly log: Logger;
+  /** The readiness checks /readyz reports (for a process that serves its own HTTP). */
+  readiness(): Record<string, boolean>;
   /** Stops taking frames, makes what was received durable and acknowledged, then closes everything. */
   stop(): Promise<void>;
 }
@@ -33,6 +35,14 @@ export interface StartGatewayOptions {
   readonly baseDir?: string;
   /** Log destination; default stdout. */
   readonly logStream?: NodeJS.WritableStream;
+  /** Use this bus instead of Kafka from the config (the embedded demo passes its MemoryBus); its owner closes it. */
+  readonly bus?: Bus;
+  /** MQTT protocol of the broker: 5 (default) or 4 for MQTT 3.1.1 brokers such as the demo's aedes (no shared subscription then). */
+  readonly mqttProtocolVersion?: 4 | 5;
+  /** Serve /metrics, /healthz, /readyz; default true. The demo serves one HTTP server for everything. */
+  readonly http?: boolean;
+  /** Metrics registry to use (shared with other components in one process); default a new one. */
+  readonly metrics?: VigilMetrics;
 }
 
 const TOPICS = [...READING_KINDS.map((k) => `telemetry.${k}`), REJECTED_TOPIC];
@@ -76,8 +86,10 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     closers.push(() => spool.close());
     if (spool.stats().entries > 0) log.info({ entries: spool.stats().entries }, 'spool holds frames from before the restart; draining them first');
 
-    const bus = new KafkaBus({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
-    closers.push(() => bus.close());
+    const bus =
+      options.bus ??
+      new KafkaBus({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+    if (!options.bus) closers.push(() => bus.close());
     bus.onConnectionChange((connected) => {
       channels.connection.publish({ peer: 'kafka', connected });
       log.info({ connected }, connected ? 'kafka reachable' : 'kafka unreachable');
@@ -87,9 +99,9 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     const ensureTopics = async (): Promise<void> => {
       for (let delay = 500; !stopped && !topicsReady; delay = Math.min(delay * 2, 30_000)) {
         try {
-          await bus.admin().ensureTopics(TOPICS.map((topic) => ({ topic, partitions: cfg.kafka.partitions })));
+          await bus.admin().ensureTopics(TOPICS.map((topic) => ({ topic: cfg.kafka.topicPrefix + topic, partitions: cfg.kafka.partitions })));
           topicsReady = true;
-          log.info({ topics: TOPICS }, 'kafka topics ready');
+          log.info({ topics: TOPICS.map((t) => cfg.kafka.topicPrefix + t) }, 'kafka topics ready');
         } catch (err) {
           log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot ensure kafka topics yet; spooling meanwhile');
           await new Promise((r) => setTimeout(r, delay).unref());
@@ -106,21 +118,18 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
 
     const admission = new Admission({ gatewayId: g.id, registry, replay, ingestKeys, streamKey: () => streamKey, maxClockSkewMs: g.maxClockSkewMs, backend });
     closers.push(() => admission.close());
-    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, logger: log });
+    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, logger: log, topicPrefix: cfg.kafka.topicPrefix });
     closers.push(() => gateway.close());
 
-    const metrics = createMetrics({ labels: { gateway: g.id } });
-    closers.push(() => metrics.close());
+    const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id } });
+    if (!options.metrics) closers.push(() => metrics.close());
     // Set once the ingest client exists; readiness and gauges read it through this holder.
     const ingestRef: { client?: MqttIngestClient } = {};
-    const http = await startHttpServer({
-      host: cfg.http.host,
-      port: cfg.http.port,
-      metrics,
-      // Ready to take frames: the broker connection is up and frames can be made durable
-      // (Kafka takes writes, or the spool has room: a DDIL gateway is still useful).
-      readiness: () => ({ mqtt: ingestRef.client?.connected === true, durable: bus.isConnected() || spool.stats().bytes < spool.stats().budgetBytes }),
-    });
+    // Ready to take frames: the broker connection is up and frames can be made durable
+    // (Kafka takes writes, or the spool has room: a DDIL gateway is still useful).
+    const readiness = (): Record<string, boolean> => ({ mqtt: ingestRef.client?.connected === true, durable: bus.isConnected() || spool.stats().bytes < spool.stats().budgetBytes });
+    const http: VigilHttpServer =
+      options.http === false ? { port: 0, url: '', close: () => Promise.resolve() } : await startHttpServer({ host: cfg.http.host, port: cfg.http.port, metrics, readiness });
     closers.push(() => http.close());
     const sampler = setInterval(() => {
       const s = spool.stats();
@@ -134,7 +143,9 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     const mq = new MqttIngestClient({
       url: cfg.mqtt.url,
       clientId: `${cfg.mqtt.clientId}-${g.id}`,
-      subscriptions: [`$share/${g.group}/${g.subscription}`],
+      // MQTT 3.1.1 has no shared subscriptions: one gateway per such broker.
+      subscriptions: [options.mqttProtocolVersion === 4 ? g.subscription : `$share/${g.group}/${g.subscription}`],
+      protocolVersion: options.mqttProtocolVersion ?? 5,
       receiveMaximum: g.receiveMaximum,
       cleanStart: false,
       sessionExpirySeconds: 3600,
@@ -159,7 +170,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
 
     let stopping: Promise<void> | undefined;
     return {
-      gateway, ingest: mq, bus, spool, registry, metrics, http, log,
+      gateway, ingest: mq, bus, spool, registry, metrics, http, log, readiness,
       stop: () => {
         stopping ??= (async () => {
           log.info({}, 'stopping: no new frames; flushing what was received');

@@ -3,11 +3,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVigilError } from '../errors';
 import { configCommand } from './config-command';
+import { demoCommand } from './demo-command';
 import { deviceCommand } from './device-command';
 import { frameCommand } from './frame-command';
 import { gatewayCommand } from './gateway-command';
 import { keysCommand } from './keys-command';
-import { simCommand } from './sim-command';
+import { workerCommand } from './worker-command';
+import { addRunOptions, simCommand } from './sim-command';
 
 function version(): string {
   try {
@@ -30,7 +32,10 @@ export function buildProgram(): Command {
   program.addCommand(deviceCommand());
   program.addCommand(frameCommand());
   program.addCommand(simCommand());
+  program.addCommand(addRunOptions(new Command('simulate')));
   program.addCommand(gatewayCommand());
+  program.addCommand(workerCommand());
+  program.addCommand(demoCommand());
   exitOverrideEverywhere(program);
   return program;
 }

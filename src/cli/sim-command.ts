@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../codec';
 import { createFleet, FleetDriver, loadProvisionedFleet, provisionFleet, type FleetConfigInput, type FleetStats } from '../sim';
@@ -62,8 +63,23 @@ export function simCommand(): Command {
         });
       },
     );
-  sim
-    .command('run')
+  addRunOptions(sim.command('run'));
+  return sim;
+}
+
+interface RunOptions {
+  dir: string;
+  mqttUrl: string;
+  rateHz?: number;
+  speed: number;
+  duration?: number;
+  concurrency: number;
+  log?: string;
+}
+
+/** The options and action of `vigil sim run`, also registered as `vigil simulate`. */
+export function addRunOptions(cmd: Command): Command {
+  return cmd
     .description('run a provisioned fleet against an MQTT broker; progress on stderr every second, a JSON summary at the end; Ctrl-C stops cleanly')
     .requiredOption('--dir <dir>', 'a directory written by `vigil sim provision`')
     .requiredOption('--mqtt-url <url>', 'MQTT broker, e.g. mqtt://127.0.0.1:1883')
@@ -71,7 +87,12 @@ export function simCommand(): Command {
     .option('--speed <x>', 'simulated seconds per wall-clock second', positive, 1)
     .option('--duration <s>', 'stop after this many wall-clock seconds (default: until Ctrl-C)', positive)
     .option('--concurrency <n>', 'device connections opened at once', positive, 32)
-    .action(async (o: { dir: string; mqttUrl: string; rateHz?: number; speed: number; duration?: number; concurrency: number }) => {
+    .option('--log <file>', 'write every reading sent as a JSON line {deviceId, atMs, reading}: the simulator\'s own record of what it sent')
+    .action(runSimulation);
+}
+
+async function runSimulation(o: RunOptions): Promise<void> {
+
       const { manifest, keys } = await loadProvisionedFleet(o.dir);
       const fleet = createFleet({ ...manifest.config, ...(o.rateHz !== undefined ? { rateHz: o.rateHz } : {}) }, { startMs: Date.now() });
       if (o.speed > 1) {
@@ -80,7 +101,11 @@ export function simCommand(): Command {
           process.stderr.write(`sim: at --speed ${o.speed} simulated time runs ahead of the clock; a gateway with the default ±${DEFAULT_MAX_CLOCK_SKEW_MS / 1000} s skew bound refuses frames after ~${Math.floor(admittedS)} s\n`);
         }
       }
-      const driver = await FleetDriver.connect({ fleet, keys, ingestPublicKey: manifest.ingestPublicKey, mqttUrl: o.mqttUrl, speed: o.speed, concurrency: Math.round(o.concurrency) });
+      const log = o.log ? createWriteStream(o.log, { flags: 'w' }) : undefined;
+      const driver = await FleetDriver.connect({
+        fleet, keys, ingestPublicKey: manifest.ingestPublicKey, mqttUrl: o.mqttUrl, speed: o.speed, concurrency: Math.round(o.concurrency),
+        ...(log ? { onReading: (deviceId: string, reading: unknown, atMs: number) => void log.write(JSON.stringify({ deviceId, atMs, reading }) + '\n') } : {}),
+      });
       let stop: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
       const signals = ['SIGINT', 'SIGTERM'] as const;
@@ -102,7 +127,10 @@ export function simCommand(): Command {
         for (const s of signals) process.off(s, stop);
       }
       const final = await driver.stop();
+      if (log) await new Promise<void>((r) => log.end(() => r()));
       printJson({
+        startMs: fleet.startMs,
+        simTimeMs: final.simTimeMs,
         devices: final.devices,
         durationS: final.elapsedMs / 1000,
         simulatedS: (final.simTimeMs - fleet.startMs) / 1000,
@@ -117,6 +145,5 @@ export function simCommand(): Command {
         reconnects: final.reconnects,
         errors: final.errors,
       });
-    });
-  return sim;
-}
+    }
+

@@ -39,6 +39,7 @@ export const configSchema = z.strictObject({
       clientId: z.string().min(1).max(128).default('vigil').describe('Kafka client id of this process.'),
       sendTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A write Kafka has not acknowledged by then fails (retriably): the gateway spools instead.'),
       partitions: z.number().int().min(1).max(1024).default(6).describe('Partitions of the topics this process creates up front.'),
+      topicPrefix: z.string().regex(/^[A-Za-z0-9._-]{0,100}$/, { message: 'expected up to 100 characters of [A-Za-z0-9._-]' }).default('').describe('Prefix of every topic and consumer group this process uses (several deployments on one cluster).'),
     })
     .prefault({}),
   crypto: z
@@ -59,6 +60,14 @@ export const configSchema = z.strictObject({
       fsync: z.enum(['always', 'interval', 'never']).default('always').describe('Spool durability: always = fsync before acknowledging (the delivery contract); interval/never trade it for speed.'),
       maxClockSkewMs: z.number().int().min(0).max(86_400_000).default(300_000).describe('Largest |frame event time - gateway time| admitted.'),
       receiveMaximum: z.number().int().min(1).max(65_535).default(1000).describe('Frames the broker may have in flight to this gateway (MQTT 5 Receive Maximum).'),
+    })
+    .prefault({}),
+  worker: z
+    .strictObject({
+      pipelines: z.array(z.string().regex(/^[a-z0-9-]{1,64}$/, { message: 'expected a pipeline name of [a-z0-9-]' })).default([]).describe('Pipelines this worker runs; empty runs every pipeline in pipelines/.'),
+      telemetryKeyFile: z.string().min(1).default('keys/telemetry.key.json').describe('Stream key file that opens the telemetry records (the one the gateways seal with).'),
+      keyDir: z.string().min(1).default('keys').describe('Folder of derived stream keys: derived.<pipeline>.key.json seals what each pipeline publishes.'),
+      checkpointIntervalMs: z.number().int().min(100).max(3_600_000).default(5_000).describe('How often operator state and offsets are checkpointed to vigil.changelog.<pipeline>.'),
     })
     .prefault({}),
   http: z

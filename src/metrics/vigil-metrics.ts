@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type SpoolDropSample } from '../instrument';
+import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type SpoolDropSample } from '../instrument';
 
 export interface MetricsOptions {
   /** Also export Node's process metrics (CPU, memory, event-loop lag, GC). Default true. */
@@ -62,6 +62,29 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
   });
   const up = new Gauge({ name: 'vigil_connection_up', help: '1 when the connection to the peer is up.', labelNames: ['peer'] as const, registers: [registry] });
   const gauges = new Map<string, Gauge>();
+  const pipeRecords = new Counter({ name: 'vigil_pipeline_records_total', help: 'Sealed records a pipeline worker read (duplicates and unreadable ones included).', labelNames: ['pipeline'] as const, registers: [registry] });
+  const pipeOutputs = new Counter({ name: 'vigil_pipeline_outputs_total', help: 'Derived records a pipeline worker handed to the producer.', labelNames: ['pipeline'] as const, registers: [registry] });
+  const pipeBatch = new Histogram({
+    name: 'vigil_pipeline_batch_seconds',
+    help: 'Time a pipeline worker took to process one batch of one source partition.',
+    labelNames: ['pipeline'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  const pipeCheckpoints = new Counter({ name: 'vigil_pipeline_checkpoints_total', help: 'Checkpoints (state and offsets) a pipeline worker wrote to its changelog.', labelNames: ['pipeline'] as const, registers: [registry] });
+  const pipeCheckpointBytes = new Gauge({ name: 'vigil_pipeline_checkpoint_bytes', help: 'Size of the last checkpoint a pipeline worker wrote.', labelNames: ['pipeline'] as const, registers: [registry] });
+  const pipeCheckpointTime = new Gauge({
+    name: 'vigil_pipeline_last_checkpoint_timestamp_seconds',
+    help: 'When a pipeline worker last wrote a checkpoint (Unix time); checkpoint age = time() - this.',
+    labelNames: ['pipeline'] as const,
+    registers: [registry],
+  });
+  const pipeDropped = new Counter({
+    name: 'vigil_pipeline_dropped_total',
+    help: 'What a pipeline worker dropped instead of using: unreadable inputs, duplicates, refused outputs; by stage and VIGIL_E_ reason.',
+    labelNames: ['pipeline', 'stage', 'reason'] as const,
+    registers: [registry],
+  });
 
   const frameChildren = new Map<string, Counter.Internal>();
   const onFrame = (e: FrameAdmissionEvent): void => {
@@ -88,7 +111,22 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     }
   };
 
+  const onPipeBatch = (e: PipelineBatchEvent): void => {
+    pipeRecords.labels(e.pipeline).inc(e.records);
+    pipeOutputs.labels(e.pipeline).inc(e.outputs);
+    pipeBatch.labels(e.pipeline).observe(e.seconds);
+  };
+  const onPipeCheckpoint = (e: PipelineCheckpointEvent): void => {
+    pipeCheckpoints.labels(e.pipeline).inc();
+    pipeCheckpointBytes.labels(e.pipeline).set(e.bytes);
+    pipeCheckpointTime.labels(e.pipeline).set(Date.now() / 1000);
+  };
+  const onPipeDrop = (e: PipelineDropEvent): void => pipeDropped.labels(e.pipeline, e.stage, e.reason).inc();
+
   channels.frameAdmission.subscribe(onFrame);
+  channels.pipelineBatch.subscribe(onPipeBatch);
+  channels.pipelineCheckpoint.subscribe(onPipeCheckpoint);
+  channels.pipelineDrop.subscribe(onPipeDrop);
   channels.durability.subscribe(onDurable);
   channels.spoolShed.subscribe(onDrop);
   channels.spoolExpired.subscribe(onDrop);
@@ -99,6 +137,9 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     registry,
     close() {
       channels.frameAdmission.unsubscribe(onFrame);
+      channels.pipelineBatch.unsubscribe(onPipeBatch);
+      channels.pipelineCheckpoint.unsubscribe(onPipeCheckpoint);
+      channels.pipelineDrop.unsubscribe(onPipeDrop);
       channels.durability.unsubscribe(onDurable);
       channels.spoolShed.unsubscribe(onDrop);
       channels.spoolExpired.unsubscribe(onDrop);

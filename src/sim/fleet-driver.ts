@@ -33,6 +33,8 @@ export interface FleetDriverOptions {
   readonly mqtt?: DeviceClientOptions['mqtt'];
   /** Wall clock (default `Date.now`); tests inject one. */
   readonly now?: () => number;
+  /** Called for every reading handed to a device, after it was queued: the simulator's own log of what it sent. */
+  readonly onReading?: (deviceId: string, reading: ReadingInput, atMs: number) => void;
 }
 
 /** The fleet's counters, summed over its devices. */
@@ -87,12 +89,15 @@ export class FleetDriver {
   private errors = 0;
   private readonly sink = (deviceId: string, reading: ReadingInput, atMs: number): void => {
     (this.clients.get(deviceId) as DeviceClient).send(reading, atMs);
+    this.onReading?.(deviceId, reading, atMs);
   };
+  private readonly onReading: FleetDriverOptions['onReading'];
 
   private constructor(
     options: FleetDriverOptions,
     private readonly clients: ReadonlyMap<string, DeviceClient>,
   ) {
+    this.onReading = options.onReading;
     this.fleet = options.fleet;
     this.speed = options.speed ?? 1;
     this.tickMs = options.tickMs ?? 100;

@@ -28,6 +28,9 @@ describe('operations HTTP endpoints', () => {
     channels.connection.publish({ peer: 'kafka', connected: true });
     channels.gauges.publish({ component: 'spool', values: { depth_entries: 42, bytes: 4096 } });
     channels.gauges.publish({ component: 'spool', values: { 'bad name!': 1 } });
+    channels.pipelineBatch.publish({ pipeline: 'vitals', records: 10, outputs: 2, seconds: 0.002 });
+    channels.pipelineCheckpoint.publish({ pipeline: 'vitals', partitions: 3, bytes: 2048, seconds: 0.01 });
+    channels.pipelineDrop.publish({ pipeline: 'vitals', stage: 'duplicate', reason: 'duplicate' });
 
     const res = await fetch(`${server.url}/metrics`);
     expect(res.status).toBe(200);
@@ -44,6 +47,11 @@ describe('operations HTTP endpoints', () => {
     expect(text).toContain('vigil_spool_depth_entries{gateway="gw-test"} 42');
     expect(text).toContain('vigil_process_resident_memory_bytes');
     expect(text).not.toContain('bad name');
+    expect(text).toContain('vigil_pipeline_records_total{pipeline="vitals",gateway="gw-test"} 10');
+    expect(text).toContain('vigil_pipeline_outputs_total{pipeline="vitals",gateway="gw-test"} 2');
+    expect(text).toContain('vigil_pipeline_checkpoint_bytes{pipeline="vitals",gateway="gw-test"} 2048');
+    expect(text).toMatch(/vigil_pipeline_last_checkpoint_timestamp_seconds\{pipeline="vitals",gateway="gw-test"\} \d{10}/);
+    expect(text).toContain('vigil_pipeline_dropped_total{pipeline="vitals",stage="duplicate",reason="duplicate",gateway="gw-test"} 1');
 
     // promtool (Debian package `prometheus`) is the judge of the exposition format and naming.
     const lint = execFileSync('promtool', ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] }).toString();

@@ -22,6 +22,8 @@ export interface GatewayOptions {
   /** Gateway clock (default `Date.now`). */
   readonly clock?: () => number;
   readonly logger?: GatewayLogger;
+  /** Prefix of the Kafka topics written (`<prefix>telemetry.<kind>`); default none. */
+  readonly topicPrefix?: string;
   /** Spool drain: entries per Kafka request (default 500) and retry backoff bounds (250 ms … 10 s). */
   readonly drain?: { readonly maxEntries?: number; readonly retryMinMs?: number; readonly retryMaxMs?: number; readonly pollMs?: number };
 }
@@ -108,6 +110,7 @@ export class Gateway {
   private readonly pollMs: number;
   /** Reused for every frame: subscribers read it synchronously (src/instrument). */
   private readonly event: FrameAdmissionEvent = { result: 'accepted', reason: null, readings: 0, bytes: 0 };
+  private readonly topicNames = new Map<string, string>();
   private readonly counters = { framesIn: 0, accepted: 0, rejected: 0, acked: 0, batches: 0, spooledFrames: 0, drainedEntries: 0 };
 
   constructor(private readonly o: GatewayOptions) {
@@ -136,7 +139,7 @@ export class Gateway {
         ack,
         r,
         r.records.map((rec) => ({
-          topic: rec.topic,
+          topic: this.topic(rec.topic),
           msg: { key: rec.key, value: Buffer.from(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength), headers: { [RECORD_KEY_ID_HEADER]: rec.keyId } },
           deviceId: r.deviceId,
           priority: r.priority,
@@ -148,7 +151,7 @@ export class Gateway {
     } else {
       this.counters.rejected++;
       const rec = rejectionRecord(r, this.o.gatewayId, this.clock());
-      b.add(ack, null, [{ topic: rec.topic, msg: { key: rec.key, value: Buffer.from(rec.value) }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
+      b.add(ack, null, [{ topic: this.topic(rec.topic), msg: { key: rec.key, value: Buffer.from(rec.value) }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
       ev.result = 'rejected';
       ev.reason = r.code;
       ev.readings = 0;
@@ -156,6 +159,15 @@ export class Gateway {
     }
     if (channels.frameAdmission.hasSubscribers) channels.frameAdmission.publish(ev);
     if (!this.flushing) void this.flush();
+  }
+
+  /** The prefixed topic name, built once per topic rather than per frame. */
+  private topic(name: string): string {
+    const prefix = this.o.topicPrefix;
+    if (!prefix) return name;
+    let t = this.topicNames.get(name);
+    if (t === undefined) this.topicNames.set(name, (t = prefix + name));
+    return t;
   }
 
   stats(): GatewayStats {

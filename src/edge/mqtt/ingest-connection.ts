@@ -113,7 +113,7 @@ export class IngestConnection {
     // `opened` from becoming an unhandled rejection.
     this.opened.catch(() => undefined);
 
-    this.parser = createParser({ protocolVersion: 5 });
+    this.parser = createParser({ protocolVersion: options.protocolVersion });
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
     this.parser.on('error', (err: unknown) => {
       const msg = err instanceof Error ? err.message : String(err);
@@ -213,22 +213,26 @@ export class IngestConnection {
         {
           cmd: 'connect',
           protocolId: 'MQTT',
-          protocolVersion: 5,
+          protocolVersion: o.protocolVersion,
           clientId: o.clientId,
           clean: o.cleanStart,
           keepalive: o.keepaliveSeconds,
           username: o.username,
           password: o.password,
-          properties: {
-            sessionExpiryInterval: o.sessionExpirySeconds,
-            receiveMaximum: o.receiveMaximum,
-            maximumPacketSize: o.maximumPacketSize,
-            // No topic aliases: every PUBLISH carries its topic, so no alias state can go
-            // wrong across reconnects, and a message never depends on an earlier one.
-            topicAliasMaximum: 0,
-          },
+          ...(o.protocolVersion === 5
+            ? {
+                properties: {
+                  sessionExpiryInterval: o.sessionExpirySeconds,
+                  receiveMaximum: o.receiveMaximum,
+                  maximumPacketSize: o.maximumPacketSize,
+                  // No topic aliases: every PUBLISH carries its topic, so no alias state can go
+                  // wrong across reconnects, and a message never depends on an earlier one.
+                  topicAliasMaximum: 0,
+                },
+              }
+            : {}),
         },
-        { protocolVersion: 5 },
+        { protocolVersion: o.protocolVersion },
       ),
     );
   }
@@ -279,6 +283,19 @@ export class IngestConnection {
 
   private onConnack(p: IConnackPacket): void {
     if (this.phase !== 'connecting') return this.unexpected('connack');
+    if (this.options.protocolVersion === 4) {
+      const rc = p.returnCode ?? 0;
+      if (rc !== 0) {
+        // 3.1.1 return codes: 1 protocol, 2 client id, 3 server unavailable, 4 credentials, 5 not authorised.
+        this.fail(
+          new VigilError('VIGIL_E_MQTT_CONNECT_REFUSED', `MQTT 3.1.1 broker refused the connection of client "${this.options.clientId}" (return code ${rc})`, {
+            details: { returnCode: rc, clientId: this.options.clientId },
+            retriable: rc === 3,
+          }),
+        );
+        return;
+      }
+    }
     const code = p.reasonCode ?? 0;
     if (code >= 0x80) {
       const retriable = isRetriableConnackCode(code);
@@ -307,7 +324,7 @@ export class IngestConnection {
           messageId: SUBSCRIBE_ID,
           subscriptions: this.options.subscriptions.map((topic) => ({ topic, qos: 1 as const })),
         },
-        { protocolVersion: 5 },
+        { protocolVersion: this.options.protocolVersion },
       ),
     );
   }
@@ -456,7 +473,9 @@ export class IngestConnection {
 
   private endWith(reasonCode: number): void {
     this.phase = 'closing';
-    this.socket.end(generate({ cmd: 'disconnect', reasonCode }, { protocolVersion: 5 }));
+    this.socket.end(
+      this.options.protocolVersion === 5 ? generate({ cmd: 'disconnect', reasonCode }, { protocolVersion: 5 }) : generate({ cmd: 'disconnect' }, { protocolVersion: 4 }),
+    );
     // Read (and ignore) what still comes, or a paused socket would never see the broker's
     // FIN and never close.
     this.socket.resume();

@@ -42,6 +42,12 @@ export interface MqttIngestOptions {
    * and bounded by pausing the socket at `receiveMaximum`.
    */
   readonly strictReceiveMaximum?: boolean;
+  /**
+   * MQTT protocol: 5 (default) or 4 = 3.1.1, for brokers without MQTT 5 such as the embedded
+   * demo's aedes. With 4 there is no Receive Maximum to announce and no shared subscription:
+   * flow control is local only (the socket stops being read at `receiveMaximum` unacked).
+   */
+  readonly protocolVersion?: 4 | 5;
   /** Largest packet we accept (MQTT 5 Maximum Packet Size), bytes; larger is a protocol error. Default 1 MiB. */
   readonly maximumPacketSize?: number;
   /** Time allowed from TCP connect to CONNACK and SUBACK, ms. Default 10000. */
@@ -87,6 +93,7 @@ export interface ResolvedMqttIngestOptions {
   readonly sessionExpirySeconds: number;
   readonly receiveMaximum: number;
   readonly strictReceiveMaximum: boolean;
+  readonly protocolVersion: 4 | 5;
   readonly maximumPacketSize: number;
   readonly connectTimeoutMs: number;
   readonly reconnect: boolean;
@@ -154,6 +161,7 @@ export function resolveMqttIngestOptions(options: MqttIngestOptions): ResolvedMq
     sessionExpirySeconds: int('sessionExpirySeconds', options.sessionExpirySeconds, MQTT_INGEST_DEFAULTS.sessionExpirySeconds, 0, 0xffffffff),
     receiveMaximum: int('receiveMaximum', options.receiveMaximum, MQTT_INGEST_DEFAULTS.receiveMaximum, 1, 65535),
     strictReceiveMaximum: bool('strictReceiveMaximum', options.strictReceiveMaximum, MQTT_INGEST_DEFAULTS.strictReceiveMaximum),
+    protocolVersion: options.protocolVersion === undefined || options.protocolVersion === 5 ? 5 : options.protocolVersion === 4 ? 4 : fail('protocolVersion', options.protocolVersion, 'expected 4 (MQTT 3.1.1) or 5'),
     maximumPacketSize: int('maximumPacketSize', options.maximumPacketSize, MQTT_INGEST_DEFAULTS.maximumPacketSize, 64, 268_435_455),
     connectTimeoutMs: int('connectTimeoutMs', options.connectTimeoutMs, MQTT_INGEST_DEFAULTS.connectTimeoutMs, 1, 3_600_000),
     reconnect: bool('reconnect', options.reconnect, MQTT_INGEST_DEFAULTS.reconnect),

@@ -68,7 +68,9 @@ describe('MqttIngestClient across outages (real Mosquitto)', () => {
 
     ackNow = true;
     proxy.restore();
-    await waitFor(() => client.counters.acks === 150, 15000, 'redelivery and acks');
+    // A resumed session may redeliver before the SUBACK that completes the reconnect (and
+    // fires 'connect'), so wait for both.
+    await waitFor(() => client.counters.acks === 150 && sessions.length === 2, 15000, 'redelivery, acks and reconnect');
     expect(sessions).toEqual([false, true]);
     const redelivered = got.filter((m) => m.payload.readUInt32BE(0) < 100);
     expect(redelivered).toHaveLength(100);

@@ -1,0 +1,43 @@
+/**
+ * Vigil's pipelines (issue 6): one file per pipeline, each importing Vigil only through its
+ * public API. `ALL_PIPELINES` is what a deployment (or the demo) starts; each pipeline is
+ * also exported by name, with its factory for other settings.
+ */
+import type { PipelineDefinition, ReadingKind } from '../src';
+import { geofenceZones } from './geofence';
+import { sensorHealth } from './sensor-health';
+import { unitPicture } from './unit-picture';
+import { vehicleAnomaly } from './vehicle-anomaly';
+import { vitals } from './vitals';
+
+export { DEFAULT_CEILING, DEFAULT_LATENESS_MS, type CommonPipelineOptions } from './shared';
+export { vitals, vitalsPipeline, DEFAULT_VITALS_CONDITIONS, type VitalsCondition, type VitalsPipelineOptions } from './vitals';
+export { geofenceZones, geofencePipeline, parseZones, REFERENCE_ZONES, ZONE_CLASSES, type Zone, type ZoneClass, type GeofencePipelineOptions } from './geofence';
+export { sensorHealth, sensorHealthPipeline, type SensorHealthPipelineOptions } from './sensor-health';
+export { vehicleAnomaly, vehicleAnomalyPipeline, type AnomalySignal, type VehicleAnomalyPipelineOptions } from './vehicle-anomaly';
+export {
+  unitPicture,
+  unitPicturePipeline,
+  mergeUnitPictures,
+  parseRoster,
+  REFERENCE_ROSTER,
+  UNASSIGNED_UNIT,
+  type UnitPictureValues,
+  type UnitPosition,
+  type UnitPicturePipelineOptions,
+} from './unit-picture';
+
+/**
+ * Forgets which reading kind a definition reads, so pipelines of different kinds fit one
+ * list that `startPipeline` accepts. Safe for the same reason as inside `startPipeline`:
+ * the worker hands `build` only records of the definition's own sources.
+ */
+function anyKind<K extends ReadingKind>(definition: PipelineDefinition<K>): PipelineDefinition {
+  return definition as unknown as PipelineDefinition;
+}
+
+/** Every pipeline, with default settings and reference data, in a fixed order: what a deployment starts. */
+export const ALL_PIPELINES: readonly PipelineDefinition[] = Object.freeze([anyKind(vitals), anyKind(geofenceZones), anyKind(sensorHealth), anyKind(vehicleAnomaly), anyKind(unitPicture)]);
+
+/** The pipelines of `ALL_PIPELINES` by pipeline name (`vitals`, `geofence`, `sensor-health`, `vehicle-anomaly`, `unit-picture`). */
+export const PIPELINES_BY_NAME: ReadonlyMap<string, PipelineDefinition> = new Map(ALL_PIPELINES.map((p) => [p.name, p]));

@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { loadConfig } from '../config';
+import { configBaseDir } from './gateway-runner';
+import { pipelineCatalogue } from './pipeline-catalogue';
+import { startWorker } from './worker-runner';
+
+/** `vigil worker --config <file>`: runs pipeline workers until SIGTERM or SIGINT. */
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('run pipeline workers: telemetry from Kafka through the pipelines to derived.<pipeline> (several processes split the partitions)')
+    .option('-c, --config <file>', 'YAML or JSON config file (default: $VIGIL_CONFIG); relative paths in it are taken from its folder')
+    .option('-p, --pipeline <name...>', 'pipelines to run (default: worker.pipelines, or all)')
+    .action(async (o: { config?: string; pipeline?: string[] }) => {
+      const base = loadConfig(o.config === undefined ? {} : { file: o.config });
+      const cfg = o.pipeline ? { ...base, worker: { ...base.worker, pipelines: o.pipeline } } : base;
+      const running = await startWorker(cfg, pipelineCatalogue(), { baseDir: configBaseDir(o.config ?? process.env.VIGIL_CONFIG) });
+      running.log.info({ pipelines: [...running.workers.keys()], http: running.http.url }, 'worker started');
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          running.log.info({ signal }, 'signal received');
+          void running.stop().then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+}

@@ -1,0 +1,107 @@
+import { join, resolve, isAbsolute } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { KafkaBus, type Bus } from '../bus';
+import type { VigilConfig } from '../config';
+import { readStreamKeyFile, StreamKeyring } from '../crypto';
+import { VigilError } from '../errors';
+import { channels } from '../instrument';
+import { createMetrics, type VigilMetrics } from '../metrics';
+import { startPipeline, type PipelineDefinition, type PipelineWorker } from '../runtime';
+import { startHttpServer, type VigilHttpServer } from '../serve';
+
+/** Pipelines a worker process can run, by name. */
+export type PipelineCatalogue = ReadonlyMap<string, PipelineDefinition>;
+
+export interface RunningWorker {
+  readonly workers: ReadonlyMap<string, PipelineWorker>;
+  readonly bus: Bus;
+  readonly metrics: VigilMetrics;
+  readonly http: VigilHttpServer;
+  readonly log: Logger;
+  /** Checkpoints, leaves the consumer groups, closes everything. */
+  stop(): Promise<void>;
+}
+
+export interface StartWorkerOptions {
+  readonly baseDir?: string;
+  /** Use this bus instead of Kafka from the config (the embedded demo passes its MemoryBus). */
+  readonly bus?: Bus;
+  readonly logStream?: NodeJS.WritableStream;
+  /** Serve /metrics etc.; default true. The demo serves one HTTP server for everything. */
+  readonly http?: boolean;
+  readonly metrics?: VigilMetrics;
+}
+
+/**
+ * Runs the configured pipelines of `catalogue` in one process: one `PipelineWorker` each,
+ * sharing a Kafka connection, with derived stream keys from `worker.keyDir` and the
+ * telemetry key to open inputs. Several such processes with the same pipelines split the
+ * partitions (consumer groups); state moves with the partitions through the changelog.
+ */
+export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue, options: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const base = options.baseDir ?? process.cwd();
+  const path = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const log = pino({ level: cfg.log.level, base: { worker: cfg.kafka.clientId } }, options.logStream ?? process.stdout);
+  const names = cfg.worker.pipelines.length > 0 ? cfg.worker.pipelines : [...catalogue.keys()];
+  for (const n of names) {
+    if (!catalogue.has(n)) {
+      throw new VigilError('VIGIL_E_CONFIG_INVALID', `config key "worker.pipelines" names "${n}", which is not a pipeline; allowed: ${[...catalogue.keys()].join(', ')}`, { details: { key: 'worker.pipelines' } });
+    }
+  }
+  const telemetryKey = await readStreamKeyFile(path(cfg.worker.telemetryKeyFile));
+  const derivedKeys = new Map(await Promise.all(names.map(async (n) => [n, await readStreamKeyFile(join(path(cfg.worker.keyDir), `derived.${n}.key.json`))] as const)));
+  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+  const ownBus = options.bus === undefined;
+  bus.onConnectionChange((connected) => channels.connection.publish({ peer: 'kafka', connected }));
+  const metrics = options.metrics ?? createMetrics({ labels: { worker: cfg.kafka.clientId } });
+  const workers = new Map<string, PipelineWorker>();
+  // Sources exist before the first worker subscribes, whether or not a gateway ran yet.
+  const prefix = cfg.kafka.topicPrefix;
+  const sources = [...new Set(names.flatMap((n) => [...(catalogue.get(n) as PipelineDefinition).sources].map((t) => prefix + t)))];
+  await bus.admin().ensureTopics(sources.map((topic) => ({ topic, partitions: cfg.kafka.partitions })));
+  const stopAll = async (): Promise<void> => {
+    await Promise.all([...workers.values()].map((w) => w.stop().catch((err: unknown) => log.error({ err: (err as Error).message }, 'worker stop failed'))));
+    if (ownBus) await bus.close();
+  };
+  try {
+    for (const n of names) {
+      const w = await startPipeline(catalogue.get(n) as PipelineDefinition, {
+        bus,
+        keyring: new StreamKeyring([telemetryKey]),
+        derivedKey: derivedKeys.get(n) as NonNullable<ReturnType<typeof derivedKeys.get>>,
+        checkpointIntervalMs: cfg.worker.checkpointIntervalMs,
+        topicPrefix: prefix,
+        groupId: `${prefix}vigil.pipeline.${n}`,
+        derivedPartitions: cfg.kafka.partitions,
+        onError: (err) => log.error({ pipeline: n, code: err.code, err: err.message }, 'pipeline worker stopped'),
+        onRefused: (out, err) => log.warn({ pipeline: n, key: out.key, code: err.code }, 'derived result refused'),
+      });
+      workers.set(n, w);
+      log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline running');
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const http = options.http === false
+    ? { port: 0, url: '', close: () => Promise.resolve() }
+    : await startHttpServer({
+        host: cfg.http.host,
+        port: cfg.http.port,
+        metrics,
+        readiness: () => ({ kafka: bus.isConnected(), ...Object.fromEntries([...workers].map(([n, w]) => [n, w.stats().state === 'running'])) }),
+      });
+  let stopping: Promise<void> | undefined;
+  return {
+    workers, bus, metrics, http, log,
+    stop: () => {
+      stopping ??= (async () => {
+        log.info({}, 'stopping: last checkpoint, leaving the groups');
+        await stopAll();
+        await http.close();
+        if (!options.metrics) metrics.close();
+      })();
+      return stopping;
+    },
+  };
+}
