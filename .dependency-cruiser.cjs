@@ -17,8 +17,9 @@ const MAY_IMPORT = {
   stream: [],
   runtime: ['stream', 'bus', 'codec', 'crypto'],
   metrics: [],
-  serve: ['runtime', 'metrics'],
+  serve: ['runtime', 'metrics', 'tap'],
   sim: ['device', 'codec', 'crypto', 'registry'],
+  tap: ['bus', 'codec', 'crypto'],
 };
 
 // Third-party packages a module may use, where the design restricts them.

@@ -1,11 +1,14 @@
 /**
  * `npm run bench [name…]`: runs every `bench/*.bench.ts` scenario (or the named ones), one
  * after another, each in its own Node process so one scenario's heap and JIT state do not
- * colour the next. Each scenario prints its table and writes JSON under bench/results/.
+ * colour the next. Each scenario prints its table and writes JSON under bench/results/;
+ * at the end bench/RESULTS.md and bench/results/chart.svg are regenerated from the latest
+ * JSON of every scenario.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeResultsMd } from './lib/results-md';
 
 const dir = __dirname;
 const wanted = process.argv.slice(2);
@@ -26,4 +29,5 @@ for (const f of chosen) {
     console.error(`scenario ${f} failed (exit ${r.status ?? r.signal})`);
   }
 }
+console.log(`\nsummary: ${writeResultsMd()} (chart: bench/results/chart.svg)`);
 process.exit(failed ? 1 : 0);

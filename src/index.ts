@@ -58,3 +58,21 @@ export {
   type TelemetryTopic,
   type PartitionCheckpoint,
 } from './runtime';
+// Analyst access: read a sealed stream live with your stream keys; tokens for the WebSocket tap.
+export {
+  StreamTap,
+  TapCatalog,
+  TapTable,
+  tapToken,
+  verifyTapToken,
+  tapRecordJson,
+  TAP_TOKEN_CONTEXT,
+  type StreamTapOptions,
+  type StreamTapStats,
+  type TapUnreadable,
+  type TapCatalogOptions,
+  type CatalogTapOptions,
+  type TapRecord,
+  type TapRecordJson,
+  type Jsonified,
+} from './tap';

@@ -10,6 +10,7 @@ import { gatewayCommand } from './gateway-command';
 import { keysCommand } from './keys-command';
 import { workerCommand } from './worker-command';
 import { addRunOptions, simCommand } from './sim-command';
+import { tapCommand } from './tap-command';
 
 function version(): string {
   try {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   program.addCommand(simCommand());
   program.addCommand(addRunOptions(new Command('simulate')));
   program.addCommand(gatewayCommand());
+  program.addCommand(tapCommand());
   program.addCommand(workerCommand());
   program.addCommand(demoCommand());
   exitOverrideEverywhere(program);

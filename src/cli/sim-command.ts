@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../codec';
-import { createFleet, FleetDriver, loadProvisionedFleet, provisionFleet, type FleetConfigInput, type FleetStats } from '../sim';
+import { Adversary, createFleet, FleetDriver, loadProvisionedFleet, provisionFleet, type FleetConfigInput, type FleetStats } from '../sim';
 import { printJson } from './output';
 
 function count(value: string): number {
@@ -75,7 +75,13 @@ interface RunOptions {
   duration?: number;
   concurrency: number;
   log?: string;
+  badClocks: number;
+  replaysPerMin: number;
+  tamperedPerMin: number;
 }
+
+/** How far a bad-clock device is off: beyond the gateway's default ±300 s skew bound. */
+const BAD_CLOCK_OFFSET_MS = 15 * 60_000;
 
 /** The options and action of `vigil sim run`, also registered as `vigil simulate`. */
 export function addRunOptions(cmd: Command): Command {
@@ -87,6 +93,9 @@ export function addRunOptions(cmd: Command): Command {
     .option('--speed <x>', 'simulated seconds per wall-clock second', positive, 1)
     .option('--duration <s>', 'stop after this many wall-clock seconds (default: until Ctrl-C)', positive)
     .option('--concurrency <n>', 'device connections opened at once', positive, 32)
+    .option('--bad-clocks <n>', 'devices whose clock runs 15 min fast (the gateway refuses their frames: VIGIL_E_CLOCK_SKEW)', count, 1)
+    .option('--replays-per-min <n>', 'captured frames an attacker on the wire re-publishes per minute (refused as replays)', count, 6)
+    .option('--tampered-per-min <n>', 'captured frames re-published with a flipped byte per minute (refused: authentication fails)', count, 6)
     .option('--log <file>', 'write every reading sent as a JSON line {deviceId, atMs, reading}: the simulator\'s own record of what it sent')
     .action(runSimulation);
 }
@@ -102,10 +111,17 @@ async function runSimulation(o: RunOptions): Promise<void> {
         }
       }
       const log = o.log ? createWriteStream(o.log, { flags: 'w' }) : undefined;
+      // The last devices get the bad clocks, so the first of each archetype keeps its scenario.
+      const badClock = fleet.devices.slice(Math.max(0, fleet.devices.length - o.badClocks)).map((d) => d.deviceId);
       const driver = await FleetDriver.connect({
         fleet, keys, ingestPublicKey: manifest.ingestPublicKey, mqttUrl: o.mqttUrl, speed: o.speed, concurrency: Math.round(o.concurrency),
+        clockOffsets: new Map(badClock.map((id) => [id, BAD_CLOCK_OFFSET_MS])),
         ...(log ? { onReading: (deviceId: string, reading: unknown, atMs: number) => void log.write(JSON.stringify({ deviceId, atMs, reading }) + '\n') } : {}),
       });
+      const adversary =
+        o.replaysPerMin + o.tamperedPerMin > 0
+          ? await Adversary.start({ mqttUrl: o.mqttUrl, topicFilter: `vigil/v1/${manifest.config.theatre}/+/+/telemetry`, replaysPerMinute: o.replaysPerMin, tamperedPerMinute: o.tamperedPerMin })
+          : undefined;
       let stop: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
       const signals = ['SIGINT', 'SIGTERM'] as const;
@@ -127,8 +143,11 @@ async function runSimulation(o: RunOptions): Promise<void> {
         for (const s of signals) process.off(s, stop);
       }
       const final = await driver.stop();
+      await adversary?.stop();
       if (log) await new Promise<void>((r) => log.end(() => r()));
       printJson({
+        badClockDevices: badClock,
+        adversary: adversary?.stats() ?? { captured: 0, replayed: 0, tampered: 0 },
         startMs: fleet.startMs,
         simTimeMs: final.simTimeMs,
         devices: final.devices,

@@ -84,6 +84,9 @@ export const ERROR_CODES = {
   VIGIL_E_PIPELINE_CEILING: { retriable: false, meaning: 'A derived result carries a label above its stream ceiling (higher classification or narrower releasability); it was refused, counted and not published.' },
   VIGIL_E_PIPELINE_OUTPUT: { retriable: false, meaning: 'A derived result built by a pipeline cannot be published as a derived record (bad key, values or provenance).' },
   VIGIL_E_PIPELINE_FAILED: { retriable: false, meaning: 'A pipeline worker stopped because its consumer, producer or an operator failed; the cause carries the original error.' },
+  // analyst access: tap CLI, WebSocket tap, live map (src/tap, src/serve)
+  VIGIL_E_TAP_NO_KEY: { retriable: false, meaning: 'A tapped stream is sealed under a stream key id the analyst does not hold: need-to-know by cryptography; nothing of it is shown.' },
+  VIGIL_E_TAP_OPTIONS: { retriable: false, meaning: 'A tap, tap catalog or WebSocket tap endpoint was built or called with options that are missing, of the wrong type or out of range.' },
 } as const satisfies Record<string, { retriable: boolean; meaning: string }>;
 
 export type VigilErrorCode = keyof typeof ERROR_CODES;

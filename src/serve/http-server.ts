@@ -1,7 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { VigilError } from '../errors';
 import type { VigilMetrics } from '../metrics';
+import { MAP_PAGE_HTML } from './map-page';
+import type { TapEndpoint } from './tap-endpoint';
 
 /** What /readyz reports: ready only when every check passes (e.g. `{ kafka: true, mqtt: false }`). */
 export type ReadinessChecks = () => Readonly<Record<string, boolean>>;
@@ -12,6 +15,11 @@ export interface HttpServerOptions {
   readonly port: number;
   readonly metrics: VigilMetrics;
   readonly readiness?: ReadinessChecks;
+  /**
+   * Serves the WebSocket tap (`/tap/<stream>`, see `TapEndpoint`) and the live map page
+   * (`/map`) that reads it. Closed with the server.
+   */
+  readonly tap?: TapEndpoint;
 }
 
 export interface VigilHttpServer {
@@ -27,6 +35,9 @@ export interface VigilHttpServer {
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<VigilHttpServer> {
   const server: Server = createServer((req, res) => void handle(req, res, options));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (options.tap?.handleUpgrade(req, socket, head) !== true) socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(
@@ -43,10 +54,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Vigil
   return {
     port,
     url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: async () => {
+      // Upgraded (WebSocket) sockets are no longer the HTTP server's: the endpoint closes them.
+      await options.tap?.close();
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
   };
 }
 
@@ -64,8 +79,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: HttpServerOp
       const checks = o.readiness ? o.readiness() : {};
       const ready = Object.values(checks).every(Boolean);
       json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+    } else if (path === '/map' && o.tap !== undefined) {
+      // The page takes its token from the URL fragment; no-referrer keeps the page URL out of other requests.
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' }).end(MAP_PAGE_HTML);
     } else {
-      json(res, 404, { error: `no such endpoint ${path}; try /metrics, /healthz or /readyz` });
+      json(res, 404, { error: `no such endpoint ${path}; try /metrics, /healthz or /readyz${o.tap !== undefined ? ', /map or /tap/<stream>' : ''}` });
     }
   } catch (err) {
     json(res, 500, { error: (err as Error).message });

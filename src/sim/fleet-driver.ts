@@ -33,6 +33,12 @@ export interface FleetDriverOptions {
   readonly mqtt?: DeviceClientOptions['mqtt'];
   /** Wall clock (default `Date.now`); tests inject one. */
   readonly now?: () => number;
+  /**
+   * Devices whose clock is wrong by this many ms: their readings (and so their frames' event
+   * times) are shifted, as a device with a drifted or unset clock would send them. A gateway
+   * refuses them beyond its skew bound (`VIGIL_E_CLOCK_SKEW`).
+   */
+  readonly clockOffsets?: ReadonlyMap<string, number>;
   /** Called for every reading handed to a device, after it was queued: the simulator's own log of what it sent. */
   readonly onReading?: (deviceId: string, reading: ReadingInput, atMs: number) => void;
 }
@@ -88,9 +94,11 @@ export class FleetDriver {
   private readingsGenerated = 0;
   private errors = 0;
   private readonly sink = (deviceId: string, reading: ReadingInput, atMs: number): void => {
-    (this.clients.get(deviceId) as DeviceClient).send(reading, atMs);
-    this.onReading?.(deviceId, reading, atMs);
+    const t = this.clockOffsets === undefined ? atMs : atMs + (this.clockOffsets.get(deviceId) ?? 0);
+    (this.clients.get(deviceId) as DeviceClient).send(reading, t);
+    this.onReading?.(deviceId, reading, t);
   };
+  private readonly clockOffsets: ReadonlyMap<string, number> | undefined;
   private readonly onReading: FleetDriverOptions['onReading'];
 
   private constructor(
@@ -98,6 +106,7 @@ export class FleetDriver {
     private readonly clients: ReadonlyMap<string, DeviceClient>,
   ) {
     this.onReading = options.onReading;
+    this.clockOffsets = options.clockOffsets;
     this.fleet = options.fleet;
     this.speed = options.speed ?? 1;
     this.tickMs = options.tickMs ?? 100;

@@ -19,3 +19,4 @@ export {
 export { FrameSource, type FrameSourceOptions, type SimFrame } from './frame-source';
 export { ephemeralFleetKeys } from './ephemeral-keys';
 export { FleetDriver, type FleetDriverOptions, type FleetStats } from './fleet-driver';
+export { Adversary, type AdversaryOptions, type AdversaryStats } from './adversary';

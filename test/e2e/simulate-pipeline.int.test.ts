@@ -67,7 +67,7 @@ describe('simulate → gateway → Kafka → two workers → derived stream (rea
     await new Promise((r) => setTimeout(r, 4000)); // both workers up and in the group
 
     const logFile = join(dir, 'sent.jsonl');
-    const sim = spawnVigil(['simulate', '--dir', join(dir, 'fleet'), '--mqtt-url', mqttUrl, '--speed', '10', '--duration', '15', '--log', logFile]);
+    const sim = spawnVigil(['simulate', '--dir', join(dir, 'fleet'), '--mqtt-url', mqttUrl, '--speed', '10', '--duration', '15', '--bad-clocks', '0', '--log', logFile]);
     cleanups.push(() => void (sim.child.exitCode === null && sim.child.kill('SIGKILL')));
     expect(await exited(sim.child)).toBe(0);
     const summary = JSON.parse(sim.output().slice(sim.output().indexOf('{'))) as { framesAcked: number; framesUnacked: number; readingsAcked: number };

@@ -4,9 +4,10 @@ import { createWriteStream } from 'node:fs';
 import { KafkaBus, MemoryBus, type Bus } from '../../bus';
 import { RecordCodec, type DerivedRecord } from '../../codec';
 import { configSchema, type VigilConfig } from '../../config';
-import { generateStreamKey, readStreamKeyFile, StreamKeyring, writeKeyFile } from '../../crypto';
+import { generateStreamKey, readStreamKeyFile, StreamKeyring, writeKeyFile, type StreamDataKey } from '../../crypto';
 import { createMetrics } from '../../metrics';
-import { startHttpServer, type VigilHttpServer } from '../../serve';
+import { startHttpServer, TapEndpoint, type VigilHttpServer } from '../../serve';
+import { TapCatalog, tapToken } from '../../tap';
 import { createFleet, FleetDriver, loadProvisionedFleet, provisionFleet } from '../../sim';
 import { startGateway, type RunningGateway } from '../gateway-runner';
 import { startWorker, type PipelineCatalogue, type RunningWorker } from '../worker-runner';
@@ -32,6 +33,8 @@ export interface DemoOptions {
 export interface RunningDemo {
   readonly mqttUrl: string;
   readonly httpUrl: string;
+  /** The live map's URL, with its tap tokens in the fragment. */
+  readonly mapUrl: string;
   readonly dir: string;
   /** Derived records seen by the terminal tap, per stream. */
   readonly derivedSeen: ReadonlyMap<string, number>;
@@ -125,16 +128,23 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     stops.push(() => gateway.stop());
     let http: VigilHttpServer;
     const readiness = (): Record<string, boolean> => ({ ...gateway.readiness(), pipelines: [...worker.workers.values()].every((w) => w.stats().state === 'running') });
+    // The WebSocket tap and the live map serve positions and every derived stream, each
+    // opened with its own key; a browser gets a token per stream, never a key.
+    const telemetryKey = await readStreamKeyFile(telemetryKeyFile);
+    const derivedKeys = new Map(await Promise.all([...catalogue.keys()].map(async (n) => [n, await readStreamKeyFile(join(dir, 'keys', `derived.${n}.key.json`))] as const)));
+    const streams: Record<string, StreamDataKey[]> = { 'telemetry.position': [telemetryKey] };
+    for (const [n, k] of derivedKeys) streams[`derived.${n}`] = [k];
+    const tapOf = (): TapEndpoint => new TapEndpoint({ catalog: new TapCatalog({ bus, streams }) });
     try {
-      http = await startHttpServer({ host: '127.0.0.1', port: options.httpPort ?? 9464, metrics, readiness });
+      http = await startHttpServer({ host: '127.0.0.1', port: options.httpPort ?? 9464, metrics, readiness, tap: tapOf() });
     } catch {
-      http = await startHttpServer({ host: '127.0.0.1', port: 0, metrics, readiness });
+      http = await startHttpServer({ host: '127.0.0.1', port: 0, metrics, readiness, tap: tapOf() });
       say(`note: HTTP port ${options.httpPort ?? 9464} is in use; serving on ${http.port} instead`);
     }
     stops.push(() => http.close());
 
     // 4. The live tap: every derived stream, opened with the derived keys.
-    const keyring = new StreamKeyring(await Promise.all([...catalogue.keys()].map((n) => readStreamKeyFile(join(dir, 'keys', `derived.${n}.key.json`)))));
+    const keyring = new StreamKeyring([...derivedKeys.values()]);
     const codec = new RecordCodec();
     const seen = new Map<string, number>();
     const perSecond = options.tapPerSecond ?? 8;
@@ -191,12 +201,15 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     say(`  bus        ${options.kafkaBrokers ? `Kafka ${options.kafkaBrokers.join(',')}` : 'in-memory'}`);
     say(`  pipelines  ${[...catalogue.keys()].join(', ')}`);
     say(`  metrics    ${http.url}/metrics   health ${http.url}/readyz`);
+    const alerts = derivedKeys.has('geofence') ? `&alerts=derived.geofence&alertsToken=${tapToken(derivedKeys.get('geofence') as StreamDataKey, 'derived.geofence')}` : '';
+    say(`  live map   ${http.url}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}`);
     say(`  files      ${dir} (keys, registry, spool; logs in demo.log)`);
     say('  derived records appear below as windows close (the first within about 15 s):');
     say('');
     return {
       mqttUrl,
       httpUrl: http.url,
+      mapUrl: `${http.url}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}`,
       dir,
       derivedSeen: seen,
       stop: stopAll,

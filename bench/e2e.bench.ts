@@ -1,0 +1,385 @@
+/**
+ * End to end on this machine, real brokers on loopback: sensors (mqtt.js, QoS 1, several
+ * connections, frames sealed before each run) → Mosquitto → gateway (`startGateway` in a
+ * child process: pipelined ingest → admission → Kafka → PUBACKs) → Kafka → one pipeline
+ * worker (`startWorker`, child process, per-device 1 s tumbling count/mean of
+ * telemetry.power) → a consumer of telemetry.power and derived.bench-power (this process).
+ *
+ * 1. Sustained rate: the offered rate steps up (×2 from 2,000 frames/s, then 2 bisections,
+ *    at most 9 runs of 6 s) until a run loses anything or falls behind: a run passes when
+ *    the publisher kept its schedule (lag < 500 ms), the consumer was less than 0.5 s of
+ *    frames behind when publishing ended, and every frame (unique device+seq) reached
+ *    Kafka within 4 s after. Measured the same way for
+ * 2. the baseline: a naive bridge (mqtt.js subscriber → kafkajs producer, no crypto, no
+ *    validation, acknowledgement before durability) in a child process; gateway/naive ratio.
+ *    The search runs without the pipeline worker for both, so only the bridge differs.
+ * 3. Latency at 25 %, 50 % (10 s each) and 90 % (60 s, the RSS run) of the gateway's
+ *    sustained rate, with the worker running. Every frame's eventTimeMs is its SCHEDULED
+ *    publish time (sealed before the run; the publisher publishes on that schedule, and a
+ *    late publish still carries the scheduled time, so publisher/broker backpressure counts
+ *    against latency). All processes share one clock (same host). Histograms (HDR, ms):
+ *    - publish → admitted: record.ingestTimeMs (gateway clock at admission) − eventTimeMs;
+ *    - publish → sealed record in Kafka: the consumer's receive time − eventTimeMs (an upper
+ *      bound: it includes the consumer's fetch, at most 20 ms wait, and decoding);
+ *    - window end → derived record: receive time of a derived record (revision 0) −
+ *      windowEndMs; includes the pipeline's 200 ms out-of-orderness bound.
+ *    The first second of each run is warm-up and not recorded. Peak RSS (VmHWM) of the
+ *    gateway and worker processes; RSS of the gateway sampled over the 60 s run.
+ *
+ * Run: `npm run bench e2e`. Env: VIGIL_BENCH_E2E_SECONDS (search run length, default 6),
+ * VIGIL_BENCH_RSS_SECONDS (default 60), VIGIL_BENCH_VERBOSE=1 (children's stderr),
+ * VIGIL_BENCH_E2E_PROFILE=<dir>: instead, one 8 s gateway run at VIGIL_BENCH_E2E_RATE (default
+ * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>).
+ */
+import { join } from 'node:path';
+import * as hdr from 'hdr-histogram-js';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { startKafka, startMosquitto, type KafkaService, type MosquittoService } from '../scripts/services';
+import { FrameOpener, RecordCodec, type DerivedRecord, type TelemetryRecord } from '../src/codec';
+import { boxSharedKey } from '../src/crypto';
+import { BENCH_PIPELINE_OOO_MS, benchPowerPipeline } from './lib/bench-pipeline';
+import { BenchChild } from './lib/child-process';
+import { provisionBench, type BenchProvision } from './lib/provision';
+import { writeReport, type BenchRow } from './lib/report';
+
+const SEARCH_MS = Number(process.env.VIGIL_BENCH_E2E_SECONDS ?? 6) * 1000;
+const LAT_MS = 10_000;
+const RSS_MS = Number(process.env.VIGIL_BENCH_RSS_SECONDS ?? 60) * 1000;
+const START_RATE = 2000;
+const MAX_RATE = 64_000;
+const MAX_DOUBLINGS = 6;
+const BISECTIONS = 2;
+const DRAIN_MS = 4000;
+const DEVICES = 100;
+const CONNECTIONS = 4;
+const PUB_WINDOW = 500;
+const WARMUP_MS = 1000;
+const NAIVE_TOPIC = 'bench.naive';
+const DERIVED_TOPIC = `derived.${benchPowerPipeline.name}`;
+const LIB = join(__dirname, 'lib');
+
+type Hist = ReturnType<typeof hdr.build>;
+const newHist = (): Hist => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: 3 });
+const rec = (h: Hist, v: number): void => h.recordValue(Math.max(0, Math.round(v)));
+const pct = (h: Hist): { p50: number; p99: number; p999: number; max: number; n: number } => ({
+  p50: h.getValueAtPercentile(50), p99: h.getValueAtPercentile(99), p999: h.getValueAtPercentile(99.9), max: h.maxValue, n: h.totalCount,
+});
+
+/** What the consumer tallies for the run in progress. */
+interface Tally {
+  t0: number;
+  endMs: number;
+  seen: Set<number>;
+  duplicates: number;
+  admit: Hist;
+  kafka: Hist;
+  derived: Hist;
+  derivedRecords: number;
+}
+let tally: Tally | undefined;
+let phase = 'starting';
+const mem = { gatewayRss: 0, gatewayHwm: 0, workerHwm: 0 };
+
+function devIndex(id: string): number {
+  return Number(id.slice(id.lastIndexOf('-') + 1));
+}
+
+function count(deviceId: string, seq: bigint, eventTimeMs: number, ingestTimeMs: number | undefined, now: number): void {
+  const t = tally;
+  if (!t || eventTimeMs < t.t0 || eventTimeMs > t.endMs) return;
+  const id = devIndex(deviceId) * 2 ** 32 + Number(seq);
+  if (t.seen.has(id)) {
+    t.duplicates++;
+    return;
+  }
+  t.seen.add(id);
+  if (eventTimeMs < t.t0 + WARMUP_MS) return;
+  if (ingestTimeMs !== undefined) rec(t.admit, ingestTimeMs - eventTimeMs);
+  rec(t.kafka, now - eventTimeMs);
+}
+
+async function startConsumer(brokers: string, prov: BenchProvision): Promise<Consumer> {
+  const kafka = new Kafka({ clientId: 'bench-e2e-consumer', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `bench-e2e-${prov.theatre}`, maxWaitTimeInMs: 20, minBytes: 1, maxBytesPerPartition: 4 << 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: ['telemetry.power', NAIVE_TOPIC, DERIVED_TOPIC], fromBeginning: true });
+  const codec = new RecordCodec();
+  const opener = new FrameOpener();
+  await consumer.run({
+    partitionsConsumedConcurrently: 3,
+    eachBatch: async ({ batch }) => {
+      const now = Date.now();
+      for (const m of batch.messages) {
+        if (!m.value) continue;
+        if (batch.topic === 'telemetry.power') {
+          const r = codec.open(m.value, prov.streamKey) as TelemetryRecord;
+          count(r.deviceId, r.seq, r.eventTimeMs, r.ingestTimeMs, now);
+        } else if (batch.topic === NAIVE_TOPIC) {
+          const f = opener.decode(m.value);
+          count(f.deviceId, f.seq, f.eventTimeMs, undefined, now);
+        } else {
+          const d = codec.open(m.value, prov.derivedKey) as DerivedRecord;
+          const t = tally;
+          if (t && d.revision === 0 && d.windowStartMs >= t.t0 + WARMUP_MS && d.windowEndMs <= t.endMs) {
+            t.derivedRecords++;
+            rec(t.derived, now - d.windowEndMs);
+          }
+        }
+      }
+    },
+  });
+  return consumer;
+}
+
+interface RunResult {
+  rate: number;
+  frames: number;
+  published: number;
+  consumed: number;
+  duplicates: number;
+  maxLagMs: number;
+  backlogAtEnd: number;
+  drainMs: number;
+  pass: boolean;
+  why: string;
+  admit: ReturnType<typeof pct>;
+  kafka: ReturnType<typeof pct>;
+  derived: ReturnType<typeof pct>;
+  derivedRecords: number;
+}
+
+async function runAt(pub: BenchChild, rate: number, durationMs: number, onTick?: () => void): Promise<RunResult> {
+  const done = pub.request('run', { rate, durationMs });
+  const started = await pub.next('started');
+  const t0 = started.t0 as number;
+  const frames = started.frames as number;
+  const t: Tally = { t0, endMs: t0 + durationMs + 1000, seen: new Set(), duplicates: 0, admit: newHist(), kafka: newHist(), derived: newHist(), derivedRecords: 0 };
+  tally = t;
+  const ticker = setInterval(() => {
+    onTick?.();
+    const left = Math.max(0, (t0 + durationMs - Date.now()) / 1000);
+    process.stderr.write(`\re2e ${phase}: ${rate} frames/s offered, ${t.seen.size}/${frames} in Kafka, ${left.toFixed(0)} s left, gateway RSS ${(mem.gatewayRss / 1048576).toFixed(0)} MB`.padEnd(110));
+  }, 500);
+  try {
+    const r = await done;
+    const backlogAtEnd = frames - t.seen.size;
+    const tEnd = Date.now();
+    while (t.seen.size < frames && Date.now() - tEnd < DRAIN_MS) await new Promise((res) => setTimeout(res, 50));
+    const drainMs = Date.now() - tEnd;
+    // Let the derived windows of the run's last seconds arrive (watermark + one more window).
+    await new Promise((res) => setTimeout(res, 1500));
+    const maxLagMs = r.maxLagMs as number;
+    const why = [
+      maxLagMs >= 500 ? `publisher fell ${maxLagMs} ms behind schedule` : '',
+      backlogAtEnd > rate * 0.5 ? `${backlogAtEnd} frames not yet in Kafka when publishing ended` : '',
+      t.seen.size < frames ? `${frames - t.seen.size} frames missing ${DRAIN_MS} ms after` : '',
+    ].filter(Boolean).join('; ');
+    return {
+      rate, frames, published: r.published as number, consumed: t.seen.size, duplicates: t.duplicates, maxLagMs, backlogAtEnd, drainMs, pass: why === '', why,
+      admit: pct(t.admit), kafka: pct(t.kafka), derived: pct(t.derived), derivedRecords: t.derivedRecords,
+    };
+  } finally {
+    clearInterval(ticker);
+    tally = undefined;
+    process.stderr.write('\r'.padEnd(111) + '\r');
+  }
+}
+
+/** Steps the offered rate up until a run fails, then bisects: bounded to MAX_DOUBLINGS + BISECTIONS (+2 downward) runs. */
+async function searchSustained(pub: BenchChild, label: string, runs: RunResult[]): Promise<number> {
+  let lo = 0;
+  let hi = 0;
+  let rate = START_RATE;
+  for (let i = 0; i <= MAX_DOUBLINGS && rate <= MAX_RATE; i++) {
+    phase = `${label} search`;
+    const r = await runAt(pub, rate, SEARCH_MS);
+    runs.push(r);
+    process.stderr.write(`${label} @ ${rate}/s: ${r.pass ? 'pass' : `FAIL (${r.why})`}\n`);
+    if (r.pass) {
+      lo = rate;
+      if (hi) break;
+      rate *= 2;
+    } else {
+      hi = rate;
+      if (lo) break;
+      if (rate <= START_RATE / 4) break;
+      rate = Math.round(rate / 2);
+    }
+  }
+  if (lo && hi) {
+    for (let b = 0; b < BISECTIONS; b++) {
+      rate = Math.round((lo + hi) / 2 / 100) * 100;
+      if (rate <= lo || rate >= hi) break;
+      const r = await runAt(pub, rate, SEARCH_MS);
+      runs.push(r);
+      process.stderr.write(`${label} @ ${rate}/s: ${r.pass ? 'pass' : `FAIL (${r.why})`}\n`);
+      if (r.pass) lo = rate;
+      else hi = rate;
+    }
+  }
+  return lo;
+}
+
+async function waitTopics(brokers: string, topics: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const admin = new Kafka({ clientId: 'bench-e2e-admin', brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const have = new Set(await admin.listTopics());
+      if (topics.every((t) => have.has(t))) return;
+      if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} not there within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function createTopics(brokers: string, topics: readonly string[]): Promise<void> {
+  const admin = new Kafka({ clientId: 'bench-e2e-admin', brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })) });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const row = (system: string, what: string, r: RunResult, extra: Record<string, string | number> = {}): BenchRow => ({
+  system, run: what, 'offered/s': r.rate, frames: r.frames, inKafka: r.consumed, result: r.pass ? 'pass' : 'FAIL',
+  'kafka p50 ms': r.kafka.p50, 'kafka p99 ms': r.kafka.p99, 'kafka p99.9 ms': r.kafka.p999, ...extra,
+});
+
+async function main(): Promise<void> {
+  const started: BenchChild[] = [];
+  let kafka: KafkaService | undefined;
+  let mosq: MosquittoService | undefined;
+  let prov: BenchProvision | undefined;
+  let consumer: Consumer | undefined;
+  const rows: BenchRow[] = [];
+  try {
+    process.stderr.write('e2e: starting Kafka and Mosquitto on 127.0.0.1…\n');
+    [kafka, mosq] = await Promise.all([startKafka(), startMosquitto()]);
+    prov = await provisionBench({ kafkaBrokers: kafka.brokers, mqttUrl: mosq.url, devices: DEVICES, pipeline: benchPowerPipeline.name });
+    await createTopics(kafka.brokers, ['telemetry.power', NAIVE_TOPIC, DERIVED_TOPIC]);
+    consumer = await startConsumer(kafka.brokers, prov);
+
+    const pub = await BenchChild.start('publisher', join(LIB, 'publisher-child.ts'), []);
+    started.push(pub);
+    const p = prov;
+    const init = await pub.request('init', {
+      url: mosq.url, connections: CONNECTIONS, window: PUB_WINDOW,
+      devices: p.devices.map((d) => ({ deviceId: d.deviceId, topic: p.topicOf(d.deviceId), sharedKey: Buffer.from(boxSharedKey(p.ingest.box.publicKey, d.box.secretKey)).toString('base64') })),
+    });
+    if (init.error) throw new Error(`publisher init: ${String(init.error)}`);
+
+    const profileDir = process.env.VIGIL_BENCH_E2E_PROFILE;
+    if (profileDir) {
+      const gw = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [p.configFile], 60_000, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+      started.push(gw);
+      await waitTopics(kafka.brokers, ['telemetry.power']);
+      phase = 'profile';
+      const r = await runAt(pub, Number(process.env.VIGIL_BENCH_E2E_RATE ?? 12_000), 8000);
+      process.stdout.write(`profile run: ${JSON.stringify({ ...r, admit: r.admit, kafka: r.kafka })}\n`);
+      await gw.stop();
+      return;
+    }
+
+    // Baseline first: its subscriber has a clean session, so nothing is queued for it afterwards.
+    const naiveRuns: RunResult[] = [];
+    const filter = `vigil/v1/${p.theatre}/+/+/telemetry`;
+    const naive = await BenchChild.start('naive-bridge', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, filter, NAIVE_TOPIC]);
+    started.push(naive);
+    const naiveSustained = await searchSustained(pub, 'naive', naiveRuns);
+    const naiveHwm = naive.memory().hwmBytes;
+    await naive.stop();
+    for (const r of naiveRuns) rows.push(row('naive bridge', 'search', r));
+
+    const gateway = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [p.configFile]);
+    started.push(gateway);
+    await waitTopics(kafka.brokers, ['telemetry.power']);
+    const sample = (): void => {
+      const m = gateway.memory();
+      mem.gatewayRss = m.rssBytes;
+      mem.gatewayHwm = Math.max(mem.gatewayHwm, m.hwmBytes);
+    };
+    const gwRuns: RunResult[] = [];
+    const sustained = await searchSustained(pub, 'gateway', gwRuns);
+    for (const r of gwRuns) rows.push(row('gateway', 'search', r, { 'admit p50 ms': r.admit.p50, 'admit p99 ms': r.admit.p99 }));
+    sample();
+    const gatewayHwmAfterSearch = mem.gatewayHwm;
+
+    // Latency with the whole chain, worker included.
+    const worker = await BenchChild.start('worker', join(LIB, 'worker-child.ts'), [p.configFile]);
+    started.push(worker);
+    const latency: Record<string, unknown> = {};
+    const rssSamples: number[] = [];
+    if (sustained > 0) {
+      for (const [share, ms] of [[0.25, LAT_MS], [0.5, LAT_MS], [0.9, RSS_MS]] as const) {
+        phase = `latency @ ${share * 100}%${ms === RSS_MS ? ` (${RSS_MS / 1000} s RSS run)` : ''}`;
+        const rate = Math.max(100, Math.round((sustained * share) / 100) * 100);
+        const r = await runAt(pub, rate, ms, () => {
+          sample();
+          if (ms === RSS_MS) rssSamples.push(mem.gatewayRss);
+        });
+        sample();
+        mem.workerHwm = Math.max(mem.workerHwm, worker.memory().hwmBytes);
+        latency[`${share * 100}%`] = { rate, pass: r.pass, why: r.why, publishToAdmitted: r.admit, publishToKafka: r.kafka, windowEndToDerived: r.derived, derivedRecords: r.derivedRecords, durationMs: ms };
+        rows.push(row('gateway+worker', `latency @ ${share * 100}%`, r, {
+          'admit p50 ms': r.admit.p50, 'admit p99 ms': r.admit.p99, 'derived p50 ms': r.derived.p50, 'derived p99 ms': r.derived.p99, 'derived p99.9 ms': r.derived.p999,
+        }));
+      }
+    }
+    const gwStats = await gateway.request('stats');
+    const workerStats = await worker.request('stats');
+    sample();
+    mem.workerHwm = Math.max(mem.workerHwm, worker.memory().hwmBytes);
+    await worker.stop();
+    await gateway.stop();
+
+    const ratio = naiveSustained > 0 ? sustained / naiveSustained : 0;
+    const rssMax = rssSamples.length ? Math.max(...rssSamples) : 0;
+    writeReport('e2e', rows, {
+      headline: {
+        gatewaySustainedFramesPerSec: sustained,
+        naiveSustainedFramesPerSec: naiveSustained,
+        gatewayToNaive: Number(ratio.toFixed(3)),
+        gatewayToNaiveTarget: 0.7,
+        gatewayPeakRssBytes: mem.gatewayHwm,
+        gatewayPeakRssAfterSearchBytes: gatewayHwmAfterSearch,
+        gatewayRssDuring90pctRun: { maxBytes: rssMax, lastBytes: rssSamples.at(-1) ?? 0, samples: rssSamples.length, seconds: RSS_MS / 1000 },
+        gatewayRssTargetBytes: 300 * 1048576,
+        workerPeakRssBytes: mem.workerHwm,
+        naivePeakRssBytes: naiveHwm,
+      },
+      latency,
+      gatewayStats: gwStats,
+      workerStats,
+      settings: {
+        searchRunMs: SEARCH_MS, latencyRunMs: LAT_MS, rssRunMs: RSS_MS, startRate: START_RATE, bisections: BISECTIONS, drainMs: DRAIN_MS, devices: DEVICES, publisherConnections: CONNECTIONS,
+        publisherWindow: PUB_WINDOW, readingsPerFrame: 1, kafkaPartitions: 3, pipelineOutOfOrdernessMs: BENCH_PIPELINE_OOO_MS, warmupMs: WARMUP_MS,
+        passRule: 'publisher lag < 500 ms, < 0.5 s of frames not yet in Kafka when publishing ended, every frame in Kafka within 4 s',
+        latency: 'eventTimeMs = scheduled publish time; admitted = record.ingestTimeMs - eventTimeMs; kafka = consumer receive time - eventTimeMs; derived = receive time - windowEndMs (revision 0)',
+        children: 'node --import tsx (TypeScript compiled on load; RSS includes the loader)',
+      },
+    });
+    process.stdout.write(`gateway sustained ${sustained} frames/s, naive ${naiveSustained} frames/s, ratio ${(100 * ratio).toFixed(1)}% (target >= 70%)\n`);
+    process.stdout.write(`gateway peak RSS ${(mem.gatewayHwm / 1048576).toFixed(0)} MB, during the ${RSS_MS / 1000} s run at 90%: max ${(rssMax / 1048576).toFixed(0)} MB (target < 300 MB); worker peak ${(mem.workerHwm / 1048576).toFixed(0)} MB\n`);
+  } finally {
+    process.stderr.write('\ne2e: stopping processes…\n');
+    for (const c of started.reverse()) await c.stop(10_000).catch(() => undefined);
+    await consumer?.disconnect().catch(() => undefined);
+    await mosq?.stop().catch(() => undefined);
+    await kafka?.stop().catch(() => undefined);
+    prov?.cleanup();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

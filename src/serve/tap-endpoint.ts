@@ -1,0 +1,147 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { isVigilError } from '../errors';
+import { tapRecordJson, type StreamTap, type TapCatalog } from '../tap';
+import { BoundedSender, type BoundedSenderOptions } from './bounded-sender';
+
+/** URL path prefix of the WebSocket tap: `/tap/<stream>`. */
+export const TAP_PATH = '/tap/';
+
+/** Options of `TapEndpoint`. */
+export interface TapEndpointOptions {
+  /** The streams offered and their keys. */
+  readonly catalog: TapCatalog;
+  /** Per-client send budget (see `BoundedSender`): defaults 1,000 messages, 4 MiB, 64 in flight. */
+  readonly sender?: BoundedSenderOptions;
+}
+
+/** Counters of a `TapEndpoint`. */
+export interface TapEndpointStats {
+  /** Clients connected now. */
+  readonly clients: number;
+  /** Upgrades refused: bad or missing token (401), unknown stream (404). */
+  readonly refused: number;
+  /** Messages dropped for slow clients, in all. */
+  readonly dropped: number;
+}
+
+interface Client {
+  readonly socket: WebSocket;
+  readonly sender: BoundedSender;
+  tap?: StreamTap;
+}
+
+/**
+ * The WebSocket tap: `ws://host:port/tap/<stream>?token=<tap token>[&from=beginning]`
+ * streams the decoded records of an offered stream to a client that shows the stream's tap
+ * token (`tapToken`; also accepted as `Authorization: Bearer <token>`), one JSON text frame
+ * per record, shaped as `vigil tap --json` prints them. Each client gets its own tap (a
+ * private consumer group, from the latest record unless `from=beginning`) and a bounded send
+ * queue: a slow client loses the oldest records, with a `dropped` notice, never the server's
+ * memory. Refusals happen before the upgrade: 401 for a wrong or missing token, 404 for a
+ * stream that is not offered or does not exist.
+ *
+ * Frames the server sends: `{"type":"hello","stream","from"}` once the tap is positioned, then `record`s
+ * (`TapRecordJson`), `dropped` notices, `unreadable` notices (a record that could not be
+ * opened: partition, offset, code) and, before closing with 1011, an `error`.
+ */
+export class TapEndpoint {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false });
+  private readonly clients = new Set<Client>();
+  private refused = 0;
+  private dropped = 0;
+  private closed = false;
+
+  constructor(private readonly options: TapEndpointOptions) {}
+
+  /**
+   * Takes an HTTP upgrade request if it is for the tap (returns false otherwise, leaving the
+   * socket to the caller). Answers refusals itself.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = new URL(req.url ?? '/', 'http://tap.invalid');
+    if (!url.pathname.startsWith(TAP_PATH)) return false;
+    void this.upgrade(req, socket, head, url).catch(() => socket.destroy());
+    return true;
+  }
+
+  stats(): TapEndpointStats {
+    let dropped = this.dropped;
+    for (const c of this.clients) dropped += c.sender.stats().dropped;
+    return { clients: this.clients.size, refused: this.refused, dropped };
+  }
+
+  /** Closes every client (1001 going away) and their taps. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const taps = [...this.clients].map((c) => {
+      c.socket.close(1001, 'server shutting down');
+      return this.release(c);
+    });
+    await Promise.all(taps);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await this.options.catalog.close();
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+    const { catalog } = this.options;
+    let stream: string;
+    try {
+      stream = decodeURIComponent(url.pathname.slice(TAP_PATH.length));
+    } catch {
+      return this.refuse(socket, 404, 'Not Found', 'malformed stream name');
+    }
+    if (this.closed) return this.refuse(socket, 503, 'Service Unavailable', 'shutting down');
+    if (!catalog.has(stream)) return this.refuse(socket, 404, 'Not Found', `stream ${stream} is not offered here`);
+    const auth = req.headers.authorization;
+    const token = url.searchParams.get('token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7).trim() : null);
+    if (!catalog.authorize(stream, token)) return this.refuse(socket, 401, 'Unauthorized', `a valid tap token for ${stream} is required (vigil tap ${stream} --token --key <key file>)`);
+    if (!(await catalog.exists(stream))) return this.refuse(socket, 404, 'Not Found', `stream ${stream} does not exist on the bus`);
+    const fromBeginning = url.searchParams.get('from') === 'beginning';
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, stream, fromBeginning));
+  }
+
+  private async serve(socket: WebSocket, stream: string, fromBeginning: boolean): Promise<void> {
+    const client: Client = { socket, sender: new BoundedSender(socket, this.options.sender) };
+    this.clients.add(client);
+    socket.on('close', () => void this.release(client));
+    // Whatever a client sends is ignored (the tap is one-way); errors end it through 'close'.
+    socket.on('error', () => socket.terminate());
+    try {
+      const tap = await this.options.catalog.open(stream, {
+        fromBeginning,
+        onRecord: (r) => client.sender.push(JSON.stringify(tapRecordJson(r))),
+        onUnreadable: (u) => client.sender.push(JSON.stringify({ type: 'unreadable', partition: u.partition, offset: u.offset, keyId: u.keyId, code: u.code })),
+        onError: (err) => this.fail(client, err.code, err.message),
+      });
+      if (!this.clients.has(client)) {
+        await tap.close(); // the client left while the tap was opening
+        return;
+      }
+      client.tap = tap;
+      // After the tap is positioned: a client may take hello as "records produced from now on reach me".
+      client.sender.push(JSON.stringify({ type: 'hello', stream, from: fromBeginning ? 'beginning' : 'latest' }));
+    } catch (err) {
+      this.fail(client, isVigilError(err) ? err.code : 'VIGIL_E_INTERNAL', err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private fail(client: Client, code: string, message: string): void {
+    // Sent directly, not queued: it must not be dropped, and the socket closes right after.
+    client.socket.send(JSON.stringify({ type: 'error', code, message }), () => client.socket.close(1011, code.slice(0, 100)));
+  }
+
+  private async release(client: Client): Promise<void> {
+    if (!this.clients.delete(client)) return;
+    this.dropped += client.sender.stats().dropped;
+    client.sender.close();
+    await client.tap?.close().catch(() => undefined);
+  }
+
+  private refuse(socket: Duplex, status: number, reason: string, message: string): void {
+    this.refused++;
+    const body = JSON.stringify({ error: message }) + '\n';
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+}

@@ -1,0 +1,164 @@
+import WebSocket from 'ws';
+import { MemoryBus } from '../../src/bus';
+import { generateStreamKey } from '../../src/crypto';
+import { createMetrics, type VigilMetrics } from '../../src/metrics';
+import { startHttpServer, TapEndpoint, type VigilHttpServer } from '../../src/serve';
+import { TapCatalog, tapToken } from '../../src/tap';
+import { position, produce, sealed, until, vitals } from '../tap/helpers';
+
+const vitalsKey = generateStreamKey('derived.vitals-1');
+const positionKey = generateStreamKey('telemetry.position-1');
+const wrongKey = generateStreamKey('telemetry.position-0');
+
+interface Frame {
+  readonly type: string;
+  readonly [k: string]: unknown;
+}
+
+describe('WebSocket tap and live map', () => {
+  let bus: MemoryBus;
+  let metrics: VigilMetrics;
+  let endpoint: TapEndpoint;
+  let server: VigilHttpServer;
+  const sockets: WebSocket[] = [];
+
+  async function start(sender?: { maxQueued?: number; maxInFlight?: number }): Promise<void> {
+    const catalog = new TapCatalog({ bus, streams: { 'derived.vitals': [vitalsKey], 'telemetry.position': [positionKey], 'derived.unmade': [vitalsKey] } });
+    endpoint = new TapEndpoint({ catalog, ...(sender ? { sender } : {}) });
+    server = await startHttpServer({ host: '127.0.0.1', port: 0, metrics, tap: endpoint });
+  }
+
+  beforeEach(async () => {
+    bus = new MemoryBus();
+    metrics = createMetrics();
+    await bus.admin().ensureTopics([{ topic: 'derived.vitals', partitions: 2 }, { topic: 'telemetry.position', partitions: 1 }]);
+  });
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.terminate();
+    await server.close();
+    metrics.close();
+    await bus.close();
+  });
+
+  function wsUrl(stream: string, query = ''): string {
+    return `${server.url.replace('http:', 'ws:')}/tap/${encodeURIComponent(stream)}${query}`;
+  }
+
+  /** Connects and collects frames; resolves once the server said hello (the tap is positioned). */
+  async function connect(stream: string, query: string): Promise<{ socket: WebSocket; frames: Frame[]; closed: Promise<number> }> {
+    const socket = new WebSocket(wsUrl(stream, query));
+    sockets.push(socket);
+    const frames: Frame[] = [];
+    socket.on('message', (data) => void frames.push(JSON.parse(String(data)) as Frame));
+    const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+    await until(() => frames.some((f) => f.type === 'hello' || f.type === 'error'), 5000, 'hello');
+    return { socket, frames, closed };
+  }
+
+  /** The HTTP status of a refused upgrade. */
+  function refusal(url: string, headers: Record<string, string> = {}): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { headers });
+      sockets.push(socket);
+      socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      socket.on('open', () => reject(new Error('upgrade was accepted')));
+      socket.on('error', () => undefined);
+    });
+  }
+
+  it('streams decoded records as JSON text frames to a client with the stream token', async () => {
+    await start();
+    await produce(bus, 'derived.vitals', [sealed(vitals(0), vitalsKey)]); // before the client: not sent
+    const { frames } = await connect('derived.vitals', `?token=${tapToken(vitalsKey, 'derived.vitals')}`);
+    expect(frames[0]).toEqual({ type: 'hello', stream: 'derived.vitals', from: 'latest' });
+    await produce(bus, 'derived.vitals', [sealed(vitals(1), vitalsKey), sealed(vitals(2, { revision: 1 }), vitalsKey)]);
+    await until(() => frames.length === 3, 5000, 'two records');
+    const records = frames.slice(1);
+    expect(records.map((f) => f.record).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      { type: 'derived', pipeline: 'vitals', windowStartMs: vitals(1).windowStartMs, windowEndMs: vitals(1).windowEndMs, key: 'sol-001', values: { heartRateBpm: 81, n: 10, posture: 'standing' }, revision: 0, label: { level: 'SECRET', releasability: ['GBR', 'USA'] }, provenance: [{ deviceId: 'sol-001', firstSeq: '10', lastSeq: '19' }] },
+      { type: 'derived', pipeline: 'vitals', windowStartMs: vitals(2).windowStartMs, windowEndMs: vitals(2).windowEndMs, key: 'sol-001', values: { heartRateBpm: 82, n: 10, posture: 'standing' }, revision: 1, label: { level: 'SECRET', releasability: ['GBR', 'USA'] }, provenance: [{ deviceId: 'sol-001', firstSeq: '20', lastSeq: '29' }] },
+    ]);
+    expect(records.every((f) => f.type === 'record' && f.stream === 'derived.vitals' && f.keyId === 'derived.vitals-1')).toBe(true);
+    expect(endpoint.stats()).toMatchObject({ clients: 1, refused: 0 });
+  });
+
+  it('replays with from=beginning and takes the token as a Bearer header too', async () => {
+    await start();
+    await produce(bus, 'telemetry.position', [sealed(position('veh-001', 0), positionKey), sealed(position('veh-001', 1), positionKey)]);
+    const socket = new WebSocket(wsUrl('telemetry.position', '?from=beginning'), { headers: { authorization: `Bearer ${tapToken(positionKey, 'telemetry.position')}` } });
+    sockets.push(socket);
+    const frames: Frame[] = [];
+    socket.on('message', (d) => void frames.push(JSON.parse(String(d)) as Frame));
+    await until(() => frames.filter((f) => f.type === 'record').length === 2, 5000, 'replayed records');
+    expect(frames.filter((f) => f.type === 'record').map((f) => (f.record as { seq: string }).seq)).toEqual(['1000', '1001']);
+  });
+
+  it('refuses a wrong or missing token with 401 and an unknown stream with 404, before upgrading', async () => {
+    await start();
+    expect(await refusal(wsUrl('telemetry.position', `?token=${tapToken(wrongKey, 'telemetry.position')}`))).toBe(401);
+    expect(await refusal(wsUrl('telemetry.position', `?token=${tapToken(vitalsKey, 'derived.vitals')}`))).toBe(401);
+    expect(await refusal(wsUrl('telemetry.position'))).toBe(401);
+    expect(await refusal(wsUrl('telemetry.position'), { authorization: 'Bearer nope' })).toBe(401);
+    expect(await refusal(wsUrl('derived.secret', `?token=${tapToken(vitalsKey, 'derived.secret')}`))).toBe(404);
+    expect(await refusal(wsUrl('derived.unmade', `?token=${tapToken(vitalsKey, 'derived.unmade')}`))).toBe(404);
+    expect(await refusal(`${server.url.replace('http:', 'ws:')}/metrics`)).toBe(404);
+    expect(endpoint.stats()).toMatchObject({ clients: 0, refused: 6 });
+  });
+
+  it('bounds a slow client: the oldest records are dropped and counted, the newest arrive', async () => {
+    await start({ maxQueued: 50, maxInFlight: 4 });
+    const { frames } = await connect('derived.vitals', `?token=${tapToken(vitalsKey, 'derived.vitals')}`);
+    const total = 2000;
+    // One partition, one burst: far faster than the socket completes writes.
+    await produce(bus, 'derived.vitals', Array.from({ length: total }, (_, i) => ({ ...sealed(vitals(i), vitalsKey), partition: 0 })));
+    await until(() => frames.some((f) => f.type === 'record' && f.offset === String(total - 1)), 10000, 'the newest record');
+    const records = frames.filter((f) => f.type === 'record');
+    const dropped = frames.filter((f) => f.type === 'dropped').reduce((n, f) => n + (f.count as number), 0);
+    expect(dropped).toBeGreaterThan(0);
+    expect(records.length + dropped).toBe(total);
+    const offsets = records.map((f) => Number(f.offset));
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    expect(endpoint.stats().dropped).toBe(dropped);
+  });
+
+  it('tells the client and closes with 1011 when the server lacks the key of what the stream carries', async () => {
+    await start();
+    const { frames, closed } = await connect('telemetry.position', `?token=${tapToken(positionKey, 'telemetry.position')}`);
+    await produce(bus, 'telemetry.position', [sealed(position('veh-001', 0), wrongKey)]);
+    expect(await closed).toBe(1011);
+    expect(frames[frames.length - 1]).toEqual({
+      type: 'error', code: 'VIGIL_E_TAP_NO_KEY',
+      message: 'stream telemetry.position is sealed under key telemetry.position-0; your key files hold: telemetry.position-1',
+    });
+  });
+
+  it('closes its clients (1001) and their taps when the server closes', async () => {
+    await start();
+    const { closed } = await connect('derived.vitals', `?token=${tapToken(vitalsKey, 'derived.vitals')}`);
+    await server.close();
+    expect(await closed).toBe(1001);
+    expect(endpoint.stats().clients).toBe(0);
+    server = await startHttpServer({ host: '127.0.0.1', port: 0, metrics }); // for afterEach
+  });
+
+  it('serves /map: one self-contained HTML page that reads the tap', async () => {
+    await start();
+    const res = await fetch(`${server.url}/map`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const html = await res.text();
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<svg');
+    expect(html).toContain("'/tap/' + encodeURIComponent(stream)");
+    // Nothing loaded from elsewhere: the only absolute URL is the SVG namespace name.
+    expect(html.match(/https?:\/\/[^\s"'<>]+/g)).toEqual(['http://www.w3.org/2000/svg']);
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
+    const plain = await startHttpServer({ host: '127.0.0.1', port: 0, metrics });
+    try {
+      expect((await fetch(`${plain.url}/map`)).status).toBe(404);
+    } finally {
+      await plain.close();
+    }
+  });
+});
