@@ -1,7 +1,7 @@
 import { map, merge, share } from 'rxjs';
 import { definePipeline, geofence, VigilError, type DerivedOutput, type Fence, type GeofenceEvent, type PipelineDefinition, type PipelineReading, type PositionReading } from '../src';
 import zonesFile from './reference/zones.json';
-import { DEFAULT_CEILING, pointEvent, type CommonPipelineOptions } from './shared';
+import { DEFAULT_CEILING, pointEvent, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
 
 /** How a zone is treated: `no-go` must not be entered at all; `restricted` only briefly or with authority. */
 export type ZoneClass = 'restricted' | 'no-go';
@@ -86,6 +86,7 @@ export function geofencePipeline(options: GeofencePipelineOptions = {}): Pipelin
     name: 'geofence',
     sources: ['telemetry.position'],
     ceiling: options.ceiling ?? DEFAULT_CEILING,
+    watermarks: { maxOutOfOrderness: options.maxOutOfOrdernessMs ?? DEFAULT_MAX_OUT_OF_ORDERNESS_MS },
     build: (events$, ctx) => {
       const shared$ = events$.pipe(share());
       // One geofence operator per zone class, because dwell is per operator; registered in ZONE_CLASSES order.

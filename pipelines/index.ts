@@ -10,7 +10,7 @@ import { unitPicture } from './unit-picture';
 import { vehicleAnomaly } from './vehicle-anomaly';
 import { vitals } from './vitals';
 
-export { DEFAULT_CEILING, DEFAULT_LATENESS_MS, type CommonPipelineOptions } from './shared';
+export { DEFAULT_CEILING, DEFAULT_LATENESS_MS, DEFAULT_MAX_OUT_OF_ORDERNESS_MS, type CommonPipelineOptions } from './shared';
 export { vitals, vitalsPipeline, DEFAULT_VITALS_CONDITIONS, type VitalsCondition, type VitalsPipelineOptions } from './vitals';
 export { geofenceZones, geofencePipeline, parseZones, REFERENCE_ZONES, ZONE_CLASSES, type Zone, type ZoneClass, type GeofencePipelineOptions } from './geofence';
 export { sensorHealth, sensorHealthPipeline, type SensorHealthPipelineOptions } from './sensor-health';

@@ -1,6 +1,6 @@
 import { map, merge, share } from 'rxjs';
 import { definePipeline, silenceDetector, thresholdDetector, type PipelineDefinition, type PipelineReading, type PowerReading } from '../src';
-import { DEFAULT_CEILING, keepRecords, pointEvent, type CommonPipelineOptions } from './shared';
+import { DEFAULT_CEILING, keepRecords, pointEvent, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
 
 export interface SensorHealthPipelineOptions extends CommonPipelineOptions {
   /**
@@ -53,6 +53,7 @@ export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}):
     name: 'sensor-health',
     sources: ['telemetry.power'],
     ceiling: options.ceiling ?? DEFAULT_CEILING,
+    watermarks: { maxOutOfOrderness: options.maxOutOfOrdernessMs ?? DEFAULT_MAX_OUT_OF_ORDERNESS_MS },
     build: (events$, ctx) => {
       const shared$ = events$.pipe(share());
       // Registered in a fixed order (silence, battery): checkpoints restore by position.

@@ -23,7 +23,17 @@ export const DEFAULT_LATENESS_MS = 6 * 3_600_000;
 export interface CommonPipelineOptions {
   /** Highest label the derived stream may carry (results above it are refused and counted). Default `DEFAULT_CEILING`. */
   readonly ceiling?: ClassificationLabel;
+  /** Watermark bound: how far a partition's records may trail its newest. Default `DEFAULT_MAX_OUT_OF_ORDERNESS_MS`. */
+  readonly maxOutOfOrdernessMs?: number;
 }
+
+/**
+ * One second: gateways forward frames as they arrive and a device's frames stay in order,
+ * so records of one partition rarely trail each other by more. Anything later still counts:
+ * within the 6 h allowed lateness it publishes a revision. A short bound is what lets an
+ * analyst see a window about a second after it ends instead of several.
+ */
+export const DEFAULT_MAX_OUT_OF_ORDERNESS_MS = 1_000;
 
 /**
  * Keeps the records `keep` accepts and every watermark: detectors after it still see

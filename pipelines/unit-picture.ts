@@ -17,7 +17,7 @@ import {
   type ReferenceTable,
 } from '../src';
 import rosterFile from './reference/roster.json';
-import { DEFAULT_CEILING, DEFAULT_LATENESS_MS, type CommonPipelineOptions } from './shared';
+import { DEFAULT_CEILING, DEFAULT_LATENESS_MS, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
 
 /** Unit of devices the roster does not list: shown, not dropped, so an unrostered device is still on the picture. */
 export const UNASSIGNED_UNIT = 'unassigned';
@@ -221,6 +221,7 @@ export function unitPicturePipeline(options: UnitPicturePipelineOptions = {}): P
     name: 'unit-picture',
     sources: ['telemetry.position'],
     ceiling: options.ceiling ?? DEFAULT_CEILING,
+    watermarks: { maxOutOfOrderness: options.maxOutOfOrdernessMs ?? DEFAULT_MAX_OUT_OF_ORDERNESS_MS },
     build: (events$, ctx) =>
       events$.pipe(
         ctx.stateful(

@@ -1,6 +1,6 @@
 import { map, merge, share } from 'rxjs';
 import { anomalyDetector, definePipeline, type PipelineDefinition, type PipelineReading, type VehicleReading } from '../src';
-import { DEFAULT_CEILING, keepRecords, pointEvent, type CommonPipelineOptions } from './shared';
+import { DEFAULT_CEILING, keepRecords, pointEvent, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
 
 /** How one vehicle signal is judged against its own EWMA baseline. */
 export interface AnomalySignal {
@@ -51,6 +51,7 @@ export function vehicleAnomalyPipeline(options: VehicleAnomalyPipelineOptions = 
     name: 'vehicle-anomaly',
     sources: ['telemetry.vehicle'],
     ceiling: options.ceiling ?? DEFAULT_CEILING,
+    watermarks: { maxOutOfOrderness: options.maxOutOfOrdernessMs ?? DEFAULT_MAX_OUT_OF_ORDERNESS_MS },
     build: (events$, ctx) => {
       const shared$ = events$.pipe(share());
       const perSignal = SIGNALS.map(({ field, unit, defaults }) => {

@@ -16,7 +16,7 @@ import {
   type PipelineReading,
   type VitalsReading,
 } from '../src';
-import { DEFAULT_CEILING, DEFAULT_LATENESS_MS, keepRecords, pointEvent, type CommonPipelineOptions } from './shared';
+import { DEFAULT_CEILING, DEFAULT_LATENESS_MS, keepRecords, pointEvent, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
 
 /** A casualty condition: a vitals field past a level for at least `minDuration` of event time. */
 export interface VitalsCondition {
@@ -86,6 +86,7 @@ export function vitalsPipeline(options: VitalsPipelineOptions = {}): PipelineDef
     name: 'vitals',
     sources: ['telemetry.vitals'],
     ceiling: options.ceiling ?? DEFAULT_CEILING,
+    watermarks: { maxOutOfOrderness: options.maxOutOfOrdernessMs ?? DEFAULT_MAX_OUT_OF_ORDERNESS_MS },
     build: (events$, ctx) => {
       const shared$ = events$.pipe(share());
       // Operators are registered in this fixed order (window, then conditions): checkpoints restore by position.

@@ -8,6 +8,8 @@ import { configSchema, type VigilConfig } from './schema';
 
 /** Names a config file by itself; it is not a key of the configuration. */
 export const CONFIG_FILE_ENV = 'VIGIL_CONFIG';
+/** Reserved for benchmark knobs (bench/): never configuration, so never refused as unknown. */
+export const BENCH_ENV_PREFIX = 'VIGIL_BENCH_';
 
 export interface LoadConfigOptions {
   /** Path of a YAML or JSON file; falls back to `$VIGIL_CONFIG`; none means defaults + env. */
@@ -45,7 +47,7 @@ export function loadConfig(options: LoadConfigOptions = {}): VigilConfig {
 
   const unknownEnv: string[] = [];
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('VIGIL_') || name === CONFIG_FILE_ENV || value === undefined) continue;
+    if (!name.startsWith('VIGIL_') || name === CONFIG_FILE_ENV || name.startsWith(BENCH_ENV_PREFIX) || value === undefined) continue;
     const leaf = LEAF_BY_ENV.get(name);
     if (!leaf) {
       unknownEnv.push(name);

@@ -112,6 +112,10 @@ describe('loadConfig', () => {
     expect(e.message).toContain('VIGIL_KAFKA_BROKERS');
   });
 
+  it('leaves benchmark knobs (VIGIL_BENCH_*) alone', () => {
+    expect(loadConfig({ env: { VIGIL_BENCH_MS: '500' } }).log.level).toBe('info');
+  });
+
   it('reports every problem at once', () => {
     const e = failure(() => loadConfig({ env: { VIGIL_HTTP_PORT: '-1', VIGIL_LOG_LEVEL: 'x' } }));
     expect((e.details.issues as ConfigIssue[]).map((i) => i.key).sort()).toEqual(['http.port', 'log.level']);
