@@ -1,50 +1,17 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
-import { out } from '../../src/cli/output';
+import { installCliCapture } from './cli-harness';
 import { FrameSealer } from '../../src/codec';
 import { boxSharedKey, getCryptoBackend, readDeviceKeyFile, readIngestKeyFile } from '../../src/crypto';
 import { readRegistryFile } from '../../src/registry';
 
 let dir: string;
-let stdout: string;
-let stderr: string;
-const write = out.write;
-
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-cli-'));
-  stdout = '';
-  stderr = '';
-  out.write = (t: string) => {
-    stdout += t;
-  };
-  jest.spyOn(process.stderr, 'write').mockImplementation((t: string | Uint8Array) => {
-    stderr += String(t);
-    return true;
-  });
-  jest.spyOn(process.stdout, 'write').mockImplementation((t: string | Uint8Array) => {
-    stdout += String(t);
-    return true;
-  });
-  process.exitCode = undefined;
 });
-afterEach(() => {
-  out.write = write;
-  jest.restoreAllMocks();
-  process.exitCode = undefined;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function vigil(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  stdout = '';
-  stderr = '';
-  process.exitCode = undefined;
-  await main(['node', 'vigil', ...args]);
-  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  process.exitCode = undefined;
-  return { code, stdout, stderr };
-}
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const vigil = installCliCapture();
 
 describe('vigil CLI', () => {
   it('generates keys, manages the registry, and inspects a frame end to end', async () => {
