@@ -225,11 +225,10 @@ export class Gateway {
   }
 
   private async makeDurable(batch: Batch): Promise<void> {
-    const t0 = this.clock();
     if (this.mode === 'direct') {
       try {
         await Promise.all([...batch.byTopic].map(([topic, msgs]) => this.o.producer.send(topic, msgs)));
-        this.durable('kafka', batch.frames, batch.firstAt, t0);
+        this.durable('kafka', batch.frames, batch.firstAt);
         return;
       } catch (err) {
         this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, frames: batch.frames }, 'kafka write failed; spooling');
@@ -241,7 +240,7 @@ export class Gateway {
     try {
       await this.o.spool.append(this.toSpoolEntries(batch, 0, batch.frames));
       this.counters.spooledFrames += batch.frames;
-      this.durable('spool', batch.frames, batch.firstAt, t0);
+      this.durable('spool', batch.frames, batch.firstAt);
       return;
     } catch (err) {
       this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, frames: batch.frames }, 'spool refused a whole batch; spooling frame by frame');
@@ -266,10 +265,10 @@ export class Gateway {
         this.spoolAppends--;
       }
     }
-    this.durable('spool', batch.frames, batch.firstAt, t0);
+    this.durable('spool', batch.frames, batch.firstAt);
   }
 
-  private durable(sink: 'kafka' | 'spool', frames: number, firstAt: number, _t0: number): void {
+  private durable(sink: 'kafka' | 'spool', frames: number, firstAt: number): void {
     if (channels.durability.hasSubscribers) channels.durability.publish({ sink, frames, seconds: (this.clock() - firstAt) / 1000 });
   }
 
