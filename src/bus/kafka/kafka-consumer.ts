@@ -35,6 +35,7 @@ export class KafkaConsumer implements BusConsumer {
   private crashed = false;
   /** For pinning "latest" at assignment; made only by consumers that start at the end. */
   private admin: Admin | undefined;
+  private connecting: Promise<void> | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -74,7 +75,12 @@ export class KafkaConsumer implements BusConsumer {
       throw new VigilError('VIGIL_E_BUS_OPTIONS', `consumer of group "${this.options.groupId}": subscribe must come before run`, { details: { groupId: this.options.groupId } });
     }
     try {
-      if (this.state === 'new') await this.consumer.connect();
+      // Once: a subscribe that failed (say, the topic is not there yet) may be tried again.
+      this.connecting ??= this.consumer.connect().catch((err: unknown) => {
+        this.connecting = undefined;
+        throw err;
+      });
+      await this.connecting;
       await this.consumer.subscribe({ topics: [...topics], fromBeginning: this.options.fromBeginning === true });
       this.topics.push(...topics);
       this.state = 'subscribed';

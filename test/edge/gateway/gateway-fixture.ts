@@ -69,8 +69,22 @@ export async function readKafka(brokers: string, topics: readonly string[], done
   const bus = new KafkaBus({ brokers: brokers.split(','), clientId: `reader-${randomUUID().slice(0, 8)}` });
   const got: BusMessage[] = [];
   try {
+    // The gateway reports ready before it has made its topics (it can spool meanwhile), so
+    // a reader started right after it waits for them, as an analyst's tap would be retried.
+    const deadline = Date.now() + timeoutMs;
+    const admin = bus.admin();
+    await until(async () => (await Promise.all(topics.map((t) => admin.describeTopic(t)))).every((d) => d !== null && d.partitions > 0), timeoutMs, `topics ${topics.join(', ')} exist`);
+    await admin.close();
     const c = bus.consumer({ groupId: `reader-${randomUUID()}`, fromBeginning: true, maxWaitMs: 200 });
-    await c.subscribe(topics);
+    for (;;) {
+      try {
+        await c.subscribe(topics);
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'VIGIL_E_BUS_TOPIC_UNKNOWN' || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     let finish!: () => void;
     const finished = new Promise<void>((r) => (finish = r));
     await c.run({
