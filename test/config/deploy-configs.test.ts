@@ -1,10 +1,68 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { loadConfig } from '../../src/config';
+import { pipelineCatalogue } from '../../src/cli/pipeline-catalogue';
 
+const root = join(__dirname, '..', '..');
+
+interface ComposeService {
+  readonly command?: readonly string[];
+  readonly environment?: Record<string, string>;
+  readonly volumes?: readonly string[];
+  readonly depends_on?: Record<string, unknown>;
+}
+
+// docker-compose.yml cannot be run here (no Docker engine), so what can go wrong in it
+// without Docker is checked instead: every Vigil service's config file plus its environment
+// passes the configuration schema, and Prometheus scrapes each of them.
 describe('shipped configuration files', () => {
+  const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+  const services = compose.services;
+  const vigil = Object.entries(services).filter(([, s]) => s.command !== undefined && ['gateway', 'worker'].includes(s.command[0] ?? ''));
+  const configOf = (s: ComposeService): ReturnType<typeof loadConfig> => {
+    const mount = (s.volumes ?? []).find((v) => v.endsWith(':/etc/vigil:ro'));
+    if (mount === undefined) throw new Error('no /etc/vigil mount');
+    const file = join(root, mount.split(':')[0] as string, 'vigil.yaml');
+    return loadConfig({ file, env: s.environment ?? {} });
+  };
+
   it('deploy/gateway/vigil.yaml is valid', () => {
-    const cfg = loadConfig({ file: join(__dirname, '..', '..', 'deploy', 'gateway', 'vigil.yaml'), env: {} });
+    const cfg = loadConfig({ file: join(root, 'deploy', 'gateway', 'vigil.yaml'), env: {} });
     expect(cfg.gateway).toMatchObject({ id: 'gw-1', dataDir: '/var/lib/vigil', fsync: 'always' });
     expect(cfg.http.host).toBe('0.0.0.0');
+  });
+
+  it('docker-compose.yml runs Kafka, Mosquitto, Prometheus, one gateway and two workers', () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['kafka', 'mosquitto', 'prometheus', 'gateway', 'worker-1', 'worker-2']));
+    expect(vigil.map(([name, s]) => `${name}:${s.command?.[0]}`).sort()).toEqual(['gateway:gateway', 'worker-1:worker', 'worker-2:worker']);
+    expect(services.kafka?.environment).toMatchObject({ KAFKA_PROCESS_ROLES: 'broker,controller' });
+  });
+
+  it('every Vigil service has a valid configuration that reaches the compose Kafka', () => {
+    for (const [name, s] of vigil) {
+      const cfg = configOf(s);
+      expect([name, cfg.kafka.brokers]).toEqual([name, ['kafka:9092']]);
+      expect([name, cfg.http.host]).toEqual([name, '0.0.0.0']);
+      expect(s.depends_on).toHaveProperty('kafka');
+    }
+    const gateway = configOf(services.gateway as ComposeService);
+    expect(gateway.mqtt.url).toBe('mqtt://mosquitto:1883');
+  });
+
+  it('the two workers run every pipeline under different Kafka client ids (one consumer group per pipeline)', () => {
+    const w1 = configOf(services['worker-1'] as ComposeService);
+    const w2 = configOf(services['worker-2'] as ComposeService);
+    expect(w1.kafka.clientId).not.toBe(w2.kafka.clientId);
+    expect(w1.worker).toEqual(w2.worker);
+    const names = w1.worker.pipelines.length > 0 ? w1.worker.pipelines : [...pipelineCatalogue().keys()];
+    expect(names.length).toBeGreaterThanOrEqual(5);
+    expect(w1.kafka.partitions).toBeGreaterThanOrEqual(2);
+  });
+
+  it('Prometheus scrapes the gateway and both workers on their http ports', () => {
+    const prom = parse(readFileSync(join(root, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }> };
+    const targets = prom.scrape_configs.flatMap((c) => c.static_configs.flatMap((x) => x.targets));
+    for (const [name, s] of vigil) expect(targets).toContain(`${name}:${configOf(s).http.port}`);
   });
 });
