@@ -30,6 +30,7 @@ export { thresholdDetector, type ThresholdOptions, type ThresholdEvent, type Thr
 export { anomalyDetector, type AnomalyOptions, type AnomalyEvent, type AnomalySnapshot, type EwmaBaseline, type RollingBaseline } from './anomaly';
 export { geofence, distanceToBorderMeters, type GeofenceOptions, type GeofenceEvent, type GeofenceSnapshot, type Fence, type LatLon } from './geofence';
 export { silenceDetector, type SilenceOptions, type SilenceEvent } from './silence';
+export { rateDetector, type RateOptions, type RateEvent, type RateOperator, type RateStats, type RateSnapshot, type RateKeySnapshot } from './rate';
 export { positionStaleness, type PositionStalenessOptions, type StalenessEvent } from './position-staleness';
 export type { LastSeenSnapshot } from './last-seen';
 export { dedupe, type DedupeOptions, type DedupeOperator, type DedupeStats, type DedupeSnapshot } from './dedupe';
