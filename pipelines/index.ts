@@ -3,7 +3,7 @@
  * public API. `ALL_PIPELINES` is what a deployment (or the demo) starts; each pipeline is
  * also exported by name, with its factory for other settings.
  */
-import type { PipelineDefinition, ReadingKind } from '../src';
+import type { PipelineDefinition, SourceKind } from '../src';
 import { geofenceZones } from './geofence';
 import { sensorHealth } from './sensor-health';
 import { unitPicture } from './unit-picture';
@@ -32,7 +32,7 @@ export {
  * list that `startPipeline` accepts. Safe for the same reason as inside `startPipeline`:
  * the worker hands `build` only records of the definition's own sources.
  */
-function anyKind<K extends ReadingKind>(definition: PipelineDefinition<K>): PipelineDefinition {
+function anyKind<K extends SourceKind>(definition: PipelineDefinition<K>): PipelineDefinition {
   return definition as unknown as PipelineDefinition;
 }
 

@@ -1,6 +1,22 @@
 import { map, merge, share } from 'rxjs';
-import { definePipeline, silenceDetector, thresholdDetector, type PipelineDefinition, type PipelineReading, type PowerReading } from '../src';
-import { DEFAULT_CEILING, keepRecords, pointEvent, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
+import {
+  aggregate,
+  combinedLabel,
+  count,
+  definePipeline,
+  keyedWindow,
+  rateDetector,
+  silenceDetector,
+  sum,
+  thresholdDetector,
+  tumbling,
+  type PipelineDefinition,
+  type PipelineReading,
+  type PowerReading,
+  type RejectedFrameReading,
+  type VigilErrorCode,
+} from '../src';
+import { DEFAULT_CEILING, DEFAULT_LATENESS_MS, keepKind, keepRecords, pointEvent, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
 
 export interface SensorHealthPipelineOptions extends CommonPipelineOptions {
   /**
@@ -13,12 +29,34 @@ export interface SensorHealthPipelineOptions extends CommonPipelineOptions {
   readonly batteryLowPct?: number;
   /** State of charge (%) above which it clears again; the band stops a battery hovering at the level from flapping. Default 25. */
   readonly batteryClearPct?: number;
+  /** Span of the rejected-frame alarm, ms. Default 60,000. */
+  readonly rejectedOverMs?: number;
+  /** Rejected frames of one claimed device within `rejectedOverMs` that raise `rejected-frames`. Default 5. */
+  readonly rejectedRaise?: number;
+  /** It clears when that count falls to this or below. Default 1. */
+  readonly rejectedClear?: number;
+  /** Length of the tumbling window of rejected-frame counts per device, ms. Default 60,000. */
+  readonly rejectedWindowMs?: number;
 }
 
 type Power = PipelineReading<PowerReading>;
+type Rejected = PipelineReading<RejectedFrameReading>;
+
+/** How rejection reasons are grouped in the rate windows. */
+export const REJECTION_GROUPS: Readonly<Record<'replay' | 'forged' | 'identity', readonly VigilErrorCode[]>> = Object.freeze({
+  /** An old frame sent again: a replay attack, or a device whose sequence counter went back. */
+  replay: ['VIGIL_E_REPLAY', 'VIGIL_E_SEQ_TOO_OLD'],
+  /** A frame whose MAC or signature fails, or published on another device's topic: tampering or a forger. */
+  forged: ['VIGIL_E_FRAME_AUTH', 'VIGIL_E_FRAME_SIGNATURE', 'VIGIL_E_TOPIC_MISMATCH'],
+  /** A device the registry does not know, has revoked, or a retired key epoch: a lost or cloned device. */
+  identity: ['VIGIL_E_DEVICE_UNKNOWN', 'VIGIL_E_DEVICE_REVOKED', 'VIGIL_E_KEY_EPOCH_STALE'],
+});
+const inGroup = (group: keyof typeof REJECTION_GROUPS) => (r: Rejected): number => (REJECTION_GROUPS[group].includes(r.reading.reason) ? 1 : 0);
+const ungrouped = (r: Rejected): number => (Object.values(REJECTION_GROUPS).some((g) => g.includes(r.reading.reason)) ? 0 : 1);
 
 /**
- * `sensor-health` — device silence and low battery, from `telemetry.power`.
+ * `sensor-health` — device silence and low battery from `telemetry.power`, and frames the
+ * gateways rejected per device from `telemetry.rejected` (possible tampering).
  *
  * Every device class sends power readings as a heartbeat, so their absence is the
  * device's silence. What an analyst of `derived.sensor-health` sees:
@@ -35,28 +73,44 @@ type Power = PipelineReading<PowerReading>;
  *   `condition` (`battery-low`), `state`, `alarm`, `batteryPct` and `sinceMs`. Raised
  *   below 20 %, cleared above 25 %; readings without a state of charge are ignored.
  *
- * Not here: the rejected-frame rate per device from `telemetry.rejected`. Those records are
- * plain JSON written by gateways (no seal, no classification label, no sequence number,
- * gateway wall-clock time, and an unauthenticated claimed device id), while the runtime
- * reads only sealed `telemetry.<kind>` records and needs a label for every result. Reading
- * them needs a runtime source kind with its own label, dedupe and event-time rules; see
- * the report of issue 6.
+ * - **Rejected frames, alarm**, key `<deviceId>/rejected-frames/<raised|cleared>`, a point
+ *   window: `condition` (`rejected-frames`), `state`, `alarm`, `count` (rejections within
+ *   the span), `overS` and `sinceMs`. Raised on the rejection that makes 5 within 60 s (it
+ *   does not wait for the window to close: rejections are sparse), cleared once the count
+ *   within 60 s has fallen to 1 (judged on the rejected topic's watermark).
+ * - **Rejected frames, rate**, key `<deviceId>/rejected-rate`, 60 s tumbling windows:
+ *   `rejected` (all), `perMinute`, and by group `replay`, `forged`, `identity`, `other`
+ *   (`REJECTION_GROUPS`). A window is final when the rejected topic's watermark passes its
+ *   end, so it appears with the next rejections on that partition; late ones revise it.
+ *
+ * `deviceId` of a rejection is what the frame's clear header claims, unverified, so an
+ * attacker can make any device look attacked (still worth an alarm), and frames whose
+ * header did not decode count under `unattributed` (per source partition). Event time of a
+ * rejection is the gateway's clock when it refused the frame; its label is UNCLASSIFIED, as
+ * it holds only what travelled in the clear. Rejections are not deduplicated: a gateway
+ * that switches to its spool can record one twice.
  *
  * Events judge readings in arrival order and are never revised. Label: the partition's
  * running label (never less restrictive than the truth).
  */
-export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}): PipelineDefinition<'power'> {
+export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}): PipelineDefinition<'power' | 'rejected'> {
   const after = options.silentAfterMs ?? 90_000;
   const low = options.batteryLowPct ?? 20;
   const clear = options.batteryClearPct ?? 25;
+  const over = options.rejectedOverMs ?? 60_000;
+  const window = options.rejectedWindowMs ?? 60_000;
   return definePipeline({
     name: 'sensor-health',
-    sources: ['telemetry.power'],
+    sources: ['telemetry.power', 'telemetry.rejected'],
     ceiling: options.ceiling ?? DEFAULT_CEILING,
     watermarks: { maxOutOfOrderness: options.maxOutOfOrdernessMs ?? DEFAULT_MAX_OUT_OF_ORDERNESS_MS },
     build: (events$, ctx) => {
-      const shared$ = events$.pipe(share());
-      // Registered in a fixed order (silence, battery): checkpoints restore by position.
+      // One chain per source partition: a chain sees power or rejections, never both, and
+      // registers every operator in the same order (silence, battery, alarm, rate) either
+      // way, because checkpoints restore by position.
+      const all$ = events$.pipe(share());
+      const shared$ = all$.pipe(keepKind('power'));
+      const rejected$ = all$.pipe(keepKind('rejected'), share());
       const silence$ = shared$.pipe(
         ctx.stateful(silenceDetector({ key: (r: Power) => r.deviceId, after })),
         map((e) =>
@@ -81,7 +135,38 @@ export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}):
           }),
         ),
       );
-      return merge(silence$, battery$);
+      const alarm$ = rejected$.pipe(
+        ctx.stateful(rateDetector({ key: (r: Rejected) => r.deviceId, over, raise: options.rejectedRaise ?? 5, clear: options.rejectedClear ?? 1 })),
+        map((e) =>
+          pointEvent(`${e.key}/rejected-frames/${e.type}`, e.time, {
+            condition: 'rejected-frames',
+            state: e.type,
+            alarm: e.type === 'raised',
+            count: e.count,
+            overS: over / 1000,
+            sinceMs: e.since,
+          }),
+        ),
+      );
+      const rate$ = rejected$.pipe(
+        ctx.stateful(
+          keyedWindow({
+            key: (r: Rejected) => r.deviceId,
+            window: tumbling(window),
+            allowedLateness: DEFAULT_LATENESS_MS,
+            aggregate: aggregate({ n: count(), replay: sum(inGroup('replay')), forged: sum(inGroup('forged')), identity: sum(inGroup('identity')), other: sum(ungrouped), label: combinedLabel() }),
+          }),
+        ),
+        map((w) => ({
+          key: `${w.key}/rejected-rate`,
+          windowStartMs: w.window.start,
+          windowEndMs: w.window.end,
+          revision: w.revision,
+          label: w.value.label,
+          values: { rejected: w.value.n, perMinute: (w.value.n * 60_000) / window, replay: w.value.replay, forged: w.value.forged, identity: w.value.identity, other: w.value.other },
+        })),
+      );
+      return merge(silence$, battery$, alarm$, rate$);
     },
   });
 }

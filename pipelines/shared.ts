@@ -3,8 +3,8 @@
  * events (detector transitions) become derived outputs, and a record filter that lets
  * watermarks through. Not a pipeline itself; `index.ts` lists the pipelines.
  */
-import { filter, type MonoTypeOperatorFunction } from 'rxjs';
-import { makeLabel, type ClassificationLabel, type DerivedOutput, type DerivedValue, type StreamEvent } from '../src';
+import { filter, type MonoTypeOperatorFunction, type OperatorFunction } from 'rxjs';
+import { makeLabel, type ClassificationLabel, type DerivedOutput, type DerivedValue, type PipelineReading, type SourceReading, type StreamEvent } from '../src';
 
 /**
  * Ceiling of every pipeline here unless its options say otherwise: results up to SECRET,
@@ -42,6 +42,14 @@ export const DEFAULT_MAX_OUT_OF_ORDERNESS_MS = 1_000;
  */
 export function keepRecords<T>(keep: (record: T) => boolean): MonoTypeOperatorFunction<StreamEvent<T>> {
   return filter((ev) => ev.kind === 'watermark' || keep(ev.value));
+}
+
+/**
+ * Keeps the readings of one kind (and every watermark), typed as that kind: for a pipeline
+ * with several sources, whose `build` runs once per source partition and sees one kind.
+ */
+export function keepKind<R extends SourceReading, K extends R['kind']>(kind: K): OperatorFunction<StreamEvent<PipelineReading<R>>, StreamEvent<PipelineReading<Extract<R, { kind: K }>>>> {
+  return filter((ev): ev is StreamEvent<PipelineReading<Extract<R, { kind: K }>>> => ev.kind === 'watermark' || ev.value.reading.kind === kind);
 }
 
 /**

@@ -59,3 +59,11 @@ export {
   type SealedRecord,
 } from './record';
 export { RecordCodec, type RecordCodecOptions, type SealRecordOptions } from './record-codec';
+export {
+  REJECTED_TOPIC,
+  encodeRejectionRecord,
+  decodeRejectionRecord,
+  rejectionKey,
+  type RejectionRecord,
+  type RejectedFrameHeader,
+} from './rejection-record';

@@ -1,17 +1,23 @@
 import type { Observable } from 'rxjs';
-import { validateLabel, READING_KINDS, type ClassificationLabel, type ReadingKind } from '../codec';
+import { validateLabel, READING_KINDS, type ClassificationLabel } from '../codec';
 import { VigilError } from '../errors';
-import type { DerivedOutput, PipelineContext, PipelineEvents, TelemetryTopic } from './types';
+import type { DerivedOutput, PipelineContext, PipelineEvents, SourceKind, TelemetryTopic } from './types';
+
+/** Every source kind a pipeline may name: the reading kinds and `rejected`. */
+export const SOURCE_KINDS: readonly SourceKind[] = Object.freeze([...READING_KINDS, 'rejected']);
 
 /** What `definePipeline` takes. */
-export interface PipelineSpec<K extends ReadingKind = ReadingKind> {
+export interface PipelineSpec<K extends SourceKind = SourceKind> {
   /**
    * The pipeline's name: its derived topic is `derived.<name>`, its changelog
    * `vigil.changelog.<name>`, its consumer group `vigil.pipeline.<name>` (by default).
    * 1–64 of `[A-Za-z0-9._-]`.
    */
   readonly name: string;
-  /** Topics to read, `telemetry.<kind>`; the reading type in `build` follows from them. */
+  /**
+   * Topics to read, `telemetry.<kind>` (or `telemetry.rejected`); the reading type in
+   * `build` follows from them. Each source partition gets its own operator chain.
+   */
   readonly sources: readonly TelemetryTopic<K>[];
   /**
    * The highest label the derived stream may carry: a result is published only if its
@@ -38,7 +44,7 @@ export interface PipelineSpec<K extends ReadingKind = ReadingKind> {
 }
 
 /** A validated, frozen pipeline definition: pass it to `startPipeline`. */
-export interface PipelineDefinition<K extends ReadingKind = ReadingKind> extends PipelineSpec<K> {
+export interface PipelineDefinition<K extends SourceKind = SourceKind> extends PipelineSpec<K> {
   readonly maxOutOfOrderness: number;
   readonly dedupeWindow: number;
   /** The reading kinds of `sources`, in order. */
@@ -79,7 +85,7 @@ function fail(pipeline: string, option: string, value: unknown, allowed: string)
  *     ),
  * });
  */
-export function definePipeline<K extends ReadingKind>(spec: PipelineSpec<K>): PipelineDefinition<K> {
+export function definePipeline<K extends SourceKind>(spec: PipelineSpec<K>): PipelineDefinition<K> {
   if (typeof spec !== 'object' || spec === null) throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', 'definePipeline needs a pipeline spec object');
   const name = spec.name;
   if (typeof name !== 'string' || !NAME.test(name)) fail(String(name), 'name', name, 'expected 1-64 characters of [A-Za-z0-9._-]');
@@ -87,7 +93,7 @@ export function definePipeline<K extends ReadingKind>(spec: PipelineSpec<K>): Pi
   const kinds: K[] = [];
   for (const s of spec.sources as readonly string[]) {
     const kind = typeof s === 'string' && s.startsWith('telemetry.') ? s.slice('telemetry.'.length) : '';
-    if (!(READING_KINDS as readonly string[]).includes(kind)) fail(name, 'sources', s, `expected telemetry.<kind> with kind one of ${READING_KINDS.join(', ')}`);
+    if (!(SOURCE_KINDS as readonly string[]).includes(kind)) fail(name, 'sources', s, `expected telemetry.<kind> with kind one of ${SOURCE_KINDS.join(', ')}`);
     if (kinds.includes(kind as K)) fail(name, 'sources', s, 'expected each topic once');
     kinds.push(kind as K);
   }

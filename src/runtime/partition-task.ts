@@ -1,16 +1,17 @@
 import { Observable, Subject, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
-import { combineLabels, validateLabel, type ClassificationLabel, type Reading, type TelemetryRecord } from '../codec';
+import { combineLabels, validateLabel, type ClassificationLabel } from '../codec';
 import { VigilError } from '../errors';
 import { dedupe, withWatermarks, type DedupeOperator, type DedupeSnapshot, type JsonValue, type StatefulOperator, type WithWatermarksOperator, type WithWatermarksSnapshot } from '../stream';
 import type { PipelineDefinition } from './define-pipeline';
 import { sameLabel } from './label-aggregate';
 import type { PartitionCheckpoint } from './checkpoint-codec';
-import type { DerivedOutput, PipelineContext, PipelineEvents, PipelineReading } from './types';
+import type { SourceRecord } from './source-record';
+import type { DerivedOutput, PipelineContext, PipelineEvents, PipelineReading, SourceReading } from './types';
 
 type AnyStateful = StatefulOperator<never, unknown, JsonValue>;
 
 /**
- * The operator chain of one source partition: dedupe → one reading per element →
+ * The operator chain of one source partition: dedupe (rejections pass) → one reading per element →
  * watermarks → the pipeline's own operators. Kafka keys telemetry by device, so every
  * device's keyed state lives in exactly one partition's chain, and a rebalance moves a
  * partition's whole state with it (DESIGN.md §4).
@@ -25,8 +26,8 @@ export class PartitionTask {
   dirty = false;
   /** Restored from a checkpoint at assignment. */
   restored = false;
-  private readonly input = new Subject<TelemetryRecord>();
-  private readonly dedupe: DedupeOperator<TelemetryRecord>;
+  private readonly input = new Subject<SourceRecord>();
+  private readonly dedupe: DedupeOperator<SourceRecord>;
   private readonly watermarks: WithWatermarksOperator<PipelineReading>;
   private readonly operators: AnyStateful[] = [];
   private readonly output$: Observable<DerivedOutput>;
@@ -41,12 +42,13 @@ export class PartitionTask {
     readonly topic: string,
     readonly partition: number,
     scheduler: SchedulerLike,
-    onDuplicate: (record: TelemetryRecord, reason: 'duplicate' | 'too-old') => void,
+    onDuplicate: (record: SourceRecord, reason: 'duplicate' | 'too-old') => void,
   ) {
-    this.dedupe = dedupe<TelemetryRecord>({
+    this.dedupe = dedupe<SourceRecord>({
       device: (r) => r.deviceId,
-      // Sequence numbers beyond 2^53 cannot be tracked exactly; dedupe passes them as unsequenced.
-      sequence: (r) => (r.seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(r.seq) : -1),
+      // Sequence numbers beyond 2^53 cannot be tracked exactly; dedupe passes them as
+      // unsequenced, and rejections too (a replayed frame repeats its number on purpose).
+      sequence: (r) => (r.type !== 'rejected' && r.seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(r.seq) : -1),
       window: definition.dedupeWindow,
       onDrop: onDuplicate,
     });
@@ -106,7 +108,7 @@ export class PartitionTask {
   }
 
   /** Feeds one opened record; throws the chain's error if an operator failed. */
-  push(record: TelemetryRecord): void {
+  push(record: SourceRecord): void {
     const l = this.label;
     this.label = l === null ? record.label : sameLabel(l, record.label) ? l : combineLabels(l, record.label);
     this.input.next(record);
@@ -150,14 +152,14 @@ export class PartitionTask {
 }
 
 /** One element per reading, with the reading's own event time. */
-function flattenReadings(): OperatorFunction<TelemetryRecord, PipelineReading> {
+function flattenReadings(): OperatorFunction<SourceRecord, PipelineReading> {
   return (source) =>
     new Observable<PipelineReading>((subscriber) =>
       source.subscribe({
         next: (r) => {
           const readings = r.readings;
           for (let i = 0; i < readings.length; i++) {
-            const reading = readings[i] as Reading;
+            const reading = readings[i] as SourceReading;
             subscriber.next({ deviceId: r.deviceId, seq: r.seq, timeMs: r.eventTimeMs + reading.offsetMs, gatewayId: r.gatewayId, label: r.label, reading });
           }
         },

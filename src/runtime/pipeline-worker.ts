@@ -1,6 +1,6 @@
 import type { BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage, TopicPartition, TopicPartitionOffset } from '../bus';
 import { parseOffset } from '../bus';
-import { RECORD_KEY_ID_HEADER, RecordCodec, type DerivedRecord, type DerivedValue, type ReadingKind, type TelemetryRecord } from '../codec';
+import { RECORD_KEY_ID_HEADER, RecordCodec, type DerivedRecord, type DerivedValue } from '../codec';
 import { VigilError, isVigilError } from '../errors';
 import { channels, type PipelineBatchEvent, type PipelineDropEvent } from '../instrument';
 import { withinCeiling } from './ceiling';
@@ -9,7 +9,8 @@ import { openCheckpoint, sealCheckpoint } from './checkpoint-codec';
 import type { PipelineDefinition } from './define-pipeline';
 import { PartitionTask } from './partition-task';
 import { Serial } from './serial';
-import type { DerivedOutput } from './types';
+import { rejectedSourceRecord, type SourceRecord } from './source-record';
+import type { DerivedOutput, SourceKind } from './types';
 import { resolveWorkerOptions, type PipelineWorkerOptions, type ResolvedWorkerOptions } from './worker-options';
 
 /** Counters of a worker since it started. */
@@ -61,7 +62,7 @@ export class PipelineWorker {
   private readonly tasks = new Map<string, PartitionTask>();
   private readonly serial = new Serial();
   private readonly codec = new RecordCodec();
-  private readonly kinds = new Map<string, ReadingKind>();
+  private readonly kinds = new Map<string, SourceKind>();
   private readonly derivedTopic: string;
   private readonly changelogTopic: string;
   private producer: BusProducer | undefined;
@@ -83,7 +84,7 @@ export class PipelineWorker {
     private readonly options: ResolvedWorkerOptions,
   ) {
     const prefix = options.topicPrefix;
-    definition.sources.forEach((s, i) => this.kinds.set(prefix + s, definition.kinds[i] as ReadingKind));
+    definition.sources.forEach((s, i) => this.kinds.set(prefix + s, definition.kinds[i] as SourceKind));
     this.derivedTopic = `${prefix}derived.${definition.name}`;
     this.changelogTopic = `${prefix}vigil.changelog.${definition.name}`;
     this.batchEvent = { pipeline: definition.name, records: 0, outputs: 0, seconds: 0 };
@@ -210,7 +211,7 @@ export class PipelineWorker {
     const task = this.tasks.get(tpKey(batch.topic, batch.partition));
     if (task === undefined || this.state !== 'running') return;
     const started = performance.now();
-    const kind = this.kinds.get(batch.topic) as ReadingKind;
+    const kind = this.kinds.get(batch.topic) as SourceKind;
     // Records before the restored position can arrive when a seek raced a fetch: skip them.
     const from = task.position === null ? -1 : parseOffset(task.position);
     const messages = batch.messages;
@@ -236,9 +237,10 @@ export class PipelineWorker {
 
   // --- records in, records out -------------------------------------------------------
 
-  private open(m: BusMessage, kind: ReadingKind): TelemetryRecord | null {
+  private open(m: BusMessage, kind: SourceKind): SourceRecord | null {
     try {
       if (m.value === null) throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: empty message (tombstone)`, { details: { field: 'value' } });
+      if (kind === 'rejected') return rejectedSourceRecord(m.value);
       const keyId = m.headers[RECORD_KEY_ID_HEADER];
       if (keyId === undefined) throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: no ${RECORD_KEY_ID_HEADER} header`, { details: { field: RECORD_KEY_ID_HEADER } });
       const record = this.codec.open(m.value, this.options.keyring.get(keyId.toString('utf8')));
@@ -426,7 +428,7 @@ function finiteValues(values: Readonly<Record<string, DerivedValue>>): Readonly<
  * await worker.stop();
  * @throws VigilError `VIGIL_E_PIPELINE_OPTIONS`, `VIGIL_E_BUS_TOPIC_UNKNOWN` (a source topic is missing), bus errors
  */
-export async function startPipeline<K extends ReadingKind>(definition: PipelineDefinition<K>, options: PipelineWorkerOptions): Promise<PipelineWorker> {
+export async function startPipeline<K extends SourceKind>(definition: PipelineDefinition<K>, options: PipelineWorkerOptions): Promise<PipelineWorker> {
   if (typeof definition !== 'object' || definition === null || typeof definition.build !== 'function' || !Array.isArray(definition.kinds)) {
     throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', 'startPipeline needs a definition made by definePipeline()');
   }

@@ -1,16 +1,46 @@
 import type { Observable, SchedulerLike } from 'rxjs';
-import type { ClassificationLabel, DerivedValue, FrameRange, Reading, ReadingKind } from '../codec';
+import type { ClassificationLabel, DerivedValue, FrameRange, Reading, ReadingKind, RejectedFrameHeader } from '../codec';
+import type { VigilErrorCode } from '../errors';
 import type { JsonValue, StatefulOperator, StreamEvent } from '../stream';
 
-/** A source topic of a pipeline: `telemetry.<kind>` (DESIGN.md §6). */
-export type TelemetryTopic<K extends ReadingKind = ReadingKind> = `telemetry.${K}`;
+/**
+ * What a pipeline can read: the readings of one kind (`telemetry.<kind>`, sealed records),
+ * or `rejected` (`telemetry.rejected`, the gateways' records of refused frames).
+ */
+export type SourceKind = ReadingKind | 'rejected';
+
+/** A source topic of a pipeline: `telemetry.<kind>` or `telemetry.rejected` (DESIGN.md §6). */
+export type TelemetryTopic<K extends SourceKind = SourceKind> = `telemetry.${K}`;
+
+/**
+ * A rejection record of `telemetry.rejected` as a pipeline sees it. Everything in it is what
+ * the sender claimed and the gateway could not verify; the pipeline reading carries the
+ * claimed device id (`UNATTRIBUTED` when the header did not decode), the claimed sequence
+ * number (0 then), the gateway's rejection time as event time, and the label UNCLASSIFIED:
+ * it holds only what travelled in the clear. Rejection records are not deduplicated (a
+ * replayed frame repeats its sequence number on purpose).
+ */
+export interface RejectedFrameReading {
+  readonly kind: 'rejected';
+  readonly offsetMs: 0;
+  readonly reason: VigilErrorCode;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly header: RejectedFrameHeader | null;
+}
+
+/** The device id of rejections whose frame header did not decode. */
+export const UNATTRIBUTED = 'unattributed';
+
+/** A reading of any source: a sensor reading or a rejected frame. */
+export type SourceReading = Reading | RejectedFrameReading;
 
 /**
  * One reading of an opened, de-duplicated telemetry record, as a pipeline sees it. The
  * runner flattens a record (one frame's readings of one kind) into one of these per reading,
  * so windows and detectors work on readings while dedupe works on frames.
  */
-export interface PipelineReading<R extends Reading = Reading> {
+export interface PipelineReading<R extends SourceReading = SourceReading> {
   readonly deviceId: string;
   /** The frame's per-device sequence number. */
   readonly seq: bigint;
@@ -68,4 +98,4 @@ export interface PipelineContext {
 }
 
 /** The stream a pipeline's `build` receives: readings with their event time, and watermarks. */
-export type PipelineEvents<K extends ReadingKind = ReadingKind> = Observable<StreamEvent<PipelineReading<Extract<Reading, { kind: K }>>>>;
+export type PipelineEvents<K extends SourceKind = SourceKind> = Observable<StreamEvent<PipelineReading<Extract<SourceReading, { kind: K }>>>>;

@@ -1,5 +1,5 @@
 import { ALL_PIPELINES, PIPELINES_BY_NAME, geofenceZones, sensorHealth, unitPicture, vehicleAnomaly, vitals } from '../../pipelines';
-import { definePipeline, generateStreamKey, MemoryBus, READING_KINDS, startPipeline, StreamKeyring, withinCeiling, makeLabel } from '../../src';
+import { definePipeline, generateStreamKey, MemoryBus, SOURCE_KINDS, startPipeline, StreamKeyring, withinCeiling, makeLabel } from '../../src';
 
 describe('ALL_PIPELINES', () => {
   it('lists every pipeline once, under unique names, each also exported by name', () => {
@@ -13,7 +13,7 @@ describe('ALL_PIPELINES', () => {
   it('gives each pipeline valid telemetry sources and a SECRET ceiling, and passes definePipeline again unchanged', () => {
     for (const p of ALL_PIPELINES) {
       expect(p.sources.length).toBeGreaterThan(0);
-      for (const s of p.sources) expect(READING_KINDS.map((k) => `telemetry.${k}`)).toContain(s);
+      for (const s of p.sources) expect(SOURCE_KINDS.map((k) => `telemetry.${k}`)).toContain(s);
       expect(p.ceiling).toEqual(makeLabel('SECRET'));
       expect(withinCeiling(makeLabel('TOP_SECRET'), p.ceiling ?? makeLabel('TOP_SECRET'))).toBe(false);
       expect(definePipeline(p)).toMatchObject({ name: p.name, sources: p.sources, kinds: p.kinds });
@@ -23,7 +23,7 @@ describe('ALL_PIPELINES', () => {
   it('starts every pipeline on a bus holding its sources, creating its derived and changelog topics', async () => {
     const bus = new MemoryBus();
     try {
-      await bus.admin().ensureTopics(READING_KINDS.map((k) => ({ topic: `telemetry.${k}`, partitions: 2 })));
+      await bus.admin().ensureTopics(SOURCE_KINDS.map((k) => ({ topic: `telemetry.${k}`, partitions: 2 })));
       for (const p of ALL_PIPELINES) {
         const worker = await startPipeline(p, { bus, keyring: new StreamKeyring([generateStreamKey('telemetry.k1')]), derivedKey: generateStreamKey(`derived.${p.name}.k1`), checkpointIntervalMs: 0 });
         try {

@@ -12,7 +12,11 @@ import {
   type PipelineDefinition,
   type Reading,
   type ReadingKind,
+  type RejectionRecord,
+  type SourceKind,
   type TelemetryRecord,
+  encodeRejectionRecord,
+  rejectionKey,
 } from '../../src';
 import { createFleet, type FleetConfigInput, type Fleet } from '../../src/sim';
 import { derivedView, readAll, waitForPositions } from '../runtime/helpers';
@@ -82,7 +86,7 @@ export interface RunOptions {
  * returns the latest result per Kafka key (what a compacted reader ends with), sorted by
  * window end then key. Checks that no (key, revision) was ever published with two values.
  */
-export async function runPipeline<K extends ReadingKind>(definition: PipelineDefinition<K>, records: readonly TelemetryRecord[], options: RunOptions = {}): Promise<Result[]> {
+export async function runPipeline<K extends SourceKind>(definition: PipelineDefinition<K>, records: readonly (TelemetryRecord | RejectionRecord)[], options: RunOptions = {}): Promise<Result[]> {
   const partitions = options.partitions ?? 1;
   const partitionOf = options.partitionOf ?? ((): number => 0);
   const telemetryKey = generateStreamKey('telemetry.test.k1');
@@ -97,13 +101,19 @@ export async function runPipeline<K extends ReadingKind>(definition: PipelineDef
       const ends = new Map<string, number[]>(definition.sources.map((t) => [t, new Array<number>(partitions).fill(0)]));
       try {
         for (const r of records) {
-          const topic = `telemetry.${r.kind}`;
+          const rejection = 'reason' in r;
+          const topic = rejection ? 'telemetry.rejected' : `telemetry.${r.kind}`;
           const end = ends.get(topic);
           if (end === undefined) throw new Error(`${definition.name} does not read ${topic}`);
-          const partition = partitionOf(r.deviceId);
+          const key = rejection ? rejectionKey(r) : r.deviceId;
+          const partition = partitionOf(key);
           end[partition] = (end[partition] as number) + 1;
-          const sealed = codec.seal(r, telemetryKey);
-          await producer.send(topic, [{ key: r.deviceId, partition, value: Buffer.from(sealed.value), headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId } }]);
+          if (rejection) {
+            await producer.send(topic, [{ key, partition, value: Buffer.from(encodeRejectionRecord(r)) }]);
+          } else {
+            const sealed = codec.seal(r, telemetryKey);
+            await producer.send(topic, [{ key, partition, value: Buffer.from(sealed.value), headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId } }]);
+          }
         }
       } finally {
         await producer.close();

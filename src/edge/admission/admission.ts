@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { FrameOpener, makeLabel, RecordCodec, DEFAULT_MAX_CLOCK_SKEW_MS, type DecodedFrame, type Reading, type ReadingKind, type ClassificationLabel } from '../../codec';
+import { FrameOpener, makeLabel, RecordCodec, DEFAULT_MAX_CLOCK_SKEW_MS, REJECTED_TOPIC, encodeRejectionRecord, rejectionKey, type DecodedFrame, type Reading, type ReadingKind, type ClassificationLabel, type RejectedFrameHeader, type RejectionRecord } from '../../codec';
 import { resolveCryptoBackend, SharedKeyCache, type CryptoBackend, type CryptoBackendOption, type IngestKeys, type StreamDataKey, type Verifier } from '../../crypto';
 import { isVigilError, VigilError, type VigilErrorCode } from '../../errors';
 import type { DeviceEntry, DeviceRegistry, PriorityClass, RegistryEvent } from '../../registry';
@@ -46,7 +46,7 @@ export interface Rejected {
   readonly code: VigilErrorCode;
   readonly message: string;
   /** The clear header when it could be decoded (never the plaintext). */
-  readonly header: { readonly deviceId: string; readonly epoch: number; readonly seq: string; readonly eventTimeMs: number } | null;
+  readonly header: RejectedFrameHeader | null;
   /** SHA-256 of the frame bytes, hex: lets an operator match the frame without keeping it. */
   readonly sha256: string;
   readonly bytes: number;
@@ -54,8 +54,6 @@ export interface Rejected {
 
 export type AdmissionResult = Admitted | Rejected;
 
-/** Topic of rejected frames (DESIGN.md §6). */
-export const REJECTED_TOPIC = 'telemetry.rejected';
 
 /**
  * The gateway's admission chain for one frame, in order of cost: decode the clear header →
@@ -214,11 +212,11 @@ export class Admission {
 }
 
 /**
- * The record a rejection leaves in `telemetry.rejected`: reason, device id, clear header and
- * the frame's hash, as JSON, keyed by device id (or the hash when the header did not decode).
- * It never carries plaintext: an unopened frame has none to give.
+ * The record a rejection leaves in `telemetry.rejected` (codec `RejectionRecord`): reason,
+ * clear header and the frame's hash, as JSON, keyed by device id (or the hash when the
+ * header did not decode). It never carries plaintext: an unopened frame has none to give.
  */
 export function rejectionRecord(r: Rejected, gatewayId: string, atMs: number): { topic: string; key: string; value: Uint8Array } {
-  const body = { reason: r.code, message: r.message, header: r.header, sha256: r.sha256, bytes: r.bytes, gatewayId, atMs };
-  return { topic: REJECTED_TOPIC, key: r.header?.deviceId ?? r.sha256, value: new TextEncoder().encode(JSON.stringify(body)) };
+  const rec: RejectionRecord = { reason: r.code, message: r.message, header: r.header, sha256: r.sha256, bytes: r.bytes, gatewayId, atMs };
+  return { topic: REJECTED_TOPIC, key: rejectionKey(rec), value: encodeRejectionRecord(rec) };
 }

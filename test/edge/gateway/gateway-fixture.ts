@@ -64,40 +64,50 @@ export async function provisionGateway(opts: { kafkaBrokers: string; mqttUrl: st
   };
 }
 
-/** Reads `topics` from the beginning until `done(messages)` says enough, within `timeoutMs`. */
+/**
+ * Reads `topics` from the beginning until `done(messages)` says enough, within `timeoutMs`.
+ * A consumer that fails (a broker just restarted may refuse group calls for a while on a
+ * loaded machine) is replaced by a fresh one reading from the beginning again, until the
+ * deadline; the last failure is in the timeout's message.
+ */
 export async function readKafka(brokers: string, topics: readonly string[], done: (msgs: BusMessage[]) => boolean, timeoutMs = 30_000, describe: (msgs: BusMessage[]) => string = () => ''): Promise<BusMessage[]> {
   const bus = new KafkaBus({ brokers: brokers.split(','), clientId: `reader-${randomUUID().slice(0, 8)}` });
-  const got: BusMessage[] = [];
+  const deadline = Date.now() + timeoutMs;
+  let got: BusMessage[] = [];
+  let lastError: Error | undefined;
   try {
     // The gateway reports ready before it has made its topics (it can spool meanwhile), so
     // a reader started right after it waits for them, as an analyst's tap would be retried.
-    const deadline = Date.now() + timeoutMs;
     const admin = bus.admin();
-    await until(async () => (await Promise.all(topics.map((t) => admin.describeTopic(t)))).every((d) => d !== null && d.partitions > 0), timeoutMs, `topics ${topics.join(', ')} exist`);
+    await until(async () => (await Promise.all(topics.map((t) => admin.describeTopic(t).catch(() => null)))).every((d) => d !== null && d.partitions > 0), timeoutMs, `topics ${topics.join(', ')} exist`);
     await admin.close();
-    const c = bus.consumer({ groupId: `reader-${randomUUID()}`, fromBeginning: true, maxWaitMs: 200 });
-    for (;;) {
+    while (Date.now() < deadline) {
+      got = [];
+      const c = bus.consumer({ groupId: `reader-${randomUUID()}`, fromBeginning: true, maxWaitMs: 200 });
+      let settle!: (outcome: 'done' | Error) => void;
+      const outcome = new Promise<'done' | Error>((r) => (settle = r));
+      const timer = setTimeout(() => settle(new Error('deadline')), Math.max(0, deadline - Date.now()));
       try {
         await c.subscribe(topics);
-        break;
+        await c.run({
+          eachBatch: (b) => {
+            got.push(...b.messages);
+            if (done(got)) settle('done');
+          },
+          onError: (err) => settle(err),
+        });
+        const o = await outcome;
+        if (o === 'done') return got;
+        if (o.message !== 'deadline') lastError = o;
       } catch (err) {
-        if ((err as { code?: string }).code !== 'VIGIL_E_BUS_TOPIC_UNKNOWN' || Date.now() > deadline) throw err;
+        lastError = err as Error;
         await new Promise((r) => setTimeout(r, 200));
+      } finally {
+        clearTimeout(timer);
+        await c.close().catch(() => undefined);
       }
     }
-    let finish!: () => void;
-    const finished = new Promise<void>((r) => (finish = r));
-    await c.run({
-      eachBatch: (b) => {
-        got.push(...b.messages);
-        if (done(got)) finish();
-      },
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([finished, new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error(`readKafka: only ${got.length} messages after ${timeoutMs} ms ${describe(got)}`)), timeoutMs)))]);
-    clearTimeout(timer);
-    await c.close();
-    return got;
+    throw new Error(`readKafka: only ${got.length} messages after ${timeoutMs} ms ${describe(got)}${lastError === undefined ? '' : `; last consumer failure: ${lastError.message}`}`);
   } finally {
     await bus.close();
   }

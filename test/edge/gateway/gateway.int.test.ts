@@ -1,13 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
 import mqtt, { type MqttClient } from 'mqtt';
-import { encodeReadings, FrameSealer, type Reading } from '../../../src/codec';
+import { decodeRejectionRecord, encodeReadings, FrameSealer, type Reading } from '../../../src/codec';
 import { boxSharedKey, generateDeviceKeys, getCryptoBackend, type DeviceKeys } from '../../../src/crypto';
 import { DeviceClient } from '../../../src/device';
 import { startGateway, type RunningGateway } from '../../../src/cli/gateway-runner';
 import { revokeDevice, writeRegistryFile } from '../../../src/registry';
 import { buildFrameBySpec } from '../../codec/spec-builder';
 import { openTelemetry, provisionGateway, readKafka, until, type GatewayFixture } from './gateway-fixture';
+import { sensorHealthPipeline } from '../../../pipelines';
+import { runPipeline } from '../../pipelines/harness';
 
 const brokers = process.env.VIGIL_KAFKA_BROKERS as string;
 const mqttUrl = process.env.VIGIL_MQTT_URL as string;
@@ -142,5 +144,15 @@ describe('gateway against real Mosquitto and Kafka', () => {
     for (const r of reasons) {
       expect(await metric(gw, new RegExp(`^vigil_gateway_frames_total\\{result="rejected",reason="${r}"`))).toBeGreaterThanOrEqual(1);
     }
+
+    // What the gateway wrote is what a pipeline reads: every record decodes as the codec's
+    // RejectionRecord, and sensor-health raises its alarm for veh-2, whose frames were
+    // replayed and tampered with more than 5 times within a minute.
+    const records = rejected.map((m) => decodeRejectionRecord(m.value as Buffer)).filter((r) => r.gatewayId === fx.config.gateway.id);
+    expect(records).toEqual(bodies);
+    const health = await runPipeline(sensorHealthPipeline(), records);
+    const alarm = health.find((r) => r.key === 'veh-2/rejected-frames/raised');
+    expect(alarm?.values).toMatchObject({ alarm: true, count: 5 });
+    expect(health.filter((r) => r.key.endsWith('/rejected-frames/raised')).map((r) => r.key)).toEqual(['veh-2/rejected-frames/raised']);
   });
 });
