@@ -5,8 +5,8 @@
  * worker (`startWorker`, child process, per-device 1 s tumbling count/mean of
  * telemetry.power) → a consumer of telemetry.power and derived.bench-power (this process).
  *
- * 1. Sustained rate: the offered rate steps up (×2 from 2,000 frames/s, then 2 bisections,
- *    at most 9 runs of 6 s) until a run loses anything or falls behind: a run passes when
+ * 1. Sustained rate: the offered rate steps up (×2 from 2,000 frames/s, then 4 bisections,
+ *    at most 11 runs of 6 s) until a run loses anything or falls behind: a run passes when
  *    the publisher kept its schedule (lag < 500 ms), the consumer was less than 0.5 s of
  *    frames behind when publishing ended, and every frame (unique device+seq) reached
  *    Kafka within 4 s after. Measured the same way for
@@ -27,7 +27,8 @@
  *    gateway and worker processes; RSS of the gateway sampled over the 60 s run.
  *
  * Run: `npm run bench e2e`. Env: VIGIL_BENCH_E2E_SECONDS (search run length, default 6),
- * VIGIL_BENCH_RSS_SECONDS (default 60), VIGIL_BENCH_VERBOSE=1 (children's stderr),
+ * VIGIL_BENCH_RSS_SECONDS (default 60), VIGIL_BENCH_E2E_BISECTIONS (default 4),
+ * VIGIL_BENCH_RECEIVE_MAXIMUM (the gateway's gateway.receiveMaximum; Mosquitto keeps 1000), VIGIL_BENCH_VERBOSE=1 (children's stderr),
  * VIGIL_BENCH_E2E_PROFILE=<dir>: instead, one 8 s gateway run at VIGIL_BENCH_E2E_RATE (default
  * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>).
  */
@@ -48,7 +49,7 @@ const RSS_MS = Number(process.env.VIGIL_BENCH_RSS_SECONDS ?? 60) * 1000;
 const START_RATE = 2000;
 const MAX_RATE = 64_000;
 const MAX_DOUBLINGS = 6;
-const BISECTIONS = 2;
+const BISECTIONS = Number(process.env.VIGIL_BENCH_E2E_BISECTIONS ?? 4);
 const DRAIN_MS = 4000;
 const DEVICES = 100;
 const CONNECTIONS = 4;

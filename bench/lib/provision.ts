@@ -53,6 +53,7 @@ export async function provisionBench(opts: { kafkaBrokers: string; mqttUrl: stri
         id: gwId, group: `g-${theatre}`, subscription: `vigil/v1/${theatre}/+/+/telemetry`,
         registryFile: join(dir, 'registry.yaml'), ingestKeyFile: join(dir, 'keys', 'ingest.key.json'), streamKeyFile: join(dir, 'keys', 'telemetry.key.json'),
         dataDir: join(dir, 'data'),
+        ...(process.env.VIGIL_BENCH_RECEIVE_MAXIMUM === undefined ? {} : { receiveMaximum: Number(process.env.VIGIL_BENCH_RECEIVE_MAXIMUM) }),
       },
       worker: { pipelines: [opts.pipeline], telemetryKeyFile: join(dir, 'keys', 'telemetry.key.json'), keyDir: join(dir, 'keys'), checkpointIntervalMs: 5000 },
       http: { host: '127.0.0.1', port: 0 },
