@@ -11,6 +11,13 @@ const brokers = (process.env.VIGIL_KAFKA_BROKERS as string).split(',');
 const PARTITIONS = 3;
 const DEVICES = 6;
 const FRAMES = 60;
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 const consumer = { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 5_000, maxWaitMs: 100 };
 
 describe('pipeline runtime on Kafka', () => {
@@ -34,8 +41,8 @@ describe('pipeline runtime on Kafka', () => {
     await bus.close();
   });
 
-  async function start(keys: Keys): Promise<PipelineWorker> {
-    const w = await startPipeline(powerPipeline(), { bus, keyring: keys.workerKeyring(), derivedKey: keys.derived, topicPrefix: prefix, checkpointIntervalMs: 0, consumer });
+  async function start(keys: Keys, topicPrefix = prefix): Promise<PipelineWorker> {
+    const w = await startPipeline(powerPipeline(), { bus, keyring: keys.workerKeyring(), derivedKey: keys.derived, topicPrefix, checkpointIntervalMs: 0, consumer });
     workers.push(w);
     return w;
   }
@@ -45,13 +52,9 @@ describe('pipeline runtime on Kafka', () => {
     return offsets.sort((a, b) => a.partition - b.partition).map((o) => Number(o.high));
   }
 
-  it('a worker killed mid-window and restarted from the changelog ends with the results of an uninterrupted run', async () => {
-    const keys = makeKeys();
-    const records = makeTelemetry(DEVICES, FRAMES);
-
-    // Reference: one uninterrupted worker over the same partitions, on the memory bus.
+  /** Final results of one uninterrupted worker over the same partitions, on the memory bus. */
+  async function memoryReference(keys: Keys, records: ReturnType<typeof makeTelemetry>): Promise<Record<string, unknown>> {
     const memory = new MemoryBus();
-    let reference: Record<string, unknown>;
     try {
       await memory.admin().ensureTopics([{ topic: 'telemetry.power', partitions: PARTITIONS }]);
       const w = await startPipeline(powerPipeline(), { bus: memory, keyring: keys.workerKeyring(), derivedKey: keys.derived, checkpointIntervalMs: 0 });
@@ -59,10 +62,17 @@ describe('pipeline runtime on Kafka', () => {
       await waitForPositions([w], 'telemetry.power', endOffsetsOf(records, PARTITIONS));
       await w.stop();
       const derived = 'derived.power-10s';
-      reference = finalResults(derivedView(await readAll(memory, derived, (memory.broker.topic(derived)?.logs ?? []).map((l) => l.endOffset)), keys.analystKeyring));
+      return finalResults(derivedView(await readAll(memory, derived, (memory.broker.topic(derived)?.logs ?? []).map((l) => l.endOffset)), keys.analystKeyring));
     } finally {
       await memory.close();
     }
+  }
+
+  it('a worker killed mid-window and restarted from the changelog ends with the results of an uninterrupted run', async () => {
+    const keys = makeKeys();
+    const records = makeTelemetry(DEVICES, FRAMES);
+
+    const reference = await memoryReference(keys, records);
     expect(Object.keys(reference).length).toBeGreaterThan(DEVICES * 3);
 
     const kafkaAdmin = bus.admin();
@@ -100,5 +110,43 @@ describe('pipeline runtime on Kafka', () => {
     const description = await describer.describeTopic(`${prefix}vigil.changelog.power-10s`);
     await describer.close();
     expect(description?.config['cleanup.policy']).toBe('compact');
+  });
+
+  it('a second worker joining mid-stream, then the first leaving: the state moves with the partitions through two Kafka rebalances, results unchanged', async () => {
+    const keys = makeKeys();
+    const records = makeTelemetry(DEVICES, FRAMES);
+    const reference = await memoryReference(keys, records);
+    const p = `${prefix}rebalance.`;
+    const topic = `${p}telemetry.power`;
+    const kafkaAdmin = bus.admin();
+    await kafkaAdmin.ensureTopics([{ topic, partitions: PARTITIONS }]);
+    await kafkaAdmin.close();
+    const a = records.slice(0, records.length / 3);
+    const b = records.slice(records.length / 3, (records.length * 2) / 3);
+    const c = records.slice((records.length * 2) / 3);
+
+    const w1 = await start(keys, p);
+    await produceTelemetry(bus, topic, a, keys.telemetry, PARTITIONS);
+    await waitForPositions([w1], topic, endOffsetsOf(a, PARTITIONS), 30_000);
+    // Joins while w1 still has b to read: the rebalance lands mid-window.
+    await produceTelemetry(bus, topic, b, keys.telemetry, PARTITIONS);
+    const w2 = await start(keys, p);
+    await until(() => w1.stats().partitions + w2.stats().partitions === PARTITIONS && w1.stats().partitions > 0 && w2.stats().partitions > 0, 30_000, 'both workers own partitions');
+    const movedToW2 = w2.stats().partitions;
+    await waitForPositions([w1, w2], topic, endOffsetsOf([...a, ...b], PARTITIONS), 30_000);
+    // w1 leaves gracefully (last checkpoint of what it owns); w2 takes everything over.
+    await w1.stop();
+    await until(() => w2.stats().partitions === PARTITIONS, 30_000, 'w2 owns every partition');
+    await produceTelemetry(bus, topic, c, keys.telemetry, PARTITIONS);
+    await waitForPositions([w2], topic, endOffsetsOf(records, PARTITIONS), 30_000);
+    await w2.stop();
+    // Every partition w2 took over was restored from a checkpoint, not re-read from scratch.
+    expect(w2.stats().restored).toBe(PARTITIONS);
+    expect(movedToW2).toBeGreaterThan(0);
+
+    const derived = `${p}derived.power-10s`;
+    const view = derivedView(await readAll(bus, derived, await ends(derived), 30_000), keys.analystKeyring);
+    expect(view.conflicts).toEqual([]);
+    expect(finalResults(view)).toEqual(reference);
   });
 });

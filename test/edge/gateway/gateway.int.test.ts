@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
 import mqtt, { type MqttClient } from 'mqtt';
-import { decodeRejectionRecord, encodeReadings, FrameSealer, type Reading } from '../../../src/codec';
+import type { BusMessage } from '../../../src/bus';
+import { decodeRejectionRecord, encodeReadings, FrameSealer, type Reading, type RejectionRecord } from '../../../src/codec';
 import { boxSharedKey, generateDeviceKeys, getCryptoBackend, type DeviceKeys } from '../../../src/crypto';
 import { DeviceClient } from '../../../src/device';
 import { startGateway, type RunningGateway } from '../../../src/cli/gateway-runner';
@@ -40,7 +41,7 @@ describe('gateway against real Mosquitto and Kafka', () => {
       kafkaBrokers: brokers, mqttUrl,
       devices: [
         { id: 'veh-1', priority: 'immediate' }, { id: 'veh-2' }, { id: 'sol-1', requireSignature: true },
-        { id: 'rev-1' }, { id: 'rot-1', epoch: 2 }, { id: 'pwr-only', kinds: ['power'] }, { id: 'slow-1', rate: { perSecond: 1, burst: 1 } },
+        { id: 'rev-1' }, { id: 'rot-1', epoch: 2 }, { id: 'pwr-only', kinds: ['power'] }, { id: 'slow-1', rate: { perSecond: 1, burst: 1 } }, { id: 'live-1' },
       ],
     });
     writeRegistryFile(fx.registryFile, revokeDevice(fx.doc, 'rev-1'));
@@ -154,5 +155,44 @@ describe('gateway against real Mosquitto and Kafka', () => {
     const alarm = health.find((r) => r.key === 'veh-2/rejected-frames/raised');
     expect(alarm?.values).toMatchObject({ alarm: true, count: 5 });
     expect(health.filter((r) => r.key.endsWith('/rejected-frames/raised')).map((r) => r.key)).toEqual(['veh-2/rejected-frames/raised']);
+  });
+
+  it('rejects a device revoked during a run within one second of the registry change', async () => {
+    const client = await DeviceClient.connect({ keys: fx.devices.get('live-1') as DeviceKeys, ingestPublicKey: fx.ingest.box.publicKey, theatre: fx.theatre, unit: 'u1', mqttUrl, maxReadingsPerFrame: 1, lingerMs: 0 });
+    let revokedAt: number | undefined;
+    let sent = 0;
+    try {
+      const sendFor = async (ms: number): Promise<void> => {
+        const end = Date.now() + ms;
+        for (let i = 0; Date.now() < end; i++, sent++) {
+          client.send({ kind: 'power', batteryPct: i % 101, voltageV: 24 });
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await sendFor(1500);
+      await client.flush();
+      writeRegistryFile(fx.registryFile, revokeDevice(revokeDevice(fx.doc, 'rev-1'), 'live-1'));
+      revokedAt = Date.now();
+      await sendFor(2500);
+      await client.flush();
+    } finally {
+      await client.close();
+    }
+    const live = new Set(['live-1']);
+    const rejectionsIn = (msgs: readonly BusMessage[]): RejectionRecord[] =>
+      msgs.filter((m) => m.topic === 'telemetry.rejected' && m.key?.toString() === 'live-1').map((m) => decodeRejectionRecord(m.value as Buffer));
+    // Every frame sent ends up admitted or refused: read until all are accounted for.
+    const msgs = await readKafka(brokers, ['telemetry.power', 'telemetry.rejected'], (m) => openTelemetry(m.filter((x) => x.topic === 'telemetry.power'), fx.streamKey, live).length + rejectionsIn(m).length >= sent);
+    const accepted = openTelemetry(msgs.filter((x) => x.topic === 'telemetry.power'), fx.streamKey, live);
+    const rejections = rejectionsIn(msgs);
+    expect(accepted.length + rejections.length).toBe(sent);
+    // Frames kept flowing at 50/s, so the first refusal shows when the change took effect.
+    expect(rejections.length).toBeGreaterThan(0);
+    expect(rejections.every((r) => r.reason === 'VIGIL_E_DEVICE_REVOKED')).toBe(true);
+    const firstRefusal = Math.min(...rejections.map((r) => r.atMs));
+    expect(firstRefusal - (revokedAt ?? 0)).toBeLessThanOrEqual(1000);
+    // Nothing of it admitted once the change had taken effect.
+    expect(accepted.length).toBeGreaterThan(0);
+    expect(Math.max(...accepted.map((r) => r.ingestTimeMs))).toBeLessThan(firstRefusal);
   });
 });
