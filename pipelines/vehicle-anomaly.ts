@@ -1,5 +1,5 @@
 import { map, merge, share } from 'rxjs';
-import { anomalyDetector, definePipeline, type PipelineDefinition, type PipelineReading, type VehicleReading } from '../src';
+import { anomalyDetector, definePipeline, thresholdDetector, type PipelineDefinition, type PipelineReading, type VehicleReading } from '../src';
 import { DEFAULT_CEILING, keepRecords, pointEvent, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
 
 /** How one vehicle signal is judged against its own EWMA baseline. */
@@ -19,6 +19,12 @@ export interface VehicleAnomalyPipelineOptions extends CommonPipelineOptions {
   readonly engineTempC?: AnomalySignal;
   /** Default: alpha 0.05, sensitivity 5, warmup 30, floor 100 rpm. */
   readonly rpm?: AnomalySignal;
+  /**
+   * Sustained over-temperature, which a baseline follows and so never calls a spike:
+   * raised once above `raiseC` for `minDurationMs` of event time, cleared once below
+   * `clearC` as long. Default 110 °C / 100 °C / 10 s (a diesel's coolant runs at 85–95 °C).
+   */
+  readonly overheat?: { readonly raiseC: number; readonly clearC: number; readonly minDurationMs: number };
 }
 
 type Vehicle = PipelineReading<VehicleReading>;
@@ -41,7 +47,11 @@ const SIGNALS = [
  * `signal`, `event` (`spike`/`dip`), the reading's value (`engineTempC` in °C or `rpm`),
  * the baseline before it (`baselineMeanC`/`baselineStdDevC`, or
  * `baselineMeanRpm`/`baselineStdDevRpm`) and `zScore`. A run of anomalous readings (an
- * overheating engine) gives one event per reading until the baseline adapts. Engine speed
+ * sudden overheat) gives one event per reading until the baseline adapts. A slow climb is
+ * not a spike; it is caught by the **overheat** threshold instead: key
+ * `<deviceId>/overheat/<raised|cleared>`, values `condition` (`overheat`), `state`,
+ * `alarm`, `engineTempC` and `sinceMs` — raised once the engine has been above 110 °C for
+ * 10 s of event time, cleared once it has been back below 100 °C as long. Engine speed
  * follows the driver: a halt or a hard acceleration is a genuine step and can show as a dip
  * or a spike; read rpm events with the vehicle's speed. Readings are judged in arrival
  * order; events are never revised. Label: the partition's running label.
@@ -80,7 +90,23 @@ export function vehicleAnomalyPipeline(options: VehicleAnomalyPipelineOptions = 
           ),
         );
       });
-      return merge(...perSignal);
+      const o = options.overheat ?? { raiseC: 110, clearC: 100, minDurationMs: 10_000 };
+      const overheat$ = shared$.pipe(
+        keepRecords((r: Vehicle) => r.reading.engineTempC !== null),
+        ctx.stateful(
+          thresholdDetector({
+            key: (r: Vehicle) => r.deviceId,
+            value: (r: Vehicle) => r.reading.engineTempC as number,
+            direction: 'above',
+            raise: o.raiseC,
+            clear: o.clearC,
+            minDuration: o.minDurationMs,
+            clearDuration: o.minDurationMs,
+          }),
+        ),
+        map((e) => pointEvent(`${e.key}/overheat/${e.type}`, e.time, { condition: 'overheat', state: e.type, alarm: e.type === 'raised', engineTempC: e.value, sinceMs: e.since })),
+      );
+      return merge(...perSignal, overheat$);
     },
   });
 }

@@ -53,4 +53,31 @@ describe('vehicle-anomaly pipeline', () => {
     expect(overheat.peakAtMs - overheat.fromMs).toBe(60_000);
     expect(temp.filter((r) => r.windowStartMs >= overheat.fromMs)).toEqual([]);
   });
+
+  it("raises overheat on the simulator's gradual overheat once above 110 °C for 10 s, clears it below 100 °C, and on no other vehicle", async () => {
+    const { fleet, records } = simRecords({ seed: 2, vehicles: 3, soldiers: 0, ugs: 1, uavs: 0 }, 400_000, ['vehicle']);
+    const overheat = fleet.scenarios.overheat;
+    if (overheat === undefined) throw new Error('the fleet has no overheat');
+    // Reference from the readings themselves: the first reading that ends 10 s spent past the level.
+    const temps = records.filter((r) => r.deviceId === overheat.deviceId).map((r) => ({ t: r.eventTimeMs, c: (r.readings[0] as { engineTempC: number }).engineTempC }));
+    const firstHeld = (from: number, past: (c: number) => boolean): { t: number; since: number; c: number } => {
+      let since: number | null = null;
+      for (const x of temps.filter((y) => y.t > from)) {
+        if (!past(x.c)) since = null;
+        else if (since === null) since = x.t;
+        if (since !== null && x.t - since >= 10_000) return { t: x.t, since, c: x.c };
+      }
+      throw new Error('never held');
+    };
+    const raised = firstHeld(0, (c) => c > 110);
+    const cleared = firstHeld(raised.t, (c) => c < 100);
+    const events = (await runPipeline(vehicleAnomalyPipeline(), records)).filter((r) => r.key.includes('/overheat/'));
+    expect(events.map((r) => ({ key: r.key, at: r.windowStartMs, values: r.values }))).toEqual([
+      { key: `${overheat.deviceId}/overheat/raised`, at: raised.t, values: { condition: 'overheat', state: 'raised', alarm: true, engineTempC: raised.c, sinceMs: raised.since } },
+      { key: `${overheat.deviceId}/overheat/cleared`, at: cleared.t, values: { condition: 'overheat', state: 'cleared', alarm: false, engineTempC: cleared.c, sinceMs: cleared.since } },
+    ]);
+    // Inside the scenario: after the ramp passed the simulator's own threshold, before the engine cooled.
+    expect(raised.t).toBeGreaterThan(overheat.fromMs);
+    expect(raised.t).toBeLessThan(overheat.untilMs);
+  });
 });
