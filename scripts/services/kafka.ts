@@ -79,9 +79,16 @@ function java(): string {
   return home && existsSync(join(home, 'bin', 'java')) ? join(home, 'bin', 'java') : 'java';
 }
 
-/** A 22-character Kafka cluster id: 16 random bytes, base64url without padding. */
-function clusterId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * A 22-character Kafka cluster id: 16 random bytes, base64url without padding. Never one
+ * starting with `-` (1 in 64 would): StorageTool's argument parser takes it for an option
+ * and refuses to format ("argument --cluster-id/-t: expected one argument").
+ */
+export function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves. */
