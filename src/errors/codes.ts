@@ -50,7 +50,7 @@ export const ERROR_CODES = {
   VIGIL_E_REPLAY: { retriable: false, meaning: 'A frame repeats a sequence number already admitted for its device.' },
   VIGIL_E_SEQ_TOO_OLD: { retriable: false, meaning: 'A frame sequence number is below the device replay window.' },
   VIGIL_E_CLOCK_SKEW: { retriable: false, meaning: 'A frame event time is further from gateway time than the allowed clock skew.' },
-  VIGIL_E_RATE_LIMITED: { retriable: true, meaning: 'A device exceeded its frame rate limit; the frame was not admitted.' },
+  VIGIL_E_RATE_LIMITED: { retriable: true, meaning: 'A device exceeded its frame rate limit (measured in frame event time); the frame was not admitted.' },
   VIGIL_E_TOPIC_MISMATCH: { retriable: false, meaning: 'A frame arrived on an MQTT topic that is not its device\'s telemetry topic (theatre, unit or device differ from the registry).' },
   VIGIL_E_KIND_NOT_ALLOWED: { retriable: false, meaning: 'A frame carries a reading kind the registry does not allow for its device.' },
   VIGIL_E_INTERNAL: { retriable: false, meaning: 'A bug in Vigil: an unexpected exception, turned into an error instead of a crash.' },

@@ -134,7 +134,12 @@ export class Admission {
       for (const r of readings) {
         if (!device.allowedKinds.has(r.kind)) return this.reject(bytes, frame, 'VIGIL_E_KIND_NOT_ALLOWED', `device ${frame.deviceId} may not send ${r.kind} readings`);
       }
-      if (!this.rate.take(frame.deviceId, device.rate.perSecond, device.rate.burst, now)) {
+      // Measured in the device's own event time, not arrival time: a backlog the broker
+      // delivers at once (after a gateway restart or a broken link) was sent at the
+      // device's pace and must not be refused. A device cannot cheat by much: its event
+      // time is held within maxClockSkewMs of gateway time just above, so faking it earns
+      // at most rate × 2 × skew frames, once.
+      if (!this.rate.take(frame.deviceId, device.rate.perSecond, device.rate.burst, frame.eventTimeMs)) {
         return this.reject(bytes, frame, 'VIGIL_E_RATE_LIMITED', `device ${frame.deviceId} exceeded ${device.rate.perSecond} frames/s (burst ${device.rate.burst})`);
       }
       return {

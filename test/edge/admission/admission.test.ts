@@ -183,12 +183,28 @@ describe('Admission', () => {
     admitted(f.admission.admit(f.frame({ keys: k2 })));
   });
 
-  it('refills the rate budget with gateway time', () => {
+  it("refills the rate budget with the frames' event time, not with the gateway's clock", () => {
     const f = setup({ rate: { perSecond: 2, burst: 1 } });
-    admitted(f.admission.admit(f.frame()));
-    expect(rejected(f.admission.admit(f.frame())).code).toBe('VIGIL_E_RATE_LIMITED');
-    f.now.t += 500; // one token back
-    admitted(f.admission.admit(f.frame()));
+    admitted(f.admission.admit(f.frame({ eventTimeMs: NOW })));
+    expect(rejected(f.admission.admit(f.frame({ eventTimeMs: NOW }))).code).toBe('VIGIL_E_RATE_LIMITED');
+    f.now.t += 5_000; // gateway time alone earns nothing
+    expect(rejected(f.admission.admit(f.frame({ eventTimeMs: NOW }))).code).toBe('VIGIL_E_RATE_LIMITED');
+    admitted(f.admission.admit(f.frame({ eventTimeMs: NOW + 500 }))); // one token back
+  });
+
+  it('admits a backlog sent at the allowed pace even when it arrives all at once (after a gateway restart)', () => {
+    const f = setup({ rate: { perSecond: 10, burst: 5 } });
+    // 60 s of frames at 10/s, queued by the broker while no gateway ran, delivered in one go.
+    f.now.t += 60_000;
+    for (let i = 0; i < 600; i++) admitted(f.admission.admit(f.frame({ eventTimeMs: NOW + i * 100 })));
+    // Faster than that in the device's own time is still refused once the burst is spent.
+    const at = NOW + 60_000;
+    for (let i = 0; i < 5; i++) admitted(f.admission.admit(f.frame({ eventTimeMs: at })));
+    expect(rejected(f.admission.admit(f.frame({ eventTimeMs: at }))).code).toBe('VIGIL_E_RATE_LIMITED');
+    // An older frame arriving late earns no tokens, and does not let the next one earn the gap twice.
+    expect(rejected(f.admission.admit(f.frame({ eventTimeMs: at - 10_000 }))).code).toBe('VIGIL_E_RATE_LIMITED');
+    admitted(f.admission.admit(f.frame({ eventTimeMs: at + 100 })));
+    expect(rejected(f.admission.admit(f.frame({ eventTimeMs: at + 100 }))).code).toBe('VIGIL_E_RATE_LIMITED');
   });
 
   it('checks replays only when committed, so a frame that was never made durable can be resent', () => {
