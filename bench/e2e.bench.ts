@@ -314,6 +314,20 @@ async function main(): Promise<void> {
     // Latency with the whole chain, worker included.
     const worker = await BenchChild.start('worker', join(LIB, 'worker-child.ts'), [p.configFile]);
     started.push(worker);
+    // The worker reads telemetry.power from the beginning, which holds every frame of the
+    // search runs: let it catch up first, or the first latency run measures that backlog
+    // (window end → derived in seconds at 25%, as two runs did before this wait).
+    phase = 'worker catching up';
+    const readByWorker = async (): Promise<number> => {
+      const s = (await worker.request('stats')) as unknown as { workers: Record<string, { records: number }> };
+      return Object.values(s.workers).reduce((n, w) => n + w.records, 0);
+    };
+    for (let last = -1, steady = 0, deadline = Date.now() + 180_000; steady < 4 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      const n = await readByWorker();
+      steady = n === last ? steady + 1 : 0;
+      last = n;
+    }
     const latency: Record<string, unknown> = {};
     const rssSamples: number[] = [];
     if (sustained > 0) {
