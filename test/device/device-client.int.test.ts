@@ -4,6 +4,7 @@ import { FrameOpener, type Reading } from '../../src/codec';
 import { boxSharedKey, generateDeviceKeys, generateIngestKeys, getCryptoBackend } from '../../src/crypto';
 import { DeviceClient, type ReadingInput } from '../../src/device';
 import { TcpProxy } from '../harness/tcp-proxy';
+import { until } from '../harness/until';
 
 const url = process.env.VIGIL_MQTT_URL as string;
 const brokerPort = Number(new URL(url).port);
@@ -20,14 +21,6 @@ function subscriber(topic: string): Promise<{ client: MqttClient; frames: Buffer
       client.subscribe(topic, { qos: 1 }, (err) => (err ? reject(err) : resolve({ client, frames })));
     });
   });
-}
-
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const power = (i: number): ReadingInput => ({ kind: 'power', batteryPct: i % 101, voltageV: 24 + (i % 10) / 10 });

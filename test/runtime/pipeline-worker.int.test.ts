@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { KafkaBus, MemoryBus } from '../../src/bus';
 import { startPipeline, type PipelineWorker } from '../../src/runtime';
+import { until } from '../harness/until';
 import { derivedView, endOffsetsOf, finalResults, makeKeys, makeTelemetry, powerPipeline, produceTelemetry, readAll, waitForPositions, type Keys } from './helpers';
 
 // Restart equivalence end to end through the real KRaft broker the harness starts: a
@@ -11,13 +12,6 @@ const brokers = (process.env.VIGIL_KAFKA_BROKERS as string).split(',');
 const PARTITIONS = 3;
 const DEVICES = 6;
 const FRAMES = 60;
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 const consumer = { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 5_000, maxWaitMs: 100 };
 
 describe('pipeline runtime on Kafka', () => {

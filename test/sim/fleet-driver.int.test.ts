@@ -8,6 +8,7 @@ import { out } from '../../src/cli/output';
 import { FrameOpener } from '../../src/codec';
 import { boxSharedKey, getCryptoBackend, readIngestKeyFile } from '../../src/crypto';
 import { createFleet, ephemeralFleetKeys, FleetDriver, loadProvisionedFleet, provisionFleet } from '../../src/sim';
+import { until } from '../harness/until';
 
 const url = process.env.VIGIL_MQTT_URL as string;
 
@@ -19,14 +20,6 @@ function subscriber(topic: string): Promise<{ client: MqttClient; frames: Array<
     client.once('error', reject);
     client.once('connect', () => client.subscribe(topic, { qos: 1 }, (err) => (err ? reject(err) : resolve({ client, frames }))));
   });
-}
-
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('simulated fleet against real Mosquitto', () => {

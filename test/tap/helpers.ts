@@ -1,6 +1,7 @@
 import type { Bus, OutgoingMessage } from '../../src/bus';
 import { makeLabel, RECORD_KEY_ID_HEADER, RecordCodec, type DerivedRecord, type TelemetryRecord } from '../../src/codec';
 import type { StreamDataKey } from '../../src/crypto';
+import { until as waitUntil } from '../harness/until';
 
 export const T0 = Date.UTC(2026, 0, 1, 12);
 const codec = new RecordCodec();
@@ -54,11 +55,5 @@ export async function produce(bus: Bus, topic: string, messages: readonly Outgoi
   }
 }
 
-/** Resolves when `predicate` holds, polling; fails the test after `timeoutMs`. */
-export async function until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Resolves when `predicate` holds, polling every 10 ms; fails the test after `timeoutMs` (5 s). */
+export const until = (predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> => waitUntil(predicate, timeoutMs, what, 10);

@@ -6,7 +6,7 @@ import type { BusMessage } from '../../../src/bus';
 import type { DeviceKeys } from '../../../src/crypto';
 import { ClockSequence, DeviceClient, type SequenceSource } from '../../../src/device';
 import { exited, spawnVigil } from '../../e2e/e2e-helpers';
-import { openTelemetry, provisionGateway, readKafka, until, type GatewayFixture } from './gateway-fixture';
+import { metricSum, openTelemetry, provisionGateway, readKafka, until, type GatewayFixture } from './gateway-fixture';
 
 const brokers = process.env.VIGIL_KAFKA_BROKERS as string;
 const mqttUrl = process.env.VIGIL_MQTT_URL as string;
@@ -27,15 +27,6 @@ interface GatewayChild {
   readonly child: ChildProcess;
   readonly output: () => string;
   readonly url: string;
-}
-
-/** The sum of the samples of `name` whose labels match `labels`, from a gateway's /metrics. */
-async function metric(url: string, name: string, labels: RegExp = /.*/): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) && labels.test(l))
-    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
 // Issue: the gateway process is killed with SIGKILL in the middle of a run of QoS1 publishes
@@ -134,7 +125,7 @@ describe('gateway killed with SIGKILL mid-stream and restarted (real Mosquitto a
     let gw2: GatewayChild | undefined;
     try {
       // Gateway 1 writes a good part of the stream to Kafka, then dies mid-stream.
-      await until(async () => (await metric(gw1.url, 'vigil_gateway_durable_frames_total', /sink="kafka"/)) >= 400, 30_000, 'first frames in Kafka');
+      await until(async () => (await metricSum(gw1.url, /^vigil_gateway_durable_frames_total\{[^}]*sink="kafka"/)) >= 400, 30_000, 'first frames in Kafka');
       gw1.child.kill('SIGKILL');
       expect(await exited(gw1.child)).toBeNull();
       const ackedAtKill = acked();
@@ -145,7 +136,7 @@ describe('gateway killed with SIGKILL mid-stream and restarted (real Mosquitto a
       const ackedAtRestart = acked();
       expect(ackedAtRestart).toBeGreaterThan(ackedAtKill);
       const url2 = gw2.url;
-      await until(async () => (await metric(url2, 'vigil_gateway_durable_frames_total')) >= ackedAtRestart - ackedAtKill, 60_000, 'gateway 2 took over the queued frames');
+      await until(async () => (await metricSum(url2, /^vigil_gateway_durable_frames_total\{/)) >= ackedAtRestart - ackedAtKill, 60_000, 'gateway 2 took over the queued frames');
       await sleep(2000); // and a stretch of live traffic through gateway 2
     } finally {
       publishing = false;

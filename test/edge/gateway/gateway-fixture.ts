@@ -8,6 +8,7 @@ import { RecordCodec, type TelemetryRecord } from '../../../src/codec';
 import { loadConfig, type VigilConfig } from '../../../src/config';
 import { devicePublicKeys, generateDeviceKeys, generateIngestKeys, generateStreamKey, writeKeyFile, type DeviceKeys, type IngestKeys, type StreamDataKey } from '../../../src/crypto';
 import { addDevice, emptyRegistry, writeRegistryFile, type NewDevice, type RegistryDocument } from '../../../src/registry';
+import { until as waitUntil } from '../../harness/until';
 
 /** A provisioned gateway setup in a temporary folder: keys, registry, config. */
 export interface GatewayFixture {
@@ -125,10 +126,11 @@ export function openTelemetry(msgs: readonly BusMessage[], key: StreamDataKey, d
   return out;
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, ms: number, what = 'condition'): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`${what} not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** `until` polling every 50 ms (these conditions often fetch over HTTP or Kafka). */
+export const until = (cond: () => boolean | Promise<boolean>, ms: number, what = 'condition'): Promise<void> => waitUntil(cond, ms, what, 50);
+
+/** The sum of the samples on the lines of `<url>/metrics` that match `line`; 0 when none does. */
+export async function metricSum(url: string, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text.split('\n').filter((l) => line.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }

@@ -2,7 +2,7 @@ import { startKafka, type KafkaService } from '../../../scripts/services';
 import type { DeviceKeys } from '../../../src/crypto';
 import { DeviceClient } from '../../../src/device';
 import { startGateway, type RunningGateway } from '../../../src/cli/gateway-runner';
-import { openTelemetry, provisionGateway, readKafka, until, type GatewayFixture } from './gateway-fixture';
+import { metricSum, openTelemetry, provisionGateway, readKafka, until, type GatewayFixture } from './gateway-fixture';
 
 const mqttUrl = process.env.VIGIL_MQTT_URL as string;
 
@@ -15,11 +15,6 @@ const OUTAGE_MS = 20_000;
 const IDS = ['a-1', 'b-1', 'c-1', 'd-1', 'e-1', 'f-1', 'g-1', 'h-1'];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function metricValue(gw: RunningGateway, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${gw.http.url}/metrics`)).text();
-  return text.split('\n').filter((l) => line.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
-}
 
 // The DDIL promise: Kafka goes away for a while; the gateway keeps acknowledging frames
 // because they are fsynced in its spool, and when Kafka returns every one arrives, in
@@ -58,7 +53,7 @@ describe('gateway through a Kafka outage (dedicated broker, stopped and restarte
       kafka = undefined;
       stoppedAt = Date.now();
       while (Date.now() - stoppedAt < OUTAGE_MS) {
-        spoolPeak = Math.max(spoolPeak, await metricValue(gw, /^vigil_spool_entries\{/));
+        spoolPeak = Math.max(spoolPeak, await metricSum(gw.http.url, /^vigil_spool_entries\{/));
         await sleep(500);
       }
       kafka = await startKafka({ reuse });
@@ -79,7 +74,7 @@ describe('gateway through a Kafka outage (dedicated broker, stopped and restarte
     // The outage really was one, and the spool carried it.
     expect(restartedAt - stoppedAt).toBeGreaterThanOrEqual(OUTAGE_MS);
     expect(spoolPeak).toBeGreaterThan(0);
-    expect(await metricValue(gw, /^vigil_gateway_durable_frames_total\{[^}]*sink="spool"/)).toBeGreaterThan(0);
+    expect(await metricSum(gw.http.url, /^vigil_gateway_durable_frames_total\{[^}]*sink="spool"/)).toBeGreaterThan(0);
     expect(gw.gateway.stats().spooledFrames).toBeGreaterThan(0);
 
     const want = new Set(IDS);

@@ -8,7 +8,7 @@ import { DeviceClient } from '../../../src/device';
 import { startGateway, type RunningGateway } from '../../../src/cli/gateway-runner';
 import { revokeDevice, writeRegistryFile } from '../../../src/registry';
 import { buildFrameBySpec } from '../../codec/spec-builder';
-import { openTelemetry, provisionGateway, readKafka, until, type GatewayFixture } from './gateway-fixture';
+import { metricSum, openTelemetry, provisionGateway, readKafka, until, type GatewayFixture } from './gateway-fixture';
 import { sensorHealthPipeline } from '../../../pipelines';
 import { runPipeline } from '../../pipelines/harness';
 
@@ -23,12 +23,6 @@ function publisher(): Promise<MqttClient> {
     c.once('connect', () => resolve(c));
     c.once('error', reject);
   });
-}
-
-async function metric(gw: RunningGateway, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${gw.http.url}/metrics`)).text();
-  const m = text.split('\n').find((l) => line.test(l));
-  return m ? Number(m.split(' ').pop()) : 0;
 }
 
 describe('gateway against real Mosquitto and Kafka', () => {
@@ -73,8 +67,8 @@ describe('gateway against real Mosquitto and Kafka', () => {
         expect(mine.flatMap((r) => r.readings.map((x) => (x.kind === 'power' ? x.batteryPct : -1)))).toEqual(Array.from({ length: 200 }, (_, i) => i % 101));
         expect(mine.every((r) => r.gatewayId === fx.config.gateway.id && r.kind === 'power' && r.label.level === 'UNCLASSIFIED')).toBe(true);
       }
-      expect(await metric(gw, /^vigil_gateway_frames_total\{result="accepted"/)).toBeGreaterThanOrEqual(150);
-      expect(await metric(gw, /^vigil_gateway_readings_total/)).toBeGreaterThanOrEqual(600);
+      expect(await metricSum(gw.http.url, /^vigil_gateway_frames_total\{result="accepted"/)).toBeGreaterThanOrEqual(150);
+      expect(await metricSum(gw.http.url, /^vigil_gateway_readings_total/)).toBeGreaterThanOrEqual(600);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
@@ -123,7 +117,7 @@ describe('gateway against real Mosquitto and Kafka', () => {
     for (const [, topic, payload] of expected) await send(topic, payload);
     // Order-dependent ones: a replay after its original, an old sequence after a new one, a burst past the rate.
     await send(fx.topicOf('veh-2'), replayed);
-    await until(async () => (await metric(gw, /^vigil_gateway_frames_total\{result="accepted"/)) > 0, 10_000);
+    await until(async () => (await metricSum(gw.http.url, /^vigil_gateway_frames_total\{result="accepted"/)) > 0, 10_000);
     await new Promise((r) => setTimeout(r, 300));
     await send(fx.topicOf('veh-2'), replayed);
     await send(fx.topicOf('veh-2'), frame(d('veh-2'), { seq: 2n }));
@@ -143,7 +137,7 @@ describe('gateway against real Mosquitto and Kafka', () => {
       expect(Object.keys(b).sort()).toEqual(['atMs', 'bytes', 'gatewayId', 'header', 'message', 'reason', 'sha256']);
     }
     for (const r of reasons) {
-      expect(await metric(gw, new RegExp(`^vigil_gateway_frames_total\\{result="rejected",reason="${r}"`))).toBeGreaterThanOrEqual(1);
+      expect(await metricSum(gw.http.url, new RegExp(`^vigil_gateway_frames_total\\{result="rejected",reason="${r}"`))).toBeGreaterThanOrEqual(1);
     }
 
     // What the gateway wrote is what a pipeline reads: every record decodes as the codec's

@@ -7,20 +7,15 @@ import { MemorySpool } from '../../../src/edge/spool';
 import { channels, type FrameAdmissionEvent } from '../../../src/instrument';
 import { addDevice, emptyRegistry, MemoryRegistry, toDeviceEntry, type PriorityClass } from '../../../src/registry';
 import { MemoryReplayStore } from '../../../src/replay';
+import { until as waitUntil } from '../../harness/until';
+
+const until = (cond: () => boolean, ms = 5000): Promise<void> => waitUntil(cond, ms, 'condition', 5);
 
 const NOW = Date.UTC(2026, 10, 28, 12);
 const backend = getCryptoBackend('auto');
 const ingest = generateIngestKeys('ingest-1');
 const key: StreamDataKey = generateStreamKey('telemetry-1');
 const TOPICS = ['telemetry.position', 'telemetry.power', 'telemetry.rejected'];
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function setup(opts: { priority?: PriorityClass; spoolBudget?: number } = {}) {
   const devices: DeviceKeys[] = ['a', 'b', 'c', 'd'].map((x) => generateDeviceKeys(`dev-${x}`, 1));
