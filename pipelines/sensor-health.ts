@@ -51,8 +51,11 @@ export const REJECTION_GROUPS: Readonly<Record<'replay' | 'forged' | 'identity',
   /** A device the registry does not know, has revoked, or a retired key epoch: a lost or cloned device. */
   identity: ['VIGIL_E_DEVICE_UNKNOWN', 'VIGIL_E_DEVICE_REVOKED', 'VIGIL_E_KEY_EPOCH_STALE'],
 });
-const inGroup = (group: keyof typeof REJECTION_GROUPS) => (r: Rejected): number => (REJECTION_GROUPS[group].includes(r.reading.reason) ? 1 : 0);
-const ungrouped = (r: Rejected): number => (Object.values(REJECTION_GROUPS).some((g) => g.includes(r.reading.reason)) ? 0 : 1);
+type RejectionGroup = keyof typeof REJECTION_GROUPS | 'other';
+const GROUP_OF: ReadonlyMap<VigilErrorCode, RejectionGroup> = new Map(
+  (Object.entries(REJECTION_GROUPS) as Array<[RejectionGroup, readonly VigilErrorCode[]]>).flatMap(([group, codes]) => codes.map((c) => [c, group] as const)),
+);
+const inGroup = (group: RejectionGroup) => (r: Rejected): number => ((GROUP_OF.get(r.reading.reason) ?? 'other') === group ? 1 : 0);
 
 /**
  * `sensor-health` — device silence and low battery from `telemetry.power`, and frames the
@@ -154,7 +157,7 @@ export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}):
             key: (r: Rejected) => r.deviceId,
             window: tumbling(window),
             allowedLateness: DEFAULT_LATENESS_MS,
-            aggregate: aggregate({ n: count(), replay: sum(inGroup('replay')), forged: sum(inGroup('forged')), identity: sum(inGroup('identity')), other: sum(ungrouped), label: combinedLabel() }),
+            aggregate: aggregate({ n: count(), replay: sum(inGroup('replay')), forged: sum(inGroup('forged')), identity: sum(inGroup('identity')), other: sum(inGroup('other')), label: combinedLabel() }),
           }),
         ),
         map((w) => ({

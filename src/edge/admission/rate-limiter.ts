@@ -5,25 +5,27 @@
  * refills nothing, so out-of-order frames cannot earn the same interval twice.
  */
 export class RateLimiter {
-  private readonly tokens = new Map<string, number>();
-  private readonly last = new Map<string, number>();
+  /** Per device: tokens left, and the latest time seen. One lookup per frame. */
+  private readonly buckets = new Map<string, { tokens: number; last: number }>();
 
   /** Takes one token for `deviceId` at `nowMs`; false when the bucket is empty. */
   take(deviceId: string, perSecond: number, burst: number, nowMs: number): boolean {
-    const prev = this.last.get(deviceId);
-    let t = prev === undefined ? burst : Math.min(burst, (this.tokens.get(deviceId) as number) + (Math.max(0, nowMs - prev) * perSecond) / 1000);
-    this.last.set(deviceId, prev === undefined ? nowMs : Math.max(prev, nowMs));
-    if (t < 1) {
-      this.tokens.set(deviceId, t);
-      return false;
+    let b = this.buckets.get(deviceId);
+    if (b === undefined) {
+      b = { tokens: burst, last: nowMs };
+      this.buckets.set(deviceId, b);
+    } else if (nowMs > b.last) {
+      b.tokens = Math.min(burst, b.tokens + ((nowMs - b.last) * perSecond) / 1000);
+      b.last = nowMs;
+    } else {
+      b.tokens = Math.min(burst, b.tokens);
     }
-    t -= 1;
-    this.tokens.set(deviceId, t);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
     return true;
   }
 
   forget(deviceId: string): void {
-    this.tokens.delete(deviceId);
-    this.last.delete(deviceId);
+    this.buckets.delete(deviceId);
   }
 }
