@@ -91,8 +91,11 @@ export function clusterId(): string {
   }
 }
 
-/** Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves. */
-export async function startKafka(options: { timeoutMs?: number; log?: (line: string) => void; reuse?: KafkaReuse } = {}): Promise<KafkaService> {
+/**
+ * Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves. `advertisedPort` makes it tell
+ * clients to connect to another port (a fault-injecting proxy in front of it, in tests).
+ */
+export async function startKafka(options: { timeoutMs?: number; log?: (line: string) => void; reuse?: KafkaReuse; advertisedPort?: number } = {}): Promise<KafkaService> {
   const libs = ensureKafkaJars(options.log);
   const dir = options.reuse?.dir ?? mkdtempSync(join(tmpdir(), 'vigil-kafka-'));
   const [port, cport] = options.reuse ? [options.reuse.port, options.reuse.controllerPort] : [await freePort(), await freePort()];
@@ -105,7 +108,7 @@ export async function startKafka(options: { timeoutMs?: number; log?: (line: str
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${cport}`,
       `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${options.advertisedPort ?? port}`,
       'controller.listener.names=CONTROLLER',
       'inter.broker.listener.name=PLAINTEXT',
       'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
@@ -176,7 +179,7 @@ export async function startKafka(options: { timeoutMs?: number; log?: (line: str
     await sleep(100);
   }
   return {
-    brokers: `127.0.0.1:${port}`,
+    brokers: `127.0.0.1:${options.advertisedPort ?? port}`,
     pid: proc.pid,
     logFile,
     dir,

@@ -37,12 +37,20 @@ function toKafkaMessage(topic: string, m: OutgoingMessage, index: number): Messa
 }
 
 /**
- * `BusProducer` on one idempotent kafkajs producer (acks=all, one request in flight, which
+ * `BusProducer` on an idempotent kafkajs producer (acks=all, one request in flight, which
  * idempotence needs). Concurrent sends are group-committed into one `sendBatch`; each
  * request and its connect are bounded by `sendTimeoutMs`.
+ *
+ * After a failed request the kafkajs producer is replaced by a fresh one (a new producer
+ * id). The broker may have written a batch whose answer was lost; kafkajs then reuses its
+ * sequence numbers for the next, different batch, which the broker either takes for a
+ * retry — acknowledged and dropped — or refuses as out of order, for good (kafkajs#598).
+ * Under a new producer id the next batch cannot collide with the old one.
  */
 export class KafkaProducer implements BusProducer {
-  private readonly producer: Producer;
+  private producer: Producer;
+  /** A request failed: its batch may or may not be written, so the producer id is spent. */
+  private spent = false;
   private readonly queue: GroupCommit<SendCall>;
   private connected: Promise<void> | undefined;
   private closed = false;
@@ -62,19 +70,23 @@ export class KafkaProducer implements BusProducer {
     const maxBytes = producerOptions.maxBatchBytes ?? 900 * 1024;
     if (!Number.isInteger(maxCount) || maxCount < 1) throw new VigilError('VIGIL_E_BUS_OPTIONS', `producer option maxBatchMessages must be an integer ≥ 1, got ${String(maxCount)}`);
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new VigilError('VIGIL_E_BUS_OPTIONS', `producer option maxBatchBytes must be an integer ≥ 1, got ${String(maxBytes)}`);
-    this.producer = kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      retry: { retries: options.retries, maxRetryTime: options.maxRetryTimeMs, initialRetryTime: 100 },
-    });
+    this.producer = this.newProducer();
     this.queue = new GroupCommit<SendCall>((calls) => this.write(calls), sizeOf, {
       maxCount,
       maxBytes,
       timeoutMs: options.sendTimeoutMs,
       onTimeout: () =>
         new VigilError('VIGIL_E_BUS_UNAVAILABLE', `send: no acknowledgement from Kafka within ${options.sendTimeoutMs} ms`, { details: { timeoutMs: options.sendTimeoutMs, brokers: options.brokers.join(',') } }),
+    });
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { retries: this.options.retries, maxRetryTime: this.options.maxRetryTimeMs, initialRetryTime: 100 },
     });
   }
 
@@ -163,6 +175,13 @@ export class KafkaProducer implements BusProducer {
     }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     try {
+      if (this.spent) {
+        // Writes are serial (GroupCommit), so the old producer has nothing in flight.
+        this.spent = false;
+        void this.producer.disconnect().catch(() => undefined);
+        this.producer = this.newProducer();
+        this.connected = undefined;
+      }
       this.connected ??= this.producer.connect();
       try {
         await this.connected;
@@ -172,12 +191,17 @@ export class KafkaProducer implements BusProducer {
         throw err;
       }
       await this.checkPartitions(byTopic);
-      await this.producer.sendBatch({
-        topicMessages,
-        acks: -1,
-        timeout: this.options.requestTimeoutMs,
-        compression: this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-      });
+      try {
+        await this.producer.sendBatch({
+          topicMessages,
+          acks: -1,
+          timeout: this.options.requestTimeoutMs,
+          compression: this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        });
+      } catch (err) {
+        this.spent = true;
+        throw err;
+      }
       this.connection.set(true);
     } catch (err) {
       const e = toVigilError(err, `send to ${[...byTopic.keys()].join(', ')}`, { topics: [...byTopic.keys()] });
