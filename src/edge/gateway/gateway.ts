@@ -4,7 +4,7 @@ import { isVigilError } from '../../errors';
 import { channels, type FrameAdmissionEvent } from '../../instrument';
 import type { ReplayStore } from '../../replay';
 import { rejectionRecord, type Admission, type Admitted } from '../admission';
-import type { Spool, SpoolEntry, SpoolPriority } from '../spool';
+import type { Spool, SpoolBatch, SpoolEntry, SpoolPriority } from '../spool';
 
 /** Where the gateway reports what it does; pino's logger fits. */
 export interface GatewayLogger {
@@ -300,13 +300,29 @@ export class Gateway {
     });
   }
 
+  /**
+   * Moves the spool to Kafka, flash first and in order per device, until it is empty; then
+   * the gateway writes directly again. It never gives up while the gateway runs: a Kafka
+   * failure, or a spool that fails to read, is logged and retried with backoff, since a
+   * drainer that stopped would leave the gateway spooling for ever.
+   */
   private async drainLoop(): Promise<void> {
     let backoff = this.retryMin;
+    const retry = async (): Promise<void> => {
+      await sleep(backoff);
+      backoff = Math.min(this.retryMax, backoff * 2);
+    };
     while (!this.closed) {
-      const batch = await this.o.spool.peek({ maxEntries: this.drainMax });
+      let batch: SpoolBatch | null;
+      try {
+        batch = await this.o.spool.peek({ maxEntries: this.drainMax });
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, retryInMs: backoff }, 'spool drain: cannot read the spool; retrying');
+        await retry();
+        continue;
+      }
       if (!batch) {
-        const s = this.o.spool.stats();
-        if (this.spoolAppends === 0 && s.entries === 0) {
+        if (this.spoolAppends === 0 && this.o.spool.stats().entries === 0) {
           this.mode = 'direct';
           this.log.info({ drained: this.counters.drainedEntries }, 'spool drained; writing to kafka directly again');
           return;
@@ -322,15 +338,27 @@ export class Gateway {
       }
       try {
         await Promise.all([...byTopic].map(([topic, msgs]) => this.o.producer.send(topic, msgs)));
-        this.o.spool.ack(batch);
-        this.counters.drainedEntries += batch.entries.length;
-        backoff = this.retryMin;
       } catch (err) {
         this.o.spool.nack(batch);
         this.log.warn({ err: (err as Error).message, retryInMs: backoff }, 'spool drain: kafka still unreachable');
-        await sleep(backoff);
-        backoff = Math.min(this.retryMax, backoff * 2);
+        await retry();
+        continue;
       }
+      try {
+        this.o.spool.ack(batch);
+      } catch (err) {
+        // Sent but not released: hand them back so they go to Kafka again (at-least-once).
+        try {
+          this.o.spool.nack(batch);
+        } catch {
+          /* the spool is failing as a whole; the error below says so */
+        }
+        this.log.error({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, retryInMs: backoff }, 'spool drain: cannot release sent entries; retrying');
+        await retry();
+        continue;
+      }
+      this.counters.drainedEntries += batch.entries.length;
+      backoff = this.retryMin;
     }
   }
 }

@@ -17,7 +17,7 @@ const ingest = generateIngestKeys('ingest-1');
 const key: StreamDataKey = generateStreamKey('telemetry-1');
 const TOPICS = ['telemetry.position', 'telemetry.power', 'telemetry.rejected'];
 
-async function setup(opts: { priority?: PriorityClass; spoolBudget?: number } = {}) {
+async function setup(opts: { priority?: PriorityClass; spoolBudget?: number; spool?: (s: MemorySpool) => MemorySpool } = {}) {
   const devices: DeviceKeys[] = ['a', 'b', 'c', 'd'].map((x) => generateDeviceKeys(`dev-${x}`, 1));
   let doc = emptyRegistry();
   for (const d of devices) doc = addDevice(doc, devicePublicKeys(d), { theatre: 'north', unit: 'u1', priority: opts.priority ?? 'routine', rate: { perSecond: 100000, burst: 100000 } });
@@ -27,7 +27,8 @@ async function setup(opts: { priority?: PriorityClass; spoolBudget?: number } = 
   const bus = new MemoryBus();
   await bus.admin().ensureTopics(TOPICS.map((topic) => ({ topic, partitions: 3 })));
   const producer = bus.producer();
-  const spool = new MemorySpool(opts.spoolBudget ? { budgetBytes: opts.spoolBudget } : {});
+  const memory = new MemorySpool(opts.spoolBudget ? { budgetBytes: opts.spoolBudget } : {});
+  const spool = opts.spool ? opts.spool(memory) : memory;
   const gateway = new Gateway({ gatewayId: 'gw-1', admission, producer, spool, replay, clock: () => NOW, drain: { retryMinMs: 5, retryMaxMs: 20, pollMs: 2 } });
   const sealer = new FrameSealer({ backend });
   const seqs = new Map<string, bigint>();
@@ -150,6 +151,31 @@ describe('Gateway', () => {
       const msgs = await g.read('telemetry.power', 150);
       for (const [, seqs] of g.valuesByDevice(msgs)) expect(seqs).toEqual(Array.from({ length: 38 }, (_, i) => i + 1).slice(0, seqs.length));
       expect(msgs).toHaveLength(150);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('keeps draining when the spool fails to read for a while (a drainer that stopped would strand it in spool mode)', async () => {
+    let failures = 3;
+    const g = await setup({
+      spool: (m) => {
+        const peek = m.peek.bind(m);
+        m.peek = (limits) => (failures > 0 && m.stats().entries > 0 ? (failures--, Promise.reject(new Error('EIO: i/o error, read'))) : peek(limits));
+        return m;
+      },
+    });
+    try {
+      g.bus.broker.setAvailable(false);
+      for (let i = 0; i < 40; i++) g.send(i);
+      await g.gateway.drained();
+      expect(g.gateway.stats().mode).toBe('spool');
+      g.bus.broker.setAvailable(true);
+      await until(() => g.gateway.stats().mode === 'direct');
+      expect(failures).toBe(0);
+      const msgs = await g.read('telemetry.power', 40);
+      for (const [, seqs] of g.valuesByDevice(msgs)) expect(seqs).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(g.spool.stats().entries).toBe(0);
     } finally {
       await g.close();
     }
