@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { startKafka, type KafkaService } from '../../../scripts/services';
 import type { DeviceKeys } from '../../../src/crypto';
 import { DeviceClient } from '../../../src/device';
@@ -16,6 +17,16 @@ const IDS = ['a-1', 'b-1', 'c-1', 'd-1', 'e-1', 'f-1', 'g-1', 'h-1'];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The last lines the gateway logged, for the failure message. */
+const logLines: string[] = [];
+const logTail = new Writable({
+  write(chunk: Buffer, _enc, done): void {
+    for (const line of chunk.toString().split('\n')) if (line) logLines.push(line);
+    if (logLines.length > 400) logLines.splice(0, logLines.length - 400);
+    done();
+  },
+});
+
 // The DDIL promise: Kafka goes away for a while; the gateway keeps acknowledging frames
 // because they are fsynced in its spool, and when Kafka returns every one arrives, in
 // order per device. 20,000 frames are published at a steady pace while the broker process
@@ -27,6 +38,16 @@ describe('gateway through a Kafka outage (dedicated broker, stopped and restarte
   let gw: RunningGateway;
   let devices: DeviceClient[] = [];
 
+  /** Rethrows a failed wait with the gateway's counters, its spool and its last log lines. */
+  const explain = async (wait: Promise<void>): Promise<void> => {
+    try {
+      await wait;
+    } catch (err) {
+      const state = { gateway: gw.gateway.stats(), spool: gw.spool.stats(), readiness: gw.readiness() };
+      throw new Error(`${(err as Error).message}\nstate: ${JSON.stringify(state)}\ngateway log (last 60 lines):\n${logLines.slice(-60).join('\n')}`, { cause: err });
+    }
+  };
+
   afterAll(async () => {
     await Promise.all(devices.map((d) => d.close(2000)));
     await gw?.stop();
@@ -37,7 +58,8 @@ describe('gateway through a Kafka outage (dedicated broker, stopped and restarte
   it('spools 20,000 frames through a 20 s outage, acknowledges them anyway, and delivers every one in order when Kafka returns', async () => {
     kafka = await startKafka();
     fx = await provisionGateway({ kafkaBrokers: kafka.brokers, mqttUrl, devices: IDS.map((id, i) => ({ id, priority: i === 0 ? 'flash' : i < 3 ? 'immediate' : 'routine' })) });
-    gw = await startGateway(fx.config);
+    // The gateway's own account (info and up) is kept and shown if the test fails.
+    gw = await startGateway({ ...fx.config, log: { ...fx.config.log, level: 'info' } }, { logStream: logTail });
     await until(async () => (await fetch(`${gw.http.url}/readyz`)).status === 200, 30_000, 'gateway ready');
     devices = await Promise.all(IDS.map((id) => DeviceClient.connect({ keys: fx.devices.get(id) as DeviceKeys, ingestPublicKey: fx.ingest.box.publicKey, theatre: fx.theatre, unit: 'u1', mqttUrl, maxReadingsPerFrame: 1, lingerMs: 0 })));
 
@@ -69,7 +91,7 @@ describe('gateway through a Kafka outage (dedicated broker, stopped and restarte
     }
     await outage;
     await Promise.all(devices.map((d) => d.flush()));
-    await until(() => gw.gateway.stats().acked >= TOTAL && gw.gateway.stats().mode === 'direct' && gw.spool.stats().entries === 0, 120_000, 'every frame acknowledged and the spool drained');
+    await explain(until(() => gw.gateway.stats().acked >= TOTAL && gw.gateway.stats().mode === 'direct' && gw.spool.stats().entries === 0, 120_000, 'every frame acknowledged and the spool drained'));
 
     // The outage really was one, and the spool carried it.
     expect(restartedAt - stoppedAt).toBeGreaterThanOrEqual(OUTAGE_MS);
