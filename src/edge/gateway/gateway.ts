@@ -24,8 +24,12 @@ export interface GatewayOptions {
   readonly logger?: GatewayLogger;
   /** Prefix of the Kafka topics written (`<prefix>telemetry.<kind>`); default none. */
   readonly topicPrefix?: string;
-  /** Spool drain: entries per Kafka request (default 500) and retry backoff bounds (250 ms … 10 s). */
-  readonly drain?: { readonly maxEntries?: number; readonly retryMinMs?: number; readonly retryMaxMs?: number; readonly pollMs?: number };
+  /**
+   * Spool drain: entries and bytes per Kafka request (default 500 entries, and at most an
+   * eighth of the spool budget up to 1 MiB, so a batch held by a failing send never holds
+   * much of the spool), and retry backoff bounds (250 ms … 10 s).
+   */
+  readonly drain?: { readonly maxEntries?: number; readonly maxBytes?: number; readonly retryMinMs?: number; readonly retryMaxMs?: number; readonly pollMs?: number };
 }
 
 /** Counters of one gateway since start. */
@@ -105,6 +109,7 @@ export class Gateway {
   private readonly clock: () => number;
   private readonly log: GatewayLogger;
   private readonly drainMax: number;
+  private readonly drainMaxBytes: number;
   private readonly retryMin: number;
   private readonly retryMax: number;
   private readonly pollMs: number;
@@ -117,6 +122,7 @@ export class Gateway {
     this.clock = o.clock ?? Date.now;
     this.log = o.logger ?? silent;
     this.drainMax = o.drain?.maxEntries ?? 500;
+    this.drainMaxBytes = o.drain?.maxBytes ?? Math.max(1, Math.min(1024 * 1024, Math.floor(o.spool.stats().budgetBytes / 8)));
     this.retryMin = o.drain?.retryMinMs ?? 250;
     this.retryMax = o.drain?.retryMaxMs ?? 10_000;
     this.pollMs = o.drain?.pollMs ?? 50;
@@ -315,7 +321,7 @@ export class Gateway {
     while (!this.closed) {
       let batch: SpoolBatch | null;
       try {
-        batch = await this.o.spool.peek({ maxEntries: this.drainMax });
+        batch = await this.o.spool.peek({ maxEntries: this.drainMax, maxBytes: this.drainMaxBytes });
       } catch (err) {
         this.log.error({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, retryInMs: backoff }, 'spool drain: cannot read the spool; retrying');
         await retry();

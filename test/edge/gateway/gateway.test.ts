@@ -180,4 +180,35 @@ describe('Gateway', () => {
       await g.close();
     }
   });
+
+  it('drains in batches of at most an eighth of the spool budget, so a batch held by a failing send never holds much of the spool', async () => {
+    const drained: number[] = [];
+    const g = await setup({
+      spoolBudget: 64 * 1024,
+      spool: (m) => {
+        const peek = m.peek.bind(m);
+        m.peek = async (limits) => {
+          const b = await peek(limits);
+          if (b) drained.push(b.bytes);
+          return b;
+        };
+        return m;
+      },
+    });
+    try {
+      g.bus.broker.setAvailable(false);
+      for (let i = 0; i < 200; i++) g.send(i);
+      await g.gateway.drained();
+      const spooledBytes = g.spool.stats().bytes;
+      expect(spooledBytes).toBeGreaterThan(16 * 1024);
+      g.bus.broker.setAvailable(true);
+      await until(() => g.gateway.stats().mode === 'direct');
+      expect(Math.max(...drained)).toBeLessThanOrEqual(8 * 1024);
+      expect(drained.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(spooledBytes);
+      const msgs = await g.read('telemetry.power', 200);
+      for (const [, seqs] of g.valuesByDevice(msgs)) expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    } finally {
+      await g.close();
+    }
+  });
 });
