@@ -118,7 +118,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
 
     const admission = new Admission({ gatewayId: g.id, registry, replay, ingestKeys, streamKey: () => streamKey, maxClockSkewMs: g.maxClockSkewMs, backend });
     closers.push(() => admission.close());
-    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, logger: log, topicPrefix: cfg.kafka.topicPrefix });
+    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix });
     closers.push(() => gateway.close());
 
     const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id } });

@@ -64,6 +64,11 @@ export {
   encodeRejectionRecord,
   decodeRejectionRecord,
   rejectionKey,
+  rejectionMac,
+  rejectionMessage,
+  openRejectionRecord,
+  REJECTION_MAC_HEADER,
+  type RejectionMessage,
   type RejectionRecord,
   type RejectedFrameHeader,
 } from './rejection-record';

@@ -1,5 +1,8 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { StreamDataKey, StreamKeyring } from '../crypto';
 import { isVigilErrorCode, VigilError, type VigilErrorCode } from '../errors';
 import { DEVICE_ID_PATTERN, MAX_EPOCH } from './frame';
+import { RECORD_KEY_ID_HEADER } from './record';
 
 /** Topic of rejection records (DESIGN.md §6). */
 export const REJECTED_TOPIC = 'telemetry.rejected';
@@ -15,7 +18,8 @@ export interface RejectedFrameHeader {
 
 /**
  * What a gateway writes to `telemetry.rejected` for every frame it refuses: UTF-8 JSON,
- * not sealed, keyed by the claimed device id (or `sha256` when no header decoded). It never
+ * not sealed (any Kafka tool reads it) but authenticated by an HMAC under the telemetry
+ * stream key, keyed by the claimed device id (or `sha256` when no header decoded). It never
  * carries plaintext: a rejected frame was never opened, or failed after opening and its
  * plaintext was dropped. docs/wire-format.md §"Rejection record" is the reference.
  */
@@ -85,4 +89,65 @@ export function decodeRejectionRecord(bytes: Uint8Array): RejectionRecord {
     header = { deviceId: h.deviceId, epoch: h.epoch, seq: h.seq, eventTimeMs: h.eventTimeMs };
   }
   return { reason: o.reason, message: o.message, header, sha256: o.sha256, bytes: o.bytes, gatewayId: o.gatewayId, atMs: o.atMs };
+}
+
+/** Kafka header carrying a rejection record's MAC (32 bytes). */
+export const REJECTION_MAC_HEADER = 'vigil-mac';
+
+/** The MAC key is derived from the stream key for this one use (domain separation). */
+const MAC_KEY_CONTEXT = 'vigil/v1 rejection-record mac';
+const MAC_BYTES = 32;
+
+/**
+ * HMAC-SHA-256 of a rejection record's exact value bytes, under
+ * HMAC-SHA-256(stream key, "vigil/v1 rejection-record mac").
+ */
+export function rejectionMac(value: Uint8Array, key: StreamDataKey): Buffer {
+  const macKey = createHmac('sha256', key.key).update(MAC_KEY_CONTEXT).digest();
+  return createHmac('sha256', macKey).update(value).digest();
+}
+
+/** A rejection record as a Kafka message: JSON value, key id and MAC headers. */
+export interface RejectionMessage {
+  readonly topic: typeof REJECTED_TOPIC;
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly headers: { readonly [RECORD_KEY_ID_HEADER]: string; readonly [REJECTION_MAC_HEADER]: Buffer };
+}
+
+/**
+ * Encodes a rejection record and authenticates it under the telemetry stream key, so a
+ * record written by anyone without that key (a forged tampering alarm) is refused by readers.
+ *
+ * @example
+ * const m = rejectionMessage(record, streamKey);
+ * await producer.send(m.topic, [{ key: m.key, value: Buffer.from(m.value), headers: m.headers }]);
+ */
+export function rejectionMessage(r: RejectionRecord, key: StreamDataKey): RejectionMessage {
+  const value = encodeRejectionRecord(r);
+  return { topic: REJECTED_TOPIC, key: rejectionKey(r), value, headers: { [RECORD_KEY_ID_HEADER]: key.keyId, [REJECTION_MAC_HEADER]: rejectionMac(value, key) } };
+}
+
+/**
+ * Checks a `telemetry.rejected` message's MAC with the stream key its `vigil-key-id` names
+ * (headers as sent or as read back), then decodes it. `VIGIL_E_RECORD_AUTH` when a header
+ * is missing or the MAC does not match (the value was changed, or written without the key);
+ * `VIGIL_E_KEY_UNKNOWN` when the keyring does not hold the key; `VIGIL_E_RECORD_INVALID`
+ * when it is malformed.
+ */
+export function openRejectionRecord(value: Uint8Array, headers: Readonly<Record<string, Buffer | string | undefined>>, keyring: StreamKeyring): RejectionRecord {
+  const bytes = (h: Buffer | string | undefined): Buffer | undefined => (typeof h === 'string' ? Buffer.from(h) : h);
+  const keyId = bytes(headers[RECORD_KEY_ID_HEADER]);
+  const mac = bytes(headers[REJECTION_MAC_HEADER]);
+  if (keyId === undefined || mac === undefined) {
+    throw new VigilError('VIGIL_E_RECORD_AUTH', `rejection record without ${keyId === undefined ? RECORD_KEY_ID_HEADER : REJECTION_MAC_HEADER} header: not written by a gateway holding the telemetry key`, {
+      details: { header: keyId === undefined ? RECORD_KEY_ID_HEADER : REJECTION_MAC_HEADER },
+    });
+  }
+  const key = keyring.get(keyId.toString('utf8'));
+  const want = rejectionMac(value, key);
+  if (mac.length !== MAC_BYTES || !timingSafeEqual(mac, want)) {
+    throw new VigilError('VIGIL_E_RECORD_AUTH', `rejection record failed authentication under stream key ${JSON.stringify(key.keyId)}: changed, or written without the key`, { details: { keyId: key.keyId } });
+  }
+  return decodeRejectionRecord(value);
 }

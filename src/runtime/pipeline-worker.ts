@@ -240,7 +240,7 @@ export class PipelineWorker {
   private open(m: BusMessage, kind: SourceKind): SourceRecord | null {
     try {
       if (m.value === null) throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: empty message (tombstone)`, { details: { field: 'value' } });
-      if (kind === 'rejected') return rejectedSourceRecord(m.value);
+      if (kind === 'rejected') return rejectedSourceRecord(m.value, m.headers, this.options.keyring);
       const keyId = m.headers[RECORD_KEY_ID_HEADER];
       if (keyId === undefined) throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: no ${RECORD_KEY_ID_HEADER} header`, { details: { field: RECORD_KEY_ID_HEADER } });
       const record = this.codec.open(m.value, this.options.keyring.get(keyId.toString('utf8')));

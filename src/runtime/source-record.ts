@@ -1,4 +1,5 @@
-import { decodeRejectionRecord, makeLabel, type ClassificationLabel, type TelemetryRecord } from '../codec';
+import { makeLabel, openRejectionRecord, type ClassificationLabel, type TelemetryRecord } from '../codec';
+import type { StreamKeyring } from '../crypto';
 import { UNATTRIBUTED, type RejectedFrameReading } from './types';
 
 /** A rejection record, shaped like a one-reading telemetry record for the operator chain. */
@@ -19,9 +20,12 @@ export type SourceRecord = TelemetryRecord | RejectedSourceRecord;
 // What travelled in the clear over the radio, and nothing else, is in a rejection record.
 const CLEAR = makeLabel('UNCLASSIFIED');
 
-/** Decodes a `telemetry.rejected` message value (`VIGIL_E_RECORD_INVALID` when malformed). */
-export function rejectedSourceRecord(value: Uint8Array): RejectedSourceRecord {
-  const r = decodeRejectionRecord(value);
+/**
+ * Authenticates and decodes a `telemetry.rejected` message (`VIGIL_E_RECORD_AUTH` when its
+ * MAC is missing or wrong, `VIGIL_E_RECORD_INVALID` when malformed).
+ */
+export function rejectedSourceRecord(value: Uint8Array, headers: Readonly<Record<string, Buffer>>, keyring: StreamKeyring): RejectedSourceRecord {
+  const r = openRejectionRecord(value, headers, keyring);
   return {
     type: 'rejected',
     kind: 'rejected',

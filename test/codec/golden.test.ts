@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Encoder } from '@msgpack/msgpack';
-import { encodeReadings, FrameOpener, FrameSealer, RecordCodec } from '../../src/codec';
-import { boxKeyPairFromSecretKey, boxSharedKey, getCryptoBackend, signKeyPairFromSeed } from '../../src/crypto';
-import { GOLDEN_DERIVED_RECORD, GOLDEN_FRAME_NONCE, GOLDEN_FRAMES, GOLDEN_KEYS, GOLDEN_RECORD_NONCE, GOLDEN_TELEMETRY_RECORD } from '../fixtures/golden-inputs';
+import { encodeReadings, encodeRejectionRecord, FrameOpener, FrameSealer, openRejectionRecord, RecordCodec, rejectionMessage } from '../../src/codec';
+import { boxKeyPairFromSecretKey, boxSharedKey, getCryptoBackend, signKeyPairFromSeed, StreamKeyring } from '../../src/crypto';
+import { GOLDEN_DERIVED_RECORD, GOLDEN_FRAME_NONCE, GOLDEN_FRAMES, GOLDEN_KEYS, GOLDEN_RECORD_NONCE, GOLDEN_REJECTION, GOLDEN_TELEMETRY_RECORD } from '../fixtures/golden-inputs';
 import { buildFrameBySpec } from './spec-builder';
 
 // Golden wire fixtures: if any byte of the frame or record format changes, these fail. Only
@@ -20,17 +20,19 @@ const golden = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'golden
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 
-/** Hex quoted in docs/wire-format.md after `<!-- golden:NAME -->`, whitespace removed. */
-function docHex(name: string): string {
+/** The text of the code block after `<!-- golden:NAME -->` in docs/wire-format.md, as written. */
+function docBlock(name: string): string {
   const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'wire-format.md'), 'utf8');
   const at = doc.indexOf(`<!-- golden:${name} -->`);
   if (at < 0) return `(no block golden:${name} in docs/wire-format.md)`;
   const open = doc.indexOf('```', at);
   const close = doc.indexOf('```', open + 3);
-  return doc
-    .slice(doc.indexOf('\n', open) + 1, close)
-    .replace(/\s+/g, '')
-    .toLowerCase();
+  return doc.slice(doc.indexOf('\n', open) + 1, close);
+}
+
+/** Hex quoted in docs/wire-format.md after `<!-- golden:NAME -->`, whitespace removed. */
+function docHex(name: string): string {
+  return docBlock(name).replace(/\s+/g, '').toLowerCase();
 }
 
 describe.each(['tweetnacl', 'sodium'] as const)('golden wire fixtures (%s)', (name) => {
@@ -109,5 +111,20 @@ describe('docs/wire-format.md', () => {
     ['shared-key', golden.keys.sharedKey],
   ])('quotes the exact bytes of %s', (name, value) => {
     expect(docHex(name as string)).toBe(value);
+  });
+
+  it('quotes a rejection record exactly as a gateway writes it, with its MAC key and MAC (§9.5)', () => {
+    const key = { keyId: GOLDEN_KEYS.streamKeyId, key: GOLDEN_KEYS.streamKey };
+    const value = docBlock('rejection-value').trimEnd();
+    expect(value).toBe(Buffer.from(encodeRejectionRecord(GOLDEN_REJECTION)).toString('utf8'));
+    // From the spec alone: two HMAC-SHA-256 over the quoted bytes.
+    const macKey = createHmac('sha256', GOLDEN_KEYS.streamKey).update('vigil/v1 rejection-record mac').digest();
+    expect(macKey.toString('hex')).toBe(docHex('rejection-mac-key'));
+    const mac = createHmac('sha256', macKey).update(value).digest('hex');
+    expect(mac).toBe(docHex('rejection-mac'));
+    // And our code agrees, both ways.
+    const m = rejectionMessage(GOLDEN_REJECTION, key);
+    expect(m.headers).toEqual({ 'vigil-key-id': GOLDEN_KEYS.streamKeyId, 'vigil-mac': Buffer.from(mac, 'hex') });
+    expect(openRejectionRecord(Buffer.from(value), { 'vigil-key-id': Buffer.from(GOLDEN_KEYS.streamKeyId), 'vigil-mac': Buffer.from(mac, 'hex') }, new StreamKeyring([key]))).toEqual(GOLDEN_REJECTION);
   });
 });

@@ -15,7 +15,7 @@ import {
   type RejectionRecord,
   type SourceKind,
   type TelemetryRecord,
-  encodeRejectionRecord,
+  rejectionMessage,
   rejectionKey,
 } from '../../src';
 import { createFleet, type FleetConfigInput, type Fleet } from '../../src/sim';
@@ -109,7 +109,8 @@ export async function runPipeline<K extends SourceKind>(definition: PipelineDefi
           const partition = partitionOf(key);
           end[partition] = (end[partition] as number) + 1;
           if (rejection) {
-            await producer.send(topic, [{ key, partition, value: Buffer.from(encodeRejectionRecord(r)) }]);
+            const m = rejectionMessage(r, telemetryKey);
+            await producer.send(topic, [{ key, partition, value: Buffer.from(m.value), headers: m.headers }]);
           } else {
             const sealed = codec.seal(r, telemetryKey);
             await producer.send(topic, [{ key, partition, value: Buffer.from(sealed.value), headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId } }]);

@@ -1,6 +1,7 @@
 import { map } from 'rxjs';
 import { MemoryBus } from '../../src/bus';
-import { encodeRejectionRecord, type RejectionRecord } from '../../src/codec';
+import { encodeRejectionRecord, rejectionMac, rejectionMessage, type RejectionRecord } from '../../src/codec';
+import { generateStreamKey } from '../../src/crypto';
 import type { VigilError } from '../../src/errors';
 import { definePipeline, startPipeline, UNATTRIBUTED, type PipelineWorker } from '../../src/runtime';
 import { aggregate, count, keyedWindow, sum, tumbling } from '../../src/stream';
@@ -62,16 +63,30 @@ describe('a pipeline reading telemetry.rejected', () => {
       rejection('uav-2', 2, T0 + 25_000, 'VIGIL_E_DEVICE_UNKNOWN'), // moves the watermark past the first window
     ];
     const producer = bus.producer();
+    const signed = (r: RejectionRecord, key = keys.telemetry): { key: string; partition: number; value: Buffer; headers: Record<string, Buffer | string> } => {
+      const m = rejectionMessage(r, key);
+      return { key: m.key, partition: 0, value: Buffer.from(m.value), headers: m.headers };
+    };
+    const junk = Buffer.from('{"reason":"nope"}');
+    const forged = rejection('uav-1', 8, T0 + 1_500, 'VIGIL_E_FRAME_AUTH');
     await producer.send(SOURCE, [
-      ...records.map((r) => ({ key: r.header?.deviceId ?? r.sha256, partition: 0, value: Buffer.from(encodeRejectionRecord(r)) })),
-      { key: 'junk', partition: 0, value: Buffer.from('{"reason":"nope"}') },
+      ...records.map((r) => signed(r)),
+      // Well-formed and authenticated, but not a rejection record.
+      { key: 'junk', partition: 0, value: junk, headers: { 'vigil-key-id': keys.telemetry.keyId, 'vigil-mac': rejectionMac(junk, keys.telemetry) } },
+      // Forged tampering alarms: no MAC at all; a MAC under a key the worker does not hold the id of;
+      // a MAC under another key claiming the telemetry key id; a changed value under a valid MAC.
+      { key: 'uav-1', partition: 0, value: Buffer.from(encodeRejectionRecord(forged)) },
+      signed(forged, generateStreamKey('attacker-1')),
+      signed(forged, generateStreamKey(keys.telemetry.keyId)),
+      { ...signed(forged), value: Buffer.from(encodeRejectionRecord({ ...forged, reason: 'VIGIL_E_REPLAY' })) },
     ]);
     await producer.close();
-    await waitForPositions([worker], SOURCE, [records.length + 1]);
+    await waitForPositions([worker], SOURCE, [records.length + 5]);
     await worker.checkpoint();
 
-    expect(invalid.map((e) => [e.code, e.details?.field])).toEqual([['VIGIL_E_RECORD_INVALID', 'reason']]);
-    expect(worker.stats().invalid).toBe(1);
+    expect(invalid.map((e) => [e.code, e.details?.field])[0]).toEqual(['VIGIL_E_RECORD_INVALID', 'reason']);
+    expect(invalid.map((e) => e.code)).toEqual(['VIGIL_E_RECORD_INVALID', 'VIGIL_E_RECORD_AUTH', 'VIGIL_E_KEY_UNKNOWN', 'VIGIL_E_RECORD_AUTH', 'VIGIL_E_RECORD_AUTH']);
+    expect(worker.stats().invalid).toBe(5);
     const ends = (bus.broker.topic(DERIVED)?.logs ?? []).map((l) => l.endOffset);
     const view = derivedView(await readAll(bus, DERIVED, ends), keys.analystKeyring);
     const got = Object.fromEntries([...view.latest].map(([k, r]) => [k, { ...r.values, level: r.label.level }]));

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { FrameOpener, makeLabel, RecordCodec, DEFAULT_MAX_CLOCK_SKEW_MS, REJECTED_TOPIC, encodeRejectionRecord, rejectionKey, type DecodedFrame, type Reading, type ReadingKind, type ClassificationLabel, type RejectedFrameHeader, type RejectionRecord } from '../../codec';
+import { FrameOpener, makeLabel, RecordCodec, DEFAULT_MAX_CLOCK_SKEW_MS, rejectionMessage, type DecodedFrame, type Reading, type ReadingKind, type ClassificationLabel, type RejectedFrameHeader, type RejectionMessage } from '../../codec';
 import { resolveCryptoBackend, SharedKeyCache, type CryptoBackend, type CryptoBackendOption, type IngestKeys, type StreamDataKey, type Verifier } from '../../crypto';
 import { isVigilError, VigilError, type VigilErrorCode } from '../../errors';
 import type { DeviceEntry, DeviceRegistry, PriorityClass, RegistryEvent } from '../../registry';
@@ -71,7 +71,7 @@ export type AdmissionResult = Admitted | Rejected;
  * @example
  * const admission = new Admission({ gatewayId: 'gw-1', registry, replay, ingestKeys, streamKey: (k) => keys[k] });
  * const r = admission.admit(frameBytes);
- * if (r.ok) { await bus.send(r.records); admission.commit(r); } else { await bus.send(rejectionRecord(r)); }
+ * if (r.ok) { await bus.send(r.records); admission.commit(r); } else { await bus.send(rejectionRecord(r, 'gw-1', Date.now(), telemetryKey)); }
  */
 export class Admission {
   private readonly opener: FrameOpener;
@@ -219,9 +219,9 @@ export class Admission {
 /**
  * The record a rejection leaves in `telemetry.rejected` (codec `RejectionRecord`): reason,
  * clear header and the frame's hash, as JSON, keyed by device id (or the hash when the
- * header did not decode). It never carries plaintext: an unopened frame has none to give.
+ * header did not decode), authenticated under the telemetry stream key `key`. It never
+ * carries plaintext: an unopened frame has none to give.
  */
-export function rejectionRecord(r: Rejected, gatewayId: string, atMs: number): { topic: string; key: string; value: Uint8Array } {
-  const rec: RejectionRecord = { reason: r.code, message: r.message, header: r.header, sha256: r.sha256, bytes: r.bytes, gatewayId, atMs };
-  return { topic: REJECTED_TOPIC, key: rejectionKey(rec), value: encodeRejectionRecord(rec) };
+export function rejectionRecord(r: Rejected, gatewayId: string, atMs: number, key: StreamDataKey): RejectionMessage {
+  return rejectionMessage({ reason: r.code, message: r.message, header: r.header, sha256: r.sha256, bytes: r.bytes, gatewayId, atMs }, key);
 }

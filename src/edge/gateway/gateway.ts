@@ -1,5 +1,6 @@
 import type { BusProducer, OutgoingMessage } from '../../bus';
 import { RECORD_KEY_ID_HEADER } from '../../codec';
+import type { StreamDataKey } from '../../crypto';
 import { isVigilError } from '../../errors';
 import { channels, type FrameAdmissionEvent } from '../../instrument';
 import type { ReplayStore } from '../../replay';
@@ -19,6 +20,8 @@ export interface GatewayOptions {
   readonly producer: BusProducer;
   readonly spool: Spool;
   readonly replay: ReplayStore;
+  /** The telemetry stream key that authenticates rejection records (read per rejection, so a rotation applies at once). */
+  readonly rejectionKey: () => StreamDataKey;
   /** Gateway clock (default `Date.now`). */
   readonly clock?: () => number;
   readonly logger?: GatewayLogger;
@@ -156,8 +159,8 @@ export class Gateway {
       ev.readings = r.readings;
     } else {
       this.counters.rejected++;
-      const rec = rejectionRecord(r, this.o.gatewayId, this.clock());
-      b.add(ack, null, [{ topic: this.topic(rec.topic), msg: { key: rec.key, value: Buffer.from(rec.value) }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
+      const rec = rejectionRecord(r, this.o.gatewayId, this.clock(), this.o.rejectionKey());
+      b.add(ack, null, [{ topic: this.topic(rec.topic), msg: { key: rec.key, value: Buffer.from(rec.value), headers: rec.headers }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
       ev.result = 'rejected';
       ev.reason = r.code;
       ev.readings = 0;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
 import fc from 'fast-check';
-import { encodeReadings, FrameSealer, RecordCodec, type Reading, type TelemetryRecord } from '../../../src/codec';
+import { encodeReadings, FrameSealer, openRejectionRecord, RecordCodec, type Reading, type TelemetryRecord } from '../../../src/codec';
 import {
-  boxSharedKey, devicePublicKeys, generateDeviceKeys, generateIngestKeys, generateStreamKey, getCryptoBackend, type DeviceKeys, type StreamDataKey,
+  boxSharedKey, devicePublicKeys, generateDeviceKeys, generateIngestKeys, generateStreamKey, getCryptoBackend, StreamKeyring, type DeviceKeys, type StreamDataKey,
 } from '../../../src/crypto';
 import { Admission, rejectionRecord, type AdmissionResult, type Admitted, type Rejected } from '../../../src/edge/admission';
 import { ERROR_CODES } from '../../../src/errors';
@@ -220,13 +220,18 @@ describe('Admission', () => {
     const f = setup();
     const b = f.frame({ eventTimeMs: NOW - 3_600_000 });
     const r = rejected(f.admission.admit(b));
-    const rec = rejectionRecord(r, 'gw-1', NOW);
+    const key = streamKey('rejected');
+    const rec = rejectionRecord(r, 'gw-1', NOW, key);
     expect(rec.topic).toBe('telemetry.rejected');
     expect(rec.key).toBe('uav-1');
+    // Readable by any Kafka tool, and authenticated: a reader with the key accepts it as it is, not changed.
+    expect(openRejectionRecord(rec.value, rec.headers, new StreamKeyring([key]))).toMatchObject({ reason: 'VIGIL_E_CLOCK_SKEW', gatewayId: 'gw-1' });
+    const changed = Buffer.from(Buffer.from(rec.value).toString().replace('VIGIL_E_CLOCK_SKEW', 'VIGIL_E_FRAME_AUTH'));
+    expect(() => openRejectionRecord(changed, rec.headers, new StreamKeyring([key]))).toThrow(expect.objectContaining({ code: 'VIGIL_E_RECORD_AUTH' }));
     const body = JSON.parse(Buffer.from(rec.value).toString('utf8'));
     expect(body).toEqual({ reason: 'VIGIL_E_CLOCK_SKEW', message: expect.stringContaining('-3600 s'), header: { deviceId: 'uav-1', epoch: 1, seq: expect.any(String), eventTimeMs: NOW - 3_600_000 }, sha256: r.sha256, bytes: b.length, gatewayId: 'gw-1', atMs: NOW });
     expect(Buffer.from(rec.value).toString()).not.toContain('51.5');
-    const garbage = rejectionRecord(rejected(f.admission.admit(Uint8Array.from([1, 2, 3]))), 'gw-1', NOW);
+    const garbage = rejectionRecord(rejected(f.admission.admit(Uint8Array.from([1, 2, 3]))), 'gw-1', NOW, key);
     expect(garbage.key).toMatch(/^[0-9a-f]{64}$/);
   });
 

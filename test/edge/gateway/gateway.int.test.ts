@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { BusMessage } from '../../../src/bus';
-import { decodeRejectionRecord, encodeReadings, FrameSealer, type Reading, type RejectionRecord } from '../../../src/codec';
-import { boxSharedKey, generateDeviceKeys, getCryptoBackend, type DeviceKeys } from '../../../src/crypto';
+import { decodeRejectionRecord, encodeReadings, FrameSealer, openRejectionRecord, type Reading, type RejectionRecord } from '../../../src/codec';
+import { boxSharedKey, generateDeviceKeys, getCryptoBackend, StreamKeyring, type DeviceKeys } from '../../../src/crypto';
 import { DeviceClient } from '../../../src/device';
 import { startGateway, type RunningGateway } from '../../../src/cli/gateway-runner';
 import { revokeDevice, writeRegistryFile } from '../../../src/registry';
@@ -140,10 +140,12 @@ describe('gateway against real Mosquitto and Kafka', () => {
       expect(await metricSum(gw.http.url, new RegExp(`^vigil_gateway_frames_total\\{result="rejected",reason="${r}"`))).toBeGreaterThanOrEqual(1);
     }
 
-    // What the gateway wrote is what a pipeline reads: every record decodes as the codec's
-    // RejectionRecord, and sensor-health raises its alarm for veh-2, whose frames were
-    // replayed and tampered with more than 5 times within a minute.
-    const records = rejected.map((m) => decodeRejectionRecord(m.value as Buffer)).filter((r) => r.gatewayId === fx.config.gateway.id);
+    // What the gateway wrote is what a pipeline reads: every record is authenticated under
+    // the telemetry key and decodes as the codec's RejectionRecord, and sensor-health raises
+    // its alarm for veh-2, whose frames were replayed and tampered with more than 5 times
+    // within a minute.
+    const keyring = new StreamKeyring([fx.streamKey]);
+    const records = rejected.filter((m) => decodeRejectionRecord(m.value as Buffer).gatewayId === fx.config.gateway.id).map((m) => openRejectionRecord(m.value as Buffer, m.headers, keyring));
     expect(records).toEqual(bodies);
     const health = await runPipeline(sensorHealthPipeline(), records);
     const alarm = health.find((r) => r.key === 'veh-2/rejected-frames/raised');

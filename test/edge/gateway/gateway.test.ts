@@ -29,7 +29,7 @@ async function setup(opts: { priority?: PriorityClass; spoolBudget?: number; spo
   const producer = bus.producer();
   const memory = new MemorySpool(opts.spoolBudget ? { budgetBytes: opts.spoolBudget } : {});
   const spool = opts.spool ? opts.spool(memory) : memory;
-  const gateway = new Gateway({ gatewayId: 'gw-1', admission, producer, spool, replay, clock: () => NOW, drain: { retryMinMs: 5, retryMaxMs: 20, pollMs: 2 } });
+  const gateway = new Gateway({ gatewayId: 'gw-1', admission, producer, spool, replay, rejectionKey: () => key, clock: () => NOW, drain: { retryMinMs: 5, retryMaxMs: 20, pollMs: 2 } });
   const sealer = new FrameSealer({ backend });
   const seqs = new Map<string, bigint>();
   const frame = (d: DeviceKeys, value: number): Uint8Array => {
