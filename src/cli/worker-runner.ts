@@ -1,4 +1,5 @@
 import { join, resolve, isAbsolute } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import { KafkaBus, type Bus } from '../bus';
 import type { VigilConfig } from '../config';
@@ -8,6 +9,11 @@ import { channels } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { startPipeline, type PipelineDefinition, type PipelineWorker } from '../runtime';
 import { startHttpServer, type VigilHttpServer } from '../serve';
+
+/** Restart backoff of a failed pipeline: first delay, longest delay, and how long a run must last to reset it. */
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+const RESTART_STABLE_MS = 60_000;
 
 /** Pipelines a worker process can run, by name. */
 export type PipelineCatalogue = ReadonlyMap<string, PipelineDefinition>;
@@ -37,6 +43,8 @@ export interface StartWorkerOptions {
  * sharing a Kafka connection, with derived stream keys from `worker.keyDir` and the
  * telemetry key to open inputs. Several such processes with the same pipelines split the
  * partitions (consumer groups); state moves with the partitions through the changelog.
+ * A pipeline stopped by a retriable error (Kafka unreachable) is restarted from its last
+ * checkpoint with backoff; any other error leaves it stopped, logged and not ready.
  */
 export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const base = options.baseDir ?? process.cwd();
@@ -59,24 +67,72 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   const prefix = cfg.kafka.topicPrefix;
   const sources = [...new Set(names.flatMap((n) => [...(catalogue.get(n) as PipelineDefinition).sources].map((t) => prefix + t)))];
   await bus.admin().ensureTopics(sources.map((topic) => ({ topic, partitions: cfg.kafka.partitions })));
+
+  // Supervision: a pipeline that stops on a retriable error (Kafka went away for longer than
+  // its client retries) is started again from its last checkpoint, with backoff, for as long
+  // as the process runs; one that stops on any other error (a checkpoint it must not guess
+  // past, a key it lacks) stays stopped, logged, and /readyz names it.
+  const quit = new AbortController();
+  const restarts = new Set<Promise<void>>();
+  const backoff = new Map<string, { delayMs: number; startedAt: number }>();
+  const launch = async (n: string): Promise<PipelineWorker> => {
+    const w = await startPipeline(catalogue.get(n) as PipelineDefinition, {
+      bus,
+      keyring: new StreamKeyring([telemetryKey]),
+      derivedKey: derivedKeys.get(n) as NonNullable<ReturnType<typeof derivedKeys.get>>,
+      checkpointIntervalMs: cfg.worker.checkpointIntervalMs,
+      topicPrefix: prefix,
+      groupId: `${prefix}vigil.pipeline.${n}`,
+      derivedPartitions: cfg.kafka.partitions,
+      onError: (err) => failed(n, err),
+      onRefused: (out, err) => log.warn({ pipeline: n, key: out.key, code: err.code }, 'derived result refused'),
+    });
+    workers.set(n, w);
+    return w;
+  };
+  const failed = (n: string, err: VigilError): void => {
+    if (quit.signal.aborted) return;
+    const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    if (!err.retriable) {
+      log.error({ pipeline: n, code: err.code, err: err.message, cause }, 'pipeline stopped for good: retrying cannot mend this; fix the cause and restart the worker');
+      return;
+    }
+    // A pipeline that fails again soon after a restart waits longer each time (1 s … 30 s).
+    const b = backoff.get(n);
+    const delayMs = b !== undefined && Date.now() - b.startedAt < RESTART_STABLE_MS ? Math.min(b.delayMs * 2, RESTART_MAX_MS) : RESTART_MIN_MS;
+    log.warn({ pipeline: n, code: err.code, err: err.message, retryInMs: delayMs }, 'pipeline stopped; restarting it from its last checkpoint');
+    const r = restart(n, delayMs).finally(() => restarts.delete(r));
+    restarts.add(r);
+  };
+  const restart = async (n: string, firstDelayMs: number): Promise<void> => {
+    await workers.get(n)?.stop().catch(() => undefined);
+    for (let delayMs = firstDelayMs; ; delayMs = Math.min(delayMs * 2, RESTART_MAX_MS)) {
+      try {
+        await sleep(delayMs, undefined, { signal: quit.signal });
+      } catch {
+        return; // stopping
+      }
+      backoff.set(n, { delayMs, startedAt: Date.now() });
+      try {
+        const w = await launch(n);
+        if (quit.signal.aborted) await w.stop();
+        else log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline restarted');
+        return;
+      } catch (err) {
+        if (quit.signal.aborted) return;
+        log.warn({ pipeline: n, err: (err as Error).message, retryInMs: Math.min(delayMs * 2, RESTART_MAX_MS) }, 'pipeline restart failed; retrying');
+      }
+    }
+  };
   const stopAll = async (): Promise<void> => {
+    quit.abort();
+    await Promise.all([...restarts]);
     await Promise.all([...workers.values()].map((w) => w.stop().catch((err: unknown) => log.error({ err: (err as Error).message }, 'worker stop failed'))));
     if (ownBus) await bus.close();
   };
   try {
     for (const n of names) {
-      const w = await startPipeline(catalogue.get(n) as PipelineDefinition, {
-        bus,
-        keyring: new StreamKeyring([telemetryKey]),
-        derivedKey: derivedKeys.get(n) as NonNullable<ReturnType<typeof derivedKeys.get>>,
-        checkpointIntervalMs: cfg.worker.checkpointIntervalMs,
-        topicPrefix: prefix,
-        groupId: `${prefix}vigil.pipeline.${n}`,
-        derivedPartitions: cfg.kafka.partitions,
-        onError: (err) => log.error({ pipeline: n, code: err.code, err: err.message }, 'pipeline worker stopped'),
-        onRefused: (out, err) => log.warn({ pipeline: n, key: out.key, code: err.code }, 'derived result refused'),
-      });
-      workers.set(n, w);
+      const w = await launch(n);
       log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline running');
     }
   } catch (err) {
