@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
 import { KafkaBus, type Bus } from '../bus';
 import type { VigilConfig } from '../config';
 import { readStreamKeyFile, StreamKeyring } from '../crypto';
-import { VigilError } from '../errors';
+import { isVigilError, VigilError } from '../errors';
 import { channels } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { startPipeline, type PipelineDefinition, type PipelineWorker } from '../runtime';
@@ -93,6 +93,8 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   const failed = (n: string, err: VigilError): void => {
     if (quit.signal.aborted) return;
     const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    const reason = isVigilError(err.cause) ? err.cause.code : err.code;
+    channels.pipelineFailure.publish({ pipeline: n, reason, action: err.retriable ? 'restart' : 'stopped' });
     if (!err.retriable) {
       log.error({ pipeline: n, code: err.code, err: err.message, cause }, 'pipeline stopped for good: retrying cannot mend this; fix the cause and restart the worker');
       return;

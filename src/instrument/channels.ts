@@ -94,6 +94,14 @@ export interface PipelineDropEvent {
   reason: string;
 }
 
+export interface PipelineFailureEvent {
+  pipeline: string;
+  /** The `VIGIL_E_` code of what stopped it (the cause of `VIGIL_E_PIPELINE_FAILED`). */
+  reason: string;
+  /** `restart`: retriable, the worker starts it again; `stopped`: it stays stopped. */
+  action: 'restart' | 'stopped';
+}
+
 export const channels = {
   frameAdmission: typed<FrameAdmissionEvent>('vigil:edge:frame'),
   durability: typed<DurabilityEvent>('vigil:edge:durable'),
@@ -107,4 +115,5 @@ export const channels = {
   pipelineBatch: typed<PipelineBatchEvent>('vigil:pipeline:batch'),
   pipelineCheckpoint: typed<PipelineCheckpointEvent>('vigil:pipeline:checkpoint'),
   pipelineDrop: typed<PipelineDropEvent>('vigil:pipeline:drop'),
+  pipelineFailure: typed<PipelineFailureEvent>('vigil:pipeline:failure'),
 } as const;

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type SpoolDropSample } from '../instrument';
+import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type PipelineFailureEvent, type SpoolDropSample } from '../instrument';
 
 export interface MetricsOptions {
   /** Also export Node's process metrics (CPU, memory, event-loop lag, GC). Default true. */
@@ -86,6 +86,13 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     registers: [registry],
   });
 
+  const pipeFailures = new Counter({
+    name: 'vigil_pipeline_failures_total',
+    help: 'Times a pipeline stopped on an error, by VIGIL_E_ reason and what the worker did: restart (retriable, started again from its last checkpoint) or stopped (for good).',
+    labelNames: ['pipeline', 'reason', 'action'] as const,
+    registers: [registry],
+  });
+
   const frameChildren = new Map<string, Counter.Internal>();
   const onFrame = (e: FrameAdmissionEvent): void => {
     const key = e.reason === null ? e.result : `${e.result}|${e.reason}`;
@@ -122,11 +129,13 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     pipeCheckpointTime.labels(e.pipeline).set(Date.now() / 1000);
   };
   const onPipeDrop = (e: PipelineDropEvent): void => pipeDropped.labels(e.pipeline, e.stage, e.reason).inc();
+  const onPipeFailure = (e: PipelineFailureEvent): void => pipeFailures.labels(e.pipeline, e.reason, e.action).inc();
 
   channels.frameAdmission.subscribe(onFrame);
   channels.pipelineBatch.subscribe(onPipeBatch);
   channels.pipelineCheckpoint.subscribe(onPipeCheckpoint);
   channels.pipelineDrop.subscribe(onPipeDrop);
+  channels.pipelineFailure.subscribe(onPipeFailure);
   channels.durability.subscribe(onDurable);
   channels.spoolShed.subscribe(onDrop);
   channels.spoolExpired.subscribe(onDrop);
@@ -140,6 +149,7 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
       channels.pipelineBatch.unsubscribe(onPipeBatch);
       channels.pipelineCheckpoint.unsubscribe(onPipeCheckpoint);
       channels.pipelineDrop.unsubscribe(onPipeDrop);
+      channels.pipelineFailure.unsubscribe(onPipeFailure);
       channels.durability.unsubscribe(onDurable);
       channels.spoolShed.unsubscribe(onDrop);
       channels.spoolExpired.unsubscribe(onDrop);

@@ -109,6 +109,8 @@ describe('pipeline worker through a Kafka outage (dedicated broker, stopped and 
       throw new Error(`${(err as Error).message}; pipeline state ${w.workers.get('vitals')?.stats().state}; worker log:\n${logLines.slice(-40).join('\n')}`, { cause: err });
     }
     expect(notReady).toBe(503);
+    const metrics = await (await fetch(`${w.http.url}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_pipeline_failures_total\{pipeline="vitals",reason="VIGIL_E_BUS_UNAVAILABLE",action="restart"[^}]*\} [1-9]/m);
     // Every window of the whole run, before and after, each soldier once per window.
     const all = windows(230);
     expect(new Set(all.map((r) => `${r.key}|${r.windowStartMs}`)).size).toBe(all.length);

@@ -31,6 +31,7 @@ describe('operations HTTP endpoints', () => {
     channels.pipelineBatch.publish({ pipeline: 'vitals', records: 10, outputs: 2, seconds: 0.002 });
     channels.pipelineCheckpoint.publish({ pipeline: 'vitals', partitions: 3, bytes: 2048, seconds: 0.01 });
     channels.pipelineDrop.publish({ pipeline: 'vitals', stage: 'duplicate', reason: 'duplicate' });
+    channels.pipelineFailure.publish({ pipeline: 'vitals', reason: 'VIGIL_E_BUS_UNAVAILABLE', action: 'restart' });
 
     const res = await fetch(`${server.url}/metrics`);
     expect(res.status).toBe(200);
@@ -52,6 +53,7 @@ describe('operations HTTP endpoints', () => {
     expect(text).toContain('vigil_pipeline_checkpoint_bytes{pipeline="vitals",gateway="gw-test"} 2048');
     expect(text).toMatch(/vigil_pipeline_last_checkpoint_timestamp_seconds\{pipeline="vitals",gateway="gw-test"\} \d{10}/);
     expect(text).toContain('vigil_pipeline_dropped_total{pipeline="vitals",stage="duplicate",reason="duplicate",gateway="gw-test"} 1');
+    expect(text).toContain('vigil_pipeline_failures_total{pipeline="vitals",reason="VIGIL_E_BUS_UNAVAILABLE",action="restart",gateway="gw-test"} 1');
 
     // promtool (Debian package `prometheus`) is the judge of the exposition format and naming.
     const lint = execFileSync('promtool', ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
