@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VigilError } from '../../src/errors';
@@ -36,14 +36,24 @@ export function ensureMosquitto(): string {
   return after;
 }
 
-/** Starts a private Mosquitto on a free loopback port (or `port`) with the project's config. */
-export async function startMosquitto(options: { timeoutMs?: number; port?: number } = {}): Promise<MosquittoService> {
+/**
+ * Starts a private Mosquitto on a free loopback port (or `port`) with the project's config.
+ * `persistenceDir` turns persistence on there (sessions and queued messages survive a
+ * restart on the same folder, as with the deployment's broker); it is the caller's to remove.
+ */
+export async function startMosquitto(options: { timeoutMs?: number; port?: number; persistenceDir?: string } = {}): Promise<MosquittoService> {
   const bin = ensureMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-mosquitto-'));
   // A fixed port is for restart tests: the same broker address before and after.
   const port = options.port ?? (await freePort());
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, readFileSync(CONF_TEMPLATE, 'utf8').replace(/@PORT@/g, String(port)));
+  let text = readFileSync(CONF_TEMPLATE, 'utf8').replace(/@PORT@/g, String(port));
+  if (options.persistenceDir !== undefined) {
+    text = text.replace(/^persistence false$/m, `persistence true\npersistence_location ${options.persistenceDir}/`);
+    // Started as root, Mosquitto drops to its own user, which must be able to write its store there.
+    chmodSync(options.persistenceDir, 0o777);
+  }
+  writeFileSync(conf, text);
   const logFile = join(dir, 'mosquitto.log');
   const proc: ServiceProcess = startProcess('mosquitto', bin, ['-c', conf], logFile);
 
