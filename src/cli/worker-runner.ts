@@ -90,6 +90,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
     workers.set(n, w);
     return w;
   };
+  const restarting = new Set<string>();
   const failed = (n: string, err: VigilError): void => {
     if (quit.signal.aborted) return;
     const cause = err.cause instanceof Error ? err.cause.message : undefined;
@@ -99,16 +100,22 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
       log.error({ pipeline: n, code: err.code, err: err.message, cause }, 'pipeline stopped for good: retrying cannot mend this; fix the cause and restart the worker');
       return;
     }
+    if (restarting.has(n)) return; // a restart is under way; it checks how its start went
     // A pipeline that fails again soon after a restart waits longer each time (1 s … 30 s).
     const b = backoff.get(n);
     const delayMs = b !== undefined && Date.now() - b.startedAt < RESTART_STABLE_MS ? Math.min(b.delayMs * 2, RESTART_MAX_MS) : RESTART_MIN_MS;
     log.warn({ pipeline: n, code: err.code, err: err.message, retryInMs: delayMs }, 'pipeline stopped; restarting it from its last checkpoint');
-    const r = restart(n, delayMs).finally(() => restarts.delete(r));
+    restarting.add(n);
+    const r = restart(n, delayMs).finally(() => {
+      restarting.delete(n);
+      restarts.delete(r);
+    });
     restarts.add(r);
   };
+  /** One restart at a time per pipeline: retries until a start holds, the error is not retriable, or the worker stops. */
   const restart = async (n: string, firstDelayMs: number): Promise<void> => {
-    await workers.get(n)?.stop().catch(() => undefined);
     for (let delayMs = firstDelayMs; ; delayMs = Math.min(delayMs * 2, RESTART_MAX_MS)) {
+      await workers.get(n)?.stop().catch(() => undefined);
       try {
         await sleep(delayMs, undefined, { signal: quit.signal });
       } catch {
@@ -117,11 +124,22 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
       backoff.set(n, { delayMs, startedAt: Date.now() });
       try {
         const w = await launch(n);
-        if (quit.signal.aborted) await w.stop();
-        else log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline restarted');
-        return;
+        if (quit.signal.aborted) {
+          await w.stop();
+          return;
+        }
+        if (w.stats().state === 'running') {
+          log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline restarted');
+          return;
+        }
+        log.warn({ pipeline: n, state: w.stats().state }, 'pipeline failed again while starting; retrying');
       } catch (err) {
         if (quit.signal.aborted) return;
+        if (isVigilError(err) && !err.retriable) {
+          channels.pipelineFailure.publish({ pipeline: n, reason: err.code, action: 'stopped' });
+          log.error({ pipeline: n, code: err.code, err: err.message }, 'pipeline restart failed for good: retrying cannot mend this; fix the cause and restart the worker');
+          return;
+        }
         log.warn({ pipeline: n, err: (err as Error).message, retryInMs: Math.min(delayMs * 2, RESTART_MAX_MS) }, 'pipeline restart failed; retrying');
       }
     }
