@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   // wire format: sealed records (codec)
   VIGIL_E_RECORD_INVALID: { retriable: false, meaning: 'A sealed record or its plaintext is malformed or has a field of the wrong type or range.' },
   VIGIL_E_RECORD_VERSION: { retriable: false, meaning: 'A sealed record declares a format version this build does not support.' },
-  VIGIL_E_RECORD_AUTH: { retriable: false, meaning: 'A sealed record failed authentication: wrong stream key for the key id, or the record was changed.' },
+  VIGIL_E_RECORD_AUTH: { retriable: false, meaning: 'A sealed record, or a rejection record\'s MAC, failed authentication: wrong stream key for the key id, the record was changed, or (rejection records) it carries no MAC.' },
   VIGIL_E_LABEL_INVALID: { retriable: false, meaning: 'A classification label has an unknown level or a malformed, unsorted or duplicated releasability list.' },
   // keys and crypto
   VIGIL_E_KEY_INVALID: { retriable: false, meaning: 'Key material has the wrong length or is unusable (e.g. an X25519 public key of low order).' },
