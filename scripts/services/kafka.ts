@@ -92,8 +92,9 @@ export function clusterId(): string {
 }
 
 /**
- * Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves. `advertisedPort` makes it tell
- * clients to connect to another port (a fault-injecting proxy in front of it, in tests).
+ * Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves.
+ * `advertisedPort` makes it tell clients to connect to another port (a fault-injecting
+ * proxy in front of it, in tests).
  */
 export async function startKafka(options: { timeoutMs?: number; log?: (line: string) => void; reuse?: KafkaReuse; advertisedPort?: number } = {}): Promise<KafkaService> {
   const libs = ensureKafkaJars(options.log);

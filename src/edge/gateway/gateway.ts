@@ -348,7 +348,7 @@ export class Gateway {
       try {
         await Promise.all([...byTopic].map(([topic, msgs]) => this.o.producer.send(topic, msgs)));
       } catch (err) {
-        this.o.spool.nack(batch);
+        this.handBack(batch);
         this.log.warn({ err: (err as Error).message, retryInMs: backoff }, 'spool drain: kafka still unreachable');
         await retry();
         continue;
@@ -357,17 +357,22 @@ export class Gateway {
         this.o.spool.ack(batch);
       } catch (err) {
         // Sent but not released: hand them back so they go to Kafka again (at-least-once).
-        try {
-          this.o.spool.nack(batch);
-        } catch {
-          /* the spool is failing as a whole; the error below says so */
-        }
+        this.handBack(batch);
         this.log.error({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, retryInMs: backoff }, 'spool drain: cannot release sent entries; retrying');
         await retry();
         continue;
       }
       this.counters.drainedEntries += batch.entries.length;
       backoff = this.retryMin;
+    }
+  }
+
+  /** Returns a batch to the spool; a spool that cannot take it back (closing, failing) keeps it on disk for the next start. */
+  private handBack(batch: SpoolBatch): void {
+    try {
+      this.o.spool.nack(batch);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined }, 'spool drain: cannot hand a batch back to the spool');
     }
   }
 }
