@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { KafkaBus, type BusConsumer, type BusMessage } from '../../src/bus';
-import { RecordCodec, type DerivedRecord, type StreamDataKey } from '../../src';
+import { makeLabel, RecordCodec, type DerivedRecord, type Reading, type StreamDataKey } from '../../src';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -70,5 +70,37 @@ export class DerivedCollector {
   async close(): Promise<void> {
     await this.consumer?.close();
     await this.bus.close();
+  }
+}
+
+/** Event time of second 0 of `produceVitals`. */
+export const VITALS_T0 = Date.UTC(2026, 10, 28, 10, 0, 0);
+export const VITALS_SOLDIERS = ['sol-a', 'sol-b', 'sol-c'];
+
+/**
+ * Vitals readings of three soldiers, one per second of event time in [fromS, toS) after
+ * `VITALS_T0`, sealed under `key` as a gateway would, to `topic` (made with 3 partitions).
+ */
+export async function produceVitals(brokers: string, topic: string, key: StreamDataKey, fromS: number, toS: number): Promise<void> {
+  const bus = new KafkaBus({ brokers: brokers.split(','), clientId: `input-${randomUUID().slice(0, 8)}`, logLevel: 'nothing' });
+  const codec = new RecordCodec();
+  try {
+    await bus.admin().ensureTopics([{ topic, partitions: 3 }]);
+    const producer = bus.producer();
+    for (let s = fromS; s < toS; s += 60) {
+      const msgs = [];
+      for (let i = s; i < Math.min(s + 60, toS); i++) {
+        for (const [j, id] of VITALS_SOLDIERS.entries()) {
+          const reading: Reading = { kind: 'vitals', offsetMs: 0, heartRateBpm: 70 + ((i * (j + 3)) % 41), spo2Pct: 90 + ((i + j) % 10), skinTempC: 33, posture: 'standing' };
+          const at = VITALS_T0 + i * 1000;
+          const sealed = codec.seal({ type: 'telemetry', deviceId: id, seq: BigInt(i + 1), eventTimeMs: at, ingestTimeMs: at, gatewayId: 'gw-test', kind: 'vitals', label: makeLabel('RESTRICTED', ['GBR']), readings: [reading] }, key);
+          msgs.push({ key: id, value: Buffer.from(sealed.value), headers: { 'vigil-key-id': sealed.keyId } });
+        }
+      }
+      await producer.send(topic, msgs);
+    }
+    await producer.close();
+  } finally {
+    await bus.close();
   }
 }

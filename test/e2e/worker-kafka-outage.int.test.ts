@@ -2,43 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { startKafka, type KafkaService } from '../../scripts/services';
-import { KafkaBus } from '../../src/bus';
 import { startWorker, type RunningWorker } from '../../src/cli/worker-runner';
 import { pipelineCatalogue } from '../../src/cli/pipeline-catalogue';
-import { makeLabel, RecordCodec, type DerivedRecord, type Reading } from '../../src/codec';
+import type { DerivedRecord } from '../../src/codec';
 import { configSchema } from '../../src/config';
-import { generateStreamKey, writeKeyFile, type StreamDataKey } from '../../src/crypto';
+import { generateStreamKey, writeKeyFile } from '../../src/crypto';
+import { captureLog } from '../harness/log-lines';
 import { until } from '../harness/until';
-import { DerivedCollector } from './e2e-helpers';
+import { DerivedCollector, produceVitals, VITALS_T0 } from './e2e-helpers';
 
-const SOLDIERS = ['sol-a', 'sol-b', 'sol-c'];
-const T0 = Date.UTC(2026, 10, 28, 10, 0, 0);
 /** Long enough to outlast the Kafka client's own retries (about 10 s), so only a restart helps. */
 const OUTAGE_MS = 15_000;
-
-/** Vitals of the three soldiers, one reading per second of event time in [fromS, toS), sealed as a gateway would. */
-async function produceVitals(brokers: string, topic: string, key: StreamDataKey, fromS: number, toS: number): Promise<void> {
-  const bus = new KafkaBus({ brokers: [brokers], clientId: `input-${randomUUID().slice(0, 6)}`, logLevel: 'nothing' });
-  const codec = new RecordCodec();
-  try {
-    await bus.admin().ensureTopics([{ topic, partitions: 3 }]);
-    const producer = bus.producer();
-    const msgs = [];
-    for (let i = fromS; i < toS; i++) {
-      for (const [j, id] of SOLDIERS.entries()) {
-        const reading: Reading = { kind: 'vitals', offsetMs: 0, heartRateBpm: 70 + ((i * (j + 3)) % 41), spo2Pct: 90 + ((i + j) % 10), skinTempC: 33, posture: 'standing' };
-        const sealed = codec.seal({ type: 'telemetry', deviceId: id, seq: BigInt(i + 1), eventTimeMs: T0 + i * 1000, ingestTimeMs: T0 + i * 1000, gatewayId: 'gw-test', kind: 'vitals', label: makeLabel('RESTRICTED', ['GBR']), readings: [reading] }, key);
-        msgs.push({ key: id, value: Buffer.from(sealed.value), headers: { 'vigil-key-id': sealed.keyId } });
-      }
-    }
-    await producer.send(topic, msgs);
-    await producer.close();
-  } finally {
-    await bus.close();
-  }
-}
+const T0 = VITALS_T0;
 
 // Kafka goes away for longer than its client retries and comes back: a pipeline worker must
 // resume from its last checkpoint on its own, not sit in the process as a stopped pipeline
@@ -48,7 +24,7 @@ describe('pipeline worker through a Kafka outage (dedicated broker, stopped and 
   let kafka: KafkaService | undefined;
   let worker: RunningWorker | undefined;
   let out: DerivedCollector | undefined;
-  const logLines: string[] = [];
+  const { stream: logStream, lines: logLines } = captureLog();
 
   afterAll(async () => {
     await out?.close();
@@ -73,12 +49,6 @@ describe('pipeline worker through a Kafka outage (dedicated broker, stopped and 
       kafka: { brokers: [kafka.brokers], clientId: 'w-outage', partitions: 3, topicPrefix: prefix, sendTimeoutMs: 3000 },
       worker: { pipelines: ['vitals'], telemetryKeyFile: join(dir, 'telemetry.key.json'), keyDir, checkpointIntervalMs: 300 },
       http: { port: 0 },
-    });
-    const logStream = new Writable({
-      write(chunk: Buffer, _e, done): void {
-        logLines.push(...chunk.toString().split('\n').filter(Boolean));
-        done();
-      },
     });
     worker = await startWorker(cfg, pipelineCatalogue(), { logStream });
     const w = worker;

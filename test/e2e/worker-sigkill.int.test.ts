@@ -3,42 +3,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { KafkaBus } from '../../src/bus';
-import { makeLabel, RecordCodec, type Reading } from '../../src/codec';
 import { generateStreamKey, writeKeyFile, type StreamDataKey } from '../../src/crypto';
-import { DerivedCollector, exited, spawnVigil } from './e2e-helpers';
+import { DerivedCollector, exited, produceVitals, spawnVigil } from './e2e-helpers';
 
 const brokers = process.env.VIGIL_KAFKA_BROKERS as string;
-
-/** Vitals readings of 3 soldiers, one per second of event time in [fromS, toS), sealed as the gateway would. */
-async function produceInput(prefix: string, key: StreamDataKey, fromS: number, toS: number): Promise<number> {
-  const bus = new KafkaBus({ brokers: brokers.split(','), clientId: `input-${prefix}` });
-  const codec = new RecordCodec();
-  const t0 = Date.UTC(2026, 10, 28, 10, 0, 0);
-  try {
-    await bus.admin().ensureTopics([{ topic: `${prefix}telemetry.vitals`, partitions: 3 }]);
-    const producer = bus.producer();
-    const soldiers = ['sol-a', 'sol-b', 'sol-c'];
-    for (let s = fromS; s < toS; s += 60) {
-      const msgs = [];
-      for (let i = s; i < Math.min(s + 60, toS); i++) {
-        for (const [j, id] of soldiers.entries()) {
-          const reading: Reading = { kind: 'vitals', offsetMs: 0, heartRateBpm: 70 + ((i * (j + 3)) % 41), spo2Pct: 90 + ((i + j) % 10), skinTempC: 33, posture: 'standing' };
-          const sealed = codec.seal(
-            { type: 'telemetry', deviceId: id, seq: BigInt(i + 1), eventTimeMs: t0 + i * 1000, ingestTimeMs: t0 + i * 1000, gatewayId: 'gw-test', kind: 'vitals', label: makeLabel('RESTRICTED', ['GBR']), readings: [reading] },
-            key,
-          );
-          msgs.push({ key: id, value: Buffer.from(sealed.value), headers: { 'vigil-key-id': sealed.keyId } });
-        }
-      }
-      await producer.send(`${prefix}telemetry.vitals`, msgs);
-    }
-    await producer.close();
-    return soldiers.length;
-  } finally {
-    await bus.close();
-  }
-}
 
 async function workerConfig(dir: string, prefix: string, telemetryKeyFile: string, derived: StreamDataKey): Promise<string> {
   const keyDir = join(dir, `keys-${prefix}`);
@@ -75,8 +43,8 @@ describe('pipeline worker killed with SIGKILL and restarted (real Kafka, separat
     const [pa, pb] = [`ka${run}.`, `kb${run}.`];
     // The same input for both runs: 10 minutes of event time. B gets the second half only
     // after its first worker was killed, so the kill lands mid-window with state in memory.
-    await produceInput(pa, telemetry, 0, 600);
-    await produceInput(pb, telemetry, 0, 305);
+    await produceVitals(brokers, `${pa}telemetry.vitals`, telemetry, 0, 600);
+    await produceVitals(brokers, `${pb}telemetry.vitals`, telemetry, 0, 305);
     const derivedA = generateStreamKey('derived.vitals-a');
     const derivedB = generateStreamKey('derived.vitals-b');
     const cfgA = await workerConfig(dir, pa, telemetryKeyFile, derivedA);
@@ -104,7 +72,7 @@ describe('pipeline worker killed with SIGKILL and restarted (real Kafka, separat
     b1.child.kill('SIGKILL');
     await exited(b1.child);
     const atKill = outB.latest().size;
-    await produceInput(pb, telemetry, 305, 600);
+    await produceVitals(brokers, `${pb}telemetry.vitals`, telemetry, 305, 600);
     const b2 = spawnVigil(['worker', '--config', cfgB]);
     cleanups.push(() => void (b2.child.exitCode === null && b2.child.kill('SIGKILL')));
     await outB.settle(wanted, 3000, 90_000);

@@ -1,8 +1,8 @@
-import { Writable } from 'node:stream';
 import { startKafka, type KafkaService } from '../../../scripts/services';
 import type { DeviceKeys } from '../../../src/crypto';
 import { DeviceClient } from '../../../src/device';
 import { startGateway, type RunningGateway } from '../../../src/cli/gateway-runner';
+import { captureLog } from '../../harness/log-lines';
 import { metricSum, openTelemetry, provisionGateway, readKafka, until, type GatewayFixture } from './gateway-fixture';
 
 const mqttUrl = process.env.VIGIL_MQTT_URL as string;
@@ -18,14 +18,7 @@ const IDS = ['a-1', 'b-1', 'c-1', 'd-1', 'e-1', 'f-1', 'g-1', 'h-1'];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The last lines the gateway logged, for the failure message. */
-const logLines: string[] = [];
-const logTail = new Writable({
-  write(chunk: Buffer, _enc, done): void {
-    for (const line of chunk.toString().split('\n')) if (line) logLines.push(line);
-    if (logLines.length > 400) logLines.splice(0, logLines.length - 400);
-    done();
-  },
-});
+const { stream: logTail, lines: logLines } = captureLog();
 
 // The DDIL promise: Kafka goes away for a while; the gateway keeps acknowledging frames
 // because they are fsynced in its spool, and when Kafka returns every one arrives, in
