@@ -103,9 +103,13 @@ const MAC_BYTES = 32;
  * HMAC-SHA-256(stream key, "vigil/v1 rejection-record mac").
  */
 export function rejectionMac(value: Uint8Array, key: StreamDataKey): Buffer {
-  const macKey = createHmac('sha256', key.key).update(MAC_KEY_CONTEXT).digest();
+  let macKey = macKeys.get(key);
+  if (macKey === undefined) macKeys.set(key, (macKey = createHmac('sha256', key.key).update(MAC_KEY_CONTEXT).digest()));
   return createHmac('sha256', macKey).update(value).digest();
 }
+
+/** MAC keys by stream key object, derived once: rejections can come as fast as an attacker sends junk. */
+const macKeys = new WeakMap<StreamDataKey, Buffer>();
 
 /** A rejection record as a Kafka message: JSON value, key id and MAC headers. */
 export interface RejectionMessage {
