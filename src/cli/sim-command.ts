@@ -75,6 +75,7 @@ interface RunOptions {
   duration?: number;
   concurrency: number;
   log?: string;
+  ackedLog?: string;
   badClocks: number;
   replaysPerMin: number;
   tamperedPerMin: number;
@@ -96,6 +97,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--bad-clocks <n>', 'devices whose clock runs 15 min fast (the gateway refuses their frames: VIGIL_E_CLOCK_SKEW)', count, 1)
     .option('--replays-per-min <n>', 'captured frames an attacker on the wire re-publishes per minute (refused as replays)', count, 6)
     .option('--tampered-per-min <n>', 'captured frames re-published with a flipped byte per minute (refused: authentication fails)', count, 6)
+    .option('--acked-log <file>', 'write every frame a device knows durable as a JSON line {deviceId, seq}: what `vigil audit` checks Kafka against')
     .option('--log <file>', 'write every reading sent as a JSON line {deviceId, atMs, reading}: the simulator\'s own record of what it sent')
     .action(runSimulation);
 }
@@ -111,11 +113,13 @@ async function runSimulation(o: RunOptions): Promise<void> {
         }
       }
       const log = o.log ? createWriteStream(o.log, { flags: 'w' }) : undefined;
+      const ackedLog = o.ackedLog ? createWriteStream(o.ackedLog, { flags: 'w' }) : undefined;
       // The last devices get the bad clocks, so the first of each archetype keeps its scenario.
       const badClock = fleet.devices.slice(Math.max(0, fleet.devices.length - o.badClocks)).map((d) => d.deviceId);
       const driver = await FleetDriver.connect({
         fleet, keys, ingestPublicKey: manifest.ingestPublicKey, mqttUrl: o.mqttUrl, speed: o.speed, concurrency: Math.round(o.concurrency),
         clockOffsets: new Map(badClock.map((id) => [id, BAD_CLOCK_OFFSET_MS])),
+        ...(ackedLog ? { onDurable: (deviceId: string, seq: bigint) => void ackedLog.write(`{"deviceId":${JSON.stringify(deviceId)},"seq":"${seq}"}\n`) } : {}),
         ...(log ? { onReading: (deviceId: string, reading: unknown, atMs: number) => void log.write(JSON.stringify({ deviceId, atMs, reading }) + '\n') } : {}),
       });
       const adversary =
@@ -145,6 +149,7 @@ async function runSimulation(o: RunOptions): Promise<void> {
       const final = await driver.stop();
       await adversary?.stop();
       if (log) await new Promise<void>((r) => log.end(() => r()));
+      if (ackedLog) await new Promise<void>((r) => ackedLog.end(() => r()));
       printJson({
         badClockDevices: badClock,
         adversary: adversary?.stats() ?? { captured: 0, replayed: 0, tampered: 0 },

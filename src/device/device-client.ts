@@ -35,6 +35,11 @@ export interface DeviceClientOptions {
   readonly clock?: () => number;
   /** Extra mqtt.js options (reconnect period, TLS, credentials). */
   readonly mqtt?: Partial<IClientOptions>;
+  /**
+   * Called once per frame when the SDK knows it is durable: its sequence number and reading
+   * count. This is the device's record of what it may forget (an audit log, `--acked-log`).
+   */
+  readonly onDurable?: (seq: bigint, readings: number) => void;
 }
 
 /** A device's own counters. */
@@ -241,6 +246,7 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
           this.counters.framesAcked++;
           this.counters.readingsAcked += frame.readings;
           this.counters.bytesAcked += frame.bytes.length;
+          this.options.onDurable?.(frame.seq, frame.readings);
         }
         this.pump();
         if (this.queue.length === 0 && this.inflight === 0 && this.pending.length === 0) {

@@ -41,6 +41,8 @@ export interface FleetDriverOptions {
   readonly clockOffsets?: ReadonlyMap<string, number>;
   /** Called for every reading handed to a device, after it was queued: the simulator's own log of what it sent. */
   readonly onReading?: (deviceId: string, reading: ReadingInput, atMs: number) => void;
+  /** Called for every frame a device knows durable (`DeviceClientOptions.onDurable`): what an audit checks Kafka against. */
+  readonly onDurable?: (deviceId: string, seq: bigint, readings: number) => void;
 }
 
 /** The fleet's counters, summed over its devices. */
@@ -155,6 +157,7 @@ export class FleetDriver {
           ...(options.maxQueuedFrames !== undefined ? { maxQueuedFrames: options.maxQueuedFrames } : {}),
           ...(options.backend !== undefined ? { backend: options.backend } : {}),
           mqtt: { clientId: `vigil-sim-${d.deviceId}-${run}`, ...options.mqtt },
+          ...(options.onDurable ? { onDurable: (seq: bigint, readings: number) => options.onDurable?.(d.deviceId, seq, readings) } : {}),
         });
         opened.push(client);
         return client;
