@@ -19,6 +19,16 @@ function frameBytes(arg: string): Uint8Array {
 }
 
 /**
+ * Validation messages never quote a value (they also go to `telemetry.rejected` in the
+ * clear); the operator inspecting a frame with its keys sees the refused reading as sent.
+ */
+function refusedReading(body: unknown, details: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const index = details.index;
+  if (typeof index === 'number' && Array.isArray(body) && index < body.length) return { index, field: details.field, reading: body[index] as unknown };
+  return { decodedBody: body };
+}
+
+/**
  * `vigil frame inspect`: for sensor integrators debugging their own implementation. Shows
  * the clear header, and with the ingest key plus the device's public key (from its key file
  * or the registry) opens the body and shows the readings, or the exact reason it fails.
@@ -59,12 +69,14 @@ export function frameCommand(): Command {
         if (!boxPub) {
           report.body = { error: `no public key for ${header.deviceId} at epoch ${header.epoch}; give --device-key or --registry` };
         } else {
+          const shared = boxSharedKey(boxPub, ingest.box.secretKey);
+          const openOptions = signPub ? { verifier: getCryptoBackend().createVerifier(signPub) } : {};
           try {
-            const readings = opener.open(header, boxSharedKey(boxPub, ingest.box.secretKey), signPub ? { verifier: getCryptoBackend().createVerifier(signPub) } : {});
+            const readings = opener.open(header, shared, openOptions);
             report.body = { readings, signatureVerified: header.signature !== null };
           } catch (err) {
             if (!isVigilError(err)) throw err;
-            report.body = { error: err.message, code: err.code };
+            report.body = { error: err.message, code: err.code, ...(err.code === 'VIGIL_E_READING_INVALID' ? refusedReading(opener.openBody(header, shared, openOptions), err.details) : {}) };
             process.exitCode = 1;
           }
         }

@@ -123,10 +123,33 @@ export class FrameOpener {
    * its signature, and validates its readings. The MAC is checked before the signature:
    * without the shared key nobody can make the gateway spend an Ed25519 verification.
    *
+   * No error raised after decryption carries any of the plaintext: messages name the field
+   * and the rule, never the value, and the msgpack decoder's own text (which can quote bytes
+   * and types) is not passed on. A gateway writes these messages to `telemetry.rejected`
+   * in the clear.
+   *
    * @throws VigilError `VIGIL_E_FRAME_AUTH`, `VIGIL_E_FRAME_SIGNATURE`, `VIGIL_E_FRAME_MALFORMED`
    *   (body is not msgpack), `VIGIL_E_READING_INVALID`, `VIGIL_E_KEY_INVALID` (key length)
    */
   open(frame: DecodedFrame, sharedKey: Uint8Array, options: OpenFrameOptions = {}): Reading[] {
+    const body = this.openBody(frame, sharedKey, options);
+    try {
+      return decodeReadings(body, this.maxReadings);
+    } catch (err) {
+      if (err instanceof VigilError) throw err;
+      // A bug in validation; its text could quote the body, so only the fact is passed on.
+      throw new VigilError('VIGIL_E_INTERNAL', 'body: internal error while validating the readings', { details: { field: 'body', deviceId: frame.deviceId } });
+    }
+  }
+
+  /**
+   * `open` without the reading validation: the decrypted body as msgpack decoded it (any
+   * value). For `vigil frame inspect`, which shows an operator holding the keys why a body's
+   * readings are refused; the gateway never uses it.
+   *
+   * @throws VigilError as `open`, except `VIGIL_E_READING_INVALID`
+   */
+  openBody(frame: DecodedFrame, sharedKey: Uint8Array, options: OpenFrameOptions = {}): unknown {
     assertKeyBytes(sharedKey, SHARED_KEY_BYTES, 'shared key');
     const { bytes, ciphertext } = frame;
     this.backend.sha512Into(this.hash, bytes.subarray(0, frame.headerLength));
@@ -137,16 +160,13 @@ export class FrameOpener {
       });
     }
     this.checkSignature(frame, options);
-    let body: unknown;
     try {
-      body = this.decoder.decode(plain);
-    } catch (err) {
-      throw new VigilError('VIGIL_E_FRAME_MALFORMED', `body: not valid msgpack (${err instanceof Error ? err.message : 'error'})`, {
-        details: { field: 'body', deviceId: frame.deviceId },
-        cause: err,
-      });
+      return this.decoder.decode(plain);
+    } catch {
+      // Neither the decoder's message nor the error itself (as a cause) goes on: either can
+      // quote the plaintext's bytes or types.
+      throw new VigilError('VIGIL_E_FRAME_MALFORMED', 'body: not valid msgpack', { details: { field: 'body', deviceId: frame.deviceId } });
     }
-    return decodeReadings(body, this.maxReadings);
   }
 
   /**

@@ -1,7 +1,14 @@
 import { VigilError } from '../errors';
 import { MAX_READINGS_PER_FRAME, MAX_READING_OFFSET_MS } from './limits';
-import { KIND_SPEC_BY_KIND, KIND_SPEC_BY_TAG, type FieldSpec, type KindSpec, type Reading } from './reading';
+import { KIND_SPEC_BY_KIND, KIND_SPEC_BY_TAG, KIND_SPECS, type FieldSpec, type KindSpec, type Reading } from './reading';
 
+const KIND_NAMES = KIND_SPECS.map((s) => s.kind).join(', ');
+const KIND_TAGS = KIND_SPECS.map((s) => `${s.tag} (${s.kind})`).join(', ');
+
+// Messages and details name the reading, the field and the rule, never the value: on the
+// gateway these are about a decrypted body, and a rejection's message goes to
+// telemetry.rejected (and to logs) in the clear. `vigil frame inspect` shows the values to
+// an operator who holds the keys.
 function invalid(message: string, index: number, field: string): VigilError {
   return new VigilError('VIGIL_E_READING_INVALID', `reading ${index}: ${message}`, { details: { index, field } });
 }
@@ -17,7 +24,7 @@ function checkField(spec: FieldSpec, value: unknown, index: number): unknown {
       // typeof excludes bigint (msgpack u64 beyond 2^53 in some encoders) on purpose.
       if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(`${spec.name} must be a finite number`, index, spec.name);
       if (value < spec.min || (spec.maxExclusive === true ? value >= spec.max : value > spec.max)) {
-        throw invalid(`${spec.name} ${value} is out of range ${spec.min}..${spec.max}${spec.maxExclusive === true ? ' (exclusive)' : ''}`, index, spec.name);
+        throw invalid(`${spec.name} is out of range ${spec.min}..${spec.max}${spec.maxExclusive === true ? ' (exclusive)' : ''}`, index, spec.name);
       }
       if (spec.integer === true && !Number.isInteger(value)) throw invalid(`${spec.name} must be an integer`, index, spec.name);
       // Normalise −0 so that a decoded reading equals the one encoded (msgpack writes −0 as 0).
@@ -51,7 +58,7 @@ function checkAtLeastOne(spec: KindSpec, values: readonly unknown[], index: numb
 export function encodeReading(reading: Reading, index = 0): unknown[] {
   if (typeof reading !== 'object' || reading === null) throw invalid('must be an object', index, 'kind');
   const spec = Object.prototype.hasOwnProperty.call(KIND_SPEC_BY_KIND, reading.kind) ? KIND_SPEC_BY_KIND[reading.kind] : undefined;
-  if (spec === undefined) throw invalid(`unknown kind ${JSON.stringify(String(reading.kind))}`, index, 'kind');
+  if (spec === undefined) throw invalid(`kind must be one of ${KIND_NAMES}`, index, 'kind');
   const wire: unknown[] = [spec.tag, checkOffset(reading.offsetMs, index)];
   const r = reading as unknown as Readonly<Record<string, unknown>>;
   let present = false;
@@ -69,8 +76,8 @@ export function decodeReading(wire: unknown, index = 0): Reading {
   if (!Array.isArray(wire) || wire.length < 2) throw invalid('must be an array [kind, offsetMs, ...fields]', index, 'kind');
   const tag = wire[0] as unknown;
   const spec = typeof tag === 'number' ? KIND_SPEC_BY_TAG[tag] : undefined;
-  if (spec === undefined) throw invalid(`unknown kind tag ${typeof tag === 'number' ? tag : typeof tag}`, index, 'kind');
-  if (wire.length !== spec.fields.length + 2) throw invalid(`a ${spec.kind} reading has ${spec.fields.length + 2} elements, got ${wire.length}`, index, 'kind');
+  if (spec === undefined) throw invalid(`kind tag must be one of ${KIND_TAGS}`, index, 'kind');
+  if (wire.length !== spec.fields.length + 2) throw invalid(`a ${spec.kind} reading must have ${spec.fields.length + 2} elements`, index, 'kind');
   const out: Record<string, unknown> = { kind: spec.kind, offsetMs: checkOffset(wire[1], index) };
   let present = false;
   for (let i = 0; i < spec.fields.length; i++) {
@@ -87,7 +94,7 @@ export function decodeReading(wire: unknown, index = 0): Reading {
 export function checkBatch(value: unknown, max = MAX_READINGS_PER_FRAME): asserts value is readonly unknown[] {
   if (!Array.isArray(value)) throw new VigilError('VIGIL_E_READING_INVALID', 'readings must be an array', { details: { field: 'readings' } });
   if (value.length < 1 || value.length > max) {
-    throw new VigilError('VIGIL_E_READING_INVALID', `a batch holds 1..${max} readings, got ${value.length}`, { details: { field: 'readings', count: value.length } });
+    throw new VigilError('VIGIL_E_READING_INVALID', `a batch must hold 1..${max} readings`, { details: { field: 'readings' } });
   }
 }
 

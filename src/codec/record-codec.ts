@@ -195,8 +195,9 @@ export class RecordCodec {
     let wire: unknown;
     try {
       wire = this.decoder.decode(plain);
-    } catch (err) {
-      throw new VigilError('VIGIL_E_RECORD_INVALID', `record plaintext is not valid msgpack (${err instanceof Error ? err.message : 'error'})`, { details: { field: 'plaintext' }, cause: err });
+    } catch {
+      // The decoder's text can quote plaintext bytes; records are opened by workers that log.
+      throw new VigilError('VIGIL_E_RECORD_INVALID', 'record plaintext is not valid msgpack', { details: { field: 'plaintext' } });
     }
     return this.fromWire(wire);
   }

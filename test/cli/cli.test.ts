@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encode } from '@msgpack/msgpack';
 import { installCliCapture } from './cli-harness';
+import { buildFrameBySpec } from '../codec/spec-builder';
 import { FrameSealer } from '../../src/codec';
 import { boxSharedKey, getCryptoBackend, readDeviceKeyFile, readIngestKeyFile } from '../../src/crypto';
 import { readRegistryFile } from '../../src/registry';
@@ -82,6 +84,24 @@ describe('vigil CLI', () => {
     const unknown = await vigil('device', 'revoke', 'ghost', '-r', reg);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/VIGIL_E_DEVICE_UNKNOWN: device "ghost" is not in the registry/);
+  });
+
+  it('inspect shows the operator holding the keys the reading refused, which the message never quotes', async () => {
+    const ingestFile = join(dir, 'ingest.key.json');
+    const devFile = join(dir, 'vit-2.key.json');
+    expect((await vigil('keys', 'gen', 'ingest', 'ingest-1', '-o', ingestFile)).code).toBe(0);
+    expect((await vigil('keys', 'gen', 'device', 'vit-2', '-o', devFile)).code).toBe(0);
+    const dk = await readDeviceKeyFile(devFile);
+    const ik = await readIngestKeyFile(ingestFile);
+    const frame = buildFrameBySpec({
+      deviceId: 'vit-2', epoch: 1, seq: 1n, eventTimeMs: Date.UTC(2026, 10, 28), nonce: new Uint8Array(24),
+      sharedKey: boxSharedKey(ik.box.publicKey, dk.box.secretKey), body: encode([[5, 0, 50, 24], [2, 0, 301.25, null, null, null]]),
+    });
+    const r = await vigil('frame', 'inspect', Buffer.from(frame).toString('hex'), '--ingest-key', ingestFile, '--device-key', devFile);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).body).toEqual({
+      code: 'VIGIL_E_READING_INVALID', error: 'reading 1: heartRateBpm is out of range 0..300', index: 1, field: 'heartRateBpm', reading: [2, 0, 301.25, null, null, null],
+    });
   });
 
   it('reports a missing required option without exiting the process', async () => {

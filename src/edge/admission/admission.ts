@@ -109,6 +109,8 @@ export class Admission {
    */
   admit(bytes: Uint8Array, topic?: string): AdmissionResult {
     let frame: DecodedFrame | null = null;
+    // Once the body is decrypted, an unexpected error's text could quote it: it is then not passed on.
+    let opened = false;
     try {
       frame = this.opener.decode(bytes);
       const device = this.options.registry.get(frame.deviceId);
@@ -130,9 +132,11 @@ export class Admission {
       const shared = this.keys.get(frame.deviceId, frame.epoch);
       if (!shared) return this.reject(bytes, frame, 'VIGIL_E_DEVICE_UNKNOWN', `no public key for ${frame.deviceId} at epoch ${frame.epoch}`);
       const verifier = frame.signature !== null || device.requireSignature ? this.verifier(device) : undefined;
+      opened = true;
       const readings = this.opener.open(frame, shared, { requireSignature: device.requireSignature, ...(verifier ? { verifier } : {}) });
       for (const r of readings) {
-        if (!device.allowedKinds.has(r.kind)) return this.reject(bytes, frame, 'VIGIL_E_KIND_NOT_ALLOWED', `device ${frame.deviceId} may not send ${r.kind} readings`);
+        // The message names the rule, not the kind sent: that comes from the decrypted body.
+        if (!device.allowedKinds.has(r.kind)) return this.reject(bytes, frame, 'VIGIL_E_KIND_NOT_ALLOWED', `device ${frame.deviceId} sent a reading of a kind outside those it may send (${[...device.allowedKinds].join(', ')})`);
       }
       // Measured in the device's own event time, not arrival time: a backlog the broker
       // delivers at once (after a gateway restart or a broken link) was sent at the
@@ -154,7 +158,7 @@ export class Admission {
     } catch (err) {
       if (isVigilError(err)) return this.reject(bytes, frame, err.code, err.message);
       // A bug, not the input's fault; still a rejection, never a crash of the gateway.
-      return this.reject(bytes, frame, 'VIGIL_E_INTERNAL', `internal error admitting a frame: ${(err as Error).message}`);
+      return this.reject(bytes, frame, 'VIGIL_E_INTERNAL', opened ? 'internal error admitting a frame after opening its body' : `internal error admitting a frame: ${(err as Error).message}`);
     }
   }
 
