@@ -50,6 +50,18 @@ export interface GatewayStats {
 
 const silent: GatewayLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Sleeps up to `ms`, or less when `signal` aborts (the gateway is closing). */
+const pause = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 
 interface PendingMessage {
   readonly topic: string;
@@ -90,6 +102,7 @@ class Batch {
  * - While Kafka takes writes (`direct`), a batch goes to the bus producer; the acks follow
  *   its acknowledgement. One batch is in flight at a time; frames arriving meanwhile form
  *   the next batch, so the batch size follows the load and an idle gateway sends at once.
+ * - A gateway that starts with a non-empty spool starts in `spool` mode and drains it first.
  * - When a write fails, the gateway switches to `spool`: this batch and every later one is
  *   fsynced into the spool, and a drainer moves the spool to Kafka, flash first and in order
  *   per device, while new frames keep arriving. Only when the spool is empty does the
@@ -105,7 +118,8 @@ export class Gateway {
   private pending = new Batch();
   private flushing = false;
   private mode: 'direct' | 'spool' = 'direct';
-  private draining = false;
+  private draining: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
   private spoolAppends = 0;
   private closed = false;
   private idle: Array<() => void> = [];
@@ -129,6 +143,15 @@ export class Gateway {
     this.retryMin = o.drain?.retryMinMs ?? 250;
     this.retryMax = o.drain?.retryMaxMs ?? 10_000;
     this.pollMs = o.drain?.pollMs ?? 50;
+    // A spool that holds entries at start (a restart during an outage, a crash mid-drain)
+    // holds frames that were acknowledged: drain them before any newer frame goes to Kafka,
+    // or the newer frames would overtake them and nothing would ever drain them.
+    const held = o.spool.stats().entries;
+    if (held > 0) {
+      this.mode = 'spool';
+      this.log.info({ entries: held, bytes: o.spool.stats().bytes }, 'spool holds frames from before the start; spooling new frames behind them and draining to kafka');
+      this.startDrainer();
+    }
   }
 
   /**
@@ -193,6 +216,10 @@ export class Gateway {
   async close(): Promise<void> {
     await this.drained();
     this.closed = true;
+    // Let a drain request in flight finish (so what Kafka took is released from the spool,
+    // not sent again after the next start); its own send timeout bounds the wait.
+    this.stopping.abort();
+    await this.draining;
   }
 
   private async flush(): Promise<void> {
@@ -303,9 +330,8 @@ export class Gateway {
 
   private startDrainer(): void {
     if (this.draining) return;
-    this.draining = true;
-    void this.drainLoop().finally(() => {
-      this.draining = false;
+    this.draining = this.drainLoop().finally(() => {
+      this.draining = undefined;
     });
   }
 
@@ -318,7 +344,7 @@ export class Gateway {
   private async drainLoop(): Promise<void> {
     let backoff = this.retryMin;
     const retry = async (): Promise<void> => {
-      await sleep(backoff);
+      await pause(backoff, this.stopping.signal);
       backoff = Math.min(this.retryMax, backoff * 2);
     };
     while (!this.closed) {
@@ -336,7 +362,7 @@ export class Gateway {
           this.log.info({ drained: this.counters.drainedEntries }, 'spool drained; writing to kafka directly again');
           return;
         }
-        await sleep(this.pollMs);
+        await pause(this.pollMs, this.stopping.signal);
         continue;
       }
       const byTopic = new Map<string, OutgoingMessage[]>();
