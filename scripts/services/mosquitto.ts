@@ -40,8 +40,9 @@ export function ensureMosquitto(): string {
  * Starts a private Mosquitto on a free loopback port (or `port`) with the project's config.
  * `persistenceDir` turns persistence on there (sessions and queued messages survive a
  * restart on the same folder, as with the deployment's broker); it is the caller's to remove.
+ * `maxQueuedMessages` overrides the queue limit of an offline persistent session (100 000).
  */
-export async function startMosquitto(options: { timeoutMs?: number; port?: number; persistenceDir?: string } = {}): Promise<MosquittoService> {
+export async function startMosquitto(options: { timeoutMs?: number; port?: number; persistenceDir?: string; maxQueuedMessages?: number } = {}): Promise<MosquittoService> {
   const bin = ensureMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-mosquitto-'));
   // A fixed port is for restart tests: the same broker address before and after.
@@ -53,6 +54,8 @@ export async function startMosquitto(options: { timeoutMs?: number; port?: numbe
     // Started as root, Mosquitto drops to its own user, which must be able to write its store there.
     chmodSync(options.persistenceDir, 0o777);
   }
+  // A small queue per offline session: tests of what the broker drops when a gateway is away.
+  if (options.maxQueuedMessages !== undefined) text = text.replace(/^max_queued_messages \d+$/m, `max_queued_messages ${options.maxQueuedMessages}`);
   writeFileSync(conf, text);
   const logFile = join(dir, 'mosquitto.log');
   const proc: ServiceProcess = startProcess('mosquitto', bin, ['-c', conf], logFile);
