@@ -20,6 +20,7 @@ const MAY_IMPORT = {
   serve: ['runtime', 'metrics', 'tap'],
   sim: ['device', 'codec', 'crypto', 'registry'],
   tap: ['bus', 'codec', 'crypto'],
+  audit: ['bus', 'codec', 'crypto'],
 };
 
 // Third-party packages a module may use, where the design restricts them.

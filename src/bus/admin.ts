@@ -17,6 +17,16 @@ export interface TopicDescription {
   readonly config: Readonly<Record<string, string>>;
 }
 
+/** The readable range of one partition at the moment it was asked. */
+export interface PartitionOffsets {
+  readonly topic: string;
+  readonly partition: number;
+  /** Oldest offset still readable (retention may have removed older ones), a decimal string. */
+  readonly start: string;
+  /** Offset the next message will get (Kafka's high watermark), a decimal string; `start` when empty. */
+  readonly end: string;
+}
+
 /**
  * Topic management. `ensureTopics` is idempotent and returns only once every partition has a
  * leader, so producers and consumers can start right after it.
@@ -36,5 +46,11 @@ export interface BusAdmin {
   listTopics(): Promise<string[]>;
   /** `null` when the topic does not exist. */
   describeTopic(topic: string): Promise<TopicDescription | null>;
+  /**
+   * Start and end offsets of every partition of `topic`, now: a reader that stops at `end`
+   * reads a snapshot and terminates however fast producers write (an audit, a catch-up check).
+   * Rejects with `VIGIL_E_BUS_TOPIC_UNKNOWN` for a topic that does not exist.
+   */
+  offsets(topic: string): Promise<PartitionOffsets[]>;
   close(): Promise<void>;
 }

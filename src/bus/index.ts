@@ -6,7 +6,7 @@
 export type { Bus, ConnectionListener } from './bus';
 export type { BusProducer, BusProducerOptions } from './producer';
 export type { BusConsumer, BusConsumerOptions, BusConsumerHandlers, BusBatch } from './consumer';
-export type { BusAdmin, TopicSpec, TopicDescription } from './admin';
+export type { BusAdmin, PartitionOffsets, TopicSpec, TopicDescription } from './admin';
 export type { BusMessage, BusHeaders, OutgoingMessage, TopicPartition, TopicPartitionOffset } from './message';
 export { parseOffset, nextOffset } from './offset';
 export { GroupCommit, type GroupCommitOptions } from './group-commit';

@@ -87,6 +87,10 @@ export const ERROR_CODES = {
   // analyst access: tap CLI, WebSocket tap, live map (src/tap, src/serve)
   VIGIL_E_TAP_NO_KEY: { retriable: false, meaning: 'A tapped stream is sealed under a stream key id the analyst does not hold: need-to-know by cryptography; nothing of it is shown.' },
   VIGIL_E_TAP_OPTIONS: { retriable: false, meaning: 'A tap, tap catalog or WebSocket tap endpoint was built or called with options that are missing, of the wrong type or out of range.' },
+  // delivery audit: vigil audit and the chaos checker (src/audit)
+  VIGIL_E_AUDIT_ACKED_LOG: { retriable: false, meaning: 'An acked log (what devices were told is durable) cannot be read, or a line of it is not {"deviceId":"…","seq":"<decimal u64>"}; the message names file:line.' },
+  VIGIL_E_AUDIT_OPTIONS: { retriable: false, meaning: 'An audit was asked for with options that are missing, of the wrong type or out of range (no stream key, a bad topic prefix).' },
+  VIGIL_E_AUDIT_INCOMPLETE: { retriable: true, meaning: 'An audit could not read every telemetry partition up to the end offsets it took at its start (reading stalled or the bus failed); no partial result is given.' },
 } as const satisfies Record<string, { retriable: boolean; meaning: string }>;
 
 export type VigilErrorCode = keyof typeof ERROR_CODES;

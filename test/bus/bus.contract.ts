@@ -373,6 +373,24 @@ export function busContract(name: string, harness: BusHarness): void {
       await admin.close();
     });
 
+    it('offsets: start and end of every partition, now (a snapshot a reader can stop at)', async () => {
+      const t = await topic(2);
+      const admin = bus.admin();
+      expect(await admin.offsets(t)).toEqual([
+        { topic: t, partition: 0, start: '0', end: '0' },
+        { topic: t, partition: 1, start: '0', end: '0' },
+      ]);
+      const producer = bus.producer();
+      await producer.send(t, [{ value: 'a', partition: 1 }, { value: 'b', partition: 1 }, { value: 'c', partition: 0 }]);
+      expect(await admin.offsets(t)).toEqual([
+        { topic: t, partition: 0, start: '0', end: '1' },
+        { topic: t, partition: 1, start: '0', end: '2' },
+      ]);
+      expect((await rejection(admin.offsets(`vigil-test.absent.${randomUUID()}`))).code).toBe('VIGIL_E_BUS_TOPIC_UNKNOWN');
+      await producer.close();
+      await admin.close();
+    });
+
     it('refuses to subscribe to a topic that does not exist', async () => {
       const c = consumer(group());
       const err = await rejection(c.subscribe([`vigil-test.absent.${randomUUID()}`]));

@@ -1,7 +1,7 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { ConfigResourceTypes } from 'kafkajs';
 import { VigilError } from '../../errors';
-import type { BusAdmin, TopicDescription, TopicSpec } from '../admin';
+import type { BusAdmin, PartitionOffsets, TopicDescription, TopicSpec } from '../admin';
 import type { ConnectionState } from '../connection-state';
 import { validateTopicSpecs } from '../topic-spec';
 import { isUnavailable, toVigilError } from './to-vigil-error';
@@ -68,6 +68,18 @@ export class KafkaAdmin implements BusAdmin {
       const config: Record<string, string> = {};
       for (const e of configs.resources[0]?.configEntries ?? []) if (e.configValue !== null) config[e.configName] = e.configValue;
       return { topic, partitions: meta.topics[0]?.partitions.length ?? 0, config };
+    });
+  }
+
+  offsets(topic: string): Promise<PartitionOffsets[]> {
+    return this.call('offsets', async (admin) => {
+      if (!(await admin.listTopics()).includes(topic)) {
+        throw new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `topic "${topic}" does not exist`, { details: { topic } });
+      }
+      const ends = await admin.fetchTopicOffsets(topic);
+      return ends
+        .map((p) => ({ topic, partition: p.partition, start: p.low, end: p.high }))
+        .sort((a, b) => a.partition - b.partition);
     });
   }
 

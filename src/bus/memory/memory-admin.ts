@@ -1,5 +1,5 @@
 import { VigilError } from '../../errors';
-import type { BusAdmin, TopicDescription, TopicSpec } from '../admin';
+import type { BusAdmin, PartitionOffsets, TopicDescription, TopicSpec } from '../admin';
 import { validateTopicSpecs } from '../topic-spec';
 import type { MemoryBroker } from './memory-broker';
 
@@ -31,6 +31,12 @@ export class MemoryAdmin implements BusAdmin {
       const t = this.broker.topic(topic);
       return t === undefined ? null : { topic, partitions: t.logs.length, config: t.config() };
     });
+  }
+
+  offsets(topic: string): Promise<PartitionOffsets[]> {
+    return this.guard(() =>
+      this.broker.requireTopic(topic).logs.map((l, partition) => ({ topic, partition, start: String(l.startOffset), end: String(l.endOffset) })),
+    );
   }
 
   close(): Promise<void> {
