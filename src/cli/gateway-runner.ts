@@ -88,7 +88,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
 
     const bus =
       options.bus ??
-      new KafkaBus({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+      new KafkaBus({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
     if (!options.bus) closers.push(() => bus.close());
     bus.onConnectionChange((connected) => {
       channels.connection.publish({ peer: 'kafka', connected });

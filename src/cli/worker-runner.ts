@@ -58,7 +58,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   }
   const telemetryKey = await readStreamKeyFile(path(cfg.worker.telemetryKeyFile));
   const derivedKeys = new Map(await Promise.all(names.map(async (n) => [n, await readStreamKeyFile(join(path(cfg.worker.keyDir), `derived.${n}.key.json`))] as const)));
-  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
   const ownBus = options.bus === undefined;
   bus.onConnectionChange((connected) => channels.connection.publish({ peer: 'kafka', connected }));
   const metrics = options.metrics ?? createMetrics({ labels: { worker: cfg.kafka.clientId } });

@@ -39,6 +39,12 @@ export const configSchema = z.strictObject({
       clientId: z.string().min(1).max(128).default('vigil').describe('Kafka client id of this process.'),
       sendTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A write Kafka has not acknowledged by then fails (retriably): the gateway spools instead.'),
       partitions: z.number().int().min(1).max(1024).default(6).describe('Partitions of the topics this process creates up front.'),
+      replicationFactor: z
+        .number()
+        .int()
+        .refine((v) => v === -1 || (v >= 1 && v <= 32767), { message: "expected -1 (the brokers' default.replication.factor) or a replication factor from 1 to 32767" })
+        .default(-1)
+        .describe("Replication factor of the topics this process creates: -1 takes the brokers' default.replication.factor; 3 in production (with min.insync.replicas=2)."),
       topicPrefix: z.string().regex(/^[A-Za-z0-9._-]{0,100}$/, { message: 'expected up to 100 characters of [A-Za-z0-9._-]' }).default('').describe('Prefix of every topic and consumer group this process uses (several deployments on one cluster).'),
     })
     .prefault({}),

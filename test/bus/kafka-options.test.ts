@@ -5,7 +5,7 @@ import { VigilError } from '../../src/errors';
 describe('resolveKafkaBusOptions', () => {
   it('fills in the documented defaults and freezes the result', () => {
     const o = resolveKafkaBusOptions({ brokers: ['127.0.0.1:9092'] });
-    expect(o).toMatchObject({ clientId: 'vigil', connectionTimeoutMs: 3000, requestTimeoutMs: 30000, retries: 5, maxRetryTimeMs: 5000, sendTimeoutMs: 30000, compression: 'none', logLevel: 'error' });
+    expect(o).toMatchObject({ clientId: 'vigil', connectionTimeoutMs: 3000, requestTimeoutMs: 30000, retries: 5, maxRetryTimeMs: 5000, sendTimeoutMs: 30000, compression: 'none', replicationFactor: -1, logLevel: 'error' });
     expect(Object.isFrozen(o)).toBe(true);
   });
 
@@ -16,6 +16,8 @@ describe('resolveKafkaBusOptions', () => {
     ['sendTimeoutMs', { sendTimeoutMs: 0 }],
     ['retries', { retries: -1 }],
     ['logLevel', { logLevel: 'loud' as 'info' }],
+    ['replicationFactor', { replicationFactor: 0 }],
+    ['replicationFactor', { replicationFactor: 2.5 }],
   ])('refuses a bad %s, naming it', (option, over) => {
     const err = (() => {
       try {

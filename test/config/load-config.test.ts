@@ -84,6 +84,16 @@ describe('loadConfig', () => {
     expect(e2.message).toContain('"fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"');
   });
 
+  it('takes kafka.replicationFactor -1 (the brokers\' default) or 1 and up, and refuses 0 naming what is allowed', () => {
+    expect(loadConfig({ env: {} }).kafka.replicationFactor).toBe(-1);
+    expect(loadConfig({ env: { VIGIL_KAFKA_REPLICATION_FACTOR: '3' } }).kafka.replicationFactor).toBe(3);
+    const yaml = file('rf.yaml', 'kafka:\n  replicationFactor: 0\n');
+    const e = failure(() => loadConfig({ file: yaml, env: {} }));
+    expect(e.code).toBe('VIGIL_E_CONFIG_INVALID');
+    expect(e.message).toContain(`config key "kafka.replicationFactor" (file ${yaml}) has value 0`);
+    expect(e.message).toContain("expected -1 (the brokers' default.replication.factor) or a replication factor from 1 to 32767");
+  });
+
   it('refuses a malformed broker address inside a list', () => {
     const e = failure(() => loadConfig({ env: { VIGIL_KAFKA_BROKERS: '127.0.0.1:9092,nohost' } }));
     expect(e.code).toBe('VIGIL_E_CONFIG_INVALID');

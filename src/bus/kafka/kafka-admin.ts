@@ -4,6 +4,7 @@ import { VigilError } from '../../errors';
 import type { BusAdmin, PartitionOffsets, TopicDescription, TopicSpec } from '../admin';
 import type { ConnectionState } from '../connection-state';
 import { validateTopicSpecs } from '../topic-spec';
+import type { ResolvedKafkaBusOptions } from './kafka-options';
 import { isUnavailable, toVigilError } from './to-vigil-error';
 
 /** `BusAdmin` on a kafkajs admin client (connected on first use). */
@@ -13,12 +14,12 @@ export class KafkaAdmin implements BusAdmin {
   private closed = false;
 
   constructor(
-    kafka: Kafka,
-    retries: number,
+    private readonly kafka: Kafka,
+    private readonly options: Pick<ResolvedKafkaBusOptions, 'retries' | 'replicationFactor' | 'requestTimeoutMs'>,
     private readonly connection: ConnectionState,
     private readonly onClosed: (a: KafkaAdmin) => void,
   ) {
-    this.admin = kafka.admin({ retry: { retries } });
+    this.admin = kafka.admin({ retry: { retries: options.retries } });
   }
 
   ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
@@ -33,7 +34,7 @@ export class KafkaAdmin implements BusAdmin {
           topics: missing.map((s) => {
             const configEntries = [{ name: 'cleanup.policy', value: s.compacted === true ? 'compact' : 'delete' }];
             if (s.retentionMs !== undefined) configEntries.push({ name: 'retention.ms', value: String(s.retentionMs) });
-            return { topic: s.topic, numPartitions: s.partitions, replicationFactor: -1, configEntries };
+            return { topic: s.topic, numPartitions: s.partitions, replicationFactor: this.options.replicationFactor, configEntries };
           }),
         });
       }
@@ -45,7 +46,59 @@ export class KafkaAdmin implements BusAdmin {
           .filter((g) => g.have < g.count);
         if (grow.length > 0) await admin.createPartitions({ validateOnly: false, timeout: 30000, topicPartitions: grow.map(({ topic, count }) => ({ topic, count })) });
       }
+      // A client of its own: kafkajs keeps every topic whose offsets it fetched in each later
+      // metadata request, which would fail all of this admin's calls once one is deleted.
+      const probe = this.kafka.admin({ retry: { retries: this.options.retries } });
+      try {
+        await probe.connect();
+        await this.waitUntilServed(probe, specs);
+      } finally {
+        await probe.disconnect().catch(() => undefined);
+      }
     });
+  }
+
+  /**
+   * Returns once every partition of every topic has a leader that serves it. kafkajs's
+   * `waitForLeaders` asks one broker's metadata once, and only for topics it created: a
+   * broker publishes a new leader in its metadata a moment before its log is open (on a
+   * loaded machine, long enough for the first produce or offset lookup to get "This server
+   * does not host this topic-partition"), and another broker may not know the topic yet.
+   * So: metadata until every partition has a leader, then the offsets of every partition,
+   * which its leader answers only once it hosts it. Bounded by the request timeout.
+   */
+  private async waitUntilServed(probe: Admin, specs: readonly TopicSpec[]): Promise<void> {
+    const deadline = Date.now() + this.options.requestTimeoutMs;
+    const pending = new Map(specs.map((s) => [s.topic, s.partitions]));
+    let why = '';
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        const meta = await probe.fetchTopicMetadata({ topics: [...pending.keys()] });
+        for (const [topic, partitions] of pending) {
+          const parts = meta.topics.find((t) => t.name === topic)?.partitions ?? [];
+          const leaderless = parts.filter((p) => p.leader < 0).map((p) => p.partitionId);
+          if (parts.length < partitions || leaderless.length > 0) {
+            why = `topic "${topic}" ${parts.length < partitions ? `shows ${parts.length} of ${partitions} partitions` : `has no leader for partition ${leaderless.join(', ')}`}`;
+            continue;
+          }
+          const offsets = await probe.fetchTopicOffsets(topic);
+          if (offsets.length < partitions) {
+            why = `topic "${topic}": offsets of ${offsets.length} of ${partitions} partitions`;
+            continue;
+          }
+          pending.delete(topic);
+        }
+      } catch (err) {
+        why = `${[...pending.keys()].map((t) => `"${t}"`).join(', ')}: ${(err as Error).message}`;
+      }
+      if (pending.size === 0) return;
+      if (Date.now() >= deadline) {
+        throw new VigilError('VIGIL_E_BUS_UNAVAILABLE', `ensureTopics: ${[...pending.keys()].map((t) => `"${t}"`).join(', ')} not served by a leader within ${this.options.requestTimeoutMs} ms (last: ${why})`, {
+          details: { topics: [...pending.keys()], timeoutMs: this.options.requestTimeoutMs },
+        });
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
 
   deleteTopics(topics: readonly string[]): Promise<void> {

@@ -58,7 +58,7 @@ export class KafkaBus implements Bus {
 
   admin(): BusAdmin {
     this.open();
-    const a = new KafkaAdmin(this.kafka, this.options.retries, this.connection, (x) => this.clients.delete(x));
+    const a = new KafkaAdmin(this.kafka, this.options, this.connection, (x) => this.clients.delete(x));
     this.clients.add(a);
     return a;
   }

@@ -37,6 +37,11 @@ export interface KafkaBusOptions {
    * only gzip built in (others need codecs).
    */
   readonly compression?: 'none' | 'gzip';
+  /**
+   * Replication factor of the topics `ensureTopics` creates. Default -1: the brokers'
+   * `default.replication.factor`. Production: 3, with `min.insync.replicas=2` on the brokers.
+   */
+  readonly replicationFactor?: number;
   /** Lowest kafkajs level passed to `log`. Default `error`. */
   readonly logLevel?: KafkaLogLevel;
   /** Where kafkajs logs go (e.g. a pino child). Default: dropped. */
@@ -75,6 +80,11 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): ResolvedKafkaB
   const logLevel = options.logLevel ?? 'error';
   if (!LEVELS.includes(logLevel)) bad('logLevel', logLevel, LEVELS.join(', '));
   if (options.log !== undefined && typeof options.log !== 'function') bad('log', typeof options.log, 'a function');
+  const replicationFactor = options.replicationFactor ?? -1;
+  // Kafka's field is an int16; 0 and other negatives mean nothing to it.
+  if (typeof replicationFactor !== 'number' || !Number.isInteger(replicationFactor) || !(replicationFactor === -1 || (replicationFactor >= 1 && replicationFactor <= 32767))) {
+    bad('replicationFactor', replicationFactor, "-1 (the brokers' default) or an integer from 1 to 32767");
+  }
   const clientId = options.clientId ?? 'vigil';
   if (typeof clientId !== 'string' || clientId.length === 0) bad('clientId', clientId, 'a non-empty string');
   return Object.freeze({
@@ -86,6 +96,7 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): ResolvedKafkaB
     maxRetryTimeMs: int(options, 'maxRetryTimeMs', 5000, 1),
     sendTimeoutMs: int(options, 'sendTimeoutMs', 30000, 1),
     compression,
+    replicationFactor,
     logLevel,
     log: options.log,
   });

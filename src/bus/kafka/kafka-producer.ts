@@ -37,6 +37,14 @@ function toKafkaMessage(topic: string, m: OutgoingMessage, index: number): Messa
 }
 
 /**
+ * `acks=all`: the partition leader answers only once every in-sync replica has the batch, and
+ * refuses it (NOT_ENOUGH_REPLICAS, retriable) while fewer than `min.insync.replicas` are in
+ * sync. With replication factor 3 and min ISR 2 a write we acknowledge survives the loss of
+ * any one broker (DESIGN.md §4). Never lower it: the gateway acknowledges MQTT frames on it.
+ */
+export const ACKS_ALL = -1;
+
+/**
  * `BusProducer` on an idempotent kafkajs producer (acks=all, one request in flight, which
  * idempotence needs). Concurrent sends are group-committed into one `sendBatch`; each
  * request and its connect are bounded by `sendTimeoutMs`.
@@ -83,6 +91,7 @@ export class KafkaProducer implements BusProducer {
   private newProducer(): Producer {
     return this.kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
+      // No duplicates from kafkajs's own retries, and order kept across them (with one request in flight).
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -194,7 +203,7 @@ export class KafkaProducer implements BusProducer {
       try {
         await this.producer.sendBatch({
           topicMessages,
-          acks: -1,
+          acks: ACKS_ALL,
           timeout: this.options.requestTimeoutMs,
           compression: this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
         });
