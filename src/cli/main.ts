@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVigilError } from '../errors';
+import { auditCommand } from './audit-command';
 import { configCommand } from './config-command';
 import { demoCommand } from './demo-command';
 import { deviceCommand } from './device-command';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   program.addCommand(tapCommand());
   program.addCommand(workerCommand());
   program.addCommand(demoCommand());
+  program.addCommand(auditCommand());
   exitOverrideEverywhere(program);
   return program;
 }
