@@ -14,7 +14,12 @@ export interface Signer {
 /** Verifies Ed25519 signatures under one public key; created once per key (hot path). */
 export interface Verifier {
   readonly publicKey: Uint8Array;
-  /** True when `signature` is a valid Ed25519 signature of `message`; never throws on bad input. */
+  /**
+   * True when `signature` is a valid Ed25519 signature of `message` by libsodium's rules
+   * (`crypto_sign_verify_detached`): S below L, R and the public key canonical and not of
+   * small order, R equal to the encoding of S·B − h·A. Both backends give the same verdict
+   * on every input (test/crypto/backend-differential.test.ts). Never throws on bad input.
+   */
   verify(message: Uint8Array, signature: Uint8Array): boolean;
 }
 
@@ -59,5 +64,6 @@ export interface CryptoBackend {
   /** Ed25519 public key of a 32-byte seed. */
   signPublicKey(seed: Uint8Array): Uint8Array;
   createSigner(seed: Uint8Array): Signer;
+  /** A verifier for any 32 bytes; one for a key libsodium refuses (small order, non-canonical, off the curve) verifies nothing. */
   createVerifier(publicKey: Uint8Array): Verifier;
 }

@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 
 import type { Signer, Verifier } from './backend';
 import { SIGNATURE_BYTES, SIGN_PUBLIC_KEY_BYTES, SIGN_SEED_BYTES } from './constants';
 import { assertKeyBytes } from './key-checks';
+import { ed25519HasSmallOrder, ed25519IsCanonical, scalarIsCanonical } from './point-checks';
 
 // DER prefixes that wrap a raw Ed25519 key (RFC 8410) so OpenSSL can import it without a
 // JWK round trip: SubjectPublicKeyInfo for the 32-byte public key, PKCS#8 for the 32-byte seed.
@@ -39,14 +40,32 @@ export function nodeEd25519Signer(seed: Uint8Array): Signer {
   };
 }
 
-/** Ed25519 verifier on OpenSSL with the KeyObject created once. */
+/** The KeyObject of a public key libsodium would verify under, or null for one it refuses outright. */
+function usableKeyObject(pk: Uint8Array): KeyObject | null {
+  if (!ed25519IsCanonical(pk) || ed25519HasSmallOrder(pk)) return null;
+  try {
+    return ed25519PublicKeyObject(pk);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Ed25519 verifier on OpenSSL with the KeyObject created once, giving libsodium's verdict
+ * (`crypto_sign_verify_detached`) on every input. OpenSSL checks S < L and compares R with
+ * the canonical encoding of S·B − h·A, as libsodium does, but it does not refuse a public
+ * key or an R of small order, nor a public key whose y is not below p: with the identity
+ * as key, R = identity and S = 0 verify any message. Those checks run here first.
+ */
 export function nodeEd25519Verifier(publicKey: Uint8Array): Verifier {
-  const key = ed25519PublicKeyObject(publicKey);
+  assertKeyBytes(publicKey, SIGN_PUBLIC_KEY_BYTES, 'Ed25519 public key');
   const pk = Uint8Array.from(publicKey);
+  const key = usableKeyObject(pk);
   return {
     publicKey: pk,
     verify(message, signature) {
-      if (signature.length !== SIGNATURE_BYTES) return false;
+      if (key === null || signature.length !== SIGNATURE_BYTES) return false;
+      if (!scalarIsCanonical(signature, 32) || ed25519HasSmallOrder(signature, 0)) return false;
       try {
         return verify(null, message, key, signature);
       } catch {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { getCryptoBackend, isSodiumAvailable, boxSharedKey, secretboxSeal, secretboxOpen, randomNonce, type CryptoBackend } from '../../src/crypto';
+import { ED25519_SMALL_ORDER } from '../../src/crypto/point-checks';
 import { isVigilError } from '../../src/errors';
 
 // The accelerated backend is an optional dependency; on this project's machines it is
@@ -118,6 +119,27 @@ describe('crypto backends', () => {
       expect(verifier.verify(v.message, sig.subarray(0, 63))).toBe(false);
       expect(b.createVerifier(a.signPublicKey(bytes(32, 99))).verify(v.message, sig)).toBe(false);
     }
+  });
+
+  it.each(backends.map((b) => [b.name, b] as const))('%s: refuses the forgery R = identity, S = 0 under small-order keys, S + L, and small-order R', (_n, b) => {
+    const identity = Uint8Array.from([1, ...new Array<number>(31).fill(0)]);
+    const forged = Uint8Array.from([...identity, ...new Array<number>(32).fill(0)]);
+    for (const pk of ED25519_SMALL_ORDER.flatMap((e) => [e, Uint8Array.from(e, (x, i) => (i === 31 ? x | 0x80 : x))])) {
+      for (const v of VECTORS.slice(0, 3)) expect(b.createVerifier(pk).verify(v.message, forged)).toBe(false);
+    }
+    const v = VECTORS[2] as (typeof VECTORS)[number];
+    const signer = b.createSigner(v.seed);
+    const sig = signer.sign(v.message);
+    const verifier = b.createVerifier(signer.publicKey);
+    expect(verifier.verify(v.message, sig)).toBe(true);
+    // S + L: the same scalar mod L, but not canonical.
+    let s = 0n;
+    for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(sig[32 + i] as number);
+    s += (1n << 252n) + 27742317777372353535851937790883648493n;
+    const sPlusL = Uint8Array.from(sig);
+    for (let i = 0; i < 32; i++, s >>= 8n) sPlusL[32 + i] = Number(s & 0xffn);
+    expect(verifier.verify(v.message, sPlusL)).toBe(false);
+    expect(verifier.verify(v.message, Uint8Array.from([...identity, ...sig.subarray(32)]))).toBe(false);
   });
 
   it.each(backends.map((b) => [b.name, b] as const))('%s: SHA-512 matches node:crypto', (_n, b) => {
