@@ -1,7 +1,8 @@
 import { VigilError } from '../errors';
 import type { BoxKeyPair, CryptoBackend, CryptoBackendOption, SignKeyPair } from './backend';
-import { BOX_SECRET_KEY_BYTES, SECRETBOX_KEY_BYTES, SIGN_SEED_BYTES } from './constants';
+import { BOX_PUBLIC_KEY_BYTES, BOX_SECRET_KEY_BYTES, SECRETBOX_KEY_BYTES, SIGN_PUBLIC_KEY_BYTES, SIGN_SEED_BYTES } from './constants';
 import { assertKeyBytes } from './key-checks';
+import { ed25519HasSmallOrder, ed25519IsCanonical, ed25519IsOnCurve, x25519HasSmallOrder, x25519IsCanonical } from './point-checks';
 import { resolveCryptoBackend } from './select-backend';
 
 /** Everything a device holds: its identity, key epoch, X25519 pair (frames) and Ed25519 pair (signatures). */
@@ -110,4 +111,59 @@ export function generateStreamKey(keyId: string, backend?: CryptoBackend | Crypt
 /** The public halves of a device's keys, for the registry. */
 export function devicePublicKeys(keys: DeviceKeys): DevicePublicKeys {
   return { deviceId: keys.deviceId, epoch: keys.epoch, boxPublicKey: keys.box.publicKey, signPublicKey: keys.sign.publicKey };
+}
+
+/**
+ * Why `publicKey` cannot be a device's X25519 key, or null when it can: a small-order point
+ * (the all-zero key among them) makes every shared key zero, so anyone could seal frames
+ * "from" the device; a non-canonical encoding is never what key generation writes.
+ */
+export function boxPublicKeyProblem(publicKey: Uint8Array): string | null {
+  if (publicKey.length !== BOX_PUBLIC_KEY_BYTES) return `must be ${BOX_PUBLIC_KEY_BYTES} bytes, got ${publicKey.length}`;
+  if (x25519HasSmallOrder(publicKey)) return 'is a point of small order (every shared key with it is zero)';
+  if (!x25519IsCanonical(publicKey)) return 'is not canonical (u must be below 2^255-19 with the top bit clear)';
+  return null;
+}
+
+// Curve membership costs ~0.1 ms of BigInt work; a registry is parsed again on every edit
+// and reload, so each key is checked once. Bounded: cleared when full.
+const onCurve = new Map<string, boolean>();
+
+/**
+ * Why `publicKey` cannot be a device's Ed25519 key, or null when it can: libsodium refuses
+ * every signature under a small-order or non-canonical key, and under a small-order key
+ * (the identity among them) R = identity, S = 0 is a "signature" of anything for verifiers
+ * that do not check; a key off the curve verifies nothing.
+ */
+export function signPublicKeyProblem(publicKey: Uint8Array): string | null {
+  if (publicKey.length !== SIGN_PUBLIC_KEY_BYTES) return `must be ${SIGN_PUBLIC_KEY_BYTES} bytes, got ${publicKey.length}`;
+  if (ed25519HasSmallOrder(publicKey)) return 'is a point of small order (the identity or a torsion point: anyone can forge signatures under it)';
+  if (!ed25519IsCanonical(publicKey)) return 'is not canonical (y must be below 2^255-19)';
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1');
+  let ok = onCurve.get(id);
+  if (ok === undefined) {
+    if (onCurve.size >= 65_536) onCurve.clear();
+    onCurve.set(id, (ok = ed25519IsOnCurve(publicKey)));
+  }
+  return ok ? null : 'is not a point of the Ed25519 curve';
+}
+
+/**
+ * Throws `VIGIL_E_KEY_INVALID` naming the device, the epoch and the key when either public
+ * key is unusable (see `boxPublicKeyProblem`, `signPublicKeyProblem`); never quotes key bytes.
+ * Checked wherever public keys enter the registry: enrolment, rotation, loading a file.
+ *
+ * @param where prefix of the message, e.g. the registry file
+ */
+export function assertDevicePublicKeys(keys: DevicePublicKeys, where = ''): void {
+  const checks: Array<['box' | 'sign', string, string | null]> = [
+    ['box', 'X25519 (box) public key', boxPublicKeyProblem(keys.boxPublicKey)],
+    ['sign', 'Ed25519 (signing) public key', signPublicKeyProblem(keys.signPublicKey)],
+  ];
+  for (const [key, what, problem] of checks) {
+    if (problem === null) continue;
+    throw new VigilError('VIGIL_E_KEY_INVALID', `${where}device "${keys.deviceId}" epoch ${keys.epoch}: ${what} ${problem}; generate new keys (vigil keys gen device) and enrol those`, {
+      details: { deviceId: keys.deviceId, epoch: keys.epoch, key, problem },
+    });
+  }
 }

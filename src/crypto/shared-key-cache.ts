@@ -65,7 +65,13 @@ export class SharedKeyCache {
     const publicKey = this.lookup(deviceId, epoch);
     if (publicKey === undefined) return undefined;
     assertKeyBytes(publicKey, BOX_PUBLIC_KEY_BYTES, `X25519 public key of device ${deviceId}`);
-    const key = this.backend.boxBeforeNm(publicKey, this.secretKey);
+    let key: Uint8Array;
+    try {
+      key = this.backend.boxBeforeNm(publicKey, this.secretKey);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : 'unusable';
+      throw new VigilError('VIGIL_E_KEY_INVALID', `device ${deviceId} epoch ${epoch}: ${message}`, { details: { deviceId, epoch, key: 'box' } });
+    }
     const slot = epochs ?? new Map<number, Uint8Array>();
     slot.set(epoch, key);
     this.byDevice.delete(deviceId);

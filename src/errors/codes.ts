@@ -36,7 +36,7 @@ export const ERROR_CODES = {
   VIGIL_E_RECORD_AUTH: { retriable: false, meaning: 'A sealed record, or a rejection record\'s MAC, failed authentication: wrong stream key for the key id, the record was changed, or (rejection records) it carries no MAC.' },
   VIGIL_E_LABEL_INVALID: { retriable: false, meaning: 'A classification label has an unknown level or a malformed, unsorted or duplicated releasability list.' },
   // keys and crypto
-  VIGIL_E_KEY_INVALID: { retriable: false, meaning: 'Key material has the wrong length or is unusable (e.g. an X25519 public key of low order).' },
+  VIGIL_E_KEY_INVALID: { retriable: false, meaning: 'Key material has the wrong length or is unusable: a device public key of small order, non-canonical or off the curve (refused when a device is added or rotated and when a registry is loaded), or an X25519 shared key that would be zero.' },
   VIGIL_E_KEY_UNKNOWN: { retriable: false, meaning: 'No key is known for the key id a record names.' },
   VIGIL_E_KEY_FILE_READ: { retriable: false, meaning: 'A key file cannot be opened or read.' },
   VIGIL_E_KEY_FILE_WRITE: { retriable: false, meaning: 'A key file cannot be written (or exists and overwriting was not asked for).' },

@@ -3,7 +3,7 @@ import { dirname, basename, extname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { CLASSIFICATION_LEVELS, DEVICE_ID_PATTERN, READING_KINDS } from '../codec';
-import { BOX_PUBLIC_KEY_BYTES, SIGN_PUBLIC_KEY_BYTES } from '../crypto';
+import { assertDevicePublicKeys, BOX_PUBLIC_KEY_BYTES, SIGN_PUBLIC_KEY_BYTES } from '../crypto';
 import { VigilError } from '../errors';
 import type { DeviceEntry, EpochKeys } from './device-entry';
 
@@ -55,10 +55,22 @@ export const registryDocumentSchema = z
 export type RegistryDocument = z.output<typeof registryDocumentSchema>;
 export type RegistryDevice = RegistryDocument['devices'][number];
 
-/** Validates a parsed registry document; errors name the device and field. */
+/**
+ * Validates a parsed registry document; errors name the device and field. Every epoch's
+ * public keys must be usable (`VIGIL_E_KEY_INVALID` names the device, epoch and key): a
+ * small-order or non-canonical key is refused when a device is added or rotated and when a
+ * registry file is loaded, so it never reaches a gateway.
+ */
 export function parseRegistryDocument(raw: unknown, source: string): RegistryDocument {
   const r = registryDocumentSchema.safeParse(raw);
-  if (r.success) return r.data;
+  if (r.success) {
+    for (const d of r.data.devices) {
+      for (const [epoch, k] of Object.entries(d.keys)) {
+        assertDevicePublicKeys({ deviceId: d.id, epoch: Number(epoch), boxPublicKey: Buffer.from(k.box, 'base64'), signPublicKey: Buffer.from(k.sign, 'base64') }, `${source}: `);
+      }
+    }
+    return r.data;
+  }
   const lines = r.error.issues.map((i) => {
     const idx = i.path[1];
     const dev =

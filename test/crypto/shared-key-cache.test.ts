@@ -70,6 +70,9 @@ describe('SharedKeyCache', () => {
   it('refuses malformed public keys and options', () => {
     const c = new SharedKeyCache({ secretKey: ingest.secretKey, lookup: () => new Uint8Array(31) });
     expect(() => c.get('x', 1)).toThrow(expect.objectContaining({ code: 'VIGIL_E_KEY_INVALID' }));
+    // A low-order key that reached a registry some other way is refused naming the device.
+    const zero = new SharedKeyCache({ secretKey: ingest.secretKey, lookup: () => new Uint8Array(32) });
+    expect(() => zero.get('uav-3', 4)).toThrow(expect.objectContaining({ code: 'VIGIL_E_KEY_INVALID', message: expect.stringMatching(/^device uav-3 epoch 4: X25519 public key is of low order/), details: { deviceId: 'uav-3', epoch: 4, key: 'box' } }));
     expect(() => new SharedKeyCache({ secretKey: new Uint8Array(3), lookup: () => undefined })).toThrow(expect.objectContaining({ code: 'VIGIL_E_KEY_INVALID' }));
     expect(() => new SharedKeyCache({ secretKey: ingest.secretKey, lookup: () => undefined, maxEntries: 0 })).toThrow(expect.objectContaining({ code: 'VIGIL_E_CONFIG_INVALID' }));
   });

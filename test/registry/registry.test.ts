@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { devicePublicKeys, generateDeviceKeys } from '../../src/crypto';
+import { boxPublicKeyProblem, devicePublicKeys, generateDeviceKeys, signPublicKeyProblem } from '../../src/crypto';
 import { isVigilError } from '../../src/errors';
 import {
   addDevice,
@@ -96,6 +96,75 @@ describe('registry documents', () => {
     }
     writeFileSync(join(dir, 'broken.yaml'), 'devices: [ {');
     expect(errorOf(() => readRegistryFile(join(dir, 'broken.yaml'))).message).toMatch(/does not parse/);
+  });
+});
+
+describe('device public keys', () => {
+  const hex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
+  const zero = new Uint8Array(32);
+  const identity = hex('01' + '00'.repeat(31));
+  const order8 = hex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
+  // 2^255 - 19 + 1: the identity (y = 1) written non-canonically; also small order.
+  const pPlus1 = hex('ee' + 'ff'.repeat(30) + '7f');
+  // y = p + 2: not below p, so not canonical.
+  const pPlus2 = hex('ef' + 'ff'.repeat(30) + '7f');
+  const topBit = Uint8Array.from(k2.boxPublicKey, (b, i) => (i === 31 ? b | 0x80 : b));
+  const bad: Array<[string, Partial<typeof k1>, RegExp]> = [
+    ['all-zero X25519 key', { boxPublicKey: zero }, /X25519 \(box\) public key is a point of small order/],
+    ['X25519 key of order 8', { boxPublicKey: hex('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800') }, /X25519 \(box\) public key is a point of small order/],
+    ['X25519 key with the top bit set', { boxPublicKey: topBit }, /X25519 \(box\) public key is not canonical/],
+    ['Ed25519 identity key', { signPublicKey: identity }, /Ed25519 \(signing\) public key is a point of small order/],
+    ['Ed25519 all-zero key (order 4)', { signPublicKey: zero }, /Ed25519 \(signing\) public key is a point of small order/],
+    ['Ed25519 key of order 8, negative x', { signPublicKey: Uint8Array.from(order8, (b, i) => (i === 31 ? b | 0x80 : b)) }, /Ed25519 \(signing\) public key is a point of small order/],
+    ['Ed25519 identity written as p + 1', { signPublicKey: pPlus1 }, /Ed25519 \(signing\) public key is a point of small order/],
+    ['Ed25519 key with y = p + 2', { signPublicKey: pPlus2 }, /Ed25519 \(signing\) public key is not canonical/],
+  ];
+
+  it.each(bad)('refuses to add a device with a bad key: %s (VIGIL_E_KEY_INVALID naming the device, epoch and key)', (_n, change, re) => {
+    const e = errorOf(() => addDevice(emptyRegistry(), { ...k1, ...change }, { theatre: 'north', unit: 'a' }));
+    expect(isVigilError(e, 'VIGIL_E_KEY_INVALID')).toBe(true);
+    expect(e.message).toMatch(/device "uav-1" epoch 1: /);
+    expect(e.message).toMatch(re);
+    expect((e as { details?: unknown }).details).toEqual({ deviceId: 'uav-1', epoch: 1, key: 'boxPublicKey' in change ? 'box' : 'sign', problem: expect.any(String) });
+  });
+
+  it('refuses a key that is not a point of the curve, and one rotated in', () => {
+    let y = 2;
+    // The first y whose x² has no root: not a point, though canonical and not of small order.
+    for (; signPublicKeyProblem(Uint8Array.from([y, ...new Array<number>(31).fill(0)])) === null; y++);
+    const offCurve = Uint8Array.from([y, ...new Array<number>(31).fill(0)]);
+    expect(errorOf(() => addDevice(emptyRegistry(), { ...k1, signPublicKey: offCurve }, { theatre: 'n', unit: 'u' })).message).toMatch(/Ed25519 \(signing\) public key is not a point of the Ed25519 curve/);
+    const doc = addDevice(emptyRegistry(), k1, { theatre: 'n', unit: 'u' });
+    const e = errorOf(() => rotateDevice(doc, { ...devicePublicKeys(generateDeviceKeys('uav-1', 2)), boxPublicKey: new Uint8Array(32) }));
+    expect(isVigilError(e, 'VIGIL_E_KEY_INVALID')).toBe(true);
+    expect(e.message).toMatch(/^rotation: device "uav-1" epoch 2: X25519 \(box\) public key is a point of small order/);
+    // Honest keys pass, whatever the epoch.
+    expect(boxPublicKeyProblem(k1.boxPublicKey)).toBeNull();
+    expect(signPublicKeyProblem(k1.signPublicKey)).toBeNull();
+  });
+
+  it('refuses a registry file holding a small-order key (hand-edited), at load and on reload', async () => {
+    const doc = addDevice(addDevice(emptyRegistry(), k1, { theatre: 'n', unit: 'u' }), k2, { theatre: 'n', unit: 'u' });
+    const file = join(dir, 'registry.json');
+    writeRegistryFile(file, doc);
+    const identityB64 = Buffer.from(identity).toString('base64');
+    const edited = { ...doc, devices: [doc.devices[0], { ...doc.devices[1], keys: { '1': { ...doc.devices[1]!.keys['1']!, sign: identityB64 } } }] };
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify(edited));
+    const e = errorOf(() => readRegistryFile(bad));
+    expect(isVigilError(e, 'VIGIL_E_KEY_INVALID')).toBe(true);
+    expect(e.message).toBe(`${bad}: device "uav-2" epoch 1: Ed25519 (signing) public key is a point of small order (the identity or a torsion point: anyone can forge signatures under it); generate new keys (vigil keys gen device) and enrol those`);
+    expect(e.message).not.toContain(identityB64);
+    expect(isVigilError(errorOf(() => FileRegistry.open(bad)), 'VIGIL_E_KEY_INVALID')).toBe(true);
+
+    const reg = FileRegistry.open(file, { pollMs: 50 });
+    try {
+      writeFileSync(file, JSON.stringify(edited));
+      expect(reg.reload()).toBe(false);
+      expect(Buffer.from(reg.get('uav-2')!.keys.get(1)!.signPublicKey)).toEqual(Buffer.from(k2.signPublicKey));
+    } finally {
+      await reg.close();
+    }
   });
 });
 
