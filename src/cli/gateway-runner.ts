@@ -6,6 +6,7 @@ import type { VigilConfig } from '../config';
 import { readIngestKeyFile, readStreamKeyFile, resolveCryptoBackend } from '../crypto';
 import { Admission, REJECTED_TOPIC } from '../edge/admission';
 import { Gateway } from '../edge/gateway';
+import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
 import { FileSpool } from '../edge/spool';
 import { channels } from '../instrument';
@@ -84,7 +85,6 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     if (replay.recovery.droppedBytes > 0) log.warn({ ...replay.recovery }, 'replay log had a torn tail (never acknowledged frames); cut');
     const spool = await FileSpool.open({ dir: join(path(g.dataDir), 'spool'), fsync: g.fsync, budgetBytes: g.spoolBudgetBytes });
     closers.push(() => spool.close());
-    if (spool.stats().entries > 0) log.info({ entries: spool.stats().entries }, 'spool holds frames from before the restart; draining them first');
 
     const bus =
       options.bus ??
@@ -118,13 +118,17 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
 
     const admission = new Admission({ gatewayId: g.id, registry, replay, ingestKeys, streamKey: () => streamKey, maxClockSkewMs: g.maxClockSkewMs, backend });
     closers.push(() => admission.close());
-    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix });
+    // Set once the ingest client exists (it is started last); receipts go out on its connection.
+    const ingestRef: { client?: MqttIngestClient } = {};
+    const receipts = g.receipts
+      ? new ReceiptPublisher({ gatewayId: g.id, keyOf: (d, e) => admission.sharedKey(d, e), publish: (t, p) => void ingestRef.client?.publish(t, p), intervalMs: g.receiptIntervalMs, backend })
+      : undefined;
+    if (receipts) closers.push(() => receipts.close());
+    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix, ...(receipts ? { receipts } : {}) });
     closers.push(() => gateway.close());
 
     const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id } });
     if (!options.metrics) closers.push(() => metrics.close());
-    // Set once the ingest client exists; readiness and gauges read it through this holder.
-    const ingestRef: { client?: MqttIngestClient } = {};
     // Ready to take frames: the broker connection is up and frames can be made durable
     // (Kafka takes writes, or the spool has room: a DDIL gateway is still useful).
     const readiness = (): Record<string, boolean> => ({ mqtt: ingestRef.client?.connected === true, durable: bus.isConnected() || spool.stats().bytes < spool.stats().budgetBytes });
@@ -176,6 +180,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
           log.info({}, 'stopping: no new frames; flushing what was received');
           mq.pause();
           await gateway.drained();
+          receipts?.flush(); // while the MQTT connection is still up
           await closeAll();
         })();
         return stopping;

@@ -23,7 +23,7 @@ function degrees(value: string): number {
 }
 
 function progressLine(s: FleetStats, readingsPerSecond: number): string {
-  return `sim ${(s.elapsedMs / 1000).toFixed(0)}s: ${s.connected}/${s.devices} connected, ${readingsPerSecond.toFixed(0)} readings/s, acked ${s.framesAcked} frames (${s.readingsAcked} readings), queued ${s.framesQueued + s.framesInflight}, dropped ${s.framesDropped}\n`;
+  return `sim ${(s.elapsedMs / 1000).toFixed(0)}s: ${s.connected}/${s.devices} connected, ${readingsPerSecond.toFixed(0)} readings/s, acked ${s.framesAcked} frames (${s.readingsAcked} readings), queued ${s.framesQueued + s.framesInflight}, awaiting receipt ${s.framesUnconfirmed}, resent ${s.framesResent}, dropped ${s.framesDropped}\n`;
 }
 
 /** `vigil sim provision|run`: a simulated fleet for demos, benchmarks and trying Vigil out. */
@@ -76,6 +76,7 @@ interface RunOptions {
   concurrency: number;
   log?: string;
   ackedLog?: string;
+  receipts: boolean;
   badClocks: number;
   replaysPerMin: number;
   tamperedPerMin: number;
@@ -97,7 +98,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--bad-clocks <n>', 'devices whose clock runs 15 min fast (the gateway refuses their frames: VIGIL_E_CLOCK_SKEW)', count, 1)
     .option('--replays-per-min <n>', 'captured frames an attacker on the wire re-publishes per minute (refused as replays)', count, 6)
     .option('--tampered-per-min <n>', 'captured frames re-published with a flipped byte per minute (refused: authentication fails)', count, 6)
-    .option('--acked-log <file>', 'write every frame a device knows durable as a JSON line {deviceId, seq}: what `vigil audit` checks Kafka against')
+    .option('--no-receipts', 'count a frame delivered on the broker\'s PUBACK instead of a gateway\'s durable receipt (a broker with no Vigil gateway behind it)')
+    .option('--acked-log <file>', 'write every frame a device knows durable (a gateway\'s durable receipt covered it) as a JSON line {deviceId, seq[, resent]}: what `vigil audit` checks Kafka against')
     .option('--log <file>', 'write every reading sent as a JSON line {deviceId, atMs, reading}: the simulator\'s own record of what it sent')
     .action(runSimulation);
 }
@@ -118,8 +120,9 @@ async function runSimulation(o: RunOptions): Promise<void> {
       const badClock = fleet.devices.slice(Math.max(0, fleet.devices.length - o.badClocks)).map((d) => d.deviceId);
       const driver = await FleetDriver.connect({
         fleet, keys, ingestPublicKey: manifest.ingestPublicKey, mqttUrl: o.mqttUrl, speed: o.speed, concurrency: Math.round(o.concurrency),
+        receipts: o.receipts,
         clockOffsets: new Map(badClock.map((id) => [id, BAD_CLOCK_OFFSET_MS])),
-        ...(ackedLog ? { onDurable: (deviceId: string, seq: bigint) => void ackedLog.write(`{"deviceId":${JSON.stringify(deviceId)},"seq":"${seq}"}\n`) } : {}),
+        ...(ackedLog ? { onDurable: (deviceId: string, seq: bigint, _readings: number, resent: boolean) => void ackedLog.write(`{"deviceId":${JSON.stringify(deviceId)},"seq":"${seq}"${resent ? ',"resent":true' : ''}}\n`) } : {}),
         ...(log ? { onReading: (deviceId: string, reading: unknown, atMs: number) => void log.write(JSON.stringify({ deviceId, atMs, reading }) + '\n') } : {}),
       });
       const adversary =
@@ -164,7 +167,8 @@ async function runSimulation(o: RunOptions): Promise<void> {
         framesAcked: final.framesAcked,
         readingsAcked: final.readingsAcked,
         bytesAcked: final.bytesAcked,
-        framesUnacked: final.framesQueued + final.framesInflight,
+        framesUnacked: final.framesQueued + final.framesInflight + final.framesUnconfirmed,
+        framesResent: final.framesResent,
         framesDropped: final.framesDropped,
         reconnects: final.reconnects,
         errors: final.errors,

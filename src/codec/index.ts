@@ -72,3 +72,4 @@ export {
   type RejectionRecord,
   type RejectedFrameHeader,
 } from './rejection-record';
+export { RECEIPT_VERSION, MAX_RECEIPT_RANGES, RECEIPT_TOPIC_SUFFIX, sealReceipt, openReceipt, peekReceipt, receiptTopicOf, type Receipt, type SeqRange } from './receipt';

@@ -66,6 +66,8 @@ export const configSchema = z.strictObject({
       fsync: z.enum(['always', 'interval', 'never']).default('always').describe('Spool durability: always = fsync before acknowledging (the delivery contract); interval/never trade it for speed.'),
       maxClockSkewMs: z.number().int().min(0).max(86_400_000).default(300_000).describe('Largest |frame event time - gateway time| admitted.'),
       receiveMaximum: z.number().int().min(1).max(65_535).default(1000).describe('Frames the broker may have in flight to this gateway (MQTT 5 Receive Maximum).'),
+      receipts: z.boolean().default(true).describe('Publish durable receipts to vigil/v1/<theatre>/<unit>/<device>/receipt, so devices keep frames until they are durable here.'),
+      receiptIntervalMs: z.number().int().min(10).max(10_000).default(200).describe('Receipts are coalesced per device over this interval.'),
     })
     .prefault({}),
   worker: z

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { FrameSealer, MAX_READING_OFFSET_MS, type Reading } from '../codec';
+import { FrameSealer, MAX_READING_OFFSET_MS, openReceipt, receiptTopicOf, type Reading } from '../codec';
 import { boxSharedKey, getCryptoBackend, type CryptoBackendOption, type DeviceKeys, type Signer } from '../crypto';
 import { VigilError } from '../errors';
 import { ClockSequence, type SequenceSource } from './sequence';
@@ -36,22 +36,42 @@ export interface DeviceClientOptions {
   /** Extra mqtt.js options (reconnect period, TLS, credentials). */
   readonly mqtt?: Partial<IClientOptions>;
   /**
-   * Called once per frame when the SDK knows it is durable: its sequence number and reading
-   * count. This is the device's record of what it may forget (an audit log, `--acked-log`).
+   * Called once per frame when the SDK knows it is durable: its sequence number, reading
+   * count, and whether it had to be sent more than once. This is the device's record of what
+   * it may forget (an audit log, `--acked-log`).
    */
-  readonly onDurable?: (seq: bigint, readings: number) => void;
+  readonly onDurable?: (seq: bigint, readings: number, resent: boolean) => void;
+  /**
+   * Keep each frame until a gateway's durable receipt covers it (docs/wire-format.md §12),
+   * resending it when none comes (default true). false: a frame counts as delivered on the
+   * broker's PUBACK, and whatever the broker then drops (a full queue for an absent gateway,
+   * a broker crash) is lost without the device knowing.
+   */
+  readonly receipts?: boolean;
+  /** Frames sent and not yet covered by a receipt, at most (default 512, at most 1000: resends must stay inside the gateway's 1024-frame replay window). */
+  readonly sendWindow?: number;
+  /** A frame the broker acknowledged but no receipt covered after this long is sent again, ms (default 10 000; doubles per resend up to 8×). */
+  readonly receiptTimeoutMs?: number;
 }
 
 /** A device's own counters. */
 export interface DeviceStats {
   readingsQueued: number;
   framesSealed: number;
+  /** Frames known durable: covered by a receipt (or, with `receipts: false`, acknowledged by the broker). */
   framesAcked: number;
   readingsAcked: number;
   bytesAcked: number;
   framesDropped: number;
   framesQueued: number;
   framesInflight: number;
+  /** Frames sent and waiting for a receipt (receipts on). */
+  framesUnconfirmed: number;
+  /** Frames sent again because no receipt covered them in time. */
+  framesResent: number;
+  /** Receipts that opened, and those refused (`VIGIL_E_RECEIPT_INVALID`: ignored, nothing forgotten). */
+  receipts: number;
+  receiptsInvalid: number;
   reconnects: number;
   connected: boolean;
 }
@@ -68,6 +88,16 @@ interface QueuedFrame {
   readonly seq: bigint;
   readonly bytes: Buffer;
   readonly readings: number;
+  /** Times handed to MQTT. */
+  sends: number;
+  /** When last handed to MQTT (device clock). */
+  sentAt: number;
+  /** Handed to MQTT, no PUBACK yet. */
+  inflight: boolean;
+  /** Waiting in the queue (first send or resend). */
+  queued: boolean;
+  /** Covered by a receipt: done (a queued copy is skipped). */
+  done: boolean;
 }
 
 /**
@@ -93,6 +123,13 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   private readonly lingerMs: number;
   private readonly maxQueued: number;
   private readonly maxInflight: number;
+  private readonly receipts: boolean;
+  private readonly sendWindow: number;
+  private readonly receiptTimeoutMs: number;
+  readonly receiptTopic: string;
+  /** Sent, not yet covered by a receipt, in first-send order (receipts on). */
+  private readonly unconfirmed = new Map<bigint, QueuedFrame>();
+  private resendTimer: NodeJS.Timeout | undefined;
   private pending: Reading[] = [];
   private pendingStart = 0;
   private linger: NodeJS.Timeout | undefined;
@@ -100,13 +137,16 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   private inflight = 0;
   private idleWaiters: Array<() => void> = [];
   private closing = false;
-  private readonly counters: Omit<DeviceStats, 'framesQueued' | 'framesInflight' | 'connected'> = {
+  private readonly counters: Omit<DeviceStats, 'framesQueued' | 'framesInflight' | 'framesUnconfirmed' | 'connected'> = {
     readingsQueued: 0,
     framesSealed: 0,
     framesAcked: 0,
     readingsAcked: 0,
     bytesAcked: 0,
     framesDropped: 0,
+    framesResent: 0,
+    receipts: 0,
+    receiptsInvalid: 0,
     reconnects: 0,
   };
 
@@ -128,11 +168,31 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     this.lingerMs = intOption('lingerMs', o.lingerMs ?? 100, 0, 60_000);
     this.maxQueued = intOption('maxQueuedFrames', o.maxQueuedFrames ?? 10_000, 1, 10_000_000);
     this.maxInflight = intOption('maxInflight', o.maxInflight ?? 100, 1, 65_535);
+    this.receipts = o.receipts ?? true;
+    this.sendWindow = intOption('sendWindow', o.sendWindow ?? 512, 1, 1000);
+    this.receiptTimeoutMs = intOption('receiptTimeoutMs', o.receiptTimeoutMs ?? 10_000, 100, 3_600_000);
+    this.receiptTopic = receiptTopicOf(this.topic);
+    const keyOfEpoch = (epoch: number): Uint8Array | undefined => (epoch === o.keys.epoch ? this.sharedKey : undefined);
 
     client.on('connect', () => {
+      // Clean sessions: subscribe on every connection. A receipt sent while we were away is
+      // lost; the frames it covered are resent and covered again (as replays).
+      if (this.receipts) client.subscribe(this.receiptTopic, { qos: 0 }, () => undefined);
       this.emit('connect');
       this.pump();
     });
+    if (this.receipts) {
+      client.on('message', (topic, payload) => {
+        if (topic !== this.receiptTopic) return;
+        try {
+          this.onReceipt(openReceipt(payload, o.keys.deviceId, keyOfEpoch, backend));
+        } catch {
+          this.counters.receiptsInvalid++;
+        }
+      });
+      this.resendTimer = setInterval(() => this.resendOverdue(), Math.min(1000, Math.max(50, Math.floor(this.receiptTimeoutMs / 4))));
+      this.resendTimer.unref();
+    }
     client.on('reconnect', () => {
       this.counters.reconnects++;
     });
@@ -188,15 +248,15 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     }
   }
 
-  /** Seals what is pending and resolves once every frame so far is acknowledged by the broker. */
+  /** Seals what is pending and resolves once every frame so far is known durable (receipts), or acknowledged by the broker (`receipts: false`). */
   flush(): Promise<void> {
     this.sealPending();
-    if (this.queue.length === 0 && this.inflight === 0) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   stats(): DeviceStats {
-    return { ...this.counters, framesQueued: this.queue.length, framesInflight: this.inflight, connected: this.client.connected };
+    return { ...this.counters, framesQueued: this.queue.length, framesInflight: this.inflight, framesUnconfirmed: this.unconfirmed.size, connected: this.client.connected };
   }
 
   /** Flushes (waits for acknowledgements up to `timeoutMs`, default 10 s), then disconnects. */
@@ -207,7 +267,64 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     clearTimeout(timer);
     this.closing = true;
     clearTimeout(this.linger);
+    clearInterval(this.resendTimer);
     await this.client.endAsync(this.queue.length > 0 || this.inflight > 0);
+  }
+
+  private idle(): boolean {
+    return this.queue.length === 0 && this.inflight === 0 && this.pending.length === 0 && this.unconfirmed.size === 0;
+  }
+
+  private wakeIdle(): void {
+    if (!this.idle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** The frame is durable: forget it. */
+  private confirm(frame: QueuedFrame): void {
+    if (frame.done) return;
+    frame.done = true;
+    this.unconfirmed.delete(frame.seq);
+    this.counters.framesAcked++;
+    this.counters.readingsAcked += frame.readings;
+    this.counters.bytesAcked += frame.bytes.length;
+    this.options.onDurable?.(frame.seq, frame.readings, frame.sends > 1);
+  }
+
+  private onReceipt(receipt: { readonly ranges: ReadonlyArray<readonly [bigint, bigint]> }): void {
+    this.counters.receipts++;
+    const ranges = receipt.ranges;
+    for (const frame of this.unconfirmed.values()) {
+      const seq = frame.seq;
+      // Ranges are few and sorted; frames awaiting a receipt are at most sendWindow.
+      for (const [from, to] of ranges) {
+        if (seq < from) break;
+        if (seq <= to) {
+          this.confirm(frame);
+          break;
+        }
+      }
+    }
+    this.pump();
+    this.wakeIdle();
+  }
+
+  /** Frames the broker took but no receipt covered in time go to the front of the queue, oldest first. */
+  private resendOverdue(): void {
+    if (!this.client.connected) return;
+    const now = Date.now();
+    const due: QueuedFrame[] = [];
+    for (const f of this.unconfirmed.values()) {
+      if (f.inflight || f.queued) continue;
+      const timeout = this.receiptTimeoutMs * Math.min(8, 2 ** (f.sends - 1));
+      if (now - f.sentAt >= timeout) due.push(f);
+    }
+    if (due.length === 0) return;
+    for (const f of due) f.queued = true;
+    this.queue.unshift(...due);
+    this.pump();
   }
 
   private sealPending(): void {
@@ -224,9 +341,13 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     );
     this.counters.framesSealed++;
     // The sealer reuses its buffer; the queue needs its own copy.
-    this.queue.push({ seq, bytes: Buffer.from(bytes), readings: readings.length });
+    this.queue.push({ seq, bytes: Buffer.from(bytes), readings: readings.length, sends: 0, sentAt: 0, inflight: false, queued: true, done: false });
+    // Over the bound: drop the oldest frame never sent (resends keep their place: they may be lost already).
     while (this.queue.length > this.maxQueued) {
-      const dropped = this.queue.shift() as QueuedFrame;
+      const at = this.queue.findIndex((f) => f.sends === 0);
+      const dropped = this.queue.splice(at < 0 ? 0 : at, 1)[0] as QueuedFrame;
+      dropped.queued = false;
+      if (dropped.sends > 0) continue; // a resend copy: the frame stays awaited
       this.counters.framesDropped++;
       this.emit('drop', { seq: dropped.seq, readings: dropped.readings });
     }
@@ -235,25 +356,38 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
 
   private pump(): void {
     while (this.client.connected && this.inflight < this.maxInflight && this.queue.length > 0) {
-      const frame = this.queue.shift() as QueuedFrame;
+      const frame = this.queue[0] as QueuedFrame;
+      if (frame.done) {
+        this.queue.shift();
+        frame.queued = false;
+        continue;
+      }
+      // Flow control: at most sendWindow frames out without a receipt; resends are among them already.
+      if (this.receipts && frame.sends === 0 && this.unconfirmed.size >= this.sendWindow) break;
+      this.queue.shift();
+      frame.queued = false;
+      frame.inflight = true;
+      frame.sentAt = Date.now(); // timeouts run on the wall clock, whatever the event-time clock does
+      if (frame.sends++ > 0) this.counters.framesResent++;
+      if (this.receipts) this.unconfirmed.set(frame.seq, frame);
       this.inflight++;
       this.client.publish(this.topic, frame.bytes, { qos: 1 }, (err) => {
         this.inflight--;
+        frame.inflight = false;
         if (err) {
           // Only when the client is being ended with frames unsent; they are lost to this session.
-          if (!this.closing) this.queue.unshift(frame);
+          if (!this.closing && !frame.done && !frame.queued) {
+            frame.queued = true;
+            this.queue.unshift(frame);
+          }
+        } else if (!this.receipts) {
+          this.confirm(frame);
         } else {
-          this.counters.framesAcked++;
-          this.counters.readingsAcked += frame.readings;
-          this.counters.bytesAcked += frame.bytes.length;
-          this.options.onDurable?.(frame.seq, frame.readings);
+          // The broker has it; the receipt timeout runs from now.
+          frame.sentAt = Date.now();
         }
         this.pump();
-        if (this.queue.length === 0 && this.inflight === 0 && this.pending.length === 0) {
-          const waiters = this.idleWaiters;
-          this.idleWaiters = [];
-          for (const w of waiters) w();
-        }
+        this.wakeIdle();
       });
     }
   }

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   VIGIL_E_FRAME_VERSION: { retriable: false, meaning: 'A frame declares a format version this build does not support.' },
   VIGIL_E_FRAME_AUTH: { retriable: false, meaning: 'A frame failed authentication (Poly1305 MAC): wrong key, or a header or ciphertext byte was changed.' },
   VIGIL_E_FRAME_SIGNATURE: { retriable: false, meaning: 'A frame signature is missing where required, or does not verify under the device signing key.' },
+  VIGIL_E_RECEIPT_INVALID: { retriable: false, meaning: 'A durable receipt is malformed, addressed to another device, or fails authentication under the device\'s shared key; the device ignores it.' },
   VIGIL_E_READING_INVALID: { retriable: false, meaning: 'A reading has an unknown kind, a field of the wrong type, a value out of range, or a batch has the wrong size.' },
   // wire format: sealed records (codec)
   VIGIL_E_RECORD_INVALID: { retriable: false, meaning: 'A sealed record or its plaintext is malformed or has a field of the wrong type or range.' },

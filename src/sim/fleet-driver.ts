@@ -42,7 +42,9 @@ export interface FleetDriverOptions {
   /** Called for every reading handed to a device, after it was queued: the simulator's own log of what it sent. */
   readonly onReading?: (deviceId: string, reading: ReadingInput, atMs: number) => void;
   /** Called for every frame a device knows durable (`DeviceClientOptions.onDurable`): what an audit checks Kafka against. */
-  readonly onDurable?: (deviceId: string, seq: bigint, readings: number) => void;
+  readonly onDurable?: (deviceId: string, seq: bigint, readings: number, resent: boolean) => void;
+  /** Passed to every `DeviceClient`: keep frames until a durable receipt covers them (default true). */
+  readonly receipts?: boolean;
 }
 
 /** The fleet's counters, summed over its devices. */
@@ -61,6 +63,10 @@ export interface FleetStats {
   /** Frames waiting for the broker (not yet handed to MQTT). */
   readonly framesQueued: number;
   readonly framesInflight: number;
+  /** Frames sent and waiting for a gateway's durable receipt. */
+  readonly framesUnconfirmed: number;
+  /** Frames sent again because no receipt covered them in time. */
+  readonly framesResent: number;
   /** Frames dropped because a device's queue overflowed while the broker was unreachable. */
   readonly framesDropped: number;
   readonly reconnects: number;
@@ -157,7 +163,8 @@ export class FleetDriver {
           ...(options.maxQueuedFrames !== undefined ? { maxQueuedFrames: options.maxQueuedFrames } : {}),
           ...(options.backend !== undefined ? { backend: options.backend } : {}),
           mqtt: { clientId: `vigil-sim-${d.deviceId}-${run}`, ...options.mqtt },
-          ...(options.onDurable ? { onDurable: (seq: bigint, readings: number) => options.onDurable?.(d.deviceId, seq, readings) } : {}),
+          ...(options.onDurable ? { onDurable: (seq: bigint, readings: number, resent: boolean) => options.onDurable?.(d.deviceId, seq, readings, resent) } : {}),
+          ...(options.receipts !== undefined ? { receipts: options.receipts } : {}),
         });
         opened.push(client);
         return client;
@@ -193,7 +200,7 @@ export class FleetDriver {
   }
 
   stats(): FleetStats {
-    let connected = 0, framesSealed = 0, framesAcked = 0, readingsAcked = 0, bytesAcked = 0, framesQueued = 0, framesInflight = 0, framesDropped = 0, reconnects = 0;
+    let connected = 0, framesSealed = 0, framesAcked = 0, readingsAcked = 0, bytesAcked = 0, framesQueued = 0, framesInflight = 0, framesUnconfirmed = 0, framesResent = 0, framesDropped = 0, reconnects = 0;
     for (const c of this.clients.values()) {
       const s = c.stats();
       if (s.connected) connected++;
@@ -203,12 +210,14 @@ export class FleetDriver {
       bytesAcked += s.bytesAcked;
       framesQueued += s.framesQueued;
       framesInflight += s.framesInflight;
+      framesUnconfirmed += s.framesUnconfirmed;
+      framesResent += s.framesResent;
       framesDropped += s.framesDropped;
       reconnects += s.reconnects;
     }
     return {
       devices: this.clients.size, connected, simTimeMs: this.simNow, elapsedMs: this.started ? this.now() - this.wallAnchor : 0,
-      readingsGenerated: this.readingsGenerated, framesSealed, framesAcked, readingsAcked, bytesAcked, framesQueued, framesInflight, framesDropped, reconnects, errors: this.errors,
+      readingsGenerated: this.readingsGenerated, framesSealed, framesAcked, readingsAcked, bytesAcked, framesQueued, framesInflight, framesUnconfirmed, framesResent, framesDropped, reconnects, errors: this.errors,
     };
   }
 

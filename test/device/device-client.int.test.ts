@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { FrameOpener, type Reading } from '../../src/codec';
+import { FrameOpener, sealReceipt, type Reading } from '../../src/codec';
 import { boxSharedKey, generateDeviceKeys, generateIngestKeys, getCryptoBackend } from '../../src/crypto';
 import { DeviceClient, type ReadingInput } from '../../src/device';
 import { TcpProxy } from '../harness/tcp-proxy';
@@ -51,7 +51,7 @@ describe('DeviceClient against real Mosquitto', () => {
     let now = t0;
     const device = await DeviceClient.connect({
       keys, ingestPublicKey: Buffer.from(ingest.box.publicKey).toString('base64'), theatre: 'north', unit: 'recon-3', mqttUrl: url,
-      maxReadingsPerFrame: 16, lingerMs: 50, sign: true, clock: () => now,
+      maxReadingsPerFrame: 16, lingerMs: 50, sign: true, clock: () => now, receipts: false,
     });
     cleanups.push(() => device.close());
     expect(device.topic).toBe(topic);
@@ -81,7 +81,7 @@ describe('DeviceClient against real Mosquitto', () => {
     cleanups.push(() => sub.client.endAsync());
     const device = await DeviceClient.connect({
       keys, ingestPublicKey: ingest.box.publicKey, theatre: 'south', unit: 'obs-1', mqttUrl: `mqtt://127.0.0.1:${proxy.port}`,
-      maxReadingsPerFrame: 5, lingerMs: 0, mqtt: { reconnectPeriod: 100 },
+      maxReadingsPerFrame: 5, lingerMs: 0, mqtt: { reconnectPeriod: 100 }, receipts: false,
     });
     cleanups.push(() => device.close(2000));
     for (let i = 0; i < 20; i++) device.send(power(i));
@@ -113,7 +113,7 @@ describe('DeviceClient against real Mosquitto', () => {
     const keys = generateDeviceKeys(`veh-${randomUUID().slice(0, 8)}`, 1);
     const device = await DeviceClient.connect({
       keys, ingestPublicKey: ingest.box.publicKey, theatre: 'west', unit: 'log-2', mqttUrl: `mqtt://127.0.0.1:${proxy.port}`,
-      lingerMs: 0, maxQueuedFrames: 10, mqtt: { reconnectPeriod: 100 },
+      lingerMs: 0, maxQueuedFrames: 10, mqtt: { reconnectPeriod: 100 }, receipts: false,
     });
     cleanups.push(() => device.close(2000));
     const drops: bigint[] = [];
@@ -126,5 +126,47 @@ describe('DeviceClient against real Mosquitto', () => {
     proxy.restore();
     await device.flush();
     expect(device.stats().framesAcked).toBe(10);
+  });
+
+  it('with receipts: keeps frames until a receipt covers them, resends the rest, ignores forged receipts, holds back at the send window', async () => {
+    const keys = generateDeviceKeys(`ugs-${randomUUID().slice(0, 8)}`, 2);
+    const topic = `vigil/v1/east/ugs-1/${keys.deviceId}/telemetry`;
+    const receiptTopic = `vigil/v1/east/ugs-1/${keys.deviceId}/receipt`;
+    const gwKey = boxSharedKey(keys.box.publicKey, ingest.box.secretKey);
+    // A scripted gateway: sees the frames, and confirms only what the test says.
+    const sub = await subscriber(topic);
+    cleanups.push(() => sub.client.endAsync());
+    const durable: Array<{ seq: bigint; resent: boolean }> = [];
+    const device = await DeviceClient.connect({
+      keys, ingestPublicKey: ingest.box.publicKey, theatre: 'east', unit: 'ugs-1', mqttUrl: url,
+      maxReadingsPerFrame: 1, lingerMs: 0, sendWindow: 8, receiptTimeoutMs: 300, onDurable: (seq, _n, resent) => void durable.push({ seq, resent }),
+    });
+    cleanups.push(() => device.close(500));
+    for (let i = 0; i < 12; i++) device.send(power(i));
+    await until(() => sub.frames.length >= 8, 5000);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(new Set(openAll(sub.frames, keys).map((f) => f.seq)).size).toBe(8); // the window holds the rest back
+    const seqs = [...new Set(openAll(sub.frames, keys).map((f) => f.seq))].sort((a, b) => (a < b ? -1 : 1));
+    const first = seqs[0] as bigint;
+
+    // A receipt sealed under another key (a forger on the broker) is ignored.
+    const forged = boxSharedKey(generateIngestKeys('forger').box.publicKey, keys.box.secretKey);
+    sub.client.publish(receiptTopic, Buffer.from(sealReceipt({ deviceId: keys.deviceId, epoch: 2, gatewayId: 'evil', ranges: [[first, first + 100n]] }, forged)));
+    await until(() => device.stats().receiptsInvalid === 1, 5000);
+    expect(durable).toHaveLength(0);
+
+    // The gateway confirms frames 0-3 and 5; frame 4 was "dropped by the broker".
+    const publish = (ranges: Array<readonly [bigint, bigint]>): void => void sub.client.publish(receiptTopic, Buffer.from(sealReceipt({ deviceId: keys.deviceId, epoch: 2, gatewayId: 'gw-t', ranges }, gwKey)));
+    publish([[first, first + 3n], [first + 5n, first + 5n]]);
+    await until(() => durable.length === 5, 5000);
+    // Frame 4 and frames 6, 7 come again after the timeout; the window let frames 8.. go meanwhile.
+    await until(() => openAll(sub.frames, keys).filter((f) => f.seq === first + 4n).length >= 2, 5000);
+    publish([[first, first + 11n]]);
+    await device.flush();
+    expect(durable.map((d) => d.seq).sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 12 }, (_, i) => first + BigInt(i)));
+    expect(durable.find((d) => d.seq === first + 4n)?.resent).toBe(true);
+    expect(durable.find((d) => d.seq === first)?.resent).toBe(false);
+    expect(device.stats()).toMatchObject({ framesAcked: 12, framesUnconfirmed: 0, receipts: 2, receiptsInvalid: 1 });
+    expect(device.stats().framesResent).toBeGreaterThanOrEqual(1);
   });
 });

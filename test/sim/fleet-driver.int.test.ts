@@ -35,7 +35,7 @@ describe('simulated fleet against real Mosquitto', () => {
     const { keys, ingest } = ephemeralFleetKeys(fleet);
     const sub = await subscriber(`vigil/v1/north/${unit}/+/telemetry`);
     cleanups.push(() => sub.client.endAsync());
-    const driver = await FleetDriver.connect({ fleet, keys, ingestPublicKey: ingest.box.publicKey, mqttUrl: url, concurrency: 3, tickMs: 50 });
+    const driver = await FleetDriver.connect({ fleet, keys, ingestPublicKey: ingest.box.publicKey, mqttUrl: url, concurrency: 3, tickMs: 50, receipts: false });
     cleanups.push(() => driver.stop());
     expect(driver.stats()).toMatchObject({ devices: 8, connected: 8, framesAcked: 0 });
     driver.start();
@@ -87,7 +87,7 @@ describe('simulated fleet against real Mosquitto', () => {
       return true;
     });
     cleanups.push(() => spy.mockRestore());
-    await main(['node', 'vigil', 'sim', 'run', '--dir', dir, '--mqtt-url', url, '--rate-hz', '5', '--duration', '2.2']);
+    await main(['node', 'vigil', 'sim', 'run', '--dir', dir, '--mqtt-url', url, '--rate-hz', '5', '--duration', '2.2', '--no-receipts']);
     expect(process.exitCode ?? 0).toBe(0);
     expect(stderr).toMatch(/sim \ds: 5\/5 connected, \d+ readings\/s, acked \d+ frames/);
     const summary = JSON.parse(stdout) as Record<string, number>;

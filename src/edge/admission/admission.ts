@@ -32,6 +32,8 @@ export interface AdmittedRecord {
 export interface Admitted {
   readonly ok: true;
   readonly deviceId: string;
+  /** Key epoch the frame was sealed at (its durable receipt is sealed under the same key). */
+  readonly epoch: number;
   readonly seq: bigint;
   readonly eventTimeMs: number;
   readonly priority: PriorityClass;
@@ -149,6 +151,7 @@ export class Admission {
       return {
         ok: true,
         deviceId: frame.deviceId,
+        epoch: frame.epoch,
         seq: frame.seq,
         eventTimeMs: frame.eventTimeMs,
         priority: device.priority,
@@ -160,6 +163,11 @@ export class Admission {
       // A bug, not the input's fault; still a rejection, never a crash of the gateway.
       return this.reject(bytes, frame, 'VIGIL_E_INTERNAL', opened ? 'internal error admitting a frame after opening its body' : `internal error admitting a frame: ${(err as Error).message}`);
     }
+  }
+
+  /** The shared `box` key of a device at an epoch (cached), for sealing its durable receipts; undefined when unknown. */
+  sharedKey(deviceId: string, epoch: number): Uint8Array | undefined {
+    return this.keys.get(deviceId, epoch) ?? undefined;
   }
 
   /** Marks an admitted frame seen in the replay window; call once it is durable. */

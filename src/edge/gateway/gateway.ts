@@ -32,7 +32,17 @@ export interface GatewayOptions {
    * eighth of the spool budget up to 1 MiB, so a batch held by a failing send never holds
    * much of the spool), and retry backoff bounds (250 ms … 10 s).
    */
+  /**
+   * Told of every frame once it is durable (and of every replay of a frame made durable
+   * before): the gateway's durable receipts to devices (`ReceiptPublisher`). Optional.
+   */
+  readonly receipts?: DurableListener;
   readonly drain?: { readonly maxEntries?: number; readonly maxBytes?: number; readonly retryMinMs?: number; readonly retryMaxMs?: number; readonly pollMs?: number };
+}
+
+/** What the gateway tells of each frame it made durable: the topic it came on, its device, key epoch and sequence number. */
+export interface DurableListener {
+  durable(telemetryTopic: string, deviceId: string, epoch: number, seq: bigint): void;
 }
 
 /** Counters of one gateway since start. */
@@ -73,7 +83,8 @@ interface PendingMessage {
 /** Frames received while the previous batch was being made durable. */
 class Batch {
   readonly acks: Array<() => void> = [];
-  /** Per frame, in receive order: the admitted frame (null for a rejection) and its messages. */
+  /** Per frame, in receive order: the MQTT topic, the admitted frame (null for a rejection) and its messages. */
+  readonly topics: string[] = [];
   readonly admitted: Array<Admitted | null> = [];
   readonly messages: PendingMessage[][] = [];
   readonly byTopic = new Map<string, OutgoingMessage[]>();
@@ -82,7 +93,8 @@ class Batch {
   /** Frames [0, released) are already durable and acknowledged (spool-full fallback). */
   released = 0;
 
-  add(ack: () => void, admitted: Admitted | null, messages: PendingMessage[]): void {
+  add(topic: string, ack: () => void, admitted: Admitted | null, messages: PendingMessage[]): void {
+    this.topics.push(topic);
     this.acks.push(ack);
     this.admitted.push(admitted);
     this.messages.push(messages);
@@ -168,6 +180,7 @@ export class Gateway {
     if (r.ok) {
       this.counters.accepted++;
       b.add(
+        topic,
         ack,
         r,
         r.records.map((rec) => ({
@@ -183,7 +196,9 @@ export class Gateway {
     } else {
       this.counters.rejected++;
       const rec = rejectionRecord(r, this.o.gatewayId, this.clock(), this.o.rejectionKey());
-      b.add(ack, null, [{ topic: this.topic(rec.topic), msg: { key: rec.key, value: Buffer.from(rec.value), headers: rec.headers }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
+      // A replay of a frame made durable before: tell the device again (its receipt was lost).
+      if (r.code === 'VIGIL_E_REPLAY' && r.header && this.o.receipts) this.o.receipts.durable(topic, r.header.deviceId, r.header.epoch, BigInt(r.header.seq));
+      b.add(topic, ack, null, [{ topic: this.topic(rec.topic), msg: { key: rec.key, value: Buffer.from(rec.value), headers: rec.headers }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
       ev.result = 'rejected';
       ev.reason = r.code;
       ev.readings = 0;
@@ -245,9 +260,13 @@ export class Gateway {
    * then acknowledge them in receive order.
    */
   private async release(batch: Batch, upTo: number): Promise<void> {
+    const receipts = this.o.receipts;
     for (let i = batch.released; i < upTo; i++) {
       const a = batch.admitted[i];
-      if (a) this.o.admission.commit(a);
+      if (a) {
+        this.o.admission.commit(a);
+        if (receipts) receipts.durable(batch.topics[i] as string, a.deviceId, a.epoch, a.seq);
+      }
     }
     try {
       await this.o.replay.flush();

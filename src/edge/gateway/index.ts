@@ -1,1 +1,1 @@
-export { Gateway, type GatewayOptions, type GatewayStats, type GatewayLogger } from './gateway';
+export { Gateway, type GatewayOptions, type GatewayStats, type GatewayLogger, type DurableListener } from './gateway';

@@ -157,6 +157,14 @@ export class IngestConnection {
     }
   }
 
+  /** Writes a QoS 0 PUBLISH; false when not ready or more than `maxBufferedBytes` wait in the socket. */
+  publish(topic: string, payload: Uint8Array, maxBufferedBytes: number): boolean {
+    if (this.phase !== 'ready' || this.socket.writableLength > maxBufferedBytes) return false;
+    const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.socket.write(generate({ cmd: 'publish', topic, payload: body, qos: 0, retain: false, dup: false }, { protocolVersion: this.options.protocolVersion }));
+    return true;
+  }
+
   /** Stops reading from the socket (TCP backpressure reaches the broker). */
   pause(): void {
     this.paused = true;

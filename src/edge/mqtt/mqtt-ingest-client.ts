@@ -71,6 +71,8 @@ export class MqttIngestClient extends EventEmitter<MqttIngestEventMap> {
     reconnects: 0,
     receiveMaximumExceeded: 0,
     protocolErrors: 0,
+    published: 0,
+    publishDropped: 0,
   };
   /** The current connection emitted `connect` (so its end emits `disconnect`). */
   private up = false;
@@ -121,6 +123,18 @@ export class MqttIngestClient extends EventEmitter<MqttIngestEventMap> {
     }
     if (msg.connection === undefined) return; // QoS0: nothing to acknowledge
     msg.connection.ack(msg.seq);
+  }
+
+  /**
+   * Publishes `payload` to `topic` at QoS 0 on the current connection (durable receipts):
+   * best effort, never queued. Returns false (and counts it) when there is no ready
+   * connection or its write buffer is over `maxBufferedBytes`.
+   */
+  publish(topic: string, payload: Uint8Array, maxBufferedBytes = 1024 * 1024): boolean {
+    const ok = this.current?.publish(topic, payload, maxBufferedBytes) ?? false;
+    if (ok) this.mutableCounters.published++;
+    else this.mutableCounters.publishDropped++;
+    return ok;
   }
 
   /** Stops reading from the broker until `resume()`: for when the owner's buffers are full. */

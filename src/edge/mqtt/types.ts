@@ -79,6 +79,10 @@ export interface MqttIngestCounters {
   receiveMaximumExceeded: number;
   /** Connections closed because the broker broke the protocol (malformed or unexpected packets). */
   protocolErrors: number;
+  /** QoS 0 PUBLISHes written (durable receipts to devices). */
+  published: number;
+  /** QoS 0 PUBLISHes not written: no connection, or the socket's write buffer was full (the device resends; nothing is lost). */
+  publishDropped: number;
 }
 
 /** Life cycle of `MqttIngestClient`. */

@@ -42,7 +42,7 @@ describe('gateway session across an MQTT broker restart (dedicated Mosquitto, pe
     gw = undefined;
 
     // Devices publish while no gateway is connected: the broker acknowledges and queues.
-    for (const id of IDS) devices.push(await DeviceClient.connect({ keys: f.devices.get(id) as DeviceKeys, ingestPublicKey: f.ingest.box.publicKey, theatre: f.theatre, unit: 'u1', mqttUrl: mosq.url, maxReadingsPerFrame: 1, lingerMs: 0 }));
+    for (const id of IDS) devices.push(await DeviceClient.connect({ keys: f.devices.get(id) as DeviceKeys, ingestPublicKey: f.ingest.box.publicKey, theatre: f.theatre, unit: 'u1', mqttUrl: mosq.url, maxReadingsPerFrame: 1, lingerMs: 0, receipts: false }));
     for (let i = 0; i < PER_DEVICE; i++) for (const d of devices) d.send({ kind: 'power', batteryPct: i % 101, voltageV: 24 });
     await Promise.all(devices.map((d) => d.flush()));
     await Promise.all(devices.splice(0).map((d) => d.close(2000)));

@@ -2,7 +2,7 @@ import { MemoryBus, type BusMessage } from '../../../src/bus';
 import { FrameSealer, RecordCodec, type TelemetryRecord } from '../../../src/codec';
 import { boxSharedKey, devicePublicKeys, generateDeviceKeys, generateIngestKeys, generateStreamKey, getCryptoBackend, type DeviceKeys, type StreamDataKey } from '../../../src/crypto';
 import { Admission } from '../../../src/edge/admission';
-import { Gateway } from '../../../src/edge/gateway';
+import { Gateway, type DurableListener } from '../../../src/edge/gateway';
 import { FileSpool, MemorySpool, type Spool } from '../../../src/edge/spool';
 import { channels, type FrameAdmissionEvent } from '../../../src/instrument';
 import { addDevice, emptyRegistry, MemoryRegistry, toDeviceEntry, type PriorityClass } from '../../../src/registry';
@@ -20,7 +20,7 @@ const ingest = generateIngestKeys('ingest-1');
 const key: StreamDataKey = generateStreamKey('telemetry-1');
 const TOPICS = ['telemetry.position', 'telemetry.power', 'telemetry.rejected'];
 
-async function setup(opts: { priority?: PriorityClass; spoolBudget?: number; spool?: (s: MemorySpool) => MemorySpool } = {}) {
+async function setup(opts: { priority?: PriorityClass; spoolBudget?: number; spool?: (s: MemorySpool) => MemorySpool; receipts?: DurableListener } = {}) {
   const devices: DeviceKeys[] = ['a', 'b', 'c', 'd'].map((x) => generateDeviceKeys(`dev-${x}`, 1));
   let doc = emptyRegistry();
   for (const d of devices) doc = addDevice(doc, devicePublicKeys(d), { theatre: 'north', unit: 'u1', priority: opts.priority ?? 'routine', rate: { perSecond: 100000, burst: 100000 } });
@@ -34,7 +34,7 @@ async function setup(opts: { priority?: PriorityClass; spoolBudget?: number; spo
   const spool = opts.spool ? opts.spool(memory) : memory;
   /** A gateway on this setup's bus, registry and replay store; a restart passes the spool it reopened. */
   const makeGateway = (onSpool: Spool): Gateway =>
-    new Gateway({ gatewayId: 'gw-1', admission, producer, spool: onSpool, replay, rejectionKey: () => key, clock: () => NOW, drain: { retryMinMs: 5, retryMaxMs: 20, pollMs: 2 } });
+    new Gateway({ gatewayId: 'gw-1', admission, producer, spool: onSpool, replay, rejectionKey: () => key, clock: () => NOW, drain: { retryMinMs: 5, retryMaxMs: 20, pollMs: 2 }, ...(opts.receipts ? { receipts: opts.receipts } : {}) });
   let gateway = makeGateway(spool);
   const sealer = new FrameSealer({ backend });
   const seqs = new Map<string, bigint>();
@@ -219,6 +219,42 @@ describe('Gateway', () => {
       const msgs = await g.read('telemetry.power', 200);
       for (const [, seqs] of g.valuesByDevice(msgs)) expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     } finally {
+      await g.close();
+    }
+  });
+
+  it('tells its receipts listener of each frame once durable (Kafka or spool), never before, and again for a replay of one', async () => {
+    const told: string[] = [];
+    let ackedWhenTold = -1;
+    const g = await setup({
+      receipts: {
+        durable: (topic, deviceId, epoch, seq) => {
+          if (told.length === 0) ackedWhenTold = g.acked.length;
+          told.push(`${topic}|${deviceId}|${epoch}|${seq}`);
+        },
+      },
+    });
+    try {
+      for (let i = 0; i < 8; i++) g.send(i);
+      expect(told).toHaveLength(0); // nothing is durable yet
+      await g.gateway.drained();
+      expect(ackedWhenTold).toBe(0); // told after durability, before the PUBACKs
+      g.bus.broker.setAvailable(false);
+      for (let i = 8; i < 16; i++) g.send(i); // durable in the spool: told too
+      await g.gateway.drained();
+      expect(told).toHaveLength(16);
+      const d = g.devices[0] as DeviceKeys;
+      expect(told.filter((t) => t.startsWith(`${g.topicOf(d)}|${d.deviceId}|1|`)).map((t) => t.split('|')[3])).toEqual(['1', '2', '3', '4']);
+      // The device resends frame 1 (its receipt was lost): refused as a replay, told again.
+      const replay = g.frame(d, 0);
+      const before = told.length;
+      g.gateway.handle(g.topicOf(d), replay, () => undefined);
+      expect(told.length).toBe(before); // a new seq (5): not durable, not told
+      await g.gateway.drained();
+      g.gateway.handle(g.topicOf(d), replay, () => undefined);
+      expect(told[told.length - 1]).toBe(`${g.topicOf(d)}|${d.deviceId}|1|5`);
+    } finally {
+      g.bus.broker.setAvailable(true);
       await g.close();
     }
   });
