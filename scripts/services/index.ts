@@ -2,3 +2,4 @@ export { startKafka, ensureKafkaJars, kafkaJarDir, KAFKA_VERSION, type KafkaServ
 export { startMosquitto, ensureMosquitto, type MosquittoService } from './mosquitto';
 export { freePort, canConnect } from './ports';
 export { startServices, type RunningServices } from './start';
+export { startKafkaCluster, KafkaControlError, type KafkaCluster, type KafkaClusterOptions, type KafkaNode, type KafkaNodeState } from './kafka-cluster';

@@ -1,13 +1,16 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { VigilError } from '../../src/errors';
 import { freePort } from './ports';
 import { sleep, startProcess, stopProcess, tailLog, type ServiceProcess } from './process';
 
 export const KAFKA_VERSION = '3.9.1';
+
+const execFileAsync = promisify(execFile);
 
 export interface KafkaService {
   /** Bootstrap address, `127.0.0.1:<port>`. */
@@ -91,25 +94,42 @@ export function clusterId(): string {
   }
 }
 
+/** One node's place: its id, ports and folder; `advertisedPort` is what clients are told to use. */
+export interface KafkaNodeLayout {
+  readonly nodeId: number;
+  readonly port: number;
+  readonly controllerPort: number;
+  readonly advertisedPort?: number;
+  /** `controller.quorum.voters`, e.g. `1@127.0.0.1:9093,2@127.0.0.1:9095`. */
+  readonly voters: string;
+  readonly dir: string;
+  /** Further `key=value` lines (replication defaults, timeouts). */
+  readonly extra: readonly string[];
+}
+
+/** The files of one node and the JVM arguments that run it, once written. */
+export interface KafkaNodeFiles {
+  readonly props: string;
+  readonly logFile: string;
+  readonly jvm: readonly string[];
+}
+
 /**
- * Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves.
- * `advertisedPort` makes it tell clients to connect to another port (a fault-injecting
- * proxy in front of it, in tests).
+ * Writes a combined broker+controller node's `server.properties` and log4j config into its
+ * folder (DESIGN.md §7) and returns how to run it.
  */
-export async function startKafka(options: { timeoutMs?: number; log?: (line: string) => void; reuse?: KafkaReuse; advertisedPort?: number } = {}): Promise<KafkaService> {
-  const libs = ensureKafkaJars(options.log);
-  const dir = options.reuse?.dir ?? mkdtempSync(join(tmpdir(), 'vigil-kafka-'));
-  const [port, cport] = options.reuse ? [options.reuse.port, options.reuse.controllerPort] : [await freePort(), await freePort()];
+export function writeKafkaNodeFiles(layout: KafkaNodeLayout, libs: string, heap: readonly [string, string]): KafkaNodeFiles {
+  const { dir, port, controllerPort } = layout;
   const props = join(dir, 'server.properties');
   const log4j = join(dir, 'log4j.properties');
   writeFileSync(
     props,
     [
       'process.roles=broker,controller',
-      'node.id=1',
-      `controller.quorum.voters=1@127.0.0.1:${cport}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${options.advertisedPort ?? port}`,
+      `node.id=${layout.nodeId}`,
+      `controller.quorum.voters=${layout.voters}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${layout.advertisedPort ?? port}`,
       'controller.listener.names=CONTROLLER',
       'inter.broker.listener.name=PLAINTEXT',
       'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
@@ -117,12 +137,10 @@ export async function startKafka(options: { timeoutMs?: number; log?: (line: str
       'num.partitions=1',
       // Topics are created up front by whoever uses them (DESIGN.md §7).
       'auto.create.topics.enable=false',
-      'offsets.topic.replication.factor=1',
       'offsets.topic.num.partitions=10',
-      'transaction.state.log.replication.factor=1',
-      'transaction.state.log.min.isr=1',
       'group.initial.rebalance.delay.ms=0',
       'delete.topic.enable=true',
+      ...layout.extra,
       '',
     ].join('\n'),
   );
@@ -138,51 +156,89 @@ export async function startKafka(options: { timeoutMs?: number; log?: (line: str
       '',
     ].join('\n'),
   );
-  const logFile = join(dir, 'kafka.log');
-  const jvm = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`];
-  const fail = (what: string, cause?: unknown): VigilError =>
-    new VigilError('VIGIL_E_SERVICE_START', `kafka ${what}; its log (${logFile}):\n${tailLog(logFile, 60)}`, {
-      details: { service: 'kafka', logFile },
-      cause,
-    });
+  const jvm = [`-Xms${heap[0]}`, `-Xmx${heap[1]}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`];
+  return { props, logFile: join(dir, 'kafka.log'), jvm };
+}
 
+/** A start failure of a Kafka node, with the tail of its log. */
+export function kafkaFailure(name: string, what: string, logFile: string, cause?: unknown): VigilError {
+  return new VigilError('VIGIL_E_SERVICE_START', `${name} ${what}; its log (${logFile}):\n${tailLog(logFile, 60)}`, {
+    details: { service: 'kafka', logFile },
+    cause,
+  });
+}
+
+/** Formats a new node's storage for cluster `id` (StorageTool; one JVM run). */
+export async function formatKafkaStorage(name: string, files: KafkaNodeFiles, id: string): Promise<void> {
   try {
-    // A reused folder is formatted already; formatting again would refuse (or wipe it).
-    if (!options.reuse) execFileSync(java(), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props], { stdio: 'pipe' });
+    await execFileAsync(java(), [...files.jvm, 'kafka.tools.StorageTool', 'format', '-t', id, '-c', files.props]);
   } catch (cause) {
-    const e = cause as { stdout?: Buffer; stderr?: Buffer };
-    writeFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
-    throw fail('storage format failed', cause);
+    const e = cause as { stdout?: string; stderr?: string };
+    writeFileSync(files.logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw kafkaFailure(name, 'storage format failed', files.logFile, cause);
   }
+}
 
+/**
+ * Runs a formatted node and resolves once it logs "Kafka Server started" (after this start:
+ * a restart appends to the same log). A node that exits or is not up by `timeoutMs` is
+ * stopped and reported with its log.
+ */
+export async function launchKafka(name: string, files: KafkaNodeFiles, timeoutMs: number): Promise<ServiceProcess> {
   let logStart = 0;
   try {
-    logStart = readFileSync(logFile).length;
+    logStart = readFileSync(files.logFile).length;
   } catch {
     /* first start */
   }
-  const proc: ServiceProcess = startProcess('kafka', java(), [...jvm, 'kafka.Kafka', props], logFile);
-  const deadline = Date.now() + (options.timeoutMs ?? 120000);
+  const proc: ServiceProcess = startProcess(name, java(), [...files.jvm, 'kafka.Kafka', files.props], files.logFile);
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     let text = '';
     try {
-      text = readFileSync(logFile, 'utf8');
+      text = readFileSync(files.logFile, 'utf8');
     } catch {
       /* not written yet */
     }
-    // A restart appends to the same log: only a start line after this start counts.
-    if (text.slice(logStart).includes('Kafka Server started')) break;
-    if (proc.exited()) throw fail('exited during startup');
+    if (text.slice(logStart).includes('Kafka Server started')) return proc;
+    if (proc.exited()) throw kafkaFailure(name, 'exited during startup', files.logFile);
     if (Date.now() > deadline) {
       await stopProcess(proc, 2000);
-      throw fail(`did not log "Kafka Server started" within ${options.timeoutMs ?? 120000} ms`);
+      throw kafkaFailure(name, `did not log "Kafka Server started" within ${timeoutMs} ms`, files.logFile);
     }
     await sleep(100);
   }
+}
+
+/**
+ * Starts a single-node KRaft Kafka on free loopback ports; resolves when it serves.
+ * `advertisedPort` makes it tell clients to connect to another port (a fault-injecting
+ * proxy in front of it, in tests). A multi-node cluster: `startKafkaCluster`.
+ */
+export async function startKafka(options: { timeoutMs?: number; log?: (line: string) => void; reuse?: KafkaReuse; advertisedPort?: number } = {}): Promise<KafkaService> {
+  const libs = ensureKafkaJars(options.log);
+  const dir = options.reuse?.dir ?? mkdtempSync(join(tmpdir(), 'vigil-kafka-'));
+  const [port, cport] = options.reuse ? [options.reuse.port, options.reuse.controllerPort] : [await freePort(), await freePort()];
+  const files = writeKafkaNodeFiles(
+    {
+      nodeId: 1,
+      port,
+      controllerPort: cport,
+      ...(options.advertisedPort === undefined ? {} : { advertisedPort: options.advertisedPort }),
+      voters: `1@127.0.0.1:${cport}`,
+      dir,
+      extra: ['offsets.topic.replication.factor=1', 'transaction.state.log.replication.factor=1', 'transaction.state.log.min.isr=1'],
+    },
+    libs,
+    ['256m', '512m'],
+  );
+  // A reused folder is formatted already; formatting again would refuse (or wipe it).
+  if (!options.reuse) await formatKafkaStorage('kafka', files, clusterId());
+  const proc = await launchKafka('kafka', files, options.timeoutMs ?? 120000);
   return {
     brokers: `127.0.0.1:${options.advertisedPort ?? port}`,
     pid: proc.pid,
-    logFile,
+    logFile: files.logFile,
     dir,
     port,
     controllerPort: cport,

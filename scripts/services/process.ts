@@ -66,6 +66,53 @@ function startReaper(pid: number): number | undefined {
   return r.pid;
 }
 
+/** Sends `sig` to the service; false when it has exited already. */
+export function signalProcess(svc: ServiceProcess, sig: NodeJS.Signals): boolean {
+  if (svc.exited()) return false;
+  try {
+    process.kill(svc.pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves true once the process has exited, false if it still runs after `ms`. */
+export function waitExit(svc: ServiceProcess, ms: number): Promise<boolean> {
+  if (svc.exited()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      svc.child.off('exit', onExit);
+      resolve(svc.exited());
+    }, ms);
+    const onExit = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    svc.child.once('exit', onExit);
+  });
+}
+
+/** The process is gone (or about to be, by our hand): no exit hook or reaper needs to watch it. */
+export function forgetProcess(svc: ServiceProcess): void {
+  live.delete(svc);
+  if (svc.reaperPid !== undefined) killQuietly(svc.reaperPid, 'SIGKILL');
+}
+
+/**
+ * The scheduler state letter of a running process from /proc (`R`, `S`, `T` stopped, …);
+ * undefined once it is gone or off Linux.
+ */
+export function processState(pid: number): string | undefined {
+  try {
+    // The command name (2nd field) is in parentheses and may hold spaces: read after its end.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
 export async function stopProcess(svc: ServiceProcess, graceMs = 15000): Promise<void> {
   live.delete(svc);
