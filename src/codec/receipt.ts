@@ -1,7 +1,7 @@
-import { decode, encode } from '@msgpack/msgpack';
+import { decode } from '@msgpack/msgpack';
 import { MAC_BYTES, NONCE_BYTES, randomNonce, resolveCryptoBackend, SHA512_BYTES, type CryptoBackend, type CryptoBackendOption } from '../crypto';
 import { VigilError } from '../errors';
-import { readU64, writeU64 } from './envelope-writer';
+import { binHeaderSize, readU64, strHeaderSize, uintSize, writeBinHeader, writeStrHeader, writeUint, writeU64 } from './envelope-writer';
 import { DEVICE_ID_PATTERN, MAX_EPOCH } from './frame';
 
 /** Version of the receipt layout (docs/wire-format.md §12). */
@@ -34,21 +34,35 @@ function invalid(why: string): VigilError {
   return new VigilError('VIGIL_E_RECEIPT_INVALID', `receipt refused: ${why}`);
 }
 
+/** SHA-512 scratch, reused: sealing and opening are synchronous. */
+const HASH = new Uint8Array(SHA512_BYTES);
+
 function boxNonce(header: Uint8Array, backend: CryptoBackend): Uint8Array {
-  const hash = new Uint8Array(SHA512_BYTES);
-  backend.sha512Into(hash, header);
-  return hash.subarray(0, NONCE_BYTES);
+  backend.sha512Into(HASH, header);
+  return HASH.slice(0, NONCE_BYTES);
 }
 
-/** The clear header `H` (array header, version, device id, epoch, nonce), as a generic msgpack encoder writes it. */
+/** Writes the clear header `H` (array header, version, device id, epoch, nonce) at 0, shortest forms; returns its length. */
+function writeHeader(out: Uint8Array, id: Uint8Array, epoch: number, nonce: Uint8Array): number {
+  out[0] = 0x95;
+  let pos = writeUint(out, 1, RECEIPT_VERSION);
+  pos = writeStrHeader(out, pos, id.length);
+  out.set(id, pos);
+  pos = writeUint(out, pos + id.length, epoch);
+  pos = writeBinHeader(out, pos, nonce.length);
+  out.set(nonce, pos);
+  return pos + nonce.length;
+}
+
+function headerSize(id: Uint8Array, epoch: number): number {
+  return 1 + uintSize(RECEIPT_VERSION) + strHeaderSize(id.length) + id.length + uintSize(epoch) + binHeaderSize(NONCE_BYTES) + NONCE_BYTES;
+}
+
+/** The clear header `H` as its own buffer (opening checks the received bytes against it). */
 function receiptHeader(deviceId: string, epoch: number, nonce: Uint8Array): Uint8Array {
-  const parts = [Uint8Array.of(0x95), encode(RECEIPT_VERSION), encode(deviceId), encode(epoch), encode(nonce)];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
+  const id = TEXT.encode(deviceId);
+  const out = new Uint8Array(headerSize(id, epoch));
+  writeHeader(out, id, epoch, nonce);
   return out;
 }
 
@@ -74,20 +88,25 @@ export function sealReceipt(receipt: Receipt, sharedKey: Uint8Array, options: { 
   if (!DEVICE_ID_PATTERN.test(receipt.deviceId)) throw invalid('device id must be 1-64 characters of [A-Za-z0-9._:-]');
   if (!Number.isInteger(receipt.epoch) || receipt.epoch < 0 || receipt.epoch > MAX_EPOCH) throw invalid(`epoch must be an integer in 0..${MAX_EPOCH}`);
   checkRanges(receipt.ranges);
-  const ranges = new Uint8Array(receipt.ranges.length * 16);
-  receipt.ranges.forEach(([from, to], i) => {
-    writeU64(ranges, i * 16, from);
-    writeU64(ranges, i * 16 + 8, to);
-  });
-  const body = encode([receipt.gatewayId, ranges]);
-  const nonce = options.nonce ?? randomNonce();
-  const header = receiptHeader(receipt.deviceId, receipt.epoch, nonce);
-  const box = new Uint8Array(body.length + MAC_BYTES);
-  backend.secretboxSealInto(box, body, boxNonce(header, backend), sharedKey);
-  const tail = encode(box);
-  const out = new Uint8Array(header.length + tail.length);
-  out.set(header, 0);
-  out.set(tail, header.length);
+  // Written by hand in the shortest msgpack forms (as a generic encoder would): receipts go
+  // out per device per interval, and a generic encoder per call costs more than the crypto.
+  const gw = TEXT.encode(receipt.gatewayId);
+  const rangeBytes = receipt.ranges.length * 16;
+  const bodyLen = 1 + strHeaderSize(gw.length) + gw.length + binHeaderSize(rangeBytes) + rangeBytes;
+  const body = new Uint8Array(bodyLen);
+  body[0] = 0x92;
+  let pos = writeStrHeader(body, 1, gw.length);
+  body.set(gw, pos);
+  pos = writeBinHeader(body, pos + gw.length, rangeBytes);
+  for (const [from, to] of receipt.ranges) pos = writeU64(body, writeU64(body, pos, from), to);
+  const nonce = options.nonce ?? randomNonce(backend);
+  const id = TEXT.encode(receipt.deviceId);
+  const hLen = headerSize(id, receipt.epoch);
+  const boxLen = bodyLen + MAC_BYTES;
+  const out = new Uint8Array(hLen + binHeaderSize(boxLen) + boxLen);
+  writeHeader(out, id, receipt.epoch, nonce);
+  const at = writeBinHeader(out, hLen, boxLen);
+  backend.secretboxSealInto(out.subarray(at, at + boxLen), body, boxNonce(out.subarray(0, hLen), backend), sharedKey);
   return out;
 }
 
