@@ -8,11 +8,13 @@ const SEQ_PATTERN = /^(0|[1-9][0-9]{0,19})$/;
 export interface AckedFrame {
   readonly deviceId: string;
   readonly seq: bigint;
+  /** The device sent it more than once before a receipt covered it (`"resent":true`). */
+  readonly resent: boolean;
 }
 
 /**
  * Parses one line of an acked log (`vigil simulate --acked-log`, `DeviceClient` `onDurable`):
- * `{"deviceId":"…","seq":"<decimal u64>"}`. Other fields are allowed and ignored.
+ * `{"deviceId":"…","seq":"<decimal u64>"}`, optionally `"resent":true`. Other fields are ignored.
  *
  * @throws VigilError `VIGIL_E_AUDIT_ACKED_LOG` naming `source:line` and what is wrong
  */
@@ -32,7 +34,8 @@ export function parseAckedLine(line: string, source: string, lineNo: number): Ac
   if (typeof o.seq !== 'string' || !SEQ_PATTERN.test(o.seq)) throw bad(`seq must be a decimal string, got ${JSON.stringify(o.seq) ?? 'nothing'}`);
   const seq = BigInt(o.seq);
   if (seq > MAX_SEQ) throw bad(`seq ${o.seq} is above 2^64-1`);
-  return { deviceId: o.deviceId, seq };
+  if (o.resent !== undefined && typeof o.resent !== 'boolean') throw bad(`resent must be true or false, got ${JSON.stringify(o.resent)}`);
+  return { deviceId: o.deviceId, seq, resent: o.resent === true };
 }
 
 /**
@@ -45,6 +48,7 @@ export function parseAckedLine(line: string, source: string, lineNo: number): Ac
  */
 export class AckedLog {
   private readonly byDevice = new Map<string, SeqList>();
+  private readonly resentByDevice = new Map<string, SeqList>();
   private lines = 0;
 
   /** Reads an acked log line by line; blank lines are skipped. */
@@ -55,15 +59,20 @@ export class AckedLog {
       n++;
       if (line.trim().length === 0) continue;
       const f = parseAckedLine(line, source, n);
-      log.add(f.deviceId, f.seq);
+      log.add(f.deviceId, f.seq, f.resent);
     }
     return log;
   }
 
-  add(deviceId: string, seq: bigint): void {
+  add(deviceId: string, seq: bigint, resent = false): void {
     let list = this.byDevice.get(deviceId);
     if (list === undefined) this.byDevice.set(deviceId, (list = new SeqList()));
     list.push(seq);
+    if (resent) {
+      let r = this.resentByDevice.get(deviceId);
+      if (r === undefined) this.resentByDevice.set(deviceId, (r = new SeqList(16)));
+      r.push(seq);
+    }
     this.lines++;
   }
 
@@ -79,6 +88,12 @@ export class AckedLog {
   /** The device's distinct acknowledged sequence numbers, ascending (empty when none). */
   sorted(deviceId: string): BigUint64Array {
     const list = this.byDevice.get(deviceId);
+    return list === undefined ? new BigUint64Array(0) : sortedUnique(list.view());
+  }
+
+  /** The device's acknowledged frames that were sent more than once, ascending. */
+  resent(deviceId: string): BigUint64Array {
+    const list = this.resentByDevice.get(deviceId);
     return list === undefined ? new BigUint64Array(0) : sortedUnique(list.view());
   }
 }

@@ -20,7 +20,8 @@ export function formatAuditTable(report: AuditReport): string {
     }
     if (d.outOfOrder > 0) {
       const recs = d.outOfOrderRecords.map((r) => `${r.seq} after ${r.after} at ${r.topic}[${r.partition}]@${r.offset}`).join(', ');
-      out.push(`out of order ${d.deviceId}: ${d.outOfOrder}: ${recs}${d.outOfOrder > d.outOfOrderRecords.length ? ', …' : ''}`);
+      const resent = d.outOfOrderResent > 0 ? ` (${d.outOfOrderResent} of them resent by the device)` : '';
+      out.push(`out of order ${d.deviceId}: ${d.outOfOrder}${resent}: ${recs}${d.outOfOrder > d.outOfOrderRecords.length ? ', …' : ''}`);
     }
   }
   if (t.unreadable > 0) {

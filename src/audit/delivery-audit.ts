@@ -50,6 +50,8 @@ export interface DeviceAudit extends DeliveryCounts {
   readonly lostRangeCount: number;
   /** The first out-of-order records (at most 10), in reading order. */
   readonly outOfOrderRecords: readonly OutOfOrderRecord[];
+  /** Of `outOfOrder`, frames the acked log marks `resent` (sent again before a receipt covered them). */
+  readonly outOfOrderResent: number;
 }
 
 /** Sums over every device, and what the audit read. */
@@ -101,6 +103,8 @@ class DeviceState {
   duplicateRecords = 0;
   outOfOrder = 0;
   readonly outOfOrderRecords: OutOfOrderRecord[] = [];
+  /** Every out-of-order sequence number (few, normally none): to tell resent frames among them. */
+  readonly late = new SeqList(4);
 }
 
 /**
@@ -140,6 +144,7 @@ export class DeliveryAudit {
       d.duplicated.push(seq);
     } else if (seen === 'late') {
       d.outOfOrder++;
+      d.late.push(seq);
       if (d.outOfOrderRecords.length < MAX_EXAMPLES) d.outOfOrderRecords.push({ topic, partition, offset, seq, after: max as bigint });
     }
   }
@@ -157,7 +162,7 @@ export class DeliveryAudit {
   /** The table: per device acknowledged, stored, lost, out of order, duplicates; and totals. */
   report(acked: AckedLog, topics: AuditReport['topics'] = []): AuditReport {
     const ids = [...new Set([...acked.deviceIds(), ...this.devices.keys()])].sort();
-    const rows = ids.map((id) => this.device(id, acked.sorted(id)));
+    const rows = ids.map((id) => this.device(id, acked.sorted(id), acked.resent(id)));
     const sum = (k: keyof DeliveryCounts): number => rows.reduce((n, r) => n + r[k], 0);
     const totals: AuditTotals = {
       devices: rows.length,
@@ -175,7 +180,7 @@ export class DeliveryAudit {
     return { ok: totals.lost === 0 && totals.outOfOrder === 0, devices: rows, totals, topics };
   }
 
-  private device(deviceId: string, ackedSeqs: BigUint64Array): DeviceAudit {
+  private device(deviceId: string, ackedSeqs: BigUint64Array, resent: BigUint64Array): DeviceAudit {
     const d = this.devices.get(deviceId);
     const parts: BigUint64Array[] = [];
     for (const byPartition of d?.topics.values() ?? []) {
@@ -220,6 +225,27 @@ export class DeliveryAudit {
       lostRanges: lostRanges.map((r) => ({ ...r })),
       lostRangeCount: rangeCount,
       outOfOrderRecords: d?.outOfOrderRecords ?? [],
+      outOfOrderResent: d === undefined || resent.length === 0 ? 0 : countIn(d.late.view(), resent),
     };
   }
+}
+
+/** How many entries of `values` are in `sorted` (ascending). */
+function countIn(values: BigUint64Array, sorted: BigUint64Array): number {
+  let n = 0;
+  for (const v of values) {
+    let lo = 0;
+    let hi = sorted.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const x = sorted[mid] as bigint;
+      if (x === v) {
+        n++;
+        break;
+      }
+      if (x < v) lo = mid + 1;
+      else hi = mid - 1;
+    }
+  }
+  return n;
 }

@@ -9,10 +9,10 @@ const otherKey = generateStreamKey('telemetry-other');
 const POWER = 'telemetry.power';
 const VITALS = 'telemetry.vitals';
 
-function row(report: AuditReport, deviceId: string): Omit<DeviceAudit, 'lostRanges' | 'outOfOrderRecords' | 'lostRangeCount' | 'duplicateRecords'> {
+function row(report: AuditReport, deviceId: string): Omit<DeviceAudit, 'lostRanges' | 'outOfOrderRecords' | 'lostRangeCount' | 'duplicateRecords' | 'outOfOrderResent'> {
   const d = report.devices.find((x) => x.deviceId === deviceId);
   if (d === undefined) throw new Error(`no row for ${deviceId}`);
-  const { lostRanges: _l, outOfOrderRecords: _o, lostRangeCount: _c, duplicateRecords: _d, ...counts } = d;
+  const { lostRanges: _l, outOfOrderRecords: _o, lostRangeCount: _c, duplicateRecords: _d, outOfOrderResent: _r, ...counts } = d;
   return counts;
 }
 
@@ -60,6 +60,15 @@ describe('runAudit on the memory bus', () => {
     expect(d.duplicateRecords).toBe(2);
     expect(report.ok).toBe(false);
     expect(formatAuditTable(report)).toMatch(/out of order ugv-1: 1: 4 after 5 at telemetry\.power\[\d\]@4/);
+  });
+
+  it('tells which out-of-order frames the device resent (the acked log marks them)', async () => {
+    // 4 and 5 were lost on the way, resent after 6-8 were stored.
+    await store(bus, POWER, 'ugv-1', [1, 2, 3, 6, 7, 8, 4, 5], key);
+    const lines = ackedLines('ugv-1', [1, 2, 3, 6, 7, 8]).concat(['{"deviceId":"ugv-1","seq":"4","resent":true}', '{"deviceId":"ugv-1","seq":"5"}']);
+    const report = await audit(lines);
+    expect(report.devices[0]).toMatchObject({ outOfOrder: 2, outOfOrderResent: 1, lost: 0 });
+    expect(formatAuditTable(report)).toContain('out of order ugv-1: 2 (1 of them resent by the device)');
   });
 
   it('passes with duplicates only: a redelivery is counted, never a failure', async () => {
@@ -150,7 +159,8 @@ describe('runAudit on the memory bus', () => {
 
 describe('acked log', () => {
   it('parses lines and refuses bad ones naming file:line and what is wrong', async () => {
-    expect(parseAckedLine('{"deviceId":"uav-1","seq":"18446744073709551615"}', 'a.jsonl', 1)).toEqual({ deviceId: 'uav-1', seq: 18446744073709551615n });
+    expect(parseAckedLine('{"deviceId":"uav-1","seq":"18446744073709551615"}', 'a.jsonl', 1)).toEqual({ deviceId: 'uav-1', seq: 18446744073709551615n, resent: false });
+    expect(parseAckedLine('{"deviceId":"uav-1","seq":"7","resent":true}', 'a.jsonl', 1)).toEqual({ deviceId: 'uav-1', seq: 7n, resent: true });
     const cases: Array<[string, RegExp]> = [
       ['{"deviceId":"uav-1","seq":"1"', /a\.jsonl:3: not JSON/],
       ['[1,2]', /a\.jsonl:3: not a JSON object/],
@@ -159,6 +169,7 @@ describe('acked log', () => {
       ['{"deviceId":"uav-1","seq":1}', /a\.jsonl:3: seq must be a decimal string, got 1/],
       ['{"deviceId":"uav-1","seq":"-1"}', /seq must be a decimal string/],
       ['{"deviceId":"uav-1","seq":"18446744073709551616"}', /above 2\^64-1/],
+      ['{"deviceId":"uav-1","seq":"1","resent":"yes"}', /a\.jsonl:3: resent must be true or false, got "yes"/],
     ];
     for (const [line, why] of cases) {
       let err: unknown;

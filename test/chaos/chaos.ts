@@ -81,7 +81,7 @@ export function replayHint(r: ScheduleResult, file: string): string {
     .map((d) => {
       const ranges = d.lostRanges.map((x) => `${x.first}..${x.last} (${x.count})`).join(', ');
       const late = d.outOfOrderRecords.slice(0, 3).map((x) => `${x.seq} after ${x.after} at ${x.topic}[${x.partition}]@${x.offset}`).join(', ');
-      return `  ${d.deviceId}: lost ${d.lost}${ranges ? ` (${ranges})` : ''}; out of order ${d.outOfOrder}${late ? ` (${late})` : ''}`;
+      return `  ${d.deviceId}: lost ${d.lost}${ranges ? ` (${ranges})` : ''}; out of order ${d.outOfOrder}${d.outOfOrderResent > 0 ? `, ${d.outOfOrderResent} of them resent` : ''}${late ? ` (${late})` : ''}`;
     });
   return [
     ...(r.error !== undefined ? [`  error: ${r.error}`] : []),

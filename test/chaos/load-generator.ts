@@ -33,9 +33,9 @@ async function main(specFile: string): Promise<void> {
         keys, ingestPublicKey: spec.ingestPublicKey, theatre: spec.theatre, unit: spec.unit, mqttUrl: spec.mqttUrl,
         maxReadingsPerFrame: 4, lingerMs: 5, maxQueuedFrames: 100_000,
         mqtt: { reconnectPeriod: 250, connectTimeout: 5000 },
-        onDurable: (seq) => {
+        onDurable: (seq, _readings, resent) => {
           ackedFrames++;
-          acked.write(`{"deviceId":"${keys.deviceId}","seq":"${seq}"}\n`);
+          acked.write(`{"deviceId":"${keys.deviceId}","seq":"${seq}"${resent ? ',"resent":true' : ''}}\n`);
         },
       });
     }),
