@@ -201,7 +201,7 @@ export async function runSchedule(s: ChaosSchedule, o: RunOptions): Promise<Sche
       stringify({
         log: { level: 'info' },
         mqtt: { url: services.mqttUrl, clientId: gwId },
-        kafka: { brokers: [services.brokers], clientId: gwId, sendTimeoutMs: 3000, partitions: 3, topicPrefix: prefix },
+        kafka: { brokers: services.brokers.split(','), clientId: gwId, sendTimeoutMs: 3000, partitions: 3, topicPrefix: prefix },
         gateway: {
           id: gwId, group: `g-${theatre}`, subscription: `vigil/v1/${theatre}/+/+/telemetry`,
           registryFile: join(dir, 'registry.yaml'), ingestKeyFile: join(dir, 'ingest.key.json'), streamKeyFile: join(dir, 'telemetry.key.json'),
@@ -287,7 +287,7 @@ export async function runSchedule(s: ChaosSchedule, o: RunOptions): Promise<Sche
     await scrape();
 
     const acked = await AckedLog.fromLines(createInterface({ input: createReadStream(ackedFile), crlfDelay: Infinity }), ackedFile);
-    const bus = new KafkaBus({ brokers: [services.brokers], clientId: `chaos-audit-${run}`, logLevel: 'nothing' });
+    const bus = new KafkaBus({ brokers: services.brokers.split(','), clientId: `chaos-audit-${run}`, logLevel: 'nothing' });
     try {
       report = await runAudit({ bus, keyring: new StreamKeyring([streamKey]), acked, topicPrefix: prefix, stallTimeoutMs: 60_000 });
     } finally {
@@ -329,14 +329,15 @@ async function endGatewaySession(url: string, clientId: string): Promise<void> {
 }
 
 async function deleteTopics(brokers: string, prefix: string): Promise<void> {
-  const bus = new KafkaBus({ brokers: [brokers], clientId: 'chaos-cleanup', logLevel: 'nothing', retries: 2 });
+  let bus: KafkaBus | undefined;
   try {
+    bus = new KafkaBus({ brokers: brokers.split(','), clientId: 'chaos-cleanup', logLevel: 'nothing', retries: 2 });
     const admin = bus.admin();
     const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
     await admin.deleteTopics(mine);
   } catch {
     /* the brokers are down: the run's folder goes with them */
   } finally {
-    await bus.close();
+    await bus?.close();
   }
 }
