@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { KafkaBus, type BusConsumer, type BusMessage } from '../../src/bus';
 import { makeLabel, RecordCodec, type DerivedRecord, type Reading, type StreamDataKey } from '../../src';
+import { waitForTopics } from '../harness/wait-for-topics';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -35,6 +36,9 @@ export class DerivedCollector {
   }
 
   async start(): Promise<void> {
+    // The worker under test makes the derived topic when its pipeline starts, later than
+    // any fixed pause on a loaded machine ("does not host this topic-partition").
+    await waitForTopics(this.bus, [this.topic]);
     this.consumer = this.bus.consumer({ groupId: `collector-${randomUUID()}`, fromBeginning: true, maxWaitMs: 200 });
     await this.consumer.subscribe([this.topic]);
     await this.consumer.run({ eachBatch: (b) => void this.messages.push(...b.messages) });

@@ -11,6 +11,9 @@ const key = (topic: string, partition: number): string => `${topic}\u0000${parti
 
 type State = 'new' | 'subscribed' | 'running' | 'closing' | 'closed';
 
+/** Retries of a subscribe that found a topic unknown. */
+const SUBSCRIBE_RETRIES = 3;
+
 /**
  * `BusConsumer` on a kafkajs consumer (eager rebalancing, manual commits).
  *
@@ -81,7 +84,18 @@ export class KafkaConsumer implements BusConsumer {
         throw err;
       });
       await this.connecting;
-      await this.consumer.subscribe({ topics: [...topics], fromBeginning: this.options.fromBeginning === true });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.consumer.subscribe({ topics: [...topics], fromBeginning: this.options.fromBeginning === true });
+          break;
+        } catch (err) {
+          // A topic made a moment ago may not have reached the broker that answered yet
+          // (metadata spreads from the controller; a loaded broker applies it late): ask
+          // again, briefly (0.2 + 0.4 + 0.8 s), before calling it unknown.
+          if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || attempt > SUBSCRIBE_RETRIES) throw err;
+          await new Promise((r) => setTimeout(r, 100 << attempt));
+        }
+      }
       this.topics.push(...topics);
       this.state = 'subscribed';
     } catch (err) {

@@ -9,6 +9,7 @@ import { loadConfig, type VigilConfig } from '../../../src/config';
 import { devicePublicKeys, generateDeviceKeys, generateIngestKeys, generateStreamKey, writeKeyFile, type DeviceKeys, type IngestKeys, type StreamDataKey } from '../../../src/crypto';
 import { addDevice, emptyRegistry, writeRegistryFile, type NewDevice, type RegistryDocument } from '../../../src/registry';
 import { until as waitUntil } from '../../harness/until';
+import { waitForTopics } from '../../harness/wait-for-topics';
 
 /** A provisioned gateway setup in a temporary folder: keys, registry, config. */
 export interface GatewayFixture {
@@ -79,9 +80,7 @@ export async function readKafka(brokers: string, topics: readonly string[], done
   try {
     // The gateway reports ready before it has made its topics (it can spool meanwhile), so
     // a reader started right after it waits for them, as an analyst's tap would be retried.
-    const admin = bus.admin();
-    await until(async () => (await Promise.all(topics.map((t) => admin.describeTopic(t).catch(() => null)))).every((d) => d !== null && d.partitions > 0), timeoutMs, `topics ${topics.join(', ')} exist`);
-    await admin.close();
+    await waitForTopics(bus, topics, timeoutMs);
     while (Date.now() < deadline) {
       got = [];
       const c = bus.consumer({ groupId: `reader-${randomUUID()}`, fromBeginning: true, maxWaitMs: 200 });
