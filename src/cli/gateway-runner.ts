@@ -116,7 +116,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     const producer = bus.producer();
     closers.push(() => producer.close());
 
-    const admission = new Admission({ gatewayId: g.id, registry, replay, ingestKeys, streamKey: () => streamKey, maxClockSkewMs: g.maxClockSkewMs, backend });
+    const admission = new Admission({ gatewayId: g.id, registry, replay, ingestKeys, streamKey: () => streamKey, maxClockSkewMs: g.maxClockSkewMs, maxFrameAgeMs: g.maxFrameAgeMs, backend });
     closers.push(() => admission.close());
     // Set once the ingest client exists (it is started last); receipts go out on its connection.
     const ingestRef: { client?: MqttIngestClient } = {};

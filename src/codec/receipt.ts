@@ -24,8 +24,14 @@ export interface Receipt {
   readonly epoch: number;
   /** The gateway that made the frames durable (for the device's logs). */
   readonly gatewayId: string;
-  /** Ascending, non-overlapping, inclusive ranges of sequence numbers. */
+  /** Frames now durable: ascending, non-overlapping, inclusive ranges of sequence numbers. */
   readonly ranges: readonly SeqRange[];
+  /**
+   * Frames refused for good after they were authenticated (an invalid reading, a kind the
+   * device may not send): resending them cannot help, so the device stops waiting for them.
+   * Same form; may be empty (and so may `ranges`, not both).
+   */
+  readonly refused: readonly SeqRange[];
 }
 
 const TEXT = new TextEncoder();
@@ -66,8 +72,15 @@ function receiptHeader(deviceId: string, epoch: number, nonce: Uint8Array): Uint
   return out;
 }
 
-function checkRanges(ranges: readonly SeqRange[]): void {
-  if (ranges.length === 0 || ranges.length > MAX_RECEIPT_RANGES) throw invalid(`must carry 1..${MAX_RECEIPT_RANGES} ranges, has ${ranges.length}`);
+function checkRanges(ranges: readonly SeqRange[], refused: readonly SeqRange[]): void {
+  if (ranges.length + refused.length === 0 || ranges.length > MAX_RECEIPT_RANGES || refused.length > MAX_RECEIPT_RANGES) {
+    throw invalid(`must carry 1..${MAX_RECEIPT_RANGES} durable and at most ${MAX_RECEIPT_RANGES} refused ranges, has ${ranges.length} and ${refused.length}`);
+  }
+  checkOrder(ranges);
+  checkOrder(refused);
+}
+
+function checkOrder(ranges: readonly SeqRange[]): void {
   let prev = -1n;
   for (const [from, to] of ranges) {
     if (from > to || from <= prev || to > 0xffff_ffff_ffff_ffffn || from < 0n) throw invalid('ranges must be ascending, non-overlapping u64 ranges with from <= to');
@@ -81,24 +94,27 @@ function checkRanges(ranges: readonly SeqRange[]): void {
  * one, so a device can trust it came from a gateway.
  *
  * @example
- * const bytes = sealReceipt({ deviceId: 'uav-7', epoch: 1, gatewayId: 'gw-1', ranges: [[100n, 164n]] }, sharedKey);
+ * const bytes = sealReceipt({ deviceId: 'uav-7', epoch: 1, gatewayId: 'gw-1', ranges: [[100n, 164n]], refused: [] }, sharedKey);
  */
 export function sealReceipt(receipt: Receipt, sharedKey: Uint8Array, options: { backend?: CryptoBackend | CryptoBackendOption; nonce?: Uint8Array } = {}): Uint8Array {
   const backend = resolveCryptoBackend(options.backend);
   if (!DEVICE_ID_PATTERN.test(receipt.deviceId)) throw invalid('device id must be 1-64 characters of [A-Za-z0-9._:-]');
   if (!Number.isInteger(receipt.epoch) || receipt.epoch < 0 || receipt.epoch > MAX_EPOCH) throw invalid(`epoch must be an integer in 0..${MAX_EPOCH}`);
-  checkRanges(receipt.ranges);
+  checkRanges(receipt.ranges, receipt.refused);
   // Written by hand in the shortest msgpack forms (as a generic encoder would): receipts go
   // out per device per interval, and a generic encoder per call costs more than the crypto.
   const gw = TEXT.encode(receipt.gatewayId);
   const rangeBytes = receipt.ranges.length * 16;
-  const bodyLen = 1 + strHeaderSize(gw.length) + gw.length + binHeaderSize(rangeBytes) + rangeBytes;
+  const refusedBytes = receipt.refused.length * 16;
+  const bodyLen = 1 + strHeaderSize(gw.length) + gw.length + binHeaderSize(rangeBytes) + rangeBytes + binHeaderSize(refusedBytes) + refusedBytes;
   const body = new Uint8Array(bodyLen);
-  body[0] = 0x92;
+  body[0] = 0x93;
   let pos = writeStrHeader(body, 1, gw.length);
   body.set(gw, pos);
   pos = writeBinHeader(body, pos + gw.length, rangeBytes);
   for (const [from, to] of receipt.ranges) pos = writeU64(body, writeU64(body, pos, from), to);
+  pos = writeBinHeader(body, pos, refusedBytes);
+  for (const [from, to] of receipt.refused) pos = writeU64(body, writeU64(body, pos, from), to);
   const nonce = options.nonce ?? randomNonce(backend);
   const id = TEXT.encode(receipt.deviceId);
   const hLen = headerSize(id, receipt.epoch);
@@ -166,14 +182,20 @@ export function openReceipt(bytes: Uint8Array, deviceId: string, keyOfEpoch: (ep
   } catch {
     throw invalid('body is not well-formed msgpack');
   }
-  if (!Array.isArray(inner) || inner.length !== 2) throw invalid('body is not a 2-element array');
-  const [gatewayId, rangeBytes] = inner as unknown[];
+  if (!Array.isArray(inner) || inner.length !== 3) throw invalid('body is not a 3-element array');
+  const [gatewayId, rangeBytes, refusedBytes] = inner as unknown[];
   if (typeof gatewayId !== 'string' || TEXT.encode(gatewayId).length > 128) throw invalid('bad gateway id');
-  if (!(rangeBytes instanceof Uint8Array) || rangeBytes.length % 16 !== 0) throw invalid('ranges must be a multiple of 16 bytes');
+  const ranges = readRanges(rangeBytes);
+  const refused = readRanges(refusedBytes);
+  checkRanges(ranges, refused);
+  return { deviceId: p.deviceId, epoch: p.epoch, gatewayId, ranges, refused };
+}
+
+function readRanges(bytes: unknown): SeqRange[] {
+  if (!(bytes instanceof Uint8Array) || bytes.length % 16 !== 0) throw invalid('ranges must be a multiple of 16 bytes');
   const ranges: SeqRange[] = [];
-  for (let i = 0; i < rangeBytes.length; i += 16) ranges.push([readU64(rangeBytes, i), readU64(rangeBytes, i + 8)]);
-  checkRanges(ranges);
-  return { deviceId: p.deviceId, epoch: p.epoch, gatewayId, ranges };
+  for (let i = 0; i < bytes.length; i += 16) ranges.push([readU64(bytes, i), readU64(bytes, i + 8)]);
+  return ranges;
 }
 
 /** The receipt topic of a device, from its telemetry topic `vigil/v1/<theatre>/<unit>/<device>/telemetry`. */

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { FrameSealer, MAX_READING_OFFSET_MS, openReceipt, receiptTopicOf, type Reading } from '../codec';
+import { FrameSealer, MAX_READING_OFFSET_MS, openReceipt, receiptTopicOf, type Reading, type SeqRange } from '../codec';
 import { boxSharedKey, getCryptoBackend, type CryptoBackendOption, type DeviceKeys, type Signer } from '../crypto';
 import { VigilError } from '../errors';
 import { ClockSequence, type SequenceSource } from './sequence';
@@ -69,6 +69,8 @@ export interface DeviceStats {
   framesUnconfirmed: number;
   /** Frames sent again because no receipt covered them in time. */
   framesResent: number;
+  /** Frames a gateway refused for good (see the `refused` event): not durable, not resent. */
+  framesRefused: number;
   /** Receipts that opened, and those refused (`VIGIL_E_RECEIPT_INVALID`: ignored, nothing forgotten). */
   receipts: number;
   receiptsInvalid: number;
@@ -82,6 +84,8 @@ interface DeviceEvents {
   error: [Error];
   /** A frame was dropped because the queue was full while offline. */
   drop: [{ seq: bigint; readings: number }];
+  /** A gateway authenticated the frame and refused it for good (an invalid reading, a kind not allowed): it is not resent. */
+  refused: [{ seq: bigint; readings: number }];
 }
 
 interface QueuedFrame {
@@ -145,6 +149,7 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     bytesAcked: 0,
     framesDropped: 0,
     framesResent: 0,
+    framesRefused: 0,
     receipts: 0,
     receiptsInvalid: 0,
     reconnects: 0,
@@ -293,22 +298,22 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     this.options.onDurable?.(frame.seq, frame.readings, frame.sends > 1);
   }
 
-  private onReceipt(receipt: { readonly ranges: ReadonlyArray<readonly [bigint, bigint]> }): void {
+  private onReceipt(receipt: { readonly ranges: readonly SeqRange[]; readonly refused: readonly SeqRange[] }): void {
     this.counters.receipts++;
-    const ranges = receipt.ranges;
+    // Ranges are few and sorted; frames awaiting a receipt are at most sendWindow.
     for (const frame of this.unconfirmed.values()) {
-      const seq = frame.seq;
-      // Ranges are few and sorted; frames awaiting a receipt are at most sendWindow.
-      for (const [from, to] of ranges) {
-        if (seq < from) break;
-        if (seq <= to) {
-          this.confirm(frame);
-          break;
-        }
-      }
+      if (covers(receipt.ranges, frame.seq)) this.confirm(frame);
+      else if (covers(receipt.refused, frame.seq)) this.refuse(frame);
     }
     this.pump();
     this.wakeIdle();
+  }
+
+  private refuse(frame: QueuedFrame): void {
+    frame.done = true;
+    this.unconfirmed.delete(frame.seq);
+    this.counters.framesRefused++;
+    this.emit('refused', { seq: frame.seq, readings: frame.readings });
   }
 
   /** Frames the broker took but no receipt covered in time go to the front of the queue, oldest first. */
@@ -391,6 +396,14 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
       });
     }
   }
+}
+
+function covers(ranges: readonly SeqRange[], seq: bigint): boolean {
+  for (const [from, to] of ranges) {
+    if (seq < from) return false;
+    if (seq <= to) return true;
+  }
+  return false;
 }
 
 function intOption(key: string, value: number, min: number, max: number): number {

@@ -7,7 +7,7 @@ const ingest = generateIngestKeys('ingest-r');
 const device = generateDeviceKeys('uav-7', 3);
 const deviceSide = boxSharedKey(ingest.box.publicKey, device.box.secretKey, backend);
 const gatewaySide = boxSharedKey(device.box.publicKey, ingest.box.secretKey, backend);
-const receipt: Receipt = { deviceId: 'uav-7', epoch: 3, gatewayId: 'gw-1', ranges: [[5n, 9n], [12n, 12n], [0xffff_ffff_ffff_fff0n, 0xffff_ffff_ffff_ffffn]] };
+const receipt: Receipt = { deviceId: 'uav-7', epoch: 3, gatewayId: 'gw-1', ranges: [[5n, 9n], [12n, 12n], [0xffff_ffff_ffff_fff0n, 0xffff_ffff_ffff_ffffn]], refused: [[10n, 11n]] };
 
 function refusal(fn: () => unknown): string {
   try {
@@ -45,7 +45,11 @@ describe('durable receipts (docs/wire-format.md §12)', () => {
 
   it('seals only ascending, disjoint, bounded ranges', () => {
     const bad: Array<Receipt['ranges']> = [[], [[5n, 4n]], [[1n, 5n], [5n, 6n]], [[6n, 7n], [1n, 2n]], Array.from({ length: MAX_RECEIPT_RANGES + 1 }, (_, i) => [BigInt(i * 3), BigInt(i * 3)] as const)];
-    for (const ranges of bad) expect(refusal(() => sealReceipt({ ...receipt, ranges }, gatewaySide, { backend }))).toBe('VIGIL_E_RECEIPT_INVALID');
+    for (const ranges of bad) expect(refusal(() => sealReceipt({ ...receipt, ranges, refused: [] }, gatewaySide, { backend }))).toBe('VIGIL_E_RECEIPT_INVALID');
+    for (const refused of bad.slice(1)) expect(refusal(() => sealReceipt({ ...receipt, refused }, gatewaySide, { backend }))).toBe('VIGIL_E_RECEIPT_INVALID');
+    // Refusals alone are a valid receipt.
+    const onlyRefused = { ...receipt, ranges: [], refused: [[3n, 4n]] as const };
+    expect(openReceipt(sealReceipt(onlyRefused, gatewaySide, { backend }), 'uav-7', () => deviceSide, backend)).toEqual({ ...onlyRefused, refused: [[3n, 4n]] });
   });
 
   it('is published beside the telemetry topic', () => {

@@ -151,12 +151,12 @@ describe('DeviceClient against real Mosquitto', () => {
 
     // A receipt sealed under another key (a forger on the broker) is ignored.
     const forged = boxSharedKey(generateIngestKeys('forger').box.publicKey, keys.box.secretKey);
-    sub.client.publish(receiptTopic, Buffer.from(sealReceipt({ deviceId: keys.deviceId, epoch: 2, gatewayId: 'evil', ranges: [[first, first + 100n]] }, forged)));
+    sub.client.publish(receiptTopic, Buffer.from(sealReceipt({ deviceId: keys.deviceId, epoch: 2, gatewayId: 'evil', ranges: [[first, first + 100n]], refused: [] }, forged)));
     await until(() => device.stats().receiptsInvalid === 1, 5000);
     expect(durable).toHaveLength(0);
 
     // The gateway confirms frames 0-3 and 5; frame 4 was "dropped by the broker".
-    const publish = (ranges: Array<readonly [bigint, bigint]>): void => void sub.client.publish(receiptTopic, Buffer.from(sealReceipt({ deviceId: keys.deviceId, epoch: 2, gatewayId: 'gw-t', ranges }, gwKey)));
+    const publish = (ranges: Array<readonly [bigint, bigint]>): void => void sub.client.publish(receiptTopic, Buffer.from(sealReceipt({ deviceId: keys.deviceId, epoch: 2, gatewayId: 'gw-t', ranges, refused: [] }, gwKey)));
     publish([[first, first + 3n], [first + 5n, first + 5n]]);
     await until(() => durable.length === 5, 5000);
     // Frame 4 and frames 6, 7 come again after the timeout; the window let frames 8.. go meanwhile.

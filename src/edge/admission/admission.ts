@@ -14,8 +14,15 @@ export interface AdmissionOptions {
   readonly ingestKeys: IngestKeys;
   /** The current stream data key of `telemetry.<kind>`: records are sealed under it. */
   readonly streamKey: (kind: ReadingKind) => StreamDataKey;
-  /** Largest |event time − gateway time| admitted, ms (default 300 000). */
+  /** Largest amount an event time may be ahead of gateway time, ms (default 300 000); also the bound behind it unless `maxFrameAgeMs` says otherwise. */
   readonly maxClockSkewMs?: number;
+  /**
+   * Oldest event time admitted, ms behind gateway time (default: `maxClockSkewMs`). A frame
+   * held by a device or a broker while no gateway could take it (an outage, an upgrade) is
+   * old when it arrives: set this to the longest such outage to be ridden out (the gateway's
+   * own config defaults it to 24 h). The replay window, not this bound, stops replays.
+   */
+  readonly maxFrameAgeMs?: number;
   /** Gateway clock (default `Date.now`); tests inject one. */
   readonly clock?: () => number;
   readonly backend?: CryptoBackend | CryptoBackendOption;
@@ -85,6 +92,7 @@ export class Admission {
   private readonly rate = new RateLimiter();
   private readonly clock: () => number;
   private readonly maxSkew: number;
+  private readonly maxAge: number;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: AdmissionOptions) {
@@ -95,6 +103,10 @@ export class Admission {
     this.maxSkew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     if (!Number.isInteger(this.maxSkew) || this.maxSkew < 0) {
       throw new VigilError('VIGIL_E_CONFIG_INVALID', `maxClockSkewMs must be a non-negative integer, got ${String(this.maxSkew)}`, { details: { key: 'maxClockSkewMs' } });
+    }
+    this.maxAge = options.maxFrameAgeMs ?? this.maxSkew;
+    if (!Number.isInteger(this.maxAge) || this.maxAge < 0) {
+      throw new VigilError('VIGIL_E_CONFIG_INVALID', `maxFrameAgeMs must be a non-negative integer, got ${String(this.maxAge)}`, { details: { key: 'maxFrameAgeMs' } });
     }
     this.keys = new SharedKeyCache({
       secretKey: options.ingestKeys.box.secretKey,
@@ -128,8 +140,11 @@ export class Admission {
       if (verdict === 'replay') return this.reject(bytes, frame, 'VIGIL_E_REPLAY', `sequence ${frame.seq} of ${frame.deviceId} was admitted before`);
       if (verdict === 'too-old') return this.reject(bytes, frame, 'VIGIL_E_SEQ_TOO_OLD', `sequence ${frame.seq} of ${frame.deviceId} is older than the replay window`);
       const now = this.clock();
-      if (Math.abs(frame.eventTimeMs - now) > this.maxSkew) {
-        return this.reject(bytes, frame, 'VIGIL_E_CLOCK_SKEW', `event time ${new Date(frame.eventTimeMs).toISOString()} is ${Math.round((frame.eventTimeMs - now) / 1000)} s from gateway time; at most ${this.maxSkew / 1000} s allowed`);
+      if (frame.eventTimeMs - now > this.maxSkew) {
+        return this.reject(bytes, frame, 'VIGIL_E_CLOCK_SKEW', `event time ${new Date(frame.eventTimeMs).toISOString()} is ${Math.round((frame.eventTimeMs - now) / 1000)} s ahead of gateway time; at most ${this.maxSkew / 1000} s allowed`);
+      }
+      if (now - frame.eventTimeMs > this.maxAge) {
+        return this.reject(bytes, frame, 'VIGIL_E_CLOCK_SKEW', `event time ${new Date(frame.eventTimeMs).toISOString()} is ${Math.round((now - frame.eventTimeMs) / 1000)} s behind gateway time; at most ${this.maxAge / 1000} s allowed`);
       }
       const shared = this.keys.get(frame.deviceId, frame.epoch);
       if (!shared) return this.reject(bytes, frame, 'VIGIL_E_DEVICE_UNKNOWN', `no public key for ${frame.deviceId} at epoch ${frame.epoch}`);

@@ -12,12 +12,13 @@ export interface ReceiptPublisherOptions {
   readonly backend?: CryptoBackend | CryptoBackendOption;
 }
 
-/** One device's durable sequence numbers since its last receipt, as sorted inclusive ranges (flat: from, to, from, to…). */
+/** One device's durable (and refused) sequence numbers since its last receipt, as sorted inclusive ranges (flat: from, to, from, to…). */
 interface Pending {
   readonly topic: string;
   readonly deviceId: string;
   readonly epoch: number;
   readonly ranges: bigint[];
+  readonly refused: bigint[];
 }
 
 /**
@@ -46,15 +47,25 @@ export class ReceiptPublisher {
 
   /** Frame `seq` of `deviceId` (sealed at `epoch`, received on `telemetryTopic`) is durable. */
   durable(telemetryTopic: string, deviceId: string, epoch: number, seq: bigint): void {
+    this.add(telemetryTopic, deviceId, epoch, seq, false);
+  }
+
+  /** Frame `seq` was authenticated and refused for good (resending it cannot help). */
+  refused(telemetryTopic: string, deviceId: string, epoch: number, seq: bigint): void {
+    this.add(telemetryTopic, deviceId, epoch, seq, true);
+  }
+
+  private add(telemetryTopic: string, deviceId: string, epoch: number, seq: bigint, refused: boolean): void {
     if (this.closed) return;
     let p = this.pending.get(deviceId);
     if (p && (p.epoch !== epoch || p.topic !== telemetryTopic)) {
       this.send(p);
       p = undefined;
     }
-    if (!p) this.pending.set(deviceId, (p = { topic: telemetryTopic, deviceId, epoch, ranges: [] }));
+    if (!p) this.pending.set(deviceId, (p = { topic: telemetryTopic, deviceId, epoch, ranges: [], refused: [] }));
     this.counters.frames++;
-    if (insert(p.ranges, seq) && p.ranges.length / 2 >= MAX_RECEIPT_RANGES) this.send(p);
+    const list = refused ? p.refused : p.ranges;
+    if (insert(list, seq) && list.length / 2 >= MAX_RECEIPT_RANGES) this.send(p);
     if (this.timer === undefined) {
       this.timer = setTimeout(() => this.flush(), this.intervalMs);
       this.timer.unref();
@@ -76,17 +87,21 @@ export class ReceiptPublisher {
 
   private send(p: Pending): void {
     this.pending.delete(p.deviceId);
-    if (p.ranges.length === 0) return;
+    if (p.ranges.length + p.refused.length === 0) return;
     const key = this.o.keyOf(p.deviceId, p.epoch);
     if (!key) {
       this.counters.unkeyed++;
       return;
     }
-    const ranges: SeqRange[] = [];
-    for (let i = 0; i < p.ranges.length; i += 2) ranges.push([p.ranges[i] as bigint, p.ranges[i + 1] as bigint]);
-    this.o.publish(receiptTopicOf(p.topic), sealReceipt({ deviceId: p.deviceId, epoch: p.epoch, gatewayId: this.o.gatewayId, ranges }, key, { backend: this.backend }));
+    this.o.publish(receiptTopicOf(p.topic), sealReceipt({ deviceId: p.deviceId, epoch: p.epoch, gatewayId: this.o.gatewayId, ranges: pairs(p.ranges), refused: pairs(p.refused) }, key, { backend: this.backend }));
     this.counters.receipts++;
   }
+}
+
+function pairs(flat: readonly bigint[]): SeqRange[] {
+  const out: SeqRange[] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as bigint, flat[i + 1] as bigint]);
+  return out;
 }
 
 /**

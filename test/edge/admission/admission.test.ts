@@ -65,6 +65,17 @@ function admitted(r: AdmissionResult): Admitted {
 }
 
 describe('Admission', () => {
+  it('bounds event time ahead of the gateway by maxClockSkewMs and behind it by maxFrameAgeMs (frames held through an outage arrive old)', () => {
+    const f = setup();
+    const registry = f.registry;
+    const old = new Admission({ gatewayId: 'gw-1', registry, replay: new MemoryReplayStore(), ingestKeys: ingest, streamKey, clock: () => NOW, backend, maxFrameAgeMs: 86_400_000 });
+    expect(old.admit(f.frame({ eventTimeMs: NOW - 3_600_000 })).ok).toBe(true); // an hour in a device's or broker's queue
+    expect(rejected(old.admit(f.frame({ eventTimeMs: NOW - 86_401_000 }))).message).toContain('behind gateway time; at most 86400 s');
+    expect(rejected(old.admit(f.frame({ eventTimeMs: NOW + 301_000 }))).message).toContain('ahead of gateway time; at most 300 s');
+    expect(() => new Admission({ gatewayId: 'gw-1', registry, replay: new MemoryReplayStore(), ingestKeys: ingest, streamKey, backend, maxFrameAgeMs: -1 })).toThrow(/maxFrameAgeMs/);
+    old.close();
+  });
+
   it('admits a frame as sealed records, one per reading kind, that open to the sent readings with the device label', () => {
     const f = setup();
     const readings = [pos(0), power(5), pos(10)];
@@ -229,7 +240,7 @@ describe('Admission', () => {
     const changed = Buffer.from(Buffer.from(rec.value).toString().replace('VIGIL_E_CLOCK_SKEW', 'VIGIL_E_FRAME_AUTH'));
     expect(() => openRejectionRecord(changed, rec.headers, new StreamKeyring([key]))).toThrow(expect.objectContaining({ code: 'VIGIL_E_RECORD_AUTH' }));
     const body = JSON.parse(Buffer.from(rec.value).toString('utf8'));
-    expect(body).toEqual({ reason: 'VIGIL_E_CLOCK_SKEW', message: expect.stringContaining('-3600 s'), header: { deviceId: 'uav-1', epoch: 1, seq: expect.any(String), eventTimeMs: NOW - 3_600_000 }, sha256: r.sha256, bytes: b.length, gatewayId: 'gw-1', atMs: NOW });
+    expect(body).toEqual({ reason: 'VIGIL_E_CLOCK_SKEW', message: expect.stringContaining('3600 s behind'), header: { deviceId: 'uav-1', epoch: 1, seq: expect.any(String), eventTimeMs: NOW - 3_600_000 }, sha256: r.sha256, bytes: b.length, gatewayId: 'gw-1', atMs: NOW });
     expect(Buffer.from(rec.value).toString()).not.toContain('51.5');
     const garbage = rejectionRecord(rejected(f.admission.admit(Uint8Array.from([1, 2, 3]))), 'gw-1', NOW, key);
     expect(garbage.key).toMatch(/^[0-9a-f]{64}$/);

@@ -225,6 +225,7 @@ describe('Gateway', () => {
 
   it('tells its receipts listener of each frame once durable (Kafka or spool), never before, and again for a replay of one', async () => {
     const told: string[] = [];
+    const refused: string[] = [];
     let ackedWhenTold = -1;
     const g = await setup({
       receipts: {
@@ -232,6 +233,7 @@ describe('Gateway', () => {
           if (told.length === 0) ackedWhenTold = g.acked.length;
           told.push(`${topic}|${deviceId}|${epoch}|${seq}`);
         },
+        refused: (_topic, deviceId, _epoch, seq) => void refused.push(`${deviceId}|${seq}`),
       },
     });
     try {
@@ -253,6 +255,12 @@ describe('Gateway', () => {
       await g.gateway.drained();
       g.gateway.handle(g.topicOf(d), replay, () => undefined);
       expect(told[told.length - 1]).toBe(`${g.topicOf(d)}|${d.deviceId}|1|5`);
+      // A forged frame (bad MAC) for a number the device has not used yet: never reported.
+      const forged = g.frame(d, 1);
+      forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1;
+      g.gateway.handle(g.topicOf(d), forged, () => undefined);
+      await g.gateway.drained();
+      expect(refused).toEqual([]);
     } finally {
       g.bus.broker.setAvailable(true);
       await g.close();

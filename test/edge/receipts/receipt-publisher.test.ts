@@ -39,12 +39,13 @@ describe('ReceiptPublisher', () => {
     for (let s = 100n; s < 150n; s++) pub.durable('vigil/v1/t/u/a/telemetry', 'a', 1, s);
     pub.durable('vigil/v1/t/u/a/telemetry', 'a', 1, 160n);
     pub.durable('vigil/v1/t/u/b/telemetry', 'b', 1, 7n);
+    pub.refused('vigil/v1/t/u/a/telemetry', 'a', 1, 151n);
     expect(sent).toHaveLength(0); // coalesced until the interval ends
     await new Promise((r) => setTimeout(r, 60));
     expect(sent.map((s) => s.topic).sort()).toEqual(['vigil/v1/t/u/a/receipt', 'vigil/v1/t/u/b/receipt']);
     const a = sent.find((s) => s.topic.includes('/a/')) as { payload: Uint8Array };
     const key = boxSharedKey(ingest.box.publicKey, (devs[0] as (typeof devs)[number]).box.secretKey, backend);
-    expect(openReceipt(a.payload, 'a', () => key, backend)).toEqual({ deviceId: 'a', epoch: 1, gatewayId: 'gw-9', ranges: [[100n, 149n], [160n, 160n]] });
+    expect(openReceipt(a.payload, 'a', () => key, backend)).toEqual({ deviceId: 'a', epoch: 1, gatewayId: 'gw-9', ranges: [[100n, 149n], [160n, 160n]], refused: [[151n, 151n]] });
     pub.close();
   });
 });
