@@ -233,7 +233,9 @@ export async function runSchedule(s: ChaosSchedule, o: RunOptions): Promise<Sche
     const runLane = async (actions: Array<{ atMs: number; restore: boolean; i: number; step: ChaosStep }>): Promise<void> => {
       actions.sort((a, b) => a.atMs - b.atMs || Number(a.restore) - Number(b.restore));
       for (const a of actions) {
-        const wait = a.atMs - at();
+        // A fault applied late (its lane was busy) is still held for its whole downMs.
+        const due = a.restore ? Math.max(a.atMs, (appliedAt.get(a.i) ?? a.atMs) + a.step.downMs) : a.atMs;
+        const wait = due - at();
         if (wait > 0) await sleep(wait);
         if (failed !== undefined) return;
         if ((load as Child).exited()) throw new StepError(`the load generator died; its log:\n${(load as Child).tail()}`);
