@@ -28,7 +28,7 @@ export function formatAuditTable(report: AuditReport): string {
     const codes = Object.entries(t.unreadableByCode).map(([c, n]) => `${c} ${n}`).join(', ');
     out.push(`unreadable records: ${t.unreadable} (${codes}); frames in them count as not stored`);
   }
-  out.push(`${t.records} record${t.records === 1 ? '' : 's'} read; ${report.ok ? 'OK: every acknowledged frame is stored, in order per device' : `FAILED: ${t.lost} lost, ${t.outOfOrder} out of order`}`);
+  out.push(`${t.records} record${t.records === 1 ? '' : 's'} read; ${report.ok ? 'OK: every acknowledged frame is stored, in order per device' : `FAILED: ${t.lost} lost, ${t.outOfOrder - t.outOfOrderResent} out of order`}${t.outOfOrderResent > 0 ? ` (${t.outOfOrderResent} resent frames arrived late: expected after a loss on the way)` : ''}`);
   return out.join('\n') + '\n';
 }
 

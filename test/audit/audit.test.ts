@@ -69,6 +69,16 @@ describe('runAudit on the memory bus', () => {
     const report = await audit(lines);
     expect(report.devices[0]).toMatchObject({ outOfOrder: 2, outOfOrderResent: 1, lost: 0 });
     expect(formatAuditTable(report)).toContain('out of order ugv-1: 2 (1 of them resent by the device)');
+    expect(report.ok).toBe(false); // 5 was sent once: a real disorder
+  });
+
+  it('passes when every out-of-order frame is one the device resent (late by necessity), and says so', async () => {
+    await store(bus, POWER, 'ugv-1', [1, 2, 3, 6, 7, 8, 4, 5], key);
+    const lines = ackedLines('ugv-1', [1, 2, 3, 6, 7, 8]).concat(['{"deviceId":"ugv-1","seq":"4","resent":true}', '{"deviceId":"ugv-1","seq":"5","resent":true}']);
+    const report = await audit(lines);
+    expect(report.totals).toMatchObject({ outOfOrder: 2, outOfOrderResent: 2, lost: 0 });
+    expect(report.ok).toBe(true);
+    expect(formatAuditTable(report)).toContain('2 resent frames arrived late');
   });
 
   it('passes with duplicates only: a redelivery is counted, never a failure', async () => {
