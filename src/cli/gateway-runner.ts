@@ -83,7 +83,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     const replay = await FileReplayStore.open(join(path(g.dataDir), 'replay'));
     closers.push(() => replay.close());
     if (replay.recovery.droppedBytes > 0) log.warn({ ...replay.recovery }, 'replay log had a torn tail (never acknowledged frames); cut');
-    const spool = await FileSpool.open({ dir: join(path(g.dataDir), 'spool'), fsync: g.fsync, budgetBytes: g.spoolBudgetBytes });
+    const spool = await FileSpool.open({ dir: join(path(g.dataDir), 'spool'), fsync: g.fsync, budgetBytes: g.spoolBudgetBytes, shed: g.spoolWhenFull === 'shed' });
     closers.push(() => spool.close());
 
     const bus =

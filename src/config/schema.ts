@@ -63,6 +63,7 @@ export const configSchema = z.strictObject({
       streamKeyFile: z.string().min(1).default('keys/telemetry.key.json').describe('Stream data key file (mode 0600) that seals telemetry records in Kafka.'),
       dataDir: z.string().min(1).default('data').describe('Where the gateway keeps its spool (spool/) and replay windows (replay/).'),
       spoolBudgetBytes: z.number().int().min(1 << 20).max(2 ** 45).default(256 * 1024 * 1024).describe('Most bytes the spool holds while Kafka is unreachable; routine frames are shed first.'),
+      spoolWhenFull: z.enum(['backpressure', 'shed']).default('backpressure').describe('A full spool: backpressure = stop acknowledging until it drains (nothing acknowledged is ever dropped); shed = drop routine, then immediate frames for room (counted), flash never.'),
       fsync: z.enum(['always', 'interval', 'never']).default('always').describe('Spool durability: always = fsync before acknowledging (the delivery contract); interval/never trade it for speed.'),
       maxClockSkewMs: z.number().int().min(0).max(86_400_000).default(300_000).describe('Largest amount a frame event time may be ahead of gateway time.'),
       maxFrameAgeMs: z.number().int().min(0).max(30 * 86_400_000).default(86_400_000).describe('Oldest frame event time admitted, behind gateway time: frames held by devices or the broker through an outage arrive old.'),

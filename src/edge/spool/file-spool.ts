@@ -119,7 +119,7 @@ export class FileSpool implements Spool, RemovalSink<Segment> {
   recovery!: SpoolRecoveryReport;
 
   private constructor(private readonly options: ResolvedFileSpoolOptions) {
-    this.index = new SpoolIndex<Segment>({ budgetBytes: options.budgetBytes, now: options.now, onDrop: options.onDrop, sink: this });
+    this.index = new SpoolIndex<Segment>({ budgetBytes: options.budgetBytes, shed: options.shed, now: options.now, onDrop: options.onDrop, sink: this });
   }
 
   /**

@@ -16,7 +16,7 @@ export class MemorySpool implements Spool {
 
   constructor(options: SpoolOptions = {}) {
     const o = resolveSpoolOptions(options);
-    this.index = new SpoolIndex<null>({ budgetBytes: o.budgetBytes, now: o.now, onDrop: o.onDrop, sink: null });
+    this.index = new SpoolIndex<null>({ budgetBytes: o.budgetBytes, shed: o.shed, now: o.now, onDrop: o.onDrop, sink: null });
   }
 
   private open(op: string): void {

@@ -9,6 +9,13 @@ export interface SpoolOptions {
   readonly now?: () => number;
   /** Called for every entry dropped without delivery (shed, expired, corrupt). Must not throw. */
   readonly onDrop?: (event: SpoolDropEvent) => void;
+  /**
+   * Make room for an append by shedding waiting routine (then immediate) entries. Default
+   * true. false: an append that does not fit is refused (`VIGIL_E_SPOOL_FULL`) and nothing
+   * held is ever dropped for room — what a gateway whose devices were told these frames are
+   * durable (durable receipts) needs.
+   */
+  readonly shed?: boolean;
 }
 
 /**
@@ -48,6 +55,7 @@ export const SPOOL_DEFAULTS = Object.freeze({
 /** Options after validation, with defaults filled in; frozen. */
 export interface ResolvedSpoolOptions {
   readonly budgetBytes: number;
+  readonly shed: boolean;
   readonly now: () => number;
   readonly onDrop: ((event: SpoolDropEvent) => void) | undefined;
 }
@@ -80,6 +88,7 @@ export function resolveSpoolOptions(options: SpoolOptions = {}): ResolvedSpoolOp
   if (typeof options !== 'object' || options === null) fail('options', options, 'expected an options object');
   return Object.freeze({
     budgetBytes: positiveInteger('budgetBytes', options.budgetBytes, SPOOL_DEFAULTS.budgetBytes, 1),
+    shed: options.shed === undefined ? true : typeof options.shed === 'boolean' ? options.shed : fail('shed', options.shed, 'expected true or false'),
     now: optionalFunction<() => number>('now', options.now) ?? Date.now,
     onDrop: optionalFunction<(event: SpoolDropEvent) => void>('onDrop', options.onDrop),
   });

@@ -104,6 +104,7 @@ interface MutableCounters {
 
 export interface SpoolIndexOptions<H> {
   readonly budgetBytes: number;
+  readonly shed: boolean;
   readonly now: () => number;
   readonly onDrop: ((event: SpoolDropEvent) => void) | undefined;
   readonly sink: RemovalSink<H> | null;
@@ -202,7 +203,8 @@ export class SpoolIndex<H> {
       while (free < size) {
         let victim: SpoolItem<H> | undefined;
         while (r < routine.items.length && (routine.items[r] as SpoolItem<H>).state !== PENDING) r++;
-        if (r < routine.items.length) victim = routine.items[r++];
+        if (!this.options.shed) victim = undefined;
+        else if (r < routine.items.length) victim = routine.items[r++];
         else if (rank <= IMMEDIATE) {
           while (m < immediate.items.length && (immediate.items[m] as SpoolItem<H>).state !== PENDING) m++;
           if (m < immediate.items.length) victim = immediate.items[m++];
@@ -210,7 +212,7 @@ export class SpoolIndex<H> {
         if (victim === undefined) {
           throw new VigilError(
             'VIGIL_E_SPOOL_FULL',
-            `spool full: ${total} bytes to append, ${this.options.budgetBytes - this.bytes} free of ${this.options.budgetBytes} and not enough a ${String((entries[i] as SpoolEntry).priority)} entry may shed`,
+            `spool full: ${total} bytes to append, ${this.options.budgetBytes - this.bytes} free of ${this.options.budgetBytes} and ${this.options.shed ? `not enough a ${String((entries[i] as SpoolEntry).priority)} entry may shed` : 'shedding is off'}`,
             { details: { bytes: total, freeBytes: this.options.budgetBytes - this.bytes, budgetBytes: this.options.budgetBytes } },
           );
         }

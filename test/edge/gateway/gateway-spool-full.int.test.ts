@@ -91,7 +91,7 @@ describe('gateway spool full during a Kafka outage (dedicated broker, 1 MiB spoo
       // spooled (as routine) and sheddable, which would blur the count.
       devices: IDS.map((id) => ({ id, priority: PRIORITY(id), kinds: ['power'], rate: { perSecond: 100_000, burst: 1_000_000 } })),
     }));
-    const config: VigilConfig = { ...f.config, gateway: { ...f.config.gateway, spoolBudgetBytes: BUDGET } };
+    const config: VigilConfig = { ...f.config, gateway: { ...f.config.gateway, spoolBudgetBytes: BUDGET, spoolWhenFull: 'shed' } };
     const g = (gw = await startGateway(config));
     expect(g.spool.stats().budgetBytes).toBe(BUDGET);
     await until(async () => (await fetch(`${g.http.url}/readyz`)).status === 200, 30_000, 'gateway ready');

@@ -223,6 +223,21 @@ export function spoolContract(name: string, factory: SpoolFactory): void {
       expect(await drainAll(spool)).toEqual(['f#1', 'f#2', 'r#1']);
     });
 
+    it('with shedding off, refuses what does not fit whatever its class and drops nothing it holds', async () => {
+      const one = spoolEntrySize(entry('x', 1));
+      const drops: SpoolDropEvent[] = [];
+      const spool = await open({ budgetBytes: one * 3, shed: false, onDrop: (e) => drops.push(e) });
+      await spool.append([entry('r', 1, 'routine'), entry('i', 1, 'immediate'), entry('r', 2, 'routine')]);
+      for (const p of ['flash', 'immediate', 'routine'] as const) {
+        const err = await rejection(spool.append([entry('n', 1, p)]));
+        expect(isVigilError(err, 'VIGIL_E_SPOOL_FULL')).toBe(true);
+        expect((err as Error).message).toContain('shedding is off');
+      }
+      expect(drops).toEqual([]);
+      expect(spool.stats().counters.shed).toEqual({ flash: 0, immediate: 0, routine: 0 });
+      expect(await drainAll(spool)).toEqual(['i#1', 'r#1', 'r#2']);
+    });
+
     it('does not let a routine entry displace an immediate one', async () => {
       const one = spoolEntrySize(entry('x', 1));
       const spool = await open({ budgetBytes: one * 2 });
