@@ -134,6 +134,7 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   /** Sent, not yet covered by a receipt, in first-send order (receipts on). */
   private readonly unconfirmed = new Map<bigint, QueuedFrame>();
   private resendTimer: NodeJS.Timeout | undefined;
+  private everConnected = false;
   private pending: Reading[] = [];
   private pendingStart = 0;
   private linger: NodeJS.Timeout | undefined;
@@ -183,6 +184,11 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
       // Clean sessions: subscribe on every connection. A receipt sent while we were away is
       // lost; the frames it covered are resent and covered again (as replays).
       if (this.receipts) client.subscribe(this.receiptTopic, { qos: 0 }, () => undefined);
+      // A new connection (the broker restarted, or our link dropped): the broker may have lost
+      // what it acknowledged, so send every unconfirmed frame again first, oldest first — a
+      // lost frame then goes out before newer ones instead of a receipt timeout later.
+      if (this.receipts && this.everConnected) this.requeue(() => true);
+      this.everConnected = true;
       this.emit('connect');
       this.pump();
     });
@@ -320,15 +326,16 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   private resendOverdue(): void {
     if (!this.client.connected) return;
     const now = Date.now();
-    const due: QueuedFrame[] = [];
-    for (const f of this.unconfirmed.values()) {
-      if (f.inflight || f.queued) continue;
-      const timeout = this.receiptTimeoutMs * Math.min(8, 2 ** (f.sends - 1));
-      if (now - f.sentAt >= timeout) due.push(f);
-    }
-    if (due.length === 0) return;
-    for (const f of due) f.queued = true;
-    this.queue.unshift(...due);
+    this.requeue((f) => now - f.sentAt >= this.receiptTimeoutMs * Math.min(8, 2 ** (f.sends - 1)));
+  }
+
+  /** Puts the unconfirmed frames that `due` picks (and that are neither in flight nor queued) at the front of the queue, in first-send order. */
+  private requeue(due: (f: QueuedFrame) => boolean): void {
+    const picked: QueuedFrame[] = [];
+    for (const f of this.unconfirmed.values()) if (!f.inflight && !f.queued && due(f)) picked.push(f);
+    if (picked.length === 0) return;
+    for (const f of picked) f.queued = true;
+    this.queue.unshift(...picked);
     this.pump();
   }
 
