@@ -26,7 +26,10 @@ describe('chaos: seeded fault schedules against real processes', () => {
       expect({ seed, error: r.error }).toEqual({ seed, error: undefined });
       expect(r.faults.map((f) => f.fault).sort()).toEqual(schedule.steps.map((s) => s.fault).sort());
       expect(r.totals?.acknowledged).toBeGreaterThan(0);
-      expect({ seed, lost: r.totals?.lost, outOfOrder: r.totals?.outOfOrder }).toEqual({ seed, lost: 0, outOfOrder: 0 });
+      // A frame the device had to resend arrives after its later frames (reported as late);
+      // any other disorder, and any loss, fails.
+      const t = r.totals;
+      expect({ seed, lost: t?.lost, outOfOrderSentOnce: (t?.outOfOrder ?? 0) - (t?.outOfOrderResent ?? 0) }).toEqual({ seed, lost: 0, outOfOrderSentOnce: 0 });
       expect(r.ok).toBe(true);
     },
     600_000,

@@ -65,7 +65,7 @@ function parseArgs(argv: readonly string[]): Args {
 /** One line per schedule: what it did and what the audit found. */
 export function describeResult(r: ScheduleResult): string {
   const t = r.totals;
-  const audit = t === undefined ? 'no audit' : `acked ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}, out of order ${t.outOfOrder}, duplicates ${t.duplicates}`;
+  const audit = t === undefined ? 'no audit' : `acked ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}, out of order ${t.outOfOrder - t.outOfOrderResent} (+${t.outOfOrderResent} resent, late), duplicates ${t.duplicates}`;
   const extra = [
     r.gatewayShed > 0 ? `gateway shed ${r.gatewayShed}` : '',
     r.spoolPeakBytes > 0 ? `spool peak ${Math.round((100 * r.spoolPeakBytes) / r.schedule.spoolBudgetBytes)}% of ${(r.schedule.spoolBudgetBytes / 1048576).toFixed(2)} MiB` : '',
@@ -137,7 +137,8 @@ async function main(): Promise<number> {
     faultsPlanned: sum((r) => r.faultsPlanned),
     acked: sum((r) => r.totals?.acknowledged ?? 0),
     lost: sum((r) => r.totals?.lost ?? 0),
-    outOfOrder: sum((r) => r.totals?.outOfOrder ?? 0),
+    outOfOrder: sum((r) => (r.totals?.outOfOrder ?? 0) - (r.totals?.outOfOrderResent ?? 0)),
+    lateResent: sum((r) => r.totals?.outOfOrderResent ?? 0),
     duplicates: sum((r) => r.totals?.duplicates ?? 0),
     gatewayShed: sum((r) => r.gatewayShed),
     minutes: Math.round((Date.now() - t0) / 6000) / 10,
