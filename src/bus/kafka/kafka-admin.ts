@@ -29,8 +29,11 @@ export class KafkaAdmin implements BusAdmin {
       const existing = new Set(await admin.listTopics());
       const missing = specs.filter((s) => !existing.has(s.topic));
       if (missing.length > 0) {
+        // No waitForLeaders: its single metadata look can fail with "This server does not
+        // host this topic-partition" on a cluster that is still electing (seen on a fresh
+        // 3-node cluster under load); waitUntilServed below waits properly, bounded.
         await admin.createTopics({
-          waitForLeaders: true,
+          waitForLeaders: false,
           topics: missing.map((s) => {
             const configEntries = [{ name: 'cleanup.policy', value: s.compacted === true ? 'compact' : 'delete' }];
             if (s.retentionMs !== undefined) configEntries.push({ name: 'retention.ms', value: String(s.retentionMs) });
