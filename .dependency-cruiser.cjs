@@ -15,7 +15,9 @@ const MAY_IMPORT = {
   bus: ['codec'],
   edge: ['codec', 'crypto', 'registry', 'replay', 'bus'],
   stream: [],
-  runtime: ['stream', 'bus', 'codec', 'crypto'],
+  // Keyed state stores: local disk cache + changelog records (issue 11; DESIGN.md §2 amended).
+  state: ['stream', 'bus', 'crypto'],
+  runtime: ['stream', 'state', 'bus', 'codec', 'crypto'],
   metrics: [],
   serve: ['runtime', 'metrics', 'tap'],
   sim: ['device', 'codec', 'crypto', 'registry'],
@@ -27,6 +29,7 @@ const MAY_IMPORT = {
 const NPM_ONLY = {
   crypto: ['tweetnacl', 'sodium-native'],
   stream: ['rxjs', '@datadog/sketches-js', 'point-in-polygon'],
+  state: ['lmdb'],
 };
 
 const moduleRules = Object.entries(MAY_IMPORT).map(([mod, allowed]) => ({

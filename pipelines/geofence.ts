@@ -93,7 +93,8 @@ export function geofencePipeline(options: GeofencePipelineOptions = {}): Pipelin
       const perClass = ZONE_CLASSES.map((cls) => {
         const fences: Fence[] = zones.filter((z) => z.class === cls).map((z) => ({ id: z.id, polygon: z.polygon }));
         return shared$.pipe(
-          ctx.stateful(
+          ctx.state(
+            `zones-${cls}`,
             geofence({
               key: (r: Fix) => r.deviceId,
               position: (r: Fix) => r.reading,

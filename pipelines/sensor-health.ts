@@ -115,7 +115,7 @@ export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}):
       const shared$ = all$.pipe(keepKind('power'));
       const rejected$ = all$.pipe(keepKind('rejected'), share());
       const silence$ = shared$.pipe(
-        ctx.stateful(silenceDetector({ key: (r: Power) => r.deviceId, after })),
+        ctx.state('silence', silenceDetector({ key: (r: Power) => r.deviceId, after })),
         map((e) =>
           pointEvent(`${e.key}/silence/${e.type}`, e.time, {
             event: e.type,
@@ -127,7 +127,7 @@ export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}):
       );
       const battery$ = shared$.pipe(
         keepRecords((r: Power) => r.reading.batteryPct !== null),
-        ctx.stateful(thresholdDetector({ key: (r: Power) => r.deviceId, value: (r: Power) => r.reading.batteryPct as number, direction: 'below', raise: low, clear })),
+        ctx.state('battery', thresholdDetector({ key: (r: Power) => r.deviceId, value: (r: Power) => r.reading.batteryPct as number, direction: 'below', raise: low, clear })),
         map((e) =>
           pointEvent(`${e.key}/battery-low/${e.type}`, e.time, {
             condition: 'battery-low',
@@ -139,7 +139,7 @@ export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}):
         ),
       );
       const alarm$ = rejected$.pipe(
-        ctx.stateful(rateDetector({ key: (r: Rejected) => r.deviceId, over, raise: options.rejectedRaise ?? 5, clear: options.rejectedClear ?? 1 })),
+        ctx.state('rejections', rateDetector({ key: (r: Rejected) => r.deviceId, over, raise: options.rejectedRaise ?? 5, clear: options.rejectedClear ?? 1 })),
         map((e) =>
           pointEvent(`${e.key}/rejected-frames/${e.type}`, e.time, {
             condition: 'rejected-frames',
@@ -152,7 +152,8 @@ export function sensorHealthPipeline(options: SensorHealthPipelineOptions = {}):
         ),
       );
       const rate$ = rejected$.pipe(
-        ctx.stateful(
+        ctx.state(
+          'rejection-stats',
           keyedWindow({
             key: (r: Rejected) => r.deviceId,
             window: tumbling(window),

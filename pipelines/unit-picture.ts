@@ -224,7 +224,8 @@ export function unitPicturePipeline(options: UnitPicturePipelineOptions = {}): P
     watermarks: { maxOutOfOrderness: options.maxOutOfOrdernessMs ?? DEFAULT_MAX_OUT_OF_ORDERNESS_MS },
     build: (events$, ctx) =>
       events$.pipe(
-        ctx.stateful(
+        ctx.state(
+          'picture',
           keyedWindow({
             key: (r: Fix) => unitOf(r.deviceId),
             window: hopping(windowMs, slideMs),

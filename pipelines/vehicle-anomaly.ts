@@ -68,7 +68,8 @@ export function vehicleAnomalyPipeline(options: VehicleAnomalyPipelineOptions = 
         const s = options[field] ?? defaults;
         return shared$.pipe(
           keepRecords((r: Vehicle) => r.reading[field] !== null),
-          ctx.stateful(
+          ctx.state(
+            `anomaly-${field}`,
             anomalyDetector({
               key: (r: Vehicle) => r.deviceId,
               value: (r: Vehicle) => r.reading[field] as number,
@@ -93,7 +94,8 @@ export function vehicleAnomalyPipeline(options: VehicleAnomalyPipelineOptions = 
       const o = options.overheat ?? { raiseC: 110, clearC: 100, minDurationMs: 10_000 };
       const overheat$ = shared$.pipe(
         keepRecords((r: Vehicle) => r.reading.engineTempC !== null),
-        ctx.stateful(
+        ctx.state(
+          'overheat',
           thresholdDetector({
             key: (r: Vehicle) => r.deviceId,
             value: (r: Vehicle) => r.reading.engineTempC as number,

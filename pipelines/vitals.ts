@@ -89,9 +89,10 @@ export function vitalsPipeline(options: VitalsPipelineOptions = {}): PipelineDef
     watermarks: { maxOutOfOrderness: options.maxOutOfOrdernessMs ?? DEFAULT_MAX_OUT_OF_ORDERNESS_MS },
     build: (events$, ctx) => {
       const shared$ = events$.pipe(share());
-      // Operators are registered in this fixed order (window, then conditions): checkpoints restore by position.
+      // State is named: the window's store is `stats`, each condition's detector is named after the condition.
       const stats$ = shared$.pipe(
-        ctx.stateful(
+        ctx.state(
+          'stats',
           keyedWindow({
             key: (r: Vitals) => r.deviceId,
             window: tumbling(windowMs),
@@ -132,7 +133,8 @@ export function vitalsPipeline(options: VitalsPipelineOptions = {}): PipelineDef
       const alerts: Observable<DerivedOutput>[] = conditions.map((c) =>
         shared$.pipe(
           keepRecords((r: Vitals) => r.reading[c.field] !== null),
-          ctx.stateful(
+          ctx.state(
+            c.id,
             thresholdDetector({
               key: (r: Vitals) => r.deviceId,
               value: (r: Vitals) => r.reading[c.field] as number,

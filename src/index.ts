@@ -45,7 +45,6 @@ export {
   combinedLabel,
   frameRanges,
   withinCeiling,
-  CHECKPOINT_VERSION,
   SOURCE_KINDS,
   UNATTRIBUTED,
   type SourceKind,
@@ -61,7 +60,6 @@ export {
   type PipelineContext,
   type DerivedOutput,
   type TelemetryTopic,
-  type PartitionCheckpoint,
 } from './runtime';
 // Analyst access: read a sealed stream live with your stream keys; tokens for the WebSocket tap.
 export {

@@ -16,7 +16,7 @@ export const benchPowerPipeline = definePipeline({
   watermarks: { maxOutOfOrderness: BENCH_PIPELINE_OOO_MS },
   build: (events$, ctx) =>
     events$.pipe(
-      ctx.stateful(
+      ctx.state('stats', 
         keyedWindow({
           key: (r) => r.deviceId,
           window: tumbling(1000),

@@ -55,7 +55,7 @@ export async function provisionBench(opts: { kafkaBrokers: string; mqttUrl: stri
         dataDir: join(dir, 'data'),
         ...(process.env.VIGIL_BENCH_RECEIVE_MAXIMUM === undefined ? {} : { receiveMaximum: Number(process.env.VIGIL_BENCH_RECEIVE_MAXIMUM) }),
       },
-      worker: { pipelines: [opts.pipeline], telemetryKeyFile: join(dir, 'keys', 'telemetry.key.json'), keyDir: join(dir, 'keys'), checkpointIntervalMs: 5000 },
+      worker: { pipelines: [opts.pipeline], telemetryKeyFile: join(dir, 'keys', 'telemetry.key.json'), keyDir: join(dir, 'keys'), checkpointIntervalMs: 5000, stateDir: join(dir, 'state') },
       http: { host: '127.0.0.1', port: 0 },
     }),
   );

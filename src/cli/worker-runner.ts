@@ -81,6 +81,8 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
       keyring: new StreamKeyring([telemetryKey]),
       derivedKey: derivedKeys.get(n) as NonNullable<ReturnType<typeof derivedKeys.get>>,
       checkpointIntervalMs: cfg.worker.checkpointIntervalMs,
+      stateDir: path(cfg.worker.stateDir),
+      stateCacheBytes: cfg.worker.stateCacheBytes,
       topicPrefix: prefix,
       groupId: `${prefix}vigil.pipeline.${n}`,
       derivedPartitions: cfg.kafka.partitions,

@@ -82,6 +82,7 @@ export const ERROR_CODES = {
   // pipeline runtime (src/runtime)
   VIGIL_E_PIPELINE_OPTIONS: { retriable: false, meaning: 'A pipeline definition or the options of a pipeline worker are missing, of the wrong type or out of range.' },
   VIGIL_E_PIPELINE_CHECKPOINT: { retriable: false, meaning: 'A pipeline checkpoint in the changelog cannot be opened, parsed or restored (wrong key, corrupt, or written by a changed pipeline definition).' },
+  VIGIL_E_STATE_STORE: { retriable: false, meaning: "A pipeline worker's local state store (stateDir) cannot be opened, read or written (disk full, permissions, corrupt); the changelog in Kafka stays the truth, so a worker on a healthy disk restores from it." },
   VIGIL_E_PIPELINE_CEILING: { retriable: false, meaning: 'A derived result carries a label above its stream ceiling (higher classification or narrower releasability); it was refused, counted and not published.' },
   VIGIL_E_PIPELINE_OUTPUT: { retriable: false, meaning: 'A derived result built by a pipeline cannot be published as a derived record (bad key, values or provenance).' },
   VIGIL_E_PIPELINE_FAILED: { retriable: false, meaning: 'A pipeline worker stopped because its consumer, producer or an operator failed; the cause carries the original error.' },

@@ -81,8 +81,23 @@ export interface PipelineBatchEvent {
 /** A pipeline worker wrote a checkpoint (state and offsets of its partitions) to its changelog. */
 export interface PipelineCheckpointEvent {
   pipeline: string;
+  /** Source partitions committed. */
   partitions: number;
+  /** Changelog records written (changed entries, tombstones and one commit record per partition). */
+  records: number;
+  /** Bytes of those records (keys and sealed values). */
   bytes: number;
+  /** The largest record (key + value), bytes; the runtime keeps it at most 256 KiB. */
+  maxRecordBytes: number;
+  seconds: number;
+}
+
+/** A pipeline worker restored the state of newly assigned partitions. */
+export interface PipelineRestoreEvent {
+  pipeline: string;
+  partitions: number;
+  /** Of them, restored from the local store plus the changelog's tail (a clean restart on the same disk). */
+  local: number;
   seconds: number;
 }
 
@@ -114,6 +129,7 @@ export const channels = {
   connection: typed<ConnectionEvent>('vigil:connection'),
   pipelineBatch: typed<PipelineBatchEvent>('vigil:pipeline:batch'),
   pipelineCheckpoint: typed<PipelineCheckpointEvent>('vigil:pipeline:checkpoint'),
+  pipelineRestore: typed<PipelineRestoreEvent>('vigil:pipeline:restore'),
   pipelineDrop: typed<PipelineDropEvent>('vigil:pipeline:drop'),
   pipelineFailure: typed<PipelineFailureEvent>('vigil:pipeline:failure'),
 } as const;

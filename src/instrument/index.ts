@@ -1,1 +1,1 @@
-export { channels, type TypedChannel, type FrameAdmissionEvent, type DurabilityEvent, type SpoolDropSample, type GaugeSample, type ConnectionEvent, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type PipelineFailureEvent } from './channels';
+export { channels, type TypedChannel, type FrameAdmissionEvent, type DurabilityEvent, type SpoolDropSample, type GaugeSample, type ConnectionEvent, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineRestoreEvent, type PipelineDropEvent, type PipelineFailureEvent } from './channels';

@@ -72,7 +72,7 @@ function fail(pipeline: string, option: string, value: unknown, allowed: string)
  *   ceiling: makeLabel('SECRET', ['GBR']),
  *   build: (events$, ctx) =>
  *     events$.pipe(
- *       ctx.stateful(keyedWindow({
+ *       ctx.state('stats', keyedWindow({
  *         key: (r) => r.deviceId,
  *         window: tumbling(10_000),
  *         aggregate: aggregate({ n: count(), battery: mean((r) => r.reading.batteryPct ?? 0), label: combinedLabel(), frames: frameRanges() }),

@@ -12,4 +12,3 @@ export type { PipelineWorkerOptions } from './worker-options';
 export { combinedLabel } from './label-aggregate';
 export { frameRanges } from './frame-ranges';
 export { withinCeiling } from './ceiling';
-export { CHECKPOINT_VERSION, type PartitionCheckpoint } from './checkpoint-codec';

@@ -1,20 +1,48 @@
 import { Observable, Subject, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { combineLabels, validateLabel, type ClassificationLabel } from '../codec';
 import { VigilError } from '../errors';
-import { dedupe, withWatermarks, type DedupeOperator, type DedupeSnapshot, type JsonValue, type StatefulOperator, type WithWatermarksOperator, type WithWatermarksSnapshot } from '../stream';
+import { dedupe, isKeyedStateful, withWatermarks, type DedupeOperator, type JsonValue, type KeyedState, type KeyedStateful, type StatefulOperator, type WithWatermarksOperator, type WithWatermarksSnapshot } from '../stream';
+import type { PartitionState, PreparedCommit } from '../state';
 import type { PipelineDefinition } from './define-pipeline';
 import { sameLabel } from './label-aggregate';
-import type { PartitionCheckpoint } from './checkpoint-codec';
 import type { SourceRecord } from './source-record';
 import type { DerivedOutput, PipelineContext, PipelineEvents, PipelineReading, SourceReading } from './types';
 
 type AnyStateful = StatefulOperator<never, unknown, JsonValue>;
+
+/** Names of stores: what `ctx.state(name, …)` accepts. `~` prefixes the runtime's own. */
+const STORE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const DEDUPE = '~dedupe';
+/** Entry key of an operator without keyed state: its whole snapshot in one (chunked) entry. */
+const WHOLE = '*';
+
+/** The commit record of a source partition (inside the sealed meta record). */
+interface PartitionMeta {
+  readonly v: 2;
+  readonly pipeline: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** The next source offset to read. */
+  readonly offset: string;
+  readonly watermarks: JsonValue;
+  readonly label: JsonValue;
+  /** Operator-wide state per registered store name (null for whole-snapshot operators). */
+  readonly ops: { readonly [name: string]: JsonValue };
+}
+
+type Registered =
+  | { readonly kind: 'keyed'; readonly name: string; readonly op: KeyedStateful }
+  | { readonly kind: 'whole'; readonly name: string; readonly op: AnyStateful; readonly store: KeyedState<JsonValue> };
 
 /**
  * The operator chain of one source partition: dedupe (rejections pass) → one reading per element →
  * watermarks → the pipeline's own operators. Kafka keys telemetry by device, so every
  * device's keyed state lives in exactly one partition's chain, and a rebalance moves a
  * partition's whole state with it (DESIGN.md §4).
+ *
+ * State: the pipeline's named stores (`ctx.state`) and dedupe live in `state` (a bounded
+ * cache over the local store); a commit writes the entries changed since the last one,
+ * then the partition's commit record (offset, watermark, operator counters).
  *
  * Everything downstream of `push` is synchronous (event time only), so once `push`
  * returns, `drain()` holds every result the record caused.
@@ -29,7 +57,7 @@ export class PartitionTask {
   private readonly input = new Subject<SourceRecord>();
   private readonly dedupe: DedupeOperator<SourceRecord>;
   private readonly watermarks: WithWatermarksOperator<PipelineReading>;
-  private readonly operators: AnyStateful[] = [];
+  private readonly registered: Registered[] = [];
   private readonly output$: Observable<DerivedOutput>;
   private outputs: DerivedOutput[] = [];
   private subscription: Subscription | undefined;
@@ -42,6 +70,7 @@ export class PartitionTask {
     readonly topic: string,
     readonly partition: number,
     scheduler: SchedulerLike,
+    readonly state: PartitionState,
     onDuplicate: (record: SourceRecord, reason: 'duplicate' | 'too-old') => void,
   ) {
     this.dedupe = dedupe<SourceRecord>({
@@ -52,51 +81,85 @@ export class PartitionTask {
       window: definition.dedupeWindow,
       onDrop: onDuplicate,
     });
+    this.dedupe.bindState(state.provider(DEDUPE));
     // One watermark per chain: the chain's only input is one source partition.
     this.watermarks = withWatermarks<PipelineReading>({ eventTime: (r) => r.timeMs, maxOutOfOrderness: definition.maxOutOfOrderness });
+    const names = new Set<string>();
+    const optionsError = (message: string): VigilError => new VigilError('VIGIL_E_PIPELINE_OPTIONS', `pipeline "${definition.name}": ${message}`, { details: { pipeline: definition.name } });
     const ctx: PipelineContext = {
       pipeline: definition.name,
       topic,
       partition,
       scheduler,
-      stateful: (op) => {
-        if (typeof op?.snapshot !== 'function' || typeof op.restore !== 'function') {
-          throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', `pipeline "${definition.name}": ctx.stateful() needs a stateful stream operator (with snapshot/restore)`, { details: { pipeline: definition.name } });
+      state: (name, op) => {
+        if (typeof name !== 'string' || !STORE_NAME.test(name)) throw optionsError(`ctx.state() needs a store name of 1-64 characters of [A-Za-z0-9._-], got ${JSON.stringify(name)}`);
+        if (names.has(name)) throw optionsError(`ctx.state(): the store name "${name}" is used twice; give each stateful operator its own`);
+        names.add(name);
+        if (isKeyedStateful(op)) {
+          op.bindState(state.provider(name));
+          this.registered.push({ kind: 'keyed', name, op });
+        } else if (typeof op?.snapshot === 'function' && typeof op.restore === 'function') {
+          const store = state.provider(name).store<JsonValue>('whole', { save: (v) => v, load: (j) => j });
+          this.registered.push({ kind: 'whole', name, op: op as unknown as AnyStateful, store });
+        } else {
+          throw optionsError(`ctx.state("${name}", …) needs a stateful stream operator (keyedWindow, a detector, or one with snapshot/restore)`);
         }
-        this.operators.push(op);
         return op;
+      },
+      stateful: () => {
+        throw optionsError('ctx.stateful(op) was replaced by ctx.state(name, op): state is matched to checkpoints by name, not by position');
       },
     };
     const events$ = this.input.pipe(this.dedupe, flattenReadings(), this.watermarks) as PipelineEvents;
     const out = definition.build(events$, ctx);
     if (!(out instanceof Observable)) {
-      throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', `pipeline "${definition.name}": build() must return an Observable of derived outputs`, { details: { pipeline: definition.name } });
+      throw optionsError('build() must return an Observable of derived outputs');
     }
     this.output$ = out;
   }
 
-  /** Puts a checkpoint's state into the (not yet started) chain. */
-  restore(cp: PartitionCheckpoint): void {
-    if (cp.operators.length !== this.operators.length) {
-      throw new VigilError(
-        'VIGIL_E_PIPELINE_CHECKPOINT',
-        `checkpoint of ${this.topic}[${this.partition}] holds ${cp.operators.length} operator states, the pipeline registers ${this.operators.length}: the definition changed`,
-        { details: { pipeline: this.definition.name, topic: this.topic, partition: this.partition } },
-      );
+  /**
+   * Puts the restored state into the (not yet started) chain: `meta` is the partition's
+   * last commit record (null: never committed), the stores already hold its entries.
+   */
+  restore(meta: JsonValue | null): void {
+    const where = { pipeline: this.definition.name, topic: this.topic, partition: this.partition };
+    const fail = (message: string, cause?: unknown): VigilError =>
+      new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `state of ${this.topic}[${this.partition}]: ${message}`, { details: where, ...(cause === undefined ? {} : { cause }) });
+    if (meta === null) {
+      this.dedupe.restoreMeta(null);
+      for (const r of this.registered) if (r.kind === 'keyed') r.op.restoreMeta(null);
+      return;
     }
+    const m = meta as Partial<PartitionMeta>;
+    if (typeof m !== 'object' || m === null || m.v !== 2 || m.pipeline !== this.definition.name || m.topic !== this.topic || m.partition !== this.partition || typeof m.offset !== 'string' || !/^(0|[1-9][0-9]*)$/.test(m.offset) || typeof m.ops !== 'object' || m.ops === null) {
+      throw fail('the commit record does not belong to this pipeline and partition, or is malformed');
+    }
+    const names = new Set(this.registered.map((r) => r.name));
+    for (const name of Object.keys(m.ops)) {
+      if (name !== DEDUPE && !names.has(name)) {
+        throw fail(`the changelog holds state of store "${name}", which the pipeline no longer registers (renamed or removed; registered: ${[...names].join(', ') || 'none'}). Deploy the changed pipeline under a new name, or delete its changelog and local state to start over`);
+      }
+    }
+    let current = DEDUPE;
     try {
-      this.dedupe.restore(cp.dedupe as DedupeSnapshot);
-      this.watermarks.restore(cp.watermarks as WithWatermarksSnapshot);
-      for (let i = 0; i < this.operators.length; i++) (this.operators[i] as AnyStateful).restore(cp.operators[i] as JsonValue);
-      const l = cp.label as [string, string[]] | null;
+      this.dedupe.restoreMeta(m.ops[DEDUPE] ?? null);
+      this.watermarks.restore(m.watermarks as WithWatermarksSnapshot);
+      for (const r of this.registered) {
+        current = r.name;
+        // A store added since the commit starts empty.
+        if (r.kind === 'keyed') r.op.restoreMeta(m.ops[r.name] ?? null);
+        else {
+          const whole = r.store.get(WHOLE);
+          if (whole !== undefined) r.op.restore(whole);
+        }
+      }
+      const l = m.label as [string, string[]] | null;
       this.label = l === null ? null : validateLabel({ level: l[0], releasability: l[1] });
     } catch (err) {
-      throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `checkpoint of ${this.topic}[${this.partition}] cannot be restored: ${(err as Error).message}`, {
-        details: { pipeline: this.definition.name, topic: this.topic, partition: this.partition },
-        cause: err,
-      });
+      throw fail(`store "${current}" cannot be restored: ${(err as Error).message}`, err);
     }
-    this.position = cp.offset;
+    this.position = m.offset;
     this.restored = true;
   }
 
@@ -122,18 +185,28 @@ export class PartitionTask {
     return out;
   }
 
-  snapshot(): PartitionCheckpoint {
-    return {
-      version: 1,
+  /** The next commit of this partition (changed entries, then the commit record), or null when there is nothing new. */
+  prepareCommit(): PreparedCommit | null {
+    if (!this.dirty || this.position === null) return null;
+    const ops: Record<string, JsonValue> = { [DEDUPE]: this.dedupe.saveMeta() };
+    for (const r of this.registered) {
+      if (r.kind === 'keyed') ops[r.name] = r.op.saveMeta();
+      else {
+        r.store.set(WHOLE, r.op.snapshot());
+        ops[r.name] = null;
+      }
+    }
+    const meta: PartitionMeta = {
+      v: 2,
       pipeline: this.definition.name,
       topic: this.topic,
       partition: this.partition,
-      offset: this.position as string,
-      dedupe: this.dedupe.snapshot(),
+      offset: this.position,
       watermarks: this.watermarks.snapshot(),
-      operators: this.operators.map((op) => op.snapshot()),
       label: this.label === null ? null : [this.label.level, [...this.label.releasability]],
+      ops,
     };
+    return this.state.prepare(meta as unknown as JsonValue);
   }
 
   duplicates(): number {
@@ -148,6 +221,7 @@ export class PartitionTask {
   dispose(): void {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
+    this.state.dispose();
   }
 }
 

@@ -1,11 +1,11 @@
-import type { BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage, TopicPartition, TopicPartitionOffset } from '../bus';
+import { join } from 'node:path';
+import type { BusAdmin, BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage, TopicPartition, TopicPartitionOffset } from '../bus';
 import { parseOffset } from '../bus';
 import { RECORD_KEY_ID_HEADER, RecordCodec, type DerivedRecord, type DerivedValue } from '../codec';
 import { VigilError, isVigilError } from '../errors';
 import { channels, type PipelineBatchEvent, type PipelineDropEvent } from '../instrument';
 import { withinCeiling } from './ceiling';
-import { ChangelogStore } from './changelog-store';
-import { openCheckpoint, sealCheckpoint } from './checkpoint-codec';
+import { MAX_RECORD_BYTES, PartitionState, StateMemory, memoryStateDir, openLmdbStateDir, openState, parseRecordKey, readRanges, sealState, type LocalStateDir, type PartitionRange, type PreparedCommit } from '../state';
 import type { PipelineDefinition } from './define-pipeline';
 import { PartitionTask } from './partition-task';
 import { Serial } from './serial';
@@ -32,8 +32,16 @@ export interface PipelineWorkerStats {
   readonly checkpoints: number;
   /** Checkpoint writes that failed (retried at the next interval). */
   readonly checkpointFailures: number;
-  /** Partitions whose state was restored from the changelog at assignment. */
+  /** Partitions whose state was restored at assignment (from the local store and/or the changelog). */
   readonly restored: number;
+  /** Changelog records read by restores. */
+  readonly restoreRecords: number;
+  /** Heap the state caches hold now (estimate), bytes; bounded by `stateCacheBytes`. */
+  readonly stateCacheBytes: number;
+  /** Cached entries evicted to the local store so far. */
+  readonly stateEvictions: number;
+  /** Commits started early because the state cache was full of changed entries. */
+  readonly pressureCommits: number;
 }
 
 /** How `stop` ends the worker. */
@@ -67,13 +75,15 @@ export class PipelineWorker {
   private readonly changelogTopic: string;
   private producer: BusProducer | undefined;
   private consumer: BusConsumer | undefined;
-  private store: ChangelogStore | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private admin: BusAdmin | undefined;
+  private local: LocalStateDir | undefined;
+  private readonly memory: StateMemory;
+  private lastCommit = 0;
   private state: PipelineWorkerStats['state'] = 'running';
   private killed = false;
   private sendFailure: unknown;
   private stopping: Promise<void> | undefined;
-  private readonly counters = { records: 0, invalid: 0, outputs: 0, refused: 0, checkpoints: 0, checkpointFailures: 0, restored: 0 };
+  private readonly counters = { records: 0, invalid: 0, outputs: 0, refused: 0, checkpoints: 0, checkpointFailures: 0, restored: 0, restoreRecords: 0, pressureCommits: 0 };
   // One payload per call site, reused (DESIGN.md §8.8); subscribers read it synchronously.
   private readonly batchEvent: PipelineBatchEvent;
   private readonly dropEvent: PipelineDropEvent;
@@ -90,6 +100,7 @@ export class PipelineWorker {
     this.batchEvent = { pipeline: definition.name, records: 0, outputs: 0, seconds: 0 };
     this.dropEvent = { pipeline: definition.name, stage: 'input', reason: '' };
     if (!options.keyring.has(options.stateKey.keyId)) options.keyring.add(options.stateKey);
+    this.memory = new StateMemory(options.stateCacheBytes);
   }
 
   /** The topics this worker reads and writes (with the prefix applied). */
@@ -97,29 +108,32 @@ export class PipelineWorker {
     return { sources: [...this.kinds.keys()], derived: this.derivedTopic, changelog: this.changelogTopic };
   }
 
-  /** @internal Creates the topics, starts the changelog reader and joins the group. */
+  /** @internal Creates the topics, opens the local state store and joins the group. */
   async start(): Promise<void> {
     const o = this.options;
     const admin = o.bus.admin();
-    let changelogPartitions: number;
-    try {
-      let most = 1;
-      for (const topic of this.kinds.keys()) {
-        const d = await admin.describeTopic(topic);
-        if (d === null) throw new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `pipeline "${this.definition.name}": source topic "${topic}" does not exist`, { details: { topic } });
-        most = Math.max(most, d.partitions);
-      }
-      await admin.ensureTopics([
-        { topic: this.derivedTopic, partitions: o.derivedPartitions ?? most },
-        { topic: this.changelogTopic, partitions: o.changelogPartitions, compacted: true },
-      ]);
-      changelogPartitions = (await admin.describeTopic(this.changelogTopic))?.partitions ?? o.changelogPartitions;
-    } finally {
-      await admin.close();
+    this.admin = admin;
+    let most = 1;
+    for (const topic of this.kinds.keys()) {
+      const d = await admin.describeTopic(topic);
+      if (d === null) throw new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `pipeline "${this.definition.name}": source topic "${topic}" does not exist`, { details: { topic } });
+      most = Math.max(most, d.partitions);
     }
+    // Co-partitioned: changelog partition p holds the state of source partition p.
+    await admin.ensureTopics([
+      { topic: this.derivedTopic, partitions: o.derivedPartitions ?? most },
+      { topic: this.changelogTopic, partitions: most, compacted: true },
+    ]);
+    const changelogPartitions = (await admin.describeTopic(this.changelogTopic))?.partitions ?? most;
+    if (changelogPartitions < most) {
+      throw new VigilError(
+        'VIGIL_E_PIPELINE_CHECKPOINT',
+        `pipeline "${this.definition.name}": changelog ${this.changelogTopic} has ${changelogPartitions} partition(s), the sources up to ${most}; partition p of the changelog holds the state of source partition p. It was probably made by an older Vigil: delete it (and the workers' stateDir) to start the pipeline's state over from the retained sources`,
+        { details: { topic: this.changelogTopic, partitions: changelogPartitions, expected: most } },
+      );
+    }
+    this.local = o.stateDir === undefined ? memoryStateDir() : openLmdbStateDir(join(o.stateDir, this.definition.name));
     this.producer = o.bus.producer();
-    this.store = new ChangelogStore({ bus: o.bus, topic: this.changelogTopic, partitions: changelogPartitions, groupPrefix: o.groupId, syncTimeoutMs: o.syncTimeoutMs, ...(o.consumer === undefined ? {} : { consumer: o.consumer }) });
-    await this.store.start();
     const consumer = o.bus.consumer({ fromBeginning: true, ...o.consumer, groupId: o.groupId, partitionsConsumedConcurrently: 1 });
     this.consumer = consumer;
     await consumer.subscribe([...this.kinds.keys()]);
@@ -129,12 +143,7 @@ export class PipelineWorker {
       onRevoke: (parts) => this.serial.run(() => this.revoke(parts)),
       onError: (err) => this.fail(err),
     });
-    if (o.checkpointIntervalMs > 0) {
-      this.timer = setInterval(() => {
-        void this.checkpoint().catch(() => undefined);
-      }, o.checkpointIntervalMs);
-      this.timer.unref();
-    }
+    this.lastCommit = performance.now();
   }
 
   /**
@@ -166,7 +175,7 @@ export class PipelineWorker {
   stats(): PipelineWorkerStats {
     let duplicates = 0;
     for (const t of this.tasks.values()) duplicates += t.duplicates();
-    return { state: this.state, partitions: this.tasks.size, duplicates, ...this.counters };
+    return { state: this.state, partitions: this.tasks.size, duplicates, ...this.counters, stateCacheBytes: Math.max(0, Math.round(this.memory.used)), stateEvictions: this.memory.evictions };
   }
 
   // --- consumer callbacks (serialised) ------------------------------------------------
@@ -174,21 +183,69 @@ export class PipelineWorker {
   private async assign(parts: readonly TopicPartition[]): Promise<void> {
     const mine = parts.filter((p) => this.kinds.has(p.topic));
     if (mine.length === 0 || this.state !== 'running') return;
-    const store = this.store as ChangelogStore;
-    // Whatever the previous owners checkpointed before we got here is in the view after this.
-    await store.sync(this.producer as BusProducer);
-    for (const { topic, partition } of mine) {
-      const task = new PartitionTask(this.definition, topic, partition, this.options.scheduler, (_r, reason) => this.dropped('duplicate', reason === 'duplicate' ? 'VIGIL_E_REPLAY' : 'VIGIL_E_SEQ_TOO_OLD'));
-      const saved = store.get(tpKey(topic, partition));
-      if (saved !== undefined && saved.value !== null) {
-        const keyId = saved.headers[RECORD_KEY_ID_HEADER]?.toString('utf8') ?? '';
-        task.restore(openCheckpoint(saved.value, keyId, this.options.keyring, { pipeline: this.definition.name, topic, partition }));
-        (this.consumer as BusConsumer).seek({ topic, partition, offset: task.position as string });
+    const local = this.local as LocalStateDir;
+    const started = performance.now();
+    const tasks = mine.map(({ topic, partition }) => {
+      const state = new PartitionState(topic, local.kv(`${topic}:${partition}`), this.memory);
+      return new PartitionTask(this.definition, topic, partition, this.options.scheduler, state, (_r, reason) => this.dropped('duplicate', reason === 'duplicate' ? 'VIGIL_E_REPLAY' : 'VIGIL_E_SEQ_TOO_OLD'));
+    });
+    // What to read per changelog partition: from the local commit's tail (a clean restart on
+    // the same disk), else from the start; up to the end now. A previous owner wrote its last
+    // commit before giving the partition up, so the end includes it.
+    const offsets = new Map((await (this.admin as BusAdmin).offsets(this.changelogTopic)).map((p) => [p.partition, p]));
+    const plans = tasks.map((task) => {
+      const o = offsets.get(task.partition);
+      const start = o === undefined ? 0 : parseOffset(o.start);
+      const commit = local.persistent ? task.state.localCommit() : null;
+      const useLocal = commit !== null && commit.tailFrom !== null;
+      const from = useLocal ? Math.max(start, parseOffset(commit.tailFrom as string)) : start;
+      return { task, useLocal, from, end: o?.end ?? '0', builder: task.state.restoreBuilder(useLocal) };
+    });
+    const ranges = new Map<number, PartitionRange>();
+    for (const p of plans) {
+      const r = ranges.get(p.task.partition);
+      if (r === undefined || parseOffset(r.from) > p.from) ranges.set(p.task.partition, { partition: p.task.partition, from: String(p.from), to: p.end });
+    }
+    const byPartition = new Map<number, typeof plans>();
+    for (const p of plans) byPartition.set(p.task.partition, [...(byPartition.get(p.task.partition) ?? []), p]);
+    const keyring = this.options.keyring;
+    await readRanges({
+      bus: this.options.bus,
+      topic: this.changelogTopic,
+      ranges: [...ranges.values()],
+      groupPrefix: this.options.groupId,
+      stallTimeoutMs: this.options.syncTimeoutMs,
+      ...(this.options.consumer === undefined ? {} : { consumer: this.options.consumer }),
+      onMessage: (m) => {
+        this.counters.restoreRecords++;
+        const key = m.key === null ? '' : m.key.toString('utf8');
+        const parsed = parseRecordKey(key);
+        if (parsed === null) {
+          if (key.startsWith('~fence~')) return; // fences of the older, whole-partition changelog reader
+          throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `changelog ${this.changelogTopic}[${m.partition}]@${m.offset}: key ${JSON.stringify(key.slice(0, 80))} is not a state key of this Vigil (a changelog written by an older version?); delete the changelog to start the state over`, {
+            details: { topic: this.changelogTopic, partition: m.partition },
+          });
+        }
+        const off = parseOffset(m.offset);
+        for (const p of byPartition.get(m.partition) ?? []) {
+          if (parsed.topic !== p.task.topic || off < p.from) continue;
+          const where = parsed.type === 'meta' ? `commit record of ${parsed.topic}[${m.partition}]` : `store "${parsed.store}" key ${JSON.stringify(parsed.key)} of ${parsed.topic}[${m.partition}]`;
+          const opened = m.value === null ? null : openState(m.value, m.headers[RECORD_KEY_ID_HEADER]?.toString('utf8') ?? '', keyring, where);
+          p.builder.add({ parsed, opened });
+        }
+      },
+    });
+    for (const p of plans) {
+      const { task } = p;
+      task.restore(p.builder.finish(p.end));
+      if (task.position !== null) {
+        (this.consumer as BusConsumer).seek({ topic: task.topic, partition: task.partition, offset: task.position });
         this.counters.restored++;
       }
       task.start();
-      this.tasks.set(tpKey(topic, partition), task);
+      this.tasks.set(tpKey(task.topic, task.partition), task);
     }
+    if (channels.pipelineRestore.hasSubscribers) channels.pipelineRestore.publish({ pipeline: this.definition.name, partitions: plans.length, local: plans.filter((p) => p.useLocal).length, seconds: (performance.now() - started) / 1000 });
   }
 
   private async revoke(parts: readonly TopicPartition[]): Promise<void> {
@@ -198,16 +255,17 @@ export class PipelineWorker {
       if (t !== undefined) lost.push(t);
     }
     if (lost.length === 0) return;
-    // Best effort: a last checkpoint spares the next owner a re-read. Without it the next
-    // owner restores an older checkpoint and re-produces the same results: still correct.
-    if (!this.killed && this.state !== 'failed') await this.checkpointTasks(lost).catch(() => undefined);
+    // No last commit here: the bus reports a revocation after the group has already handed
+    // the partitions on, so the new owner may be restoring while we would write (a zombie
+    // commit mixing into its state). The new owner restores our last commit and re-reads
+    // from its offset, re-producing the same results under the same keys.
     for (const t of lost) {
       t.dispose();
       this.tasks.delete(tpKey(t.topic, t.partition));
     }
   }
 
-  private process(batch: BusBatch): void {
+  private async process(batch: BusBatch): Promise<void> {
     const task = this.tasks.get(tpKey(batch.topic, batch.partition));
     if (task === undefined || this.state !== 'running') return;
     const started = performance.now();
@@ -224,6 +282,16 @@ export class PipelineWorker {
     }
     task.position = batch.nextOffset;
     task.dirty = true;
+    const memory = this.memory;
+    let commitNow = false;
+    if (memory.pressure) {
+      memory.trim();
+      if (memory.pressure) {
+        // The cache is full of changed entries: commit them, then they can be evicted.
+        this.counters.pressureCommits++;
+        commitNow = true;
+      }
+    }
     const outputs = task.drain();
     const produced = outputs.length > 0 ? this.publish(task, outputs) : 0;
     if (channels.pipelineBatch.hasSubscribers) {
@@ -233,6 +301,11 @@ export class PipelineWorker {
       e.seconds = (performance.now() - started) / 1000;
       channels.pipelineBatch.publish(e);
     }
+    // Commits run here, inside the consumer's batch loop, never on a timer: the group cannot
+    // hand a partition to another member while a batch of it is being processed, so a
+    // member never commits state of a partition it has already lost.
+    const interval = this.options.checkpointIntervalMs;
+    if (commitNow || (interval > 0 && performance.now() - this.lastCommit >= interval)) await this.checkpointTasks([...this.tasks.values()]);
   }
 
   // --- records in, records out -------------------------------------------------------
@@ -317,30 +390,61 @@ export class PipelineWorker {
     const producer = this.producer;
     if (producer === undefined || this.killed) return;
     const started = performance.now();
+    this.lastCommit = started;
     // Results first: a checkpoint must never claim offsets whose results could be lost.
     await producer.flush();
     if (this.sendFailure !== undefined) throw this.sendFailure;
-    const dirty = tasks.filter((t) => t.dirty && t.position !== null);
-    if (dirty.length === 0) return;
     const stateKey = this.options.stateKey;
+    const headers = { [RECORD_KEY_ID_HEADER]: stateKey.keyId };
+    const prepared: Array<[PartitionTask, PreparedCommit]> = [];
+    const messages: OutgoingMessage[] = [];
     let bytes = 0;
-    const messages = dirty.map((t) => {
-      const value = sealCheckpoint(t.snapshot(), stateKey);
-      bytes += value.length;
-      return { key: tpKey(t.topic, t.partition), value, headers: { [RECORD_KEY_ID_HEADER]: stateKey.keyId } };
-    });
+    let largest = 0;
+    for (const t of tasks) {
+      const c = t.prepareCommit();
+      if (c === null) continue;
+      prepared.push([t, c]);
+      for (const r of c.records) {
+        const value = r.plain === null ? null : sealState(r.plain, stateKey);
+        const size = Buffer.byteLength(r.key) + (value?.length ?? 0);
+        if (size > MAX_RECORD_BYTES) throw new VigilError('VIGIL_E_INTERNAL', `state record ${JSON.stringify(r.key)} would be ${size} bytes, above ${MAX_RECORD_BYTES}`);
+        bytes += size;
+        if (size > largest) largest = size;
+        messages.push({ key: r.key, value, partition: t.partition, headers });
+      }
+    }
+    if (prepared.length === 0) return;
     try {
       await producer.send(this.changelogTopic, messages);
     } catch (err) {
       this.counters.checkpointFailures++;
-      throw err;
+      // The commit may have landed in part or whole: which slot holds each entry's committed
+      // value is unknown now, so the partitions must be restored from the changelog.
+      const e = new VigilError('VIGIL_E_PIPELINE_FAILED', `pipeline "${this.definition.name}": a state commit to ${this.changelogTopic} failed (${(err as Error).message}); the worker stops so that its partitions are restored from the changelog`, {
+        retriable: true,
+        details: { topic: this.changelogTopic },
+        cause: err,
+      });
+      this.fail(e);
+      throw e;
     }
-    for (const t of dirty) t.dirty = false;
-    this.counters.checkpoints += messages.length;
+    let ends: Map<number, string> | null = null;
+    if ((this.local as LocalStateDir).persistent) {
+      // Where a clean restart's tail starts: everything after this commit lies beyond these offsets.
+      ends = await (this.admin as BusAdmin)
+        .offsets(this.changelogTopic)
+        .then((list) => new Map(list.map((p) => [p.partition, p.end])))
+        .catch(() => null);
+    }
+    for (const [t, c] of prepared) {
+      c.finish(ends?.get(t.partition) ?? null);
+      t.dirty = false;
+    }
+    this.counters.checkpoints += prepared.length;
     if (channels.pipelineCheckpoint.hasSubscribers) {
-      channels.pipelineCheckpoint.publish({ pipeline: this.definition.name, partitions: messages.length, bytes, seconds: (performance.now() - started) / 1000 });
+      channels.pipelineCheckpoint.publish({ pipeline: this.definition.name, partitions: prepared.length, records: messages.length, bytes, maxRecordBytes: largest, seconds: (performance.now() - started) / 1000 });
     }
-    const owned = dirty.filter((t) => this.tasks.get(tpKey(t.topic, t.partition)) === t).map((t) => ({ topic: t.topic, partition: t.partition, offset: t.position as string }));
+    const owned = prepared.filter(([t]) => this.tasks.get(tpKey(t.topic, t.partition)) === t).map(([t]) => ({ topic: t.topic, partition: t.partition, offset: t.position as string }));
     // Informational (the changelog is the source of truth); a partition that just moved refuses it.
     if (owned.length > 0) await this.consumer?.commit(owned).catch(() => undefined);
   }
@@ -373,7 +477,6 @@ export class PipelineWorker {
 
   private async shutdown(checkpoint: boolean): Promise<void> {
     if (this.state === 'running') this.state = 'stopping';
-    if (this.timer !== undefined) clearInterval(this.timer);
     let error: unknown;
     if (checkpoint) {
       try {
@@ -386,10 +489,11 @@ export class PipelineWorker {
     // point, otherwise the last checkpoint was just written.
     this.killed = true;
     await this.consumer?.close();
-    await this.store?.close();
     await this.producer?.close();
+    await this.admin?.close().catch(() => undefined);
     for (const t of this.tasks.values()) t.dispose();
     this.tasks.clear();
+    await this.local?.close().catch(() => undefined);
     if (this.state !== 'failed') this.state = 'stopped';
     if (error !== undefined) throw error;
   }

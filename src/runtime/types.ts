@@ -89,12 +89,16 @@ export interface PipelineContext {
   /** Processing-time scheduler (the worker's). Event-time operators do not need it. */
   readonly scheduler: SchedulerLike;
   /**
-   * Registers a stateful operator (window, detector…) for checkpoints and returns it, so
-   * it can be used inline: `events$.pipe(ctx.stateful(keyedWindow({...})))`. Register
-   * every stateful operator, always in the same order: the runner snapshots them with the
-   * partition's offset and restores them, by position, before the chain is subscribed.
+   * Registers a stateful operator (window, detector…) under a store name and returns it, so
+   * it can be used inline: `events$.pipe(ctx.state('stats', keyedWindow({...})))`. The name
+   * (1–64 of `[A-Za-z0-9._-]`, unique in the pipeline) is what the runtime matches state to
+   * at a restore: reordering operators is safe, a renamed or removed store is refused with
+   * `VIGIL_E_PIPELINE_CHECKPOINT`, an added one starts empty. Operators with keyed state
+   * (`keyedWindow`, `dedupe`, the detectors) are checkpointed key by key; others whole.
    */
-  stateful<I, O, S extends JsonValue>(operator: StatefulOperator<I, O, S>): StatefulOperator<I, O, S>;
+  state<I, O, S extends JsonValue>(name: string, operator: StatefulOperator<I, O, S>): StatefulOperator<I, O, S>;
+  /** @deprecated Replaced by `state(name, operator)`; throws `VIGIL_E_PIPELINE_OPTIONS`. */
+  stateful(operator: unknown): never;
 }
 
 /** The stream a pipeline's `build` receives: readings with their event time, and watermarks. */

@@ -18,22 +18,32 @@ export interface PipelineWorkerOptions {
   /** Put in front of every topic name (sources, derived, changelog), e.g. per test or tenant. Default ''. */
   readonly topicPrefix?: string;
   /**
-   * How often (ms of wall-clock time) to checkpoint every partition read since the last
-   * checkpoint. Default 5,000. 0: only on `checkpoint()`, a revocation and `stop()`.
-   * Shorter means less to re-read after a crash, more changelog writes.
+   * How often (ms of wall-clock time) to commit the state of every partition read since its
+   * last commit: the store entries changed since then, then a commit record with the
+   * offset. Checked after each batch, inside the consumer's loop (an idle worker commits at
+   * its next batch or at `stop()`). Default 5,000. 0: only on `checkpoint()`, a full state
+   * cache and `stop()`. Shorter means less to re-read after a crash, more changelog writes.
    */
   readonly checkpointIntervalMs?: number;
   /** Partitions of `derived.<name>` when the worker creates it. Default: the most of any source topic. */
   readonly derivedPartitions?: number;
-  /** Partitions of `vigil.changelog.<name>` when the worker creates it. Default 1. */
-  readonly changelogPartitions?: number;
+  /**
+   * Local directory of the worker's state stores (LMDB, one database per source partition
+   * it owns). State beyond `stateCacheBytes` spills there, and a clean restart on the same
+   * directory restores from it plus the changelog's tail instead of the whole changelog.
+   * One directory per worker process. Default: none (state spills to encoded bytes in
+   * memory, and every restore reads the changelog).
+   */
+  readonly stateDir?: string;
+  /** Heap budget of the state caches in bytes; beyond it, clean state is evicted to the local store. Default 128 MiB. */
+  readonly stateCacheBytes?: number;
   /**
    * Consumer settings (timeouts, batch sizes) for the source consumer and the changelog
    * reader. `fromBeginning` (default true here) decides where a partition with neither
    * checkpoint nor committed offset starts: a new pipeline reads the retained history.
    */
   readonly consumer?: Partial<Omit<BusConsumerOptions, 'groupId'>>;
-  /** Longest an assignment waits for the changelog reader to catch up. Default 30,000 ms. */
+  /** Longest an assignment waits to read the changelog of the partitions it restores. Default 30,000 ms (a larger state needs more). */
   readonly syncTimeoutMs?: number;
   /** Processing-time scheduler handed to `build` through `ctx.scheduler`. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
@@ -51,7 +61,7 @@ export interface ResolvedWorkerOptions extends PipelineWorkerOptions {
   readonly groupId: string;
   readonly topicPrefix: string;
   readonly checkpointIntervalMs: number;
-  readonly changelogPartitions: number;
+  readonly stateCacheBytes: number;
   readonly syncTimeoutMs: number;
   readonly scheduler: SchedulerLike;
 }
@@ -83,13 +93,14 @@ export function resolveWorkerOptions(pipeline: string, o: PipelineWorkerOptions)
   const scheduler = o.scheduler ?? asyncScheduler;
   if (typeof scheduler?.now !== 'function' || typeof scheduler.schedule !== 'function') fail(pipeline, 'scheduler', scheduler, 'expected an rxjs SchedulerLike');
   const stateKey = o.stateKey ?? o.derivedKey;
+  if (o.stateDir !== undefined && (typeof o.stateDir !== 'string' || o.stateDir.length === 0)) fail(pipeline, 'stateDir', o.stateDir, 'expected a directory path');
   return Object.freeze({
     ...o,
     stateKey,
     groupId,
     topicPrefix: prefix,
     checkpointIntervalMs: count(pipeline, 'checkpointIntervalMs', o.checkpointIntervalMs, 5_000, 0),
-    changelogPartitions: count(pipeline, 'changelogPartitions', o.changelogPartitions, 1, 1),
+    stateCacheBytes: count(pipeline, 'stateCacheBytes', o.stateCacheBytes, 128 * 1024 * 1024, 1024 * 1024),
     ...(o.derivedPartitions === undefined ? {} : { derivedPartitions: count(pipeline, 'derivedPartitions', o.derivedPartitions, 1, 1) }),
     syncTimeoutMs: count(pipeline, 'syncTimeoutMs', o.syncTimeoutMs, 30_000, 1),
     scheduler,

@@ -1,5 +1,6 @@
 import { invalid, optionalNumber, requireFunction, requireObject } from './options';
-import { checkSnapshot, statefulOperator } from './stateful-operator';
+import { keyedStatefulOperator } from './stateful-operator';
+import { MemoryKeyedState, MemoryStateProvider, type KeyedState, type KeyedStateSnapshot, type KeyedStateful, type StateProvider } from './state';
 import type { JsonValue, StatefulOperator } from './types';
 
 export interface DedupeOptions<T> {
@@ -28,16 +29,10 @@ export interface DedupeStats {
   readonly evicted: number;
 }
 
-export interface DedupeSnapshot {
-  readonly operator: 'dedupe';
-  readonly version: 1;
-  readonly settings: string;
-  readonly counters: readonly number[];
-  readonly devices: ReadonlyArray<readonly [string, number, readonly number[]]>;
-  readonly [extra: string]: JsonValue;
-}
+/** The JSON state of a dedupe operator used standalone (`snapshot()`). */
+export type DedupeSnapshot = KeyedStateSnapshot;
 
-export type DedupeOperator<T> = StatefulOperator<T, T, DedupeSnapshot> & { stats(): DedupeStats };
+export type DedupeOperator<T> = StatefulOperator<T, T, DedupeSnapshot> & KeyedStateful & { stats(): DedupeStats };
 
 interface Seen {
   high: number;
@@ -66,7 +61,18 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
   if (options.onDrop !== undefined) requireFunction(NAME, 'onDrop', options.onDrop);
   const words = window / 32;
   const settings = `window=${window}`;
-  const devices = new Map<string, Seen>();
+  // Standalone: a Map in least-recently-heard order, bounded by maxDevices. Under the
+  // runtime: a store that spills to disk, so no device is forgotten.
+  let devices: KeyedState<Seen> = new MemoryKeyedState<Seen>();
+  let lru: Map<string, Seen> | null = new Map();
+  let known = 0;
+  const codec = {
+    save: (s: Seen): JsonValue => [s.high, ...s.bits],
+    load: (j: JsonValue): Seen => {
+      const a = j as number[];
+      return { high: a[0] as number, bits: Uint32Array.from(a.slice(1)) };
+    },
+  };
   let passed = 0;
   let duplicates = 0;
   let tooOld = 0;
@@ -116,20 +122,27 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
       const id = options.device(r);
       let seen = devices.get(id);
       if (seen === undefined) {
-        if (devices.size >= maxDevices) {
-          devices.delete(devices.keys().next().value as string);
+        if (lru !== null && lru.size >= maxDevices) {
+          const oldest = lru.keys().next().value as string;
+          lru.delete(oldest);
+          devices.delete(oldest);
           evicted++;
+          known--;
         }
         seen = { high: seq, bits: new Uint32Array(words) };
         seen.bits[(seq % window) >>> 5] = 1 << (seq % window & 31);
         devices.set(id, seen);
+        lru?.set(id, seen);
+        known++;
         passed++;
         emit(r);
         return;
       }
-      // Re-insert so that Map order is least recently heard first.
-      devices.delete(id);
-      devices.set(id, seen);
+      if (lru !== null) {
+        // Re-insert so that Map order is least recently heard first.
+        lru.delete(id);
+        lru.set(id, seen);
+      }
       if (seq < seen.high && seen.high - seq >= window) {
         drop(r, 'too-old');
         return;
@@ -138,24 +151,27 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
         drop(r, 'duplicate');
         return;
       }
+      devices.changed(id);
       passed++;
       emit(r);
     },
-    snapshot: (): DedupeSnapshot => ({
-      operator: 'dedupe',
-      version: 1,
-      settings,
-      counters: [passed, duplicates, tooOld, unsequenced, evicted],
-      devices: [...devices].map(([id, s]) => [id, s.high, [...s.bits]] as const),
-    }),
-    restore: (state: DedupeSnapshot) => {
-      checkSnapshot('dedupe', state, settings);
-      devices.clear();
-      [passed, duplicates, tooOld, unsequenced, evicted] = state.counters as [number, number, number, number, number];
-      for (const [id, high, bits] of state.devices) devices.set(id, { high, bits: Uint32Array.from(bits) });
+    bindState: (provider: StateProvider) => {
+      devices = provider.store('devices', codec);
+      known = 0;
+      lru = provider instanceof MemoryStateProvider ? new Map() : null;
+    },
+    saveMeta: (): JsonValue => [passed, duplicates, tooOld, unsequenced, evicted],
+    restoreMeta: (meta: JsonValue) => {
+      [passed, duplicates, tooOld, unsequenced, evicted] = (meta ?? [0, 0, 0, 0, 0]) as [number, number, number, number, number];
+      lru?.clear();
+      known = 0;
+      for (const [id, seen] of devices.entries()) {
+        lru?.set(id, seen);
+        known++;
+      }
     },
   };
-  return statefulOperator(NAME, core, {
-    stats: (): DedupeStats => ({ passed, duplicates, tooOld, unsequenced, devices: devices.size, evicted }),
+  return keyedStatefulOperator(NAME, settings, core, {
+    stats: (): DedupeStats => ({ passed, duplicates, tooOld, unsequenced, devices: known, evicted }),
   });
 }

@@ -4,6 +4,7 @@
  */
 export type { RecordEvent, WatermarkEvent, StreamEvent, JsonValue, StreamKey, WindowBounds, StatefulOperator } from './types';
 export { recordEvent, watermark } from './types';
+export { MemoryKeyedState, MemoryStateProvider, isKeyedStateful, type KeyedState, type KeyedStateful, type KeyedStateSnapshot, type StateCodec, type StateProvider } from './state';
 export { withWatermarks, type WithWatermarksOptions, type WithWatermarksOperator, type WithWatermarksStats, type WithWatermarksSnapshot } from './with-watermarks';
 export { tumbling, hopping, sliding, session, type WindowSpec, type TumblingWindow, type HoppingWindow, type SlidingWindow, type SessionWindow } from './windows';
 export { keyedWindow, type KeyedWindowOptions, type KeyedWindowOperator, type KeyedWindowStats, type KeyedWindowSnapshot, type WindowResult } from './keyed-window';

@@ -1,6 +1,7 @@
 import type { Aggregate } from './aggregates';
 import { invalid, optionalNumber, requireFunction, requireObject } from './options';
-import { checkSnapshot, statefulOperator } from './stateful-operator';
+import { keyedStatefulOperator } from './stateful-operator';
+import type { KeyedState, KeyedStateSnapshot, KeyedStateful, StateProvider } from './state';
 import { TimerIndex } from './timer-index';
 import type { JsonValue, RecordEvent, StatefulOperator, StreamEvent, StreamKey, WindowBounds } from './types';
 import { alignedStart, describeWindow, type WindowSpec } from './windows';
@@ -62,26 +63,18 @@ export interface KeyedWindowStats {
   readonly late: number;
 }
 
-/** The JSON state of a window operator. */
-export interface KeyedWindowSnapshot {
-  readonly operator: 'keyed-window';
-  readonly version: 1;
-  readonly settings: string;
-  readonly watermark: number | null;
-  readonly counters: readonly number[];
-  readonly keys: ReadonlyArray<readonly [StreamKey, readonly JsonValue[]]>;
-  /** Pending event-time timers: `[time, keys]`, keys in the order they fire. */
-  readonly timers: ReadonlyArray<readonly [number, readonly StreamKey[]]>;
-  readonly [extra: string]: JsonValue;
-}
+/** The JSON state of a window operator used standalone (`snapshot()`). */
+export type KeyedWindowSnapshot = KeyedStateSnapshot;
 
-export type KeyedWindowOperator<T, K, R> = StatefulOperator<StreamEvent<T>, WindowResult<K, R>, KeyedWindowSnapshot> & {
-  stats(): KeyedWindowStats;
-};
+export type KeyedWindowOperator<T, K, R> = StatefulOperator<StreamEvent<T>, WindowResult<K, R>, KeyedWindowSnapshot> &
+  KeyedStateful & {
+    stats(): KeyedWindowStats;
+  };
 
 // One window (tumbling, hopping, session) or one sliding bucket (start = the bucket's
 // record time; its window is [start − size + 1, start + 1)).
-interface Win<A> {
+interface Win<K, A> {
+  readonly key: K;
   start: number;
   end: number;
   acc: A;
@@ -93,6 +86,10 @@ interface Win<A> {
   nextEarly: number;
   /** Windows emitted earlier that this session replaces and has not yet announced. */
   supersedes: WindowBounds[] | null;
+  /** Creation order: a restored operator re-registers timers in it, so results due together keep their order. */
+  seq: number;
+  /** Store key (aligned windows: one entry per window). */
+  skey: string;
 }
 
 const NAME = 'keyedWindow';
@@ -136,24 +133,54 @@ export function keyedWindow<T, K extends StreamKey, A, R>(options: KeyedWindowOp
     options.onLate,
     options.flushOnComplete ?? true,
   );
-  return statefulOperator(NAME, core, { stats: () => core.stats() });
+  return keyedStatefulOperator(NAME, core.settings, core, { stats: () => core.stats() });
 }
 
+/** Store key of an aligned window: the key's type, the window start and the key. */
+function windowKey(key: StreamKey, start: number): string {
+  return `${typeof key === 'number' ? 'n' : 's'}${start}:${key}`;
+}
+
+/** Store key of a session/sliding key (all its windows in one entry). */
+function listKey(key: StreamKey): string {
+  return `${typeof key === 'number' ? 'n' : 's'}${key}`;
+}
+
+type SavedWin = [StreamKey, number, number, number, boolean, boolean, number | null, number[][] | null, number, JsonValue];
+
+/**
+ * State layout. Aligned windows (tumbling, hopping) are one store entry each (`windows`):
+ * open ones are pinned in memory and indexed by key; fired ones wait out the allowed
+ * lateness in the store (on disk under the runtime) with only their store key in an
+ * event-time expiry index, so a long lateness costs disk, not heap. Session and sliding
+ * windows keep each key's windows as one entry (`keys`), all in memory: merging sessions
+ * and sliding buckets needs every window of the key at hand.
+ */
 class KeyedWindowCore<T, K extends StreamKey, A, R> {
   private emit: (out: WindowResult<K, R>) => void = () => undefined;
-  private readonly keys = new Map<K, Win<A>[]>();
+  /** Aligned: windows by store key. */
+  private windows!: KeyedState<Win<K, A>>;
+  /** Session/sliding: every window of a key, by list key. */
+  private lists!: KeyedState<Win<K, A>[]>;
+  /** Aligned: windows not yet fired, per key, by start; session/sliding: every window per key. */
+  private readonly keys = new Map<K, Win<K, A>[]>();
   private readonly timers = new TimerIndex<K>();
+  /** Aligned: store keys of fired windows, due when their lateness has passed. */
+  private readonly expiry = new TimerIndex<string>();
+  private closed = 0;
   private watermark = -Infinity;
   private flushing = false;
   private finals = 0;
   private revisions = 0;
   private earlies = 0;
   private late = 0;
-  private readonly settings: string;
+  private seq = 0;
+  readonly settings: string;
   // Window geometry, unpacked once so the hot path reads plain fields.
   private readonly size: number;
   private readonly slide: number;
   private readonly offset: number;
+  private readonly aligned: boolean;
 
   constructor(
     private readonly keyOf: (record: T) => K,
@@ -168,7 +195,123 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     this.size = spec.kind === 'session' ? 0 : spec.size;
     this.slide = spec.kind === 'hopping' ? spec.slide : spec.kind === 'tumbling' ? spec.size : 1;
     this.offset = spec.kind === 'hopping' || spec.kind === 'tumbling' ? spec.offset : 0;
+    this.aligned = spec.kind === 'tumbling' || spec.kind === 'hopping';
   }
+
+  // ---- state -------------------------------------------------------------------
+
+  bindState(provider: StateProvider): void {
+    const agg = this.agg;
+    const save = (w: Win<K, A>): SavedWin => [
+      w.key,
+      w.start,
+      w.end,
+      w.revision,
+      w.fired,
+      w.dirty,
+      Number.isFinite(w.nextEarly) ? w.nextEarly : null,
+      w.supersedes === null ? null : w.supersedes.map((b) => [b.start, b.end]),
+      w.seq,
+      agg.save(w.acc),
+    ];
+    const load = (j: JsonValue, skey: string | null): Win<K, A> => {
+      const [key, start, end, revision, fired, dirty, nextEarly, sup, seq, acc] = j as SavedWin;
+      return {
+        key: key as K,
+        start,
+        end,
+        revision,
+        fired,
+        dirty,
+        nextEarly: nextEarly === null ? Infinity : nextEarly,
+        supersedes: sup === null ? null : sup.map(([a, b]) => ({ start: a as number, end: b as number })),
+        seq,
+        skey: skey ?? windowKey(key, start),
+        acc: agg.load(acc),
+      };
+    };
+    this.keys.clear();
+    this.timers.clear();
+    this.expiry.clear();
+    this.closed = 0;
+    if (this.aligned) this.windows = provider.store<Win<K, A>>('windows', { save, load: (j) => load(j, null) });
+    else this.lists = provider.store<Win<K, A>[]>('keys', { save: (ws) => ws.map(save), load: (j) => (j as JsonValue[]).map((w) => load(w, '')) });
+  }
+
+  saveMeta(): JsonValue {
+    return [Number.isFinite(this.watermark) ? this.watermark : null, this.finals, this.revisions, this.earlies, this.late, this.seq];
+  }
+
+  restoreMeta(meta: JsonValue): void {
+    const m = (meta ?? [null, 0, 0, 0, 0, 0]) as [number | null, number, number, number, number, number];
+    this.watermark = m[0] === null ? -Infinity : m[0];
+    [, this.finals, this.revisions, this.earlies, this.late, this.seq] = m;
+    this.keys.clear();
+    this.timers.clear();
+    this.expiry.clear();
+    this.closed = 0;
+    // Timers are rebuilt in creation order: results due at the same time come out in the
+    // order an uninterrupted operator would emit them.
+    const pending: Win<K, A>[] = [];
+    if (this.aligned) {
+      for (const [skey, w] of this.windows.entries()) {
+        if (w.fired) {
+          this.expiry.add(w.end + this.lateness, skey);
+          this.closed++;
+        } else {
+          pending.push(w);
+        }
+      }
+      pending.sort((a, b) => a.seq - b.seq);
+      for (const w of pending) {
+        this.windows.pin(w.skey);
+        this.insertOpen(w);
+        this.timers.add(w.end, w.key);
+        if (w.nextEarly < w.end) this.timers.add(w.nextEarly, w.key);
+      }
+      return;
+    }
+    const lists: Win<K, A>[][] = [];
+    for (const [lkey, ws] of this.lists.entries()) {
+      if (ws.length === 0) continue;
+      this.lists.pin(lkey);
+      const key = (ws[0] as Win<K, A>).key;
+      this.keys.set(key, ws);
+      lists.push(ws);
+    }
+    for (const ws of lists) for (const w of ws) pending.push(w);
+    pending.sort((a, b) => a.seq - b.seq);
+    for (const w of pending) {
+      if (this.spec.kind === 'sliding') this.registerSliding(w.key, w.start);
+      else this.registerWin(w.key, w);
+    }
+  }
+
+  /** A session/sliding key's list changed. */
+  private touch(key: K): void {
+    const lkey = listKey(key);
+    const ws = this.keys.get(key);
+    if (ws === undefined || ws.length === 0) {
+      this.keys.delete(key);
+      this.lists.unpin(lkey);
+      this.lists.delete(lkey);
+    } else {
+      this.lists.changed(lkey);
+    }
+  }
+
+  private insertOpen(win: Win<K, A>): void {
+    let wins = this.keys.get(win.key);
+    if (wins === undefined) {
+      wins = [];
+      this.keys.set(win.key, wins);
+    }
+    let i = wins.length;
+    while (i > 0 && (wins[i - 1] as Win<K, A>).start > win.start) i--;
+    wins.splice(i, 0, win);
+  }
+
+  // ---- subscription ------------------------------------------------------------
 
   open(emit: (out: WindowResult<K, R>) => void): void {
     this.emit = emit;
@@ -192,9 +335,11 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
         return;
       case 'session':
         this.addSession(key, event, this.spec.gap);
+        this.touch(key);
         return;
       case 'sliding':
         this.addSliding(key, event);
+        this.touch(key);
         return;
     }
   }
@@ -216,7 +361,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     return {
       watermark: this.watermark,
       keys: this.keys.size,
-      openWindows: open,
+      openWindows: open + this.closed,
       finals: this.finals,
       revisions: this.revisions,
       early: this.earlies,
@@ -226,13 +371,31 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
 
   // ---- records -------------------------------------------------------------------
 
-  private winsOf(key: K): Win<A>[] {
+  private winsOf(key: K): Win<K, A>[] {
     let wins = this.keys.get(key);
     if (wins === undefined) {
       wins = [];
       this.keys.set(key, wins);
+      this.lists.set(listKey(key), wins);
+      this.lists.pin(listKey(key));
     }
     return wins;
+  }
+
+  private newWin(key: K, start: number, end: number, skey: string): Win<K, A> {
+    return {
+      key,
+      start,
+      end,
+      acc: this.agg.create(),
+      revision: -1,
+      fired: false,
+      dirty: true,
+      nextEarly: this.early > 0 ? start + this.early : Infinity,
+      supersedes: null,
+      seq: this.seq++,
+      skey,
+    };
   }
 
   private addAligned(key: K, event: RecordEvent<T>): void {
@@ -241,29 +404,48 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     const size = this.size;
     const last = alignedStart(t, this.slide, this.offset);
     let accepted = false;
-    let wins: Win<A>[] | undefined;
     // Windows containing t start at last, last − slide, … down to > t − size.
     for (let start = last; start > t - size; start -= this.slide) {
       const end = start + size;
       if (W >= end + this.lateness) continue;
       accepted = true;
-      wins ??= this.winsOf(key);
-      let win: Win<A> | undefined;
-      for (let i = 0; i < wins.length; i++) {
-        if ((wins[i] as Win<A>).start === start) {
-          win = wins[i];
-          break;
+      if (W < end) {
+        // Open: pinned in memory, indexed by key.
+        const wins = this.keys.get(key);
+        let win: Win<K, A> | undefined;
+        if (wins !== undefined) {
+          for (let i = 0; i < wins.length; i++) {
+            if ((wins[i] as Win<K, A>).start === start) {
+              win = wins[i];
+              break;
+            }
+          }
         }
-      }
-      if (win === undefined) {
-        win = this.createWin(key, wins, start, end);
+        if (win === undefined) {
+          win = this.newWin(key, start, end, windowKey(key, start));
+          this.windows.set(win.skey, win);
+          this.windows.pin(win.skey);
+          this.insertOpen(win);
+          this.timers.add(end, key);
+          if (win.nextEarly < end) this.timers.add(win.nextEarly, key);
+        }
         win.acc = this.agg.add(win.acc, event.value, t);
-        if (W >= end) this.fire(key, win);
+        win.dirty = true;
+        this.windows.changed(win.skey);
         continue;
       }
+      // Fired and within the allowed lateness: in the store (on disk under the runtime).
+      const skey = windowKey(key, start);
+      let win = this.windows.get(skey);
+      if (win === undefined) {
+        win = this.newWin(key, start, end, skey);
+        this.windows.set(skey, win);
+        this.expiry.add(end + this.lateness, skey);
+        this.closed++;
+      }
       win.acc = this.agg.add(win.acc, event.value, t);
-      if (win.fired) this.fire(key, win);
-      else win.dirty = true;
+      this.fire(key, win);
+      this.windows.changed(skey);
     }
     if (!accepted) this.rejectLate(event);
   }
@@ -278,7 +460,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     let end = t + gap;
     if (wins !== undefined) {
       for (let i = 0; i < wins.length; i++) {
-        const w = wins[i] as Win<A>;
+        const w = wins[i] as Win<K, A>;
         if (w.start < t + gap && t < w.end) {
           if (first < 0) first = i;
           lastIdx = i;
@@ -293,19 +475,23 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     }
     if (first < 0) {
       const list = this.winsOf(key);
-      const win = this.createWin(key, list, start, end);
+      const win = this.newWin(key, start, end, '');
+      let i = list.length;
+      while (i > 0 && (list[i - 1] as Win<K, A>).start > start) i--;
+      list.splice(i, 0, win);
+      this.registerWin(key, win);
       win.acc = this.agg.add(win.acc, event.value, t);
       if (W >= end) this.fire(key, win);
       return;
     }
-    const list = wins as Win<A>[];
-    const target = list[first] as Win<A>;
+    const list = wins as Win<K, A>[];
+    const target = list[first] as Win<K, A>;
     let supersedes: WindowBounds[] | null = target.supersedes;
     let revision = target.revision;
     const changed = target.start !== start || target.end !== end;
     if (changed && target.revision >= 0) (supersedes ??= []).push({ start: target.start, end: target.end });
     for (let i = first + 1; i <= lastIdx; i++) {
-      const other = list[i] as Win<A>;
+      const other = list[i] as Win<K, A>;
       target.acc = this.agg.merge(target.acc, other.acc);
       if (other.revision >= 0) (supersedes ??= []).push({ start: other.start, end: other.end });
       if (other.supersedes !== null) (supersedes ??= []).push(...other.supersedes);
@@ -337,10 +523,10 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     }
     const wins = this.winsOf(key);
     let idx = wins.length;
-    while (idx > 0 && (wins[idx - 1] as Win<A>).start >= t) idx--;
+    while (idx > 0 && (wins[idx - 1] as Win<K, A>).start >= t) idx--;
     let own = wins[idx];
     if (own === undefined || own.start !== t) {
-      own = { start: t, end: t + 1, acc: this.agg.create(), revision: -1, fired: false, dirty: false, nextEarly: Infinity, supersedes: null };
+      own = { key, start: t, end: t + 1, acc: this.agg.create(), revision: -1, fired: false, dirty: false, nextEarly: Infinity, supersedes: null, seq: this.seq++, skey: '' };
       wins.splice(idx, 0, own);
       this.registerSliding(key, t);
     }
@@ -348,7 +534,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     // The windows of buckets t … t + size − 1 contain this record.
     const limit = t + this.size - 1;
     for (let i = idx; i < wins.length; i++) {
-      const b = wins[i] as Win<A>;
+      const b = wins[i] as Win<K, A>;
       if (b.start > limit) break;
       if (b.fired) {
         if (W < b.end + this.lateness) this.fireSliding(key, wins, i);
@@ -363,25 +549,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     if (this.onLate !== undefined) this.onLate(event);
   }
 
-  private createWin(key: K, wins: Win<A>[], start: number, end: number): Win<A> {
-    const win: Win<A> = {
-      start,
-      end,
-      acc: this.agg.create(),
-      revision: -1,
-      fired: false,
-      dirty: true,
-      nextEarly: this.early > 0 ? start + this.early : Infinity,
-      supersedes: null,
-    };
-    let i = wins.length;
-    while (i > 0 && (wins[i - 1] as Win<A>).start > start) i--;
-    wins.splice(i, 0, win);
-    this.registerWin(key, win);
-    return win;
-  }
-
-  private registerWin(key: K, win: Win<A>): void {
+  private registerWin(key: K, win: Win<K, A>): void {
     if (!win.fired) this.timers.add(win.end, key);
     if (this.lateness > 0) this.timers.add(win.end + this.lateness, key);
     if (!win.fired && win.nextEarly < win.end) this.timers.add(win.nextEarly, key);
@@ -395,7 +563,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
 
   // ---- emission ------------------------------------------------------------------
 
-  private fire(key: K, win: Win<A>): void {
+  private fire(key: K, win: Win<K, A>): void {
     win.fired = true;
     win.dirty = false;
     const type = win.revision >= 0 ? 'revision' : 'final';
@@ -410,12 +578,12 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     this.emit(out);
   }
 
-  private fireSliding(key: K, wins: Win<A>[], i: number): void {
-    const b = wins[i] as Win<A>;
+  private fireSliding(key: K, wins: Win<K, A>[], i: number): void {
+    const b = wins[i] as Win<K, A>;
     const from = b.start - this.size;
     let acc = this.agg.create();
     for (let j = i; j >= 0; j--) {
-      const c = wins[j] as Win<A>;
+      const c = wins[j] as Win<K, A>;
       if (c.start <= from) break;
       acc = this.agg.merge(acc, c.acc);
     }
@@ -435,6 +603,12 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
       const t = timers.peek();
       this.fireTimers(timers.pop(), t);
     }
+    const expiry = this.expiry;
+    while (expiry.peek() <= time) {
+      const skeys = expiry.pop();
+      for (let i = 0; i < skeys.length; i++) this.windows.delete(skeys[i] as string);
+      this.closed -= skeys.length;
+    }
   }
 
   private fireTimers(keys: K[], t: number): void {
@@ -442,16 +616,47 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
       const key = keys[i] as K;
       const wins = this.keys.get(key);
       if (wins === undefined) continue;
+      if (this.aligned) {
+        this.onAlignedTimer(key, wins, t);
+        if (wins.length === 0) this.keys.delete(key);
+        continue;
+      }
       if (this.spec.kind === 'sliding') this.onSlidingTimer(key, wins, t);
       else this.onTimer(key, wins, t);
-      if (wins.length === 0) this.keys.delete(key);
+      this.touch(key);
     }
   }
 
-  private onTimer(key: K, wins: Win<A>[], t: number): void {
+  /** Fires the key's open windows that ended by `t` (they move to the store) and early results due. */
+  private onAlignedTimer(key: K, wins: Win<K, A>[], t: number): void {
     let keep = 0;
     for (let i = 0; i < wins.length; i++) {
-      const win = wins[i] as Win<A>;
+      const win = wins[i] as Win<K, A>;
+      if (win.end <= t) {
+        this.fire(key, win);
+        this.windows.unpin(win.skey);
+        if (this.lateness > 0) {
+          this.windows.changed(win.skey);
+          this.expiry.add(win.end + this.lateness, win.skey);
+          this.closed++;
+        } else {
+          this.windows.delete(win.skey);
+        }
+        continue;
+      }
+      if (win.nextEarly <= t) {
+        this.fireEarly(key, win, t);
+        this.windows.changed(win.skey);
+      }
+      wins[keep++] = win;
+    }
+    wins.length = keep;
+  }
+
+  private onTimer(key: K, wins: Win<K, A>[], t: number): void {
+    let keep = 0;
+    for (let i = 0; i < wins.length; i++) {
+      const win = wins[i] as Win<K, A>;
       if (!win.fired) {
         if (win.end <= t) this.fire(key, win);
         else if (win.nextEarly <= t) this.fireEarly(key, win, t);
@@ -462,7 +667,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     wins.length = keep;
   }
 
-  private fireEarly(key: K, win: Win<A>, t: number): void {
+  private fireEarly(key: K, win: Win<K, A>, t: number): void {
     if (win.dirty && !this.flushing) {
       win.dirty = false;
       this.earlies++;
@@ -473,70 +678,15 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     if (win.nextEarly < win.end) this.timers.add(win.nextEarly, key);
   }
 
-  private onSlidingTimer(key: K, wins: Win<A>[], t: number): void {
+  private onSlidingTimer(key: K, wins: Win<K, A>[], t: number): void {
     for (let i = 0; i < wins.length; i++) {
-      const b = wins[i] as Win<A>;
+      const b = wins[i] as Win<K, A>;
       if (b.start >= t) break;
       if (!b.fired && b.end <= t) this.fireSliding(key, wins, i);
     }
     const horizon = this.size + this.lateness;
     let drop = 0;
-    while (drop < wins.length && (wins[drop] as Win<A>).start + horizon <= t) drop++;
+    while (drop < wins.length && (wins[drop] as Win<K, A>).start + horizon <= t) drop++;
     if (drop > 0) wins.splice(0, drop);
-  }
-
-  // ---- checkpoints ---------------------------------------------------------------
-
-  snapshot(): KeyedWindowSnapshot {
-    const keys: Array<readonly [StreamKey, JsonValue[]]> = [];
-    for (const [key, wins] of this.keys) {
-      keys.push([
-        key,
-        wins.map((w) => [
-          w.start,
-          w.end,
-          w.revision,
-          w.fired,
-          w.dirty,
-          Number.isFinite(w.nextEarly) ? w.nextEarly : null,
-          w.supersedes === null ? null : w.supersedes.map((s) => [s.start, s.end]),
-          this.agg.save(w.acc),
-        ]),
-      ]);
-    }
-    return {
-      operator: 'keyed-window',
-      version: 1,
-      settings: this.settings,
-      watermark: Number.isFinite(this.watermark) ? this.watermark : null,
-      counters: [this.finals, this.revisions, this.earlies, this.late],
-      keys,
-      timers: this.timers.entries(),
-    };
-  }
-
-  restore(state: KeyedWindowSnapshot): void {
-    checkSnapshot('keyed-window', state, this.settings);
-    this.keys.clear();
-    this.timers.clear();
-    this.watermark = state.watermark === null ? -Infinity : state.watermark;
-    [this.finals, this.revisions, this.earlies, this.late] = state.counters as [number, number, number, number];
-    for (const [key, saved] of state.keys) {
-      const wins: Win<A>[] = saved.map((j) => {
-        const [start, end, revision, fired, dirty, nextEarly, sup, acc] = j as [number, number, number, boolean, boolean, number | null, number[][] | null, JsonValue];
-        return {
-          start,
-          end,
-          revision,
-          fired,
-          dirty,
-          nextEarly: nextEarly === null ? Infinity : nextEarly,
-          supersedes: sup === null ? null : sup.map(([s, e]) => ({ start: s as number, end: e as number })),
-          acc: this.agg.load(acc),
-        };
-      });
-      this.keys.set(key as K, wins);
-    }
-    for (const [time, keys] of state.timers) for (const key of keys) this.timers.add(time, key as K);
   }
 }

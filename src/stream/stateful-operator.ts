@@ -1,5 +1,6 @@
 import { Observable } from 'rxjs';
 import { VigilError } from '../errors';
+import { StandaloneState, type KeyedStateful, type KeyedStateSnapshot } from './state';
 import type { JsonValue, StatefulOperator } from './types';
 
 /** The synchronous state machine behind a stateful operator; the rxjs plumbing is shared. */
@@ -79,4 +80,50 @@ export function checkSnapshot(name: string, state: unknown, settings: string): v
   if (s.settings !== settings) {
     throw new VigilError('VIGIL_E_STREAM_STATE', `${name}: snapshot was taken with settings ${String(s.settings)}, this operator has ${settings}`);
   }
+}
+
+/** The state machine of an operator whose state lives in keyed stores. */
+export interface KeyedOperatorCore<I, O> extends KeyedStateful {
+  open(emit: (out: O) => void): void;
+  next(input: I): void;
+  complete(): void;
+  close(): void;
+}
+
+/**
+ * Wraps a keyed-state core into a pipeable operator. It starts on in-memory stores, and
+ * `snapshot()`/`restore()` save and load them whole (standalone use); the pipeline runtime
+ * re-binds it to its own stores (`bindState`) and checkpoints changed keys only.
+ */
+export function keyedStatefulOperator<I, O, X extends object = object>(
+  name: string,
+  settings: string,
+  core: KeyedOperatorCore<I, O>,
+  extra?: X,
+): StatefulOperator<I, O, KeyedStateSnapshot> & KeyedStateful & X {
+  const standalone = new StandaloneState(name, settings, core);
+  standalone.reset();
+  const snapshotCore: OperatorCore<I, O, KeyedStateSnapshot> = {
+    open: (emit) => core.open(emit),
+    next: (input) => core.next(input),
+    complete: () => core.complete(),
+    close: () => core.close(),
+    snapshot: () => standalone.snapshot(),
+    restore: (state) =>
+      standalone.restore(state, (message) => {
+        throw new VigilError('VIGIL_E_STREAM_STATE', message);
+      }),
+  };
+  let bound = false;
+  const op = statefulOperator(name, snapshotCore, extra);
+  return Object.assign(op, {
+    bindState: (provider: Parameters<KeyedStateful['bindState']>[0]): void => {
+      if (bound) throw new VigilError('VIGIL_E_STREAM_STATE', `${name}: bindState() called twice; build one operator instance per pipeline partition`);
+      bound = true;
+      standalone.detach();
+      core.bindState(provider);
+    },
+    saveMeta: (): JsonValue => core.saveMeta(),
+    restoreMeta: (meta: JsonValue): void => core.restoreMeta(meta),
+  });
 }

@@ -66,7 +66,7 @@ describe('worker supervision of its pipelines (in-memory bus)', () => {
   });
 
   const config = (pipelines: string[]) =>
-    configSchema.parse({ log: { level: 'fatal' }, kafka: { partitions: 2 }, worker: { pipelines, telemetryKeyFile: join(dir, 'telemetry.key.json'), keyDir: join(dir, 'keys'), checkpointIntervalMs: 100 } });
+    configSchema.parse({ log: { level: 'fatal' }, kafka: { partitions: 2 }, worker: { pipelines, telemetryKeyFile: join(dir, 'telemetry.key.json'), keyDir: join(dir, 'keys'), checkpointIntervalMs: 100, stateDir: join(dir, 'state') } });
 
   it('restarts a pipeline stopped by a retriable error until a start holds, then it runs', async () => {
     // Fails at its first start's assignment, then twice more during restarts, then works.

@@ -52,7 +52,7 @@ describe('simulate → gateway → Kafka → two workers → derived stream (rea
         id: `gw-${run}`, group: `g-${run}`, subscription: `vigil/v1/${theatre}/+/+/telemetry`, registryFile: provisioned.registryFile,
         ingestKeyFile: provisioned.ingestKeyFile, streamKeyFile: telemetryKeyFile, dataDir: join(dir, 'data'),
       },
-      worker: { pipelines: ['vitals'], telemetryKeyFile, keyDir: join(dir, 'keys'), checkpointIntervalMs: 1000 },
+      worker: { pipelines: ['vitals'], telemetryKeyFile, keyDir: join(dir, 'keys'), checkpointIntervalMs: 1000, stateDir: join(dir, 'state') },
       http: { host: '127.0.0.1', port: 0 },
     };
     const configFile = join(dir, 'vigil.yaml');

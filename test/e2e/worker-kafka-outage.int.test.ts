@@ -47,7 +47,7 @@ describe('pipeline worker through a Kafka outage (dedicated broker, stopped and 
     const cfg = configSchema.parse({
       log: { level: 'info' },
       kafka: { brokers: [kafka.brokers], clientId: 'w-outage', partitions: 3, topicPrefix: prefix, sendTimeoutMs: 3000 },
-      worker: { pipelines: ['vitals'], telemetryKeyFile: join(dir, 'telemetry.key.json'), keyDir, checkpointIntervalMs: 300 },
+      worker: { pipelines: ['vitals'], telemetryKeyFile: join(dir, 'telemetry.key.json'), keyDir, checkpointIntervalMs: 300, stateDir: join(dir, 'state') },
       http: { port: 0 },
     });
     worker = await startWorker(cfg, pipelineCatalogue(), { logStream });

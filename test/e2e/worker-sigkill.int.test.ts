@@ -18,7 +18,7 @@ async function workerConfig(dir: string, prefix: string, telemetryKeyFile: strin
     stringify({
       log: { level: 'info' },
       kafka: { brokers: brokers.split(','), clientId: `w-${prefix}`, partitions: 3, topicPrefix: prefix, sendTimeoutMs: 5000 },
-      worker: { pipelines: ['vitals'], telemetryKeyFile, keyDir, checkpointIntervalMs: 300 },
+      worker: { pipelines: ['vitals'], telemetryKeyFile, keyDir, checkpointIntervalMs: 300, stateDir: join(dir, `state-${prefix}`) },
       http: { port: 0 },
     }),
   );

@@ -3,7 +3,7 @@ import { makeLabel, MAX_PROVENANCE_ENTRIES } from '../../src/codec';
 import { generateStreamKey, StreamKeyring } from '../../src/crypto';
 import { isVigilError } from '../../src/errors';
 import { combinedLabel, definePipeline, frameRanges, withinCeiling } from '../../src/runtime';
-import { openCheckpoint, sealCheckpoint, type PartitionCheckpoint } from '../../src/runtime/checkpoint-codec';
+import { RecordKind, entryRecordKey, metaRecordKey, openState, parseRecordKey, sealState, statePlain } from '../../src/state/changelog-codec';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -100,25 +100,33 @@ describe('frameRanges', () => {
   });
 });
 
-describe('sealed checkpoints', () => {
+describe('sealed state records', () => {
   const key = generateStreamKey('state.k1');
   const keyring = new StreamKeyring([key]);
-  const cp: PartitionCheckpoint = { version: 1, pipeline: 'p', topic: 'telemetry.power', partition: 2, offset: '42', dedupe: null, watermarks: null, operators: [{ a: 'ugv-01' }], label: null };
-  const where = { pipeline: 'p', topic: 'telemetry.power', partition: 2 };
+  const plain = statePlain(RecordKind.Value, 7, 0, 1, Buffer.from(JSON.stringify({ a: 'ugv-01' })));
 
-  it('round-trips and holds no plaintext', () => {
-    const value = sealCheckpoint(cp, key);
+  it('round-trip and hold no plaintext', () => {
+    const value = sealState(plain, key);
     expect(value.includes(Buffer.from('ugv-01'))).toBe(false);
-    expect(openCheckpoint(value, 'state.k1', keyring, where)).toEqual(cp);
+    const o = openState(value, 'state.k1', keyring, 'store "s" key "k"');
+    expect({ kind: o.kind, epoch: o.epoch, chunk: o.chunk, chunks: o.chunks, json: JSON.parse(o.json.toString()) }).toEqual({ kind: RecordKind.Value, epoch: 7, chunk: 0, chunks: 1, json: { a: 'ugv-01' } });
   });
 
   it.each([
-    ['an unknown key id', (v: Buffer) => openCheckpoint(v, 'other.k1', keyring, where)],
-    ['a changed byte', (v: Buffer) => openCheckpoint(Buffer.concat([v.subarray(0, -1), Buffer.from([(v[v.length - 1] as number) ^ 1])]), 'state.k1', keyring, where)],
-    ['another partition', (v: Buffer) => openCheckpoint(v, 'state.k1', keyring, { ...where, partition: 3 })],
-    ['another version byte', (v: Buffer) => openCheckpoint(Buffer.concat([Buffer.from([9]), v.subarray(1)]), 'state.k1', keyring, where)],
-  ])('refuses %s with VIGIL_E_PIPELINE_CHECKPOINT', (_what, open) => {
-    const value = sealCheckpoint(cp, key);
+    ['an unknown key id', (v: Buffer) => openState(v, 'other.k1', keyring, 'store "s" key "k"')],
+    ['a changed byte', (v: Buffer) => openState(Buffer.concat([v.subarray(0, -1), Buffer.from([(v[v.length - 1] as number) ^ 1])]), 'state.k1', keyring, 'store "s" key "k"')],
+    ['another version byte', (v: Buffer) => openState(Buffer.concat([Buffer.from([1]), v.subarray(1)]), 'state.k1', keyring, 'store "s" key "k"')],
+  ])('refuse %s with VIGIL_E_PIPELINE_CHECKPOINT naming the store and key', (_what, open) => {
+    const value = sealState(plain, key);
     expect(codeOf(() => open(value))).toBe('VIGIL_E_PIPELINE_CHECKPOINT');
+    expect(() => open(value)).toThrow(/store "s" key "k"/);
+  });
+
+  it('have keys that parse back, and refuse keys of other formats', () => {
+    expect(parseRecordKey(entryRecordKey('telemetry.vitals', 'stats/windows', 1, 0, 's10:dev\u0000x'))).toEqual({ type: 'entry', topic: 'telemetry.vitals', store: 'stats/windows', slot: 1, chunk: 0, key: 's10:dev\u0000x' });
+    expect(parseRecordKey(entryRecordKey('telemetry.vitals', 'stats/windows', 0, 3, 'k'))).toMatchObject({ slot: 0, chunk: 3, key: 'k' });
+    expect(parseRecordKey(metaRecordKey('telemetry.vitals'))).toEqual({ type: 'meta', topic: 'telemetry.vitals' });
+    expect(parseRecordKey('telemetry.vitals:3')).toBeNull();
+    expect(parseRecordKey('~fence~0')).toBeNull();
   });
 });

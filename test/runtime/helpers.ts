@@ -36,7 +36,7 @@ export function powerPipeline(options: { name?: string; ceiling?: Classification
     watermarks: { maxOutOfOrderness: 5_000 },
     build: (events$, ctx) =>
       events$.pipe(
-        ctx.stateful(
+        ctx.state('stats', 
           keyedWindow({
             key: (r) => r.deviceId,
             window: tumbling(WINDOW_MS),

@@ -17,7 +17,7 @@ const rejections = definePipeline({
   watermarks: { maxOutOfOrderness: 0 },
   build: (events$, ctx) =>
     events$.pipe(
-      ctx.stateful(
+      ctx.state('stats', 
         keyedWindow({
           key: (r) => r.deviceId,
           window: tumbling(10_000),

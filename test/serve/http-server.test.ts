@@ -29,7 +29,7 @@ describe('operations HTTP endpoints', () => {
     channels.gauges.publish({ component: 'spool', values: { depth_entries: 42, bytes: 4096 } });
     channels.gauges.publish({ component: 'spool', values: { 'bad name!': 1 } });
     channels.pipelineBatch.publish({ pipeline: 'vitals', records: 10, outputs: 2, seconds: 0.002 });
-    channels.pipelineCheckpoint.publish({ pipeline: 'vitals', partitions: 3, bytes: 2048, seconds: 0.01 });
+    channels.pipelineCheckpoint.publish({ pipeline: 'vitals', partitions: 3, records: 12, bytes: 2048, maxRecordBytes: 300, seconds: 0.01 });
     channels.pipelineDrop.publish({ pipeline: 'vitals', stage: 'duplicate', reason: 'duplicate' });
     channels.pipelineFailure.publish({ pipeline: 'vitals', reason: 'VIGIL_E_BUS_UNAVAILABLE', action: 'restart' });
 

@@ -114,7 +114,7 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
         id: 'demo-gw', group: 'demo', registryFile: provisioned.registryFile, ingestKeyFile: provisioned.ingestKeyFile, streamKeyFile: telemetryKeyFile,
         dataDir: join(dir, 'data'), fsync: 'always',
       },
-      worker: { telemetryKeyFile, keyDir: join(dir, 'keys'), checkpointIntervalMs: 5000 },
+      worker: { telemetryKeyFile, keyDir: join(dir, 'keys'), checkpointIntervalMs: 5000, stateDir: join(dir, 'state') },
     });
     const logStream = createWriteStream(join(dir, 'demo.log'), { flags: 'a' });
     stops.push(() => new Promise<void>((r) => logStream.end(() => r())));

@@ -1,0 +1,116 @@
+import { NONCE_BYTES, randomNonce, secretboxOpen, secretboxSeal, type StreamDataKey, type StreamKeyring } from '../crypto';
+import { VigilError, isVigilError } from '../errors';
+
+/**
+ * Changelog records of keyed state (docs/runtime.md "State stores"). Partition p of
+ * `vigil.changelog.<pipeline>` holds the state of source partition p, one compacted
+ * record per store entry and slot:
+ *
+ *   key   `<source topic> NUL <store> NUL <slot>[.<chunk>] NUL <entry key>`
+ *   value `0x02 ‖ nonce(24) ‖ secretbox(plain)`, key id in the `vigil-key-id` header
+ *   plain `version(1)=1 ‖ kind(1) ‖ epoch(f64 BE) ‖ chunk(u16) ‖ chunks(u16) ‖ JSON`
+ *
+ * and one commit record per source partition, key `<source topic> NUL ~meta`, written
+ * last in every commit: the epoch it commits, the source offset, watermarks, counters.
+ *
+ * Why two slots: a commit of many records can land in part (a crash mid-send). Each write
+ * of an entry goes to the slot that does not hold its latest committed value, so a partial
+ * commit never overwrites (or lets compaction remove) the value a restore needs; a restore
+ * takes, per entry, the slot with the highest epoch not above the last commit record's.
+ */
+
+export const STATE_RECORD_VERSION = 0x02;
+const PLAIN_VERSION = 1;
+const HEADER = 1 + 1 + 8 + 2 + 2;
+const SEP = '\u0000';
+export const META_NAME = '~meta';
+
+/** Largest changelog record this runtime writes (key + value), far below Kafka's 1 MiB default. */
+export const MAX_RECORD_BYTES = 256 * 1024;
+/** JSON bytes per chunk: a record of this much JSON stays below MAX_RECORD_BYTES with its key and seal. */
+export const CHUNK_BYTES = 240 * 1024;
+
+export const enum RecordKind {
+  Value = 0,
+  Deleted = 1,
+  Meta = 2,
+}
+
+export type ParsedKey =
+  | { readonly type: 'meta'; readonly topic: string }
+  | { readonly type: 'entry'; readonly topic: string; readonly store: string; readonly slot: 0 | 1; readonly chunk: number; readonly key: string };
+
+export function entryRecordKey(topic: string, store: string, slot: 0 | 1, chunk: number, key: string): string {
+  return `${topic}${SEP}${store}${SEP}${slot}${chunk > 0 ? `.${chunk}` : ''}${SEP}${key}`;
+}
+
+export function metaRecordKey(topic: string): string {
+  return `${topic}${SEP}${META_NAME}`;
+}
+
+/** Parses a changelog key; null when it is not a state key of this format (e.g. an older Vigil's). */
+export function parseRecordKey(key: string): ParsedKey | null {
+  const a = key.indexOf(SEP);
+  if (a <= 0) return null;
+  const topic = key.slice(0, a);
+  const b = key.indexOf(SEP, a + 1);
+  if (b < 0) return key.slice(a + 1) === META_NAME ? { type: 'meta', topic } : null;
+  const store = key.slice(a + 1, b);
+  const c = key.indexOf(SEP, b + 1);
+  if (c < 0) return null;
+  const m = /^([01])(?:\.([1-9][0-9]{0,4}))?$/.exec(key.slice(b + 1, c));
+  if (m === null || store.length === 0) return null;
+  return { type: 'entry', topic, store, slot: m[1] === '1' ? 1 : 0, chunk: m[2] === undefined ? 0 : Number(m[2]), key: key.slice(c + 1) };
+}
+
+/** The plaintext of a state record. */
+export function statePlain(kind: RecordKind, epoch: number, chunk: number, chunks: number, json: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + json.length);
+  out[0] = PLAIN_VERSION;
+  out[1] = kind;
+  out.writeDoubleBE(epoch, 2);
+  out.writeUInt16BE(chunk, 10);
+  out.writeUInt16BE(chunks, 12);
+  json.copy(out, HEADER);
+  return out;
+}
+
+export function sealState(plain: Buffer, key: StreamDataKey): Buffer {
+  const nonce = randomNonce();
+  const box = secretboxSeal(plain, nonce, key.key);
+  const out = Buffer.allocUnsafe(1 + NONCE_BYTES + box.length);
+  out[0] = STATE_RECORD_VERSION;
+  out.set(nonce, 1);
+  out.set(box, 1 + NONCE_BYTES);
+  return out;
+}
+
+export interface OpenedState {
+  readonly kind: RecordKind;
+  readonly epoch: number;
+  readonly chunk: number;
+  readonly chunks: number;
+  readonly json: Buffer;
+}
+
+/**
+ * Opens a state record.
+ * @throws VigilError `VIGIL_E_PIPELINE_CHECKPOINT` naming `where` (store and key): unknown key id, failed authentication, malformed.
+ */
+export function openState(value: Buffer, keyId: string, keyring: StreamKeyring, where: string): OpenedState {
+  let key: StreamDataKey;
+  try {
+    key = keyring.get(keyId);
+  } catch (err) {
+    throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `state record ${where} is sealed under key ${JSON.stringify(keyId)}, which the keyring does not hold`, { details: { where, keyId }, ...(isVigilError(err) ? { cause: err } : {}) });
+  }
+  if (value.length < 1 + NONCE_BYTES + 16 + HEADER || value[0] !== STATE_RECORD_VERSION) {
+    throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `state record ${where} is not a version ${STATE_RECORD_VERSION} sealed state record (a changelog written by an older Vigil?)`, { details: { where } });
+  }
+  const plain = secretboxOpen(value.subarray(1 + NONCE_BYTES), value.subarray(1, 1 + NONCE_BYTES), key.key);
+  if (plain === null || plain.length < HEADER || plain[0] !== PLAIN_VERSION || plain[1]! > RecordKind.Meta) {
+    throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `state record ${where} failed authentication or is malformed (wrong key or changed bytes)`, { details: { where, keyId } });
+  }
+  const buf = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+  return { kind: buf[1] as RecordKind, epoch: buf.readDoubleBE(2), chunk: buf.readUInt16BE(10), chunks: buf.readUInt16BE(12), json: buf.subarray(HEADER) };
+}

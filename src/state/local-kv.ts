@@ -1,0 +1,156 @@
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { VigilError } from '../errors';
+
+/**
+ * The local store of one source partition's state: string keys, byte values, atomic batch
+ * writes. A cache of what the changelog holds, written only at commits, so after a crash
+ * it is exactly the state of its last local commit.
+ */
+export interface LocalKv {
+  get(key: string): Buffer | undefined;
+  /** Writes (value) and deletes (null) in one atomic transaction. */
+  write(changes: ReadonlyArray<readonly [string, Buffer | null]>): void;
+  /** Entries whose key starts with `prefix`, in key order. */
+  entries(prefix: string): IterableIterator<[string, Buffer]>;
+  clear(): void;
+}
+
+/** Local stores of a worker: one per source partition it has owned. */
+export interface LocalStateDir {
+  /** The store of `name` (e.g. `telemetry.vitals:3`); `persistent` says whether it survives the process. */
+  kv(name: string): LocalKv;
+  readonly persistent: boolean;
+  readonly path: string | null;
+  close(): Promise<void>;
+}
+
+function storeError(path: string, action: string, err: unknown): VigilError {
+  const e = err as NodeJS.ErrnoException;
+  const hint = /MDB_MAP_FULL|ENOSPC|No space/i.test(String(e?.message)) ? ' (the disk is full)' : /EACCES|EPERM/.test(String(e?.code ?? e?.message)) ? ' (permission denied)' : '';
+  return new VigilError('VIGIL_E_STATE_STORE', `local state store ${path}: cannot ${action}${hint}: ${e?.message ?? String(err)}`, { details: { path, action }, cause: err });
+}
+
+class LmdbKv implements LocalKv {
+  constructor(
+    private readonly db: Database<Buffer, string>,
+    private readonly where: string,
+  ) {}
+
+  get(key: string): Buffer | undefined {
+    try {
+      return this.db.getBinary(key) ?? undefined;
+    } catch (err) {
+      throw storeError(this.where, `read ${JSON.stringify(key)}`, err);
+    }
+  }
+
+  write(changes: ReadonlyArray<readonly [string, Buffer | null]>): void {
+    if (changes.length === 0) return;
+    try {
+      this.db.transactionSync(() => {
+        for (const [k, v] of changes) {
+          if (v === null) this.db.removeSync(k);
+          else this.db.putSync(k, v);
+        }
+      });
+    } catch (err) {
+      throw storeError(this.where, `write ${changes.length} entries`, err);
+    }
+  }
+
+  *entries(prefix: string): IterableIterator<[string, Buffer]> {
+    try {
+      for (const { key, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) yield [key, value];
+    } catch (err) {
+      throw storeError(this.where, `scan ${JSON.stringify(prefix)}`, err);
+    }
+  }
+
+  clear(): void {
+    try {
+      this.db.clearSync();
+    } catch (err) {
+      throw storeError(this.where, 'clear', err);
+    }
+  }
+}
+
+/**
+ * LMDB under `path` (one environment per worker and pipeline, one named database per
+ * source partition). lmdb installs from prebuilt binaries; reads are synchronous memory-map
+ * lookups, which is what lets the synchronous operator chain read spilled state inline.
+ */
+export function openLmdbStateDir(path: string): LocalStateDir {
+  let root: RootDatabase<Buffer, string>;
+  try {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    root = open<Buffer, string>({ path, maxDbs: 4096, encoding: 'binary', compression: false });
+  } catch (err) {
+    throw storeError(path, 'open', err);
+  }
+  const dbs = new Map<string, LmdbKv>();
+  return {
+    persistent: true,
+    path,
+    kv(name: string): LocalKv {
+      let kv = dbs.get(name);
+      if (kv === undefined) {
+        try {
+          kv = new LmdbKv(root.openDB<Buffer, string>({ name, encoding: 'binary' }), `${path} [${name}]`);
+        } catch (err) {
+          throw storeError(path, `open database ${name}`, err);
+        }
+        dbs.set(name, kv);
+      }
+      return kv;
+    },
+    async close(): Promise<void> {
+      await root.close();
+    },
+  };
+}
+
+class MemoryKv implements LocalKv {
+  private readonly map = new Map<string, Buffer>();
+  get(key: string): Buffer | undefined {
+    return this.map.get(key);
+  }
+  write(changes: ReadonlyArray<readonly [string, Buffer | null]>): void {
+    for (const [k, v] of changes) {
+      if (v === null) this.map.delete(k);
+      else this.map.set(k, v);
+    }
+  }
+  *entries(prefix: string): IterableIterator<[string, Buffer]> {
+    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix)).sort();
+    for (const k of keys) {
+      const v = this.map.get(k);
+      if (v !== undefined) yield [k, v];
+    }
+  }
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/**
+ * Encoded state in memory: no `stateDir` (tests, the in-memory demo). Evicted values stay
+ * in RAM as bytes, and every restore reads the changelog.
+ */
+export function memoryStateDir(): LocalStateDir {
+  const dbs = new Map<string, MemoryKv>();
+  return {
+    persistent: false,
+    path: null,
+    kv(name: string): LocalKv {
+      let kv = dbs.get(name);
+      if (kv === undefined) {
+        kv = new MemoryKv();
+        dbs.set(name, kv);
+      }
+      return kv;
+    },
+    close: () => Promise.resolve(),
+  };
+}

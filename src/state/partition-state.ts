@@ -1,0 +1,462 @@
+import { VigilError } from '../errors';
+import type { JsonValue, KeyedState, StateCodec, StateProvider } from '../stream';
+import { CHUNK_BYTES, RecordKind, entryRecordKey, metaRecordKey, statePlain, type OpenedState, type ParsedKey } from './changelog-codec';
+import type { LocalKv } from './local-kv';
+
+const SEP = '\u0000';
+const EMPTY = Buffer.alloc(0);
+/** Local key of the partition's commit record. */
+const LOCAL_META = 'm';
+/** Rough heap cost of a cached entry beyond its JSON size. */
+const ENTRY_OVERHEAD = 96;
+/** Local value byte 0: 0/1 the committed slot of a live value; 2/3 a deletion marker committed in slot 0/1. */
+const MARKER = 2;
+
+const estimate = (jsonBytes: number): number => ENTRY_OVERHEAD + 2 * jsonBytes;
+
+/**
+ * The heap budget of a worker's state caches (`worker.stateCacheBytes`). Stores count what
+ * they hold; `trim` evicts clean, unpinned entries (they are on the local disk) oldest
+ * first until the caches are under 90% of the budget. What cannot be evicted (changed since
+ * the last commit, or pinned open windows) makes `pressure` true: the worker then commits
+ * early, which makes the changed entries clean and evictable.
+ */
+export class StateMemory {
+  used = 0;
+  readonly stores = new Set<CachedKeyedState<unknown>>();
+  evictions = 0;
+
+  constructor(readonly limit: number) {}
+
+  get pressure(): boolean {
+    return this.used > this.limit;
+  }
+
+  trim(): void {
+    if (this.used <= this.limit) return;
+    const target = this.limit * 0.9;
+    for (const s of this.stores) {
+      s.evict(target);
+      if (this.used <= target) return;
+    }
+  }
+}
+
+interface Entry<V> {
+  /** undefined: deleted since the last commit. */
+  value: V | undefined;
+  dirty: boolean;
+  pinned: boolean;
+  /** Slot of the last committed value: −2 not yet looked up, −1 none. */
+  slot: number;
+  bytes: number;
+}
+
+/** What a commit sends (in order; the commit record last) and, once acknowledged, writes locally. */
+export interface PreparedCommit {
+  readonly epoch: number;
+  readonly records: ReadonlyArray<{ readonly key: string; readonly plain: Buffer | null }>;
+  /** Call once the records are acknowledged by the changelog: updates the caches and the local store. */
+  finish(tailFrom: string | null): void;
+}
+
+/** The latest local commit: what a clean restart starts from. */
+export interface LocalCommit {
+  readonly epoch: number;
+  readonly meta: JsonValue;
+  /** Changelog offset after which every later state record of this partition lies. */
+  readonly tailFrom: string | null;
+}
+
+/**
+ * One keyed store of one source partition: a bounded cache over the local store, with the
+ * keys changed since the last commit.
+ */
+export class CachedKeyedState<V> implements KeyedState<V> {
+  private readonly cache = new Map<string, Entry<V>>();
+  private dirtyKeys: string[] = [];
+  /** Keys whose deletion marker is committed: their two changelog slots get tombstones next commit. */
+  readonly tombstonesDue = new Map<string, number>();
+  readonly prefix: string;
+
+  constructor(
+    readonly name: string,
+    private readonly codec: StateCodec<V>,
+    private readonly kv: LocalKv,
+    private readonly memory: StateMemory,
+  ) {
+    this.prefix = `s${SEP}${name}${SEP}`;
+  }
+
+  get(key: string): V | undefined {
+    const e = this.cache.get(key);
+    if (e !== undefined) return e.value;
+    const buf = this.kv.get(this.prefix + key);
+    if (buf === undefined || (buf[0] as number) >= MARKER) return undefined;
+    const value = this.decode(buf, key);
+    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: buf[0] as number, bytes: estimate(buf.length) };
+    this.cache.set(key, entry);
+    this.memory.used += entry.bytes;
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    const e = this.cache.get(key);
+    if (e !== undefined) {
+      e.value = value;
+      this.mark(key, e);
+      return;
+    }
+    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128) };
+    this.cache.set(key, entry);
+    this.memory.used += entry.bytes;
+    this.dirtyKeys.push(key);
+  }
+
+  changed(key: string): void {
+    const e = this.cache.get(key);
+    if (e === undefined || e.value === undefined) throw new VigilError('VIGIL_E_INTERNAL', `state store ${this.name}: changed(${JSON.stringify(key)}) for a key it does not hold in memory`);
+    this.mark(key, e);
+  }
+
+  delete(key: string): void {
+    const e = this.cache.get(key);
+    if (e !== undefined) {
+      e.value = undefined;
+      e.pinned = false;
+      this.mark(key, e);
+      return;
+    }
+    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD };
+    this.cache.set(key, entry);
+    this.memory.used += entry.bytes;
+    this.dirtyKeys.push(key);
+  }
+
+  pin(key: string): void {
+    if (this.get(key) === undefined) return;
+    (this.cache.get(key) as Entry<V>).pinned = true;
+  }
+
+  unpin(key: string): void {
+    const e = this.cache.get(key);
+    if (e !== undefined) e.pinned = false;
+  }
+
+  *entries(): IterableIterator<[string, V]> {
+    for (const [k, e] of this.cache) if (e.value !== undefined) yield [k, e.value];
+    const n = this.prefix.length;
+    for (const [k, buf] of this.kv.entries(this.prefix)) {
+      const key = k.slice(n);
+      if (this.cache.has(key) || (buf[0] as number) >= MARKER) continue;
+      yield [key, this.decode(buf, key)];
+    }
+  }
+
+  /** Entries in memory (tests and stats). */
+  get cached(): number {
+    return this.cache.size;
+  }
+
+  get dirtyCount(): number {
+    return this.dirtyKeys.length + this.tombstonesDue.size;
+  }
+
+  /** Evicts clean, unpinned entries, oldest first, until the budget's use is at most `target`. */
+  evict(target: number): void {
+    const memory = this.memory;
+    for (const [k, e] of this.cache) {
+      if (memory.used <= target) return;
+      if (e.dirty || e.pinned) continue;
+      this.cache.delete(k);
+      memory.used -= e.bytes;
+      memory.evictions++;
+    }
+  }
+
+  /** Adds this store's changes to a commit: state records (to `out`) and local writes (to `local`); returns what to do once acknowledged. */
+  prepare(topic: string, epoch: number, out: Array<{ key: string; plain: Buffer | null }>, local: Array<[string, Buffer | null]>): () => void {
+    const done: Array<() => void> = [];
+    const keys = this.dirtyKeys;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const e = this.cache.get(key);
+      if (e === undefined || !e.dirty) continue;
+      const committed = e.slot === -2 ? this.slotOnDisk(key) : e.slot;
+      const slot = committed === 0 ? 1 : 0;
+      if (e.value === undefined) {
+        if (committed === -1) {
+          done.push(() => this.drop(key, e));
+          continue;
+        }
+        out.push({ key: entryRecordKey(topic, this.name, slot, 0, key), plain: statePlain(RecordKind.Deleted, epoch, 0, 1, EMPTY) });
+        local.push([this.prefix + key, Buffer.from([MARKER + slot])]);
+        done.push(() => {
+          this.drop(key, e);
+          this.tombstonesDue.set(key, slot);
+        });
+        continue;
+      }
+      let saved: JsonValue;
+      try {
+        saved = this.codec.save(e.value);
+      } catch (err) {
+        throw new VigilError('VIGIL_E_INTERNAL', `state store ${this.name}: cannot save entry ${JSON.stringify(key)}: ${(err as Error).message}`, { cause: err });
+      }
+      const json = Buffer.from(JSON.stringify(saved), 'utf8');
+      const chunks = Math.max(1, Math.ceil(json.length / CHUNK_BYTES));
+      for (let c = 0; c < chunks; c++) {
+        out.push({ key: entryRecordKey(topic, this.name, slot, c, key), plain: statePlain(RecordKind.Value, epoch, c, chunks, json.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES)) });
+      }
+      const localValue = Buffer.allocUnsafe(1 + json.length);
+      localValue[0] = slot;
+      json.copy(localValue, 1);
+      local.push([this.prefix + key, localValue]);
+      const bytes = estimate(json.length);
+      done.push(() => {
+        e.slot = slot;
+        this.tombstonesDue.delete(key);
+        // A value changed again after prepare stays dirty (cannot happen while commits run between batches).
+        e.dirty = false;
+        this.memory.used += bytes - e.bytes;
+        e.bytes = bytes;
+      });
+    }
+    // Deletions committed earlier: tombstones for both slots, the older slot first, so a
+    // partial write never leaves the older value as the newest.
+    for (const [key, marker] of this.tombstonesDue) {
+      const e = this.cache.get(key);
+      if (e !== undefined && e.value !== undefined) continue;
+      out.push({ key: entryRecordKey(topic, this.name, marker === 0 ? 1 : 0, 0, key), plain: null });
+      out.push({ key: entryRecordKey(topic, this.name, marker as 0 | 1, 0, key), plain: null });
+      local.push([this.prefix + key, null]);
+      done.push(() => this.tombstonesDue.delete(key));
+    }
+    return () => {
+      this.dirtyKeys = [];
+      for (const f of done) f();
+      // Entries that were dirty but not in this commit (none today) would be lost from the list: re-add.
+      for (const [k, e] of this.cache) if (e.dirty) this.dirtyKeys.push(k);
+    };
+  }
+
+  /** After a restore: forget the cache, re-learn the markers whose tombstones are due. */
+  reload(): void {
+    for (const e of this.cache.values()) this.memory.used -= e.bytes;
+    this.cache.clear();
+    this.dirtyKeys = [];
+    this.tombstonesDue.clear();
+    const n = this.prefix.length;
+    for (const [k, buf] of this.kv.entries(this.prefix)) if ((buf[0] as number) >= MARKER) this.tombstonesDue.set(k.slice(n), (buf[0] as number) - MARKER);
+  }
+
+  dispose(): void {
+    for (const e of this.cache.values()) this.memory.used -= e.bytes;
+    this.cache.clear();
+    this.dirtyKeys = [];
+  }
+
+  private mark(key: string, e: Entry<V>): void {
+    if (!e.dirty) {
+      e.dirty = true;
+      this.dirtyKeys.push(key);
+    }
+  }
+
+  private drop(key: string, e: Entry<V>): void {
+    if (this.cache.get(key) === e && e.value === undefined) {
+      this.cache.delete(key);
+      this.memory.used -= e.bytes;
+    }
+  }
+
+  private slotOnDisk(key: string): number {
+    const buf = this.kv.get(this.prefix + key);
+    if (buf === undefined) return -1;
+    const b = buf[0] as number;
+    return b >= MARKER ? b - MARKER : b;
+  }
+
+  private decode(buf: Buffer, key: string): V {
+    try {
+      return this.codec.load(JSON.parse(buf.toString('utf8', 1)) as JsonValue);
+    } catch (err) {
+      throw new VigilError('VIGIL_E_STATE_STORE', `local state store: entry ${JSON.stringify(key)} of store ${this.name} cannot be decoded: ${(err as Error).message}`, { details: { store: this.name, key }, cause: err });
+    }
+  }
+}
+
+/** A changelog record of this partition, opened (null value: a Kafka tombstone). */
+export interface TailRecord {
+  readonly parsed: ParsedKey;
+  readonly opened: OpenedState | null;
+}
+
+interface Candidate {
+  epoch: number;
+  kind: RecordKind;
+  chunks: Array<Buffer | undefined>;
+  count: number;
+}
+
+/**
+ * The keyed state of one source partition: named stores over one local store, committed
+ * together with the partition's commit record (`meta`).
+ */
+export class PartitionState {
+  readonly stores = new Map<string, CachedKeyedState<unknown>>();
+  epoch = 0;
+  private lastTailFrom: string | null = null;
+
+  constructor(
+    readonly topic: string,
+    private readonly kv: LocalKv,
+    private readonly memory: StateMemory,
+  ) {}
+
+  /** A provider for one registered operator: its stores are named `<name>/<store>`. */
+  provider(name: string): StateProvider {
+    return {
+      store: <V>(inner: string, codec: StateCodec<V>): KeyedState<V> => {
+        const full = `${name}/${inner}`;
+        if (this.stores.has(full)) throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', `state store "${full}" is registered twice`);
+        const s = new CachedKeyedState<V>(full, codec, this.kv, this.memory);
+        this.stores.set(full, s as CachedKeyedState<unknown>);
+        this.memory.stores.add(s as CachedKeyedState<unknown>);
+        return s;
+      },
+    };
+  }
+
+  /** Something to commit: changed entries or due tombstones. */
+  get changed(): boolean {
+    for (const s of this.stores.values()) if (s.dirtyCount > 0) return true;
+    return false;
+  }
+
+  /** The local store's last commit, if it has one. */
+  localCommit(): LocalCommit | null {
+    const buf = this.kv.get(LOCAL_META);
+    if (buf === undefined) return null;
+    try {
+      const m = JSON.parse(buf.toString('utf8')) as LocalCommit;
+      return typeof m.epoch === 'number' ? m : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Builds the next commit: every changed entry, then the commit record carrying `meta`. */
+  prepare(meta: JsonValue): PreparedCommit {
+    const epoch = this.epoch + 1;
+    const records: Array<{ key: string; plain: Buffer | null }> = [];
+    const local: Array<[string, Buffer | null]> = [];
+    const finishers = [...this.stores.values()].map((s) => s.prepare(this.topic, epoch, records, local));
+    const metaJson = Buffer.from(JSON.stringify(meta), 'utf8');
+    records.push({ key: metaRecordKey(this.topic), plain: statePlain(RecordKind.Meta, epoch, 0, 1, metaJson) });
+    return {
+      epoch,
+      records,
+      finish: (tailFrom) => {
+        this.epoch = epoch;
+        if (tailFrom !== null) this.lastTailFrom = tailFrom;
+        local.push([LOCAL_META, Buffer.from(JSON.stringify({ epoch, meta, tailFrom: this.lastTailFrom } satisfies LocalCommit), 'utf8')]);
+        this.kv.write(local);
+        for (const f of finishers) f();
+        this.memory.trim();
+      },
+    };
+  }
+
+  /**
+   * Restores from the local store (when `useLocal`) plus the changelog records of this
+   * partition written after the local commit (all of them when not `useLocal`): `add` them
+   * in offset order, then `finish` with the changelog offset the read reached. `finish`
+   * returns the meta of the newest complete commit, or null for a partition never committed.
+   */
+  restoreBuilder(useLocal: boolean): { add(record: TailRecord): void; finish(tailEnd: string | null): JsonValue | null } {
+    const local = useLocal ? this.localCommit() : null;
+    if (local === null) this.kv.clear();
+    let committed = local?.epoch ?? 0;
+    let meta: JsonValue | null = local?.meta ?? null;
+    // Per entry (store NUL key): the latest record of each slot in the tail; null = tombstoned.
+    const seen = new Map<string, [Candidate | null | undefined, Candidate | null | undefined]>();
+    const add = (r: TailRecord): void => {
+      const p = r.parsed;
+      if (p.topic !== this.topic) return;
+      if (p.type === 'meta') {
+        if (r.opened !== null && r.opened.kind === RecordKind.Meta && r.opened.epoch >= committed) {
+          committed = r.opened.epoch;
+          meta = JSON.parse(r.opened.json.toString('utf8')) as JsonValue;
+        }
+        return;
+      }
+      const id = `${p.store}${SEP}${p.key}`;
+      let slots = seen.get(id);
+      if (slots === undefined) {
+        slots = [undefined, undefined];
+        seen.set(id, slots);
+      }
+      const o = r.opened;
+      if (o === null) {
+        if (p.chunk === 0) slots[p.slot] = null;
+        return;
+      }
+      // Copies: the tail's fetch buffers must not stay alive behind small entries.
+      if (p.chunk === 0) {
+        slots[p.slot] = { epoch: o.epoch, kind: o.kind, chunks: [Buffer.from(o.json)], count: o.chunks };
+      } else {
+        const c = slots[p.slot];
+        if (c !== null && c !== undefined && c.epoch === o.epoch) c.chunks[p.chunk] = Buffer.from(o.json);
+      }
+    };
+    const finish = (tailEnd: string | null): JsonValue | null => {
+      const writes: Array<[string, Buffer | null]> = [];
+      for (const [id, slots] of seen) {
+        const cut = id.indexOf(SEP);
+        const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+        let best: { slot: number; c: Candidate | 'local' } | null = null;
+        let bestEpoch = -Infinity;
+        for (const slot of [0, 1]) {
+          const c = slots[slot];
+          if (c === null) continue;
+          if (c === undefined) {
+            // Not in the tail: the local value, if it is in this slot (older than any tail record).
+            const buf = local === null ? undefined : this.kv.get(localKey);
+            if (buf !== undefined && (buf[0] as number) % MARKER === slot && bestEpoch < -1) {
+              best = { slot, c: 'local' };
+              bestEpoch = -1;
+            }
+            continue;
+          }
+          if (c.epoch > committed) continue; // a commit that never completed
+          if (c.kind === RecordKind.Value && (c.chunks.length !== c.count || c.chunks.some((b) => b === undefined))) continue;
+          if (c.epoch > bestEpoch) {
+            best = { slot, c };
+            bestEpoch = c.epoch;
+          }
+        }
+        if (best === null) writes.push([localKey, null]);
+        else if (best.c === 'local') continue;
+        else if (best.c.kind === RecordKind.Deleted) writes.push([localKey, Buffer.from([MARKER + best.slot])]);
+        else writes.push([localKey, Buffer.concat([Buffer.from([best.slot]), ...(best.c.chunks as Buffer[])])]);
+      }
+      seen.clear();
+      this.epoch = committed;
+      this.lastTailFrom = tailEnd ?? local?.tailFrom ?? null;
+      if (meta !== null) writes.push([LOCAL_META, Buffer.from(JSON.stringify({ epoch: committed, meta, tailFrom: this.lastTailFrom } satisfies LocalCommit), 'utf8')]);
+      this.kv.write(writes);
+      for (const s of this.stores.values()) s.reload();
+      return meta;
+    };
+    return { add, finish };
+  }
+
+  /** Drops the caches (the local store stays, for a later restore). */
+  dispose(): void {
+    for (const s of this.stores.values()) {
+      s.dispose();
+      this.memory.stores.delete(s);
+    }
+  }
+}

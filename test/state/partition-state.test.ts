@@ -1,0 +1,246 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateStreamKey, StreamKeyring } from '../../src/crypto';
+import { isVigilError } from '../../src/errors';
+import { memoryStateDir, openLmdbStateDir, openState, parseRecordKey, PartitionState, sealState, StateMemory, MAX_RECORD_BYTES, type LocalStateDir, type ParsedKey } from '../../src/state';
+import type { JsonValue, KeyedState } from '../../src/stream';
+
+const TOPIC = 'telemetry.vitals';
+const key = generateStreamKey('state.k1');
+const keyring = new StreamKeyring([key]);
+const ident = { save: (v: JsonValue): JsonValue => v, load: (j: JsonValue): JsonValue => j };
+
+/** A changelog partition as a list of sealed records, in offset order. */
+class Log {
+  readonly records: Array<{ key: string; value: Buffer | null }> = [];
+  append(records: ReadonlyArray<{ key: string; plain: Buffer | null }>, upTo = records.length): void {
+    for (const r of records.slice(0, upTo)) this.records.push({ key: r.key, value: r.plain === null ? null : sealState(r.plain, key) });
+  }
+  /** What compaction would keep: the last record per key (tombstones dropped). */
+  compacted(): Log {
+    const last = new Map<string, number>();
+    this.records.forEach((r, i) => last.set(r.key, i));
+    const out = new Log();
+    this.records.forEach((r, i) => {
+      if (last.get(r.key) === i && r.value !== null) out.records.push(r);
+    });
+    return out;
+  }
+  get end(): number {
+    return this.records.length;
+  }
+}
+
+function restore(state: PartitionState, log: Log, useLocal: boolean, from = 0): JsonValue | null {
+  const b = state.restoreBuilder(useLocal);
+  for (const r of log.records.slice(from)) {
+    const parsed = parseRecordKey(r.key) as ParsedKey;
+    b.add({ parsed, opened: r.value === null ? null : openState(r.value, 'state.k1', keyring, r.key) });
+  }
+  return b.finish(String(log.end));
+}
+
+function open(dir: LocalStateDir, memory = new StateMemory(64 * 1024 * 1024)): { state: PartitionState; store: KeyedState<JsonValue> } {
+  const state = new PartitionState(TOPIC, dir.kv(`${TOPIC}:0`), memory);
+  const store = state.provider('stats').store<JsonValue>('windows', ident);
+  return { state, store };
+}
+
+const all = (store: KeyedState<JsonValue>): Record<string, JsonValue> => Object.fromEntries([...store.entries()].sort(([a], [b]) => a.localeCompare(b)));
+
+describe('partition state: incremental commits, restores, torn commits', () => {
+  const dirs: string[] = [];
+  const tmp = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'vigil-state-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('writes only the entries changed since the last commit, then its commit record', () => {
+    const { state, store } = open(memoryStateDir());
+    store.set('a', 1);
+    store.set('b', 2);
+    const c1 = state.prepare({ offset: '10' });
+    expect(c1.records.map((r) => parseRecordKey(r.key))).toEqual([
+      { type: 'entry', topic: TOPIC, store: 'stats/windows', slot: 0, chunk: 0, key: 'a' },
+      { type: 'entry', topic: TOPIC, store: 'stats/windows', slot: 0, chunk: 0, key: 'b' },
+      { type: 'meta', topic: TOPIC },
+    ]);
+    c1.finish(null);
+    store.set('b', 3);
+    const c2 = state.prepare({ offset: '11' });
+    // Only b, into the slot that does not hold its committed value.
+    expect(c2.records.map((r) => parseRecordKey(r.key))).toEqual([{ type: 'entry', topic: TOPIC, store: 'stats/windows', slot: 1, chunk: 0, key: 'b' }, { type: 'meta', topic: TOPIC }]);
+    c2.finish(null);
+    expect(state.prepare({ offset: '11' }).records).toHaveLength(1);
+  });
+
+  it('restores from the changelog alone what was committed, and ignores a commit that landed in part', () => {
+    const log = new Log();
+    const { state, store } = open(memoryStateDir());
+    store.set('a', 1);
+    store.set('b', 2);
+    let c = state.prepare({ offset: '10' });
+    log.append(c.records);
+    c.finish(null);
+    store.set('a', 100);
+    store.set('b', 200);
+    store.set('c', 300);
+    store.delete('b');
+    c = state.prepare({ offset: '20' });
+    // The worker dies after two of the records landed: no commit record.
+    log.append(c.records, 1);
+    for (const view of [log, log.compacted()]) {
+      const fresh = open(memoryStateDir());
+      expect(restore(fresh.state, view, false)).toEqual({ offset: '10' });
+      expect(all(fresh.store)).toEqual({ a: 1, b: 2 });
+      expect(fresh.state.epoch).toBe(1);
+    }
+  });
+
+  it('after a torn commit, the next owner commits over the torn slot and a restore takes its values', () => {
+    const log = new Log();
+    const first = open(memoryStateDir());
+    first.store.set('a', 1);
+    let c = first.state.prepare({ offset: '10' });
+    log.append(c.records);
+    c.finish(null);
+    first.store.set('a', 2);
+    log.append(first.state.prepare({ offset: '20' }).records, 1); // torn
+    const second = open(memoryStateDir());
+    restore(second.state, log, false);
+    expect(second.store.get('a')).toBe(1);
+    second.store.set('a', 3);
+    c = second.state.prepare({ offset: '15' });
+    log.append(c.records);
+    c.finish(null);
+    const third = open(memoryStateDir());
+    expect(restore(third.state, log.compacted(), false)).toEqual({ offset: '15' });
+    expect(third.store.get('a')).toBe(3);
+  });
+
+  it('deletes with a marker first, tombstones both slots at the next commit, and a partial tombstone write still reads as deleted', () => {
+    const log = new Log();
+    const w = open(memoryStateDir());
+    w.store.set('a', 1);
+    w.store.set('keep', 0);
+    let c = w.state.prepare({ offset: '1' });
+    log.append(c.records);
+    c.finish(null);
+    w.store.set('a', 2);
+    c = w.state.prepare({ offset: '2' });
+    log.append(c.records);
+    c.finish(null);
+    w.store.delete('a');
+    c = w.state.prepare({ offset: '3' });
+    log.append(c.records);
+    c.finish(null);
+    c = w.state.prepare({ offset: '4' });
+    const tombstones = c.records.filter((r) => r.plain === null);
+    expect(tombstones.map((r) => parseRecordKey(r.key))).toEqual([expect.objectContaining({ key: 'a', slot: 1 }), expect.objectContaining({ key: 'a', slot: 0 })]);
+    for (const upTo of [1, c.records.length]) {
+      const view = new Log();
+      view.records.push(...log.records);
+      view.append(c.records, upTo);
+      const r = open(memoryStateDir());
+      restore(r.state, view.compacted(), false);
+      expect(all(r.store)).toEqual({ keep: 0 });
+    }
+    c.finish(null);
+    expect(w.state.prepare({ offset: '5' }).records).toHaveLength(1);
+  });
+
+  it('a clean restart restores from the local store plus only the changelog tail written since its last local commit', () => {
+    const path = tmp();
+    const log = new Log();
+    let dir = openLmdbStateDir(path);
+    const w = open(dir);
+    for (let i = 0; i < 100; i++) w.store.set(`k${i}`, i);
+    let c = w.state.prepare({ offset: '100' });
+    log.append(c.records);
+    c.finish(String(log.end));
+    const tailFrom = log.end;
+    // Another owner took the partition over (from the changelog), changed two entries, deleted one.
+    const other = open(memoryStateDir());
+    restore(other.state, log, false);
+    other.store.set('k1', -1);
+    other.store.set('new', 'x');
+    other.store.delete('k2');
+    c = other.state.prepare({ offset: '150' });
+    log.append(c.records);
+    c.finish(null);
+    void dir.close();
+    // The first worker restarts on its disk and gets the partition back.
+    dir = openLmdbStateDir(path);
+    const back = open(dir);
+    expect(back.state.localCommit()).toMatchObject({ epoch: 1, tailFrom: String(tailFrom) });
+    expect(restore(back.state, log, true, tailFrom)).toEqual({ offset: '150' });
+    const expected: Record<string, JsonValue> = {};
+    for (let i = 0; i < 100; i++) if (i !== 2) expected[`k${i}`] = i === 1 ? -1 : i;
+    expected.new = 'x';
+    expect(all(back.store)).toEqual(expected);
+    expect(back.state.epoch).toBe(2);
+    void dir.close();
+  });
+
+  it('keeps the heap under its budget by evicting committed entries, and reads them back from the local store', () => {
+    const memory = new StateMemory(512 * 1024);
+    const { state, store } = open(openLmdbStateDir(tmp()), memory);
+    const big = 'x'.repeat(1000);
+    for (let i = 0; i < 2000; i++) store.set(`k${i}`, [i, big]);
+    // Nothing is committed yet: nothing can go, the worker must commit.
+    expect(memory.pressure).toBe(true);
+    state.prepare({ offset: '1' }).finish(null);
+    expect(memory.used).toBeLessThanOrEqual(memory.limit);
+    expect(memory.evictions).toBeGreaterThan(1000);
+    expect(store.get('k7')).toEqual([7, big]);
+    expect([...store.entries()]).toHaveLength(2000);
+  });
+
+  it('splits a value above the record limit into chunks and puts it back together', () => {
+    const log = new Log();
+    const { state, store } = open(memoryStateDir());
+    const huge = Array.from({ length: 60_000 }, (_, i) => `entry-${i}`);
+    store.set('huge', huge);
+    const c = state.prepare({ offset: '1' });
+    expect(c.records.length).toBeGreaterThan(3);
+    for (const r of c.records) expect(Buffer.byteLength(r.key) + (r.plain?.length ?? 0) + 64).toBeLessThan(MAX_RECORD_BYTES);
+    log.append(c.records);
+    c.finish(null);
+    const r = open(memoryStateDir());
+    restore(r.state, log, false);
+    expect(r.store.get('huge')).toEqual(huge);
+  });
+
+  it('refuses a record it cannot open, naming the store and key', () => {
+    const { state, store } = open(memoryStateDir());
+    store.set('dev-7', 1);
+    const rec = state.prepare({ offset: '1' }).records[0] as { key: string; plain: Buffer };
+    const value = sealState(rec.plain, generateStreamKey('state.k1'));
+    let err: unknown;
+    try {
+      openState(value, 'state.k1', keyring, 'store "stats/windows" key "dev-7"');
+    } catch (e) {
+      err = e;
+    }
+    expect(isVigilError(err, 'VIGIL_E_PIPELINE_CHECKPOINT')).toBe(true);
+    expect((err as Error).message).toMatch(/store "stats\/windows" key "dev-7"/);
+  });
+
+  it('fails readably when the local store cannot be opened', () => {
+    const file = join(tmp(), 'not-a-dir');
+    writeFileSync(file, '');
+    let err: unknown;
+    try {
+      openLmdbStateDir(join(file, 'state'));
+    } catch (e) {
+      err = e;
+    }
+    expect(isVigilError(err, 'VIGIL_E_STATE_STORE')).toBe(true);
+    expect((err as Error).message).toMatch(/not-a-dir\/state: cannot open/);
+  });
+});
