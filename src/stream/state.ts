@@ -1,5 +1,5 @@
 import { VigilError } from '../errors';
-import type { JsonValue } from './types';
+import type { JsonValue, StreamKey } from './types';
 
 /**
  * How a store's values become plain JSON and back. `save` must not keep a reference into
@@ -51,6 +51,11 @@ export interface KeyedStateful {
   saveMeta(): JsonValue;
   /** Once the stores hold restored entries: loads the operator-wide state and rebuilds in-memory indexes. */
   restoreMeta(meta: JsonValue): void;
+}
+
+/** A stream key as a store key: numbers and strings stay apart (`1` is not `"1"`). */
+export function storeKey(key: StreamKey): string {
+  return typeof key === 'number' ? `n${key}` : `s${key}`;
 }
 
 /** Whether an operator keeps its state in keyed stores (`KeyedStateful`). */

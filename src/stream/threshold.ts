@@ -1,5 +1,6 @@
 import { invalid, optionalNumber, requireFunction, requireObject, requireOneOf } from './options';
-import { checkSnapshot, statefulOperator } from './stateful-operator';
+import { keyedStatefulOperator } from './stateful-operator';
+import { MemoryKeyedState, storeKey, type KeyedState, type KeyedStateSnapshot, type KeyedStateful, type StateProvider } from './state';
 import type { JsonValue, StatefulOperator, StreamEvent, StreamKey } from './types';
 
 type Level<T> = number | ((record: T) => number);
@@ -31,13 +32,8 @@ export interface ThresholdEvent<K> {
   readonly value: number;
 }
 
-export interface ThresholdSnapshot {
-  readonly operator: 'threshold';
-  readonly version: 1;
-  readonly settings: string;
-  readonly keys: ReadonlyArray<readonly [StreamKey, boolean, number | null]>;
-  readonly [extra: string]: JsonValue;
-}
+/** The JSON state of a threshold detector used standalone (`snapshot()`). */
+export type ThresholdSnapshot = KeyedStateSnapshot;
 
 interface KeyState {
   alarm: boolean;
@@ -55,7 +51,7 @@ const NAME = 'thresholdDetector';
  * @example
  * events$.pipe(thresholdDetector({ key: (r) => r.deviceId, value: (r) => r.tempC, raise: 80, clear: 75, minDuration: 10_000 }));
  */
-export function thresholdDetector<T, K extends StreamKey>(options: ThresholdOptions<T, K>): StatefulOperator<StreamEvent<T>, ThresholdEvent<K>, ThresholdSnapshot> {
+export function thresholdDetector<T, K extends StreamKey>(options: ThresholdOptions<T, K>): StatefulOperator<StreamEvent<T>, ThresholdEvent<K>, ThresholdSnapshot> & KeyedStateful {
   requireObject(NAME, options);
   requireFunction(NAME, 'key', options.key);
   requireFunction(NAME, 'value', options.value);
@@ -73,10 +69,19 @@ export function thresholdDetector<T, K extends StreamKey>(options: ThresholdOpti
   const level = (l: Level<T>, r: T): number => (typeof l === 'number' ? l : l(r));
   const sign = direction === 'above' ? 1 : -1;
   const settings = `${direction};${minDuration};${clearDuration}`;
-  const keys = new Map<K, KeyState>();
+  // Only keys in a run past a level or in alarm have an entry: the usual state (quiet, no
+  // run) is the absence of one, so a fleet of healthy devices costs no state at all.
+  let keys: KeyedState<KeyState> = new MemoryKeyedState<KeyState>();
+  const codec = {
+    save: (s: KeyState): JsonValue => [s.alarm, s.since],
+    load: (j: JsonValue): KeyState => {
+      const [alarm, since] = j as [boolean, number | null];
+      return { alarm, since };
+    },
+  };
   let emit: (e: ThresholdEvent<K>) => void = () => undefined;
 
-  return statefulOperator(NAME, {
+  return keyedStatefulOperator(NAME, settings, {
     open: (e) => {
       emit = e;
     },
@@ -89,35 +94,40 @@ export function thresholdDetector<T, K extends StreamKey>(options: ThresholdOpti
       const r = ev.value;
       const key = options.key(r);
       const v = options.value(r);
-      let s = keys.get(key);
-      if (s === undefined) {
-        s = { alarm: false, since: null };
-        keys.set(key, s);
-      }
+      const sk = storeKey(key);
+      const s = keys.get(sk);
+      const alarm = s?.alarm ?? false;
       // sign folds `below` into `above`: compare sign·v with sign·level.
-      const past = s.alarm ? sign * v < sign * level(clear, r) : sign * v > sign * level(raise, r);
+      const past = alarm ? sign * v < sign * level(clear, r) : sign * v > sign * level(raise, r);
       if (!past) {
-        s.since = null;
+        if (s === undefined || s.since === null) return;
+        if (s.alarm) {
+          s.since = null;
+          keys.changed(sk);
+        } else {
+          keys.delete(sk);
+        }
         return;
       }
-      if (s.since === null) s.since = ev.time;
-      if (ev.time - s.since >= (s.alarm ? clearDuration : minDuration)) {
-        s.alarm = !s.alarm;
-        const since = s.since;
-        s.since = null;
-        emit({ type: s.alarm ? 'raised' : 'cleared', key, time: ev.time, since, value: v });
+      let since = s?.since ?? null;
+      if (since === null) since = ev.time;
+      if (ev.time - since >= (alarm ? clearDuration : minDuration)) {
+        const raised = !alarm;
+        if (raised) keys.set(sk, { alarm: true, since: null });
+        else keys.delete(sk);
+        emit({ type: raised ? 'raised' : 'cleared', key, time: ev.time, since, value: v });
+        return;
+      }
+      if (s === undefined) keys.set(sk, { alarm: false, since });
+      else if (s.since !== since) {
+        s.since = since;
+        keys.changed(sk);
       }
     },
-    snapshot: () => ({
-      operator: 'threshold',
-      version: 1,
-      settings,
-      keys: [...keys].map(([k, s]) => [k, s.alarm, s.since] as const),
-    }),
-    restore: (state) => {
-      checkSnapshot('threshold', state, settings);
-      keys.clear();
-      for (const [k, alarm, since] of state.keys) keys.set(k as K, { alarm, since });
+    bindState: (provider: StateProvider) => {
+      keys = provider.store('keys', codec);
     },
+    saveMeta: () => null,
+    restoreMeta: () => undefined,
   });
 }
