@@ -1,7 +1,8 @@
 import type { LatLon } from './geofence';
 import { LastSeenCore, type LastSeenSnapshot } from './last-seen';
 import { requireFunction, requireObject, requirePositive } from './options';
-import { statefulOperator } from './stateful-operator';
+import type { KeyedStateful } from './state';
+import { keyedStatefulOperator } from './stateful-operator';
 import type { StatefulOperator, StreamEvent, StreamKey } from './types';
 
 export interface PositionStalenessOptions<T, K extends StreamKey> {
@@ -28,10 +29,12 @@ export interface StalenessEvent<K> {
  * Staleness of each key's last known position, in event time (watermarks). A device that
  * keeps sending readings without a fix still goes stale.
  *
+ * State: one entry per key with a known position, in the store `keys` (see `LastSeenCore`).
+ *
  * @example
  * events$.pipe(positionStaleness({ key: (r) => r.deviceId, position: (r) => r.pos, maxAge: 300_000 }));
  */
-export function positionStaleness<T, K extends StreamKey>(options: PositionStalenessOptions<T, K>): StatefulOperator<StreamEvent<T>, StalenessEvent<K>, LastSeenSnapshot> {
+export function positionStaleness<T, K extends StreamKey>(options: PositionStalenessOptions<T, K>): StatefulOperator<StreamEvent<T>, StalenessEvent<K>, LastSeenSnapshot> & KeyedStateful {
   requireObject('positionStaleness', options);
   requireFunction('positionStaleness', 'key', options.key);
   requireFunction('positionStaleness', 'position', options.position);
@@ -42,12 +45,11 @@ export function positionStaleness<T, K extends StreamKey>(options: PositionStale
   };
   const pos = (p: [number, number]): LatLon => ({ lat: p[0], lon: p[1] });
   const core = new LastSeenCore<T, K, [number, number], StalenessEvent<K>>(
-    'position-staleness',
     maxAge,
     options.key,
     capture,
     (key, time, s) => ({ type: 'stale', key, time, position: pos(s.payload), positionTime: s.last }),
     (key, time, s) => ({ type: 'fresh', key, time, position: pos(s.payload), positionTime: s.last }),
   );
-  return statefulOperator('positionStaleness', core);
+  return keyedStatefulOperator('positionStaleness', core.settings, core);
 }

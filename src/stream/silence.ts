@@ -1,6 +1,7 @@
 import { LastSeenCore, type LastSeenSnapshot } from './last-seen';
 import { requireFunction, requireObject, requirePositive } from './options';
-import { statefulOperator } from './stateful-operator';
+import type { KeyedStateful } from './state';
+import { keyedStatefulOperator } from './stateful-operator';
 import type { StatefulOperator, StreamEvent, StreamKey } from './types';
 
 export interface SilenceOptions<T, K extends StreamKey> {
@@ -26,20 +27,21 @@ export interface SilenceEvent<K> {
  * `withWatermarks`, with `idleTimeout` if the whole source can fall quiet). Only keys seen
  * at least once are watched.
  *
+ * State: one entry per key seen, in the store `keys` (see `LastSeenCore`).
+ *
  * @example
  * events$.pipe(silenceDetector({ key: (r) => r.deviceId, after: 60_000 }));
  */
-export function silenceDetector<T, K extends StreamKey>(options: SilenceOptions<T, K>): StatefulOperator<StreamEvent<T>, SilenceEvent<K>, LastSeenSnapshot> {
+export function silenceDetector<T, K extends StreamKey>(options: SilenceOptions<T, K>): StatefulOperator<StreamEvent<T>, SilenceEvent<K>, LastSeenSnapshot> & KeyedStateful {
   requireObject('silenceDetector', options);
   requireFunction('silenceDetector', 'key', options.key);
   const after = requirePositive('silenceDetector', 'after', options.after);
   const core = new LastSeenCore<T, K, 0, SilenceEvent<K>>(
-    'silence',
     after,
     options.key,
     () => 0,
     (key, time, s) => ({ type: 'silent', key, time, lastSeen: s.last }),
     (key, time, _s, previous) => ({ type: 'resumed', key, time, lastSeen: previous }),
   );
-  return statefulOperator('silenceDetector', core);
+  return keyedStatefulOperator('silenceDetector', core.settings, core);
 }
