@@ -5,7 +5,7 @@ import { KafkaBus, type Bus } from '../bus';
 import type { VigilConfig } from '../config';
 import { readStreamKeyFile, StreamKeyring } from '../crypto';
 import { isVigilError, VigilError } from '../errors';
-import { channels } from '../instrument';
+import { channels, type PipelineRestoreEvent } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { startPipeline, type PipelineDefinition, type PipelineWorker } from '../runtime';
 import { startHttpServer, type VigilHttpServer } from '../serve';
@@ -61,6 +61,10 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
   const ownBus = options.bus === undefined;
   bus.onConnectionChange((connected) => channels.connection.publish({ peer: 'kafka', connected }));
+  // Which partitions a rebalance moved here, and how their state came back: operators read
+  // these lines to see that a rebalance restored only what moved.
+  const onRestore = (e: PipelineRestoreEvent): void => log.info({ pipeline: e.pipeline, partitions: e.assigned, fromLocalStore: e.local, seconds: Number(e.seconds.toFixed(3)) }, 'state restored');
+  channels.pipelineRestore.subscribe(onRestore);
   const metrics = options.metrics ?? createMetrics({ labels: { worker: cfg.kafka.clientId } });
   const workers = new Map<string, PipelineWorker>();
   // Sources exist before the first worker subscribes, whether or not a gateway ran yet.
@@ -176,6 +180,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
       stopping ??= (async () => {
         log.info({}, 'stopping: last checkpoint, leaving the groups');
         await stopAll();
+        channels.pipelineRestore.unsubscribe(onRestore);
         await http.close();
         if (!options.metrics) metrics.close();
       })();

@@ -96,6 +96,8 @@ export interface PipelineCheckpointEvent {
 export interface PipelineRestoreEvent {
   pipeline: string;
   partitions: number;
+  /** The partitions, as `<topic>:<partition>`. */
+  assigned: readonly string[];
   /** Of them, restored from the local store plus the changelog's tail (a clean restart on the same disk). */
   local: number;
   seconds: number;

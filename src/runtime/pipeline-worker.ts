@@ -245,7 +245,7 @@ export class PipelineWorker {
       task.start();
       this.tasks.set(tpKey(task.topic, task.partition), task);
     }
-    if (channels.pipelineRestore.hasSubscribers) channels.pipelineRestore.publish({ pipeline: this.definition.name, partitions: plans.length, local: plans.filter((p) => p.useLocal).length, seconds: (performance.now() - started) / 1000 });
+    if (channels.pipelineRestore.hasSubscribers) channels.pipelineRestore.publish({ pipeline: this.definition.name, partitions: plans.length, assigned: plans.map((p) => tpKey(p.task.topic, p.task.partition)), local: plans.filter((p) => p.useLocal).length, seconds: (performance.now() - started) / 1000 });
   }
 
   private async revoke(parts: readonly TopicPartition[]): Promise<void> {

@@ -81,23 +81,34 @@ export class DerivedCollector {
 export const VITALS_T0 = Date.UTC(2026, 10, 28, 10, 0, 0);
 export const VITALS_SOLDIERS = ['sol-a', 'sol-b', 'sol-c'];
 
+export interface ProduceVitalsOptions {
+  /** Devices (default VITALS_SOLDIERS). */
+  readonly soldiers?: readonly string[];
+  /** Partitions when the topic is created (default 3). */
+  readonly partitions?: number;
+  /** Added to every sequence number (e.g. late readings sent after the rest: new frames). */
+  readonly seqOffset?: number;
+}
+
 /**
  * Vitals readings of three soldiers, one per second of event time in [fromS, toS) after
  * `VITALS_T0`, sealed under `key` as a gateway would, to `topic` (made with 3 partitions).
  */
-export async function produceVitals(brokers: string, topic: string, key: StreamDataKey, fromS: number, toS: number): Promise<void> {
+export async function produceVitals(brokers: string, topic: string, key: StreamDataKey, fromS: number, toS: number, options: ProduceVitalsOptions = {}): Promise<void> {
+  const soldiers = options.soldiers ?? VITALS_SOLDIERS;
+  const seqOffset = options.seqOffset ?? 0;
   const bus = new KafkaBus({ brokers: brokers.split(','), clientId: `input-${randomUUID().slice(0, 8)}`, logLevel: 'nothing' });
   const codec = new RecordCodec();
   try {
-    await bus.admin().ensureTopics([{ topic, partitions: 3 }]);
+    await bus.admin().ensureTopics([{ topic, partitions: options.partitions ?? 3 }]);
     const producer = bus.producer();
     for (let s = fromS; s < toS; s += 60) {
       const msgs = [];
       for (let i = s; i < Math.min(s + 60, toS); i++) {
-        for (const [j, id] of VITALS_SOLDIERS.entries()) {
+        for (const [j, id] of soldiers.entries()) {
           const reading: Reading = { kind: 'vitals', offsetMs: 0, heartRateBpm: 70 + ((i * (j + 3)) % 41), spo2Pct: 90 + ((i + j) % 10), skinTempC: 33, posture: 'standing' };
           const at = VITALS_T0 + i * 1000;
-          const sealed = codec.seal({ type: 'telemetry', deviceId: id, seq: BigInt(i + 1), eventTimeMs: at, ingestTimeMs: at, gatewayId: 'gw-test', kind: 'vitals', label: makeLabel('RESTRICTED', ['GBR']), readings: [reading] }, key);
+          const sealed = codec.seal({ type: 'telemetry', deviceId: id, seq: BigInt(seqOffset + i + 1), eventTimeMs: at, ingestTimeMs: at, gatewayId: 'gw-test', kind: 'vitals', label: makeLabel('RESTRICTED', ['GBR']), readings: [reading] }, key);
           msgs.push({ key: id, value: Buffer.from(sealed.value), headers: { 'vigil-key-id': sealed.keyId } });
         }
       }
