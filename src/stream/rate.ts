@@ -1,5 +1,6 @@
 import { invalid, optionalNumber, requireFunction, requireNumber, requireObject, requirePositive } from './options';
-import { checkSnapshot, statefulOperator, type OperatorCore } from './stateful-operator';
+import { MemoryKeyedState, storeKey, type KeyedState, type KeyedStateSnapshot, type KeyedStateful, type StateProvider } from './state';
+import { keyedStatefulOperator, type KeyedOperatorCore } from './stateful-operator';
 import { TimerIndex } from './timer-index';
 import type { JsonValue, StatefulOperator, StreamEvent, StreamKey } from './types';
 
@@ -43,27 +44,27 @@ export interface RateStats {
 }
 
 /**
- * One key: `[key, times, raisedAt, floor, pending, timerAt]`, see `KeyState`. `floor` is
- * null for "none"; `pending` is `[time, count, since]` or null.
+ * One key's entry in the store `keys` (under its store key): `[times, raisedAt, floor,
+ * pending, timerAt, timers]`, see `KeyState`. `floor` is null for "none"; `pending` is
+ * `[time, count, since]` or null; `timers` lists the key's entries in the timer index as
+ * `[time, registration]`.
  */
-export type RateKeySnapshot = readonly [StreamKey, readonly number[], number | null, number | null, readonly [number, number, number] | null, number | null];
+export type RateKeySnapshot = readonly [
+  readonly number[],
+  number | null,
+  number | null,
+  readonly [number, number, number] | null,
+  number | null,
+  ReadonlyArray<readonly [number, number]>,
+];
 
-export interface RateSnapshot {
-  readonly operator: 'rate';
-  readonly version: 1;
-  readonly settings: string;
-  readonly watermark: number | null;
-  /** `[raises, clears, expired]`. */
-  readonly counters: readonly number[];
-  readonly keys: ReadonlyArray<RateKeySnapshot>;
-  /** Pending event-time timers: `[time, keys]`, keys in the order they fire. */
-  readonly timers: ReadonlyArray<readonly [number, readonly StreamKey[]]>;
-  readonly [extra: string]: JsonValue;
-}
+/** The JSON state of a rate detector used standalone (`snapshot()`): meta `[watermark, raises, clears, expired, registrations]` and the store `keys`. */
+export type RateSnapshot = KeyedStateSnapshot;
 
-export type RateOperator<T, K extends StreamKey> = StatefulOperator<StreamEvent<T>, RateEvent<K>, RateSnapshot> & {
-  stats(): RateStats;
-};
+export type RateOperator<T, K extends StreamKey> = StatefulOperator<StreamEvent<T>, RateEvent<K>, RateSnapshot> &
+  KeyedStateful & {
+    stats(): RateStats;
+  };
 
 interface KeyState {
   /** The key's newest record times, at most `raise` of them, ascending; equal times kept. */
@@ -79,6 +80,13 @@ interface KeyState {
   pending: [number, number, number] | null;
   /** Due time of the key's one live timer entry, or null. Other entries are stale. */
   timerAt: number | null;
+  /**
+   * The key's entries in the timer index, live and stale, as `[time, registration]`
+   * (registration: a counter across keys); entries below the watermark have fired and are
+   * dropped when the key next arms. A restored operator re-registers them in registration
+   * order, so the index (and the order keys due together fire in) is the one it had.
+   */
+  timers: Array<[number, number]>;
 }
 
 const NAME = 'rateDetector';
@@ -100,6 +108,9 @@ const NAME = 'rateDetector';
  * watermark is `over` past its newest record and its last clear. Timers live in one
  * event-time index, not per key.
  *
+ * State: one entry per key held, in the store `keys`; a key that is forgotten (back to
+ * "never seen") is deleted, and a record or timer that changes nothing writes nothing.
+ *
  * Exact when each key's records arrive in event-time order. A late record (older than
  * its key's newest) is merged in order and can complete a burst, but it only meets the
  * key's newest `raise` records and does not reopen a clear already emitted or settled.
@@ -118,7 +129,7 @@ export function rateDetector<T, K extends StreamKey>(options: RateOptions<T, K>)
   const clear = optionalNumber(NAME, 'clear', options.clear, raise - 1, 0, true);
   if (clear >= raise) invalid(NAME, 'clear', clear, `expected an integer below raise (${raise})`);
   const core = new RateCore<T, K>(options.key, over, raise, clear);
-  return statefulOperator(NAME, core, { stats: () => core.stats() });
+  return keyedStatefulOperator(NAME, core.settings, core, { stats: () => core.stats() });
 }
 
 /** First index whose time is at or above `x`. */
@@ -145,15 +156,49 @@ function upperBound(a: readonly number[], x: number): number {
   return lo;
 }
 
-class RateCore<T, K extends StreamKey> implements OperatorCore<StreamEvent<T>, RateEvent<K>, RateSnapshot> {
+/** A stream key back from its store key (`storeKey`). */
+function streamKey(sk: string): StreamKey {
+  return sk.charCodeAt(0) === 110 /* n */ ? Number(sk.slice(1)) : sk.slice(1);
+}
+
+const keyCodec = {
+  save: (s: KeyState): JsonValue =>
+    [
+      [...s.times],
+      s.raisedAt,
+      Number.isFinite(s.floor) ? s.floor : null,
+      s.pending === null ? null : [...s.pending],
+      s.timerAt,
+      s.timers.map(([t, r]) => [t, r] as const),
+    ] satisfies RateKeySnapshot,
+  load: (j: JsonValue): KeyState => {
+    const [times, raisedAt, floor, pending, timerAt, timers] = j as RateKeySnapshot;
+    return {
+      times: [...times],
+      raisedAt,
+      floor: floor === null ? -Infinity : floor,
+      pending: pending === null ? null : [pending[0], pending[1], pending[2]],
+      timerAt,
+      timers: timers.map(([t, r]): [number, number] => [t, r]),
+    };
+  },
+};
+
+class RateCore<T, K extends StreamKey> implements KeyedOperatorCore<StreamEvent<T>, RateEvent<K>> {
   private emit: (out: RateEvent<K>) => void = () => undefined;
-  private readonly keys = new Map<K, KeyState>();
-  private readonly timers = new TimerIndex<K>();
+  private keys: KeyedState<KeyState> = new MemoryKeyedState<KeyState>();
+  /** Pending timers by store key. */
+  private readonly timers = new TimerIndex<string>();
   private watermark = -Infinity;
   private raises = 0;
   private clears = 0;
   private expired = 0;
-  private readonly settings: string;
+  /** Timer registrations so far (orders the index on restore). */
+  private registered = 0;
+  /** Keys held and keys raised, kept up to date so stats() does not read the store. */
+  private held = 0;
+  private raisedKeys = 0;
+  readonly settings: string;
 
   constructor(
     private readonly keyOf: (record: T) => K,
@@ -182,12 +227,10 @@ class RateCore<T, K extends StreamKey> implements OperatorCore<StreamEvent<T>, R
   }
 
   stats(): RateStats {
-    let raised = 0;
-    for (const s of this.keys.values()) if (s.raisedAt !== null) raised++;
     return {
       watermark: this.watermark,
-      keys: this.keys.size,
-      raised,
+      keys: this.held,
+      raised: this.raisedKeys,
       timers: this.timers.size,
       raises: this.raises,
       clears: this.clears,
@@ -272,13 +315,13 @@ class RateCore<T, K extends StreamKey> implements OperatorCore<StreamEvent<T>, R
       return;
     }
     const key = this.keyOf(value);
-    let s = this.keys.get(key);
-    if (s === undefined) {
-      s = { times: [], raisedAt: null, floor: -Infinity, pending: null, timerAt: null };
-      this.keys.set(key, s);
-    }
+    const sk = storeKey(key);
+    const found = this.keys.get(sk);
+    const s: KeyState = found ?? { times: [], raisedAt: null, floor: -Infinity, pending: null, timerAt: null, timers: [] };
+    const { raisedAt, floor, pending, timerAt } = s;
     const a = s.times;
-    a.splice(upperBound(a, t), 0, t);
+    const at = upperBound(a, t);
+    a.splice(at, 0, t);
     const newest = a[a.length - 1] as number;
     // Replay the changes the new record causes, in event-time order. In order, that is at
     // most: settle a clear that fell before this record, then raise at this record.
@@ -299,10 +342,35 @@ class RateCore<T, K extends StreamKey> implements OperatorCore<StreamEvent<T>, R
       s.floor = e;
       s.raisedAt = null;
     }
-    if (a.length > this.raise) a.splice(0, a.length - this.raise);
+    // The new record may be the one dropped again (older than the key's newest `raise`).
+    let changed = true;
+    if (a.length > this.raise) {
+      const drop = a.length - this.raise;
+      a.splice(0, drop);
+      changed = at >= drop;
+    }
     const due = this.nextDue(s);
-    if (due < this.watermark) this.settle(key, s, due);
-    else this.arm(key, s);
+    let forget = false;
+    if (due < this.watermark) forget = this.settle(sk, key, s, due);
+    else this.arm(sk, s);
+    changed ||= s.raisedAt !== raisedAt || s.floor !== floor || s.pending !== pending || s.timerAt !== timerAt;
+    this.write(sk, s, found === undefined, raisedAt !== null, forget, changed);
+  }
+
+  /** Tells the store what became of a key: forgotten, new, changed in place, or nothing. */
+  private write(sk: string, s: KeyState, added: boolean, wasRaised: boolean, forget: boolean, changed: boolean): void {
+    if (forget) {
+      if (!added) {
+        this.keys.delete(sk);
+        this.held--;
+      }
+    } else if (added) {
+      this.keys.set(sk, s);
+      this.held++;
+    } else if (changed) {
+      this.keys.changed(sk);
+    }
+    this.raisedKeys += (!forget && s.raisedAt !== null ? 1 : 0) - (wasRaised ? 1 : 0);
   }
 
   /** Emits a settled clear ahead of the watermark, so a key's events always alternate. */
@@ -314,11 +382,15 @@ class RateCore<T, K extends StreamKey> implements OperatorCore<StreamEvent<T>, R
     this.emit({ type: 'cleared', key, time, count, since });
   }
 
-  private arm(key: K, s: KeyState): void {
+  private arm(sk: string, s: KeyState): void {
     const due = this.nextDue(s);
     if (s.timerAt === null || due < s.timerAt) {
       s.timerAt = due;
-      this.timers.add(due, key);
+      const w = this.watermark;
+      // Entries below the watermark have fired (or fire before this watermark is done).
+      if (s.timers.some(([time]) => time < w)) s.timers = s.timers.filter(([time]) => time >= w);
+      s.timers.push([due, this.registered++]);
+      this.timers.add(due, sk);
     }
   }
 
@@ -330,20 +402,23 @@ class RateCore<T, K extends StreamKey> implements OperatorCore<StreamEvent<T>, R
     // A watermark W settles event times below W: records at W may still come.
     while (this.timers.peek() < time) {
       const at = this.timers.peek();
-      for (const key of this.timers.pop()) {
-        const s = this.keys.get(key);
+      for (const sk of this.timers.pop()) {
+        const s = this.keys.get(sk);
         if (s === undefined || s.timerAt !== at) continue;
+        const wasRaised = s.raisedAt !== null;
         s.timerAt = null;
-        this.settle(key, s, at);
+        const forget = this.settle(sk, streamKey(sk) as K, s, at);
+        this.write(sk, s, false, wasRaised, forget, true);
       }
     }
   }
 
   /**
    * Applies what is due at or before `at` (a time below the watermark): at most one clear,
-   * then forgets the key or re-arms its timer at its next due time (after `at`).
+   * then re-arms the key's timer at its next due time (after `at`), or returns true when
+   * the key is to be forgotten.
    */
-  private settle(key: K, s: KeyState, at: number): void {
+  private settle(sk: string, key: K, s: KeyState, at: number): boolean {
     if (s.pending !== null) {
       if (s.pending[0] <= at) this.flushPending(key, s);
     } else if (s.raisedAt !== null) {
@@ -356,44 +431,39 @@ class RateCore<T, K extends StreamKey> implements OperatorCore<StreamEvent<T>, R
         this.emit({ type: 'cleared', key, time: e, count: this.countAt(s.times, e), since });
       }
     }
-    if (s.raisedAt === null && s.pending === null && this.forgetAt(s) <= at) {
-      this.keys.delete(key);
-      return;
-    }
-    this.arm(key, s);
+    if (s.raisedAt === null && s.pending === null && this.forgetAt(s) <= at) return true;
+    this.arm(sk, s);
+    return false;
   }
 
-  // ---- checkpoints ----------------------------------------------------------------
+  // ---- state ----------------------------------------------------------------------
 
-  snapshot(): RateSnapshot {
-    return {
-      operator: 'rate',
-      version: 1,
-      settings: this.settings,
-      watermark: Number.isFinite(this.watermark) ? this.watermark : null,
-      counters: [this.raises, this.clears, this.expired],
-      keys: [...this.keys].map(
-        ([k, s]): RateKeySnapshot => [k, [...s.times], s.raisedAt, Number.isFinite(s.floor) ? s.floor : null, s.pending === null ? null : [...s.pending], s.timerAt],
-      ),
-      timers: this.timers.entries(),
-    };
-  }
-
-  restore(state: RateSnapshot): void {
-    checkSnapshot('rate', state, this.settings);
-    this.keys.clear();
+  bindState(provider: StateProvider): void {
+    this.keys = provider.store('keys', keyCodec);
     this.timers.clear();
-    this.watermark = state.watermark === null ? -Infinity : state.watermark;
-    [this.raises, this.clears, this.expired] = state.counters as [number, number, number];
-    for (const [k, times, raisedAt, floor, pending, timerAt] of state.keys) {
-      this.keys.set(k as K, {
-        times: [...times],
-        raisedAt,
-        floor: floor === null ? -Infinity : floor,
-        pending: pending === null ? null : [pending[0], pending[1], pending[2]],
-        timerAt,
-      });
+    this.held = 0;
+    this.raisedKeys = 0;
+  }
+
+  saveMeta(): JsonValue {
+    return [Number.isFinite(this.watermark) ? this.watermark : null, this.raises, this.clears, this.expired, this.registered];
+  }
+
+  restoreMeta(meta: JsonValue): void {
+    const [watermark, raises, clears, expired, registered] = (meta ?? [null, 0, 0, 0, 0]) as [number | null, number, number, number, number];
+    this.watermark = watermark === null ? -Infinity : watermark;
+    [this.raises, this.clears, this.expired, this.registered] = [raises, clears, expired, registered];
+    this.timers.clear();
+    this.held = 0;
+    this.raisedKeys = 0;
+    // The index as it was: entries not yet fired, in registration order.
+    const pending: Array<[number, number, string]> = [];
+    for (const [sk, s] of this.keys.entries()) {
+      this.held++;
+      if (s.raisedAt !== null) this.raisedKeys++;
+      for (const [time, r] of s.timers) if (time >= this.watermark) pending.push([time, r, sk]);
     }
-    for (const [time, keys] of state.timers) for (const key of keys) this.timers.add(time, key as K);
+    pending.sort((x, y) => x[1] - y[1]);
+    for (const [time, , sk] of pending) this.timers.add(time, sk);
   }
 }

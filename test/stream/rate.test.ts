@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { Subject } from 'rxjs';
 import { VigilError } from '../../src/errors';
-import { rateDetector, thresholdDetector, type RateEvent, type RateOptions, type RateSnapshot, type StreamEvent } from '../../src/stream';
+import { rateDetector, thresholdDetector, type RateEvent, type RateKeySnapshot, type RateOptions, type RateSnapshot, type StreamEvent } from '../../src/stream';
 import { checkpointRun, rec, runSync, testScheduler, wm } from './helpers';
+import { FakeProvider, runKeyed } from './keyed-state-fake';
 
 interface F {
   d: string;
@@ -12,6 +13,8 @@ const key = (r: F): string => r.d;
 const make = (o: Omit<RateOptions<F, string>, 'key'>) => rateDetector<F, string>({ key, ...o });
 const raised = (k: string, time: number, count: number, since: number): RateEvent<string> => ({ type: 'raised', key: k, time, count, since });
 const cleared = (k: string, time: number, count: number, since: number): RateEvent<string> => ({ type: 'cleared', key: k, time, count, since });
+/** The record times each key holds, from a snapshot's store `keys` (store key → times). */
+const heldTimes = (snapshot: RateSnapshot): Array<[string, readonly number[]]> => (snapshot.stores.keys ?? []).map(([k, saved]) => [k, (saved as RateKeySnapshot)[0]]);
 
 describe('rateDetector', () => {
   it('raises on the record that reaches the count, once, and clears when the watermark passes the expiry (marbles)', () => {
@@ -110,7 +113,7 @@ describe('rateDetector', () => {
     }
     // A chatty key: thousands of records, raised, still only `raise` timestamps.
     for (let t = 15_000; t < 20_000; t++) src.next(f(t, 'chatty'));
-    const held = op.snapshot().keys.find(([k]) => k === 'chatty');
+    const held = heldTimes(op.snapshot()).find(([k]) => k === 'schatty');
     expect(held?.[1]).toEqual([19_996, 19_997, 19_998, 19_999]);
     expect(out).toEqual([raised('chatty', 15_003, 4, 15_000)]);
     src.next(wm(20_100));
@@ -118,7 +121,8 @@ describe('rateDetector', () => {
     expect(out).toEqual([raised('chatty', 15_003, 4, 15_000), cleared('chatty', 20_006, 3, 15_003)]);
     expect(maxKeys).toBeLessThanOrEqual(20);
     expect(op.stats()).toMatchObject({ keys: 0, raised: 0, timers: 0 });
-    expect(op.snapshot()).toMatchObject({ keys: [], timers: [] });
+    // No key held, so no timer either (each key lists its own timer entries).
+    expect(op.snapshot()).toMatchObject({ stores: { keys: [] } });
   });
 
   it('restores mid-stream with identical output, and refuses snapshots of other settings or operators', () => {
@@ -137,8 +141,8 @@ describe('rateDetector', () => {
     for (let cut = 0; cut <= inputs.length; cut += 7) {
       const { uninterrupted, restored, snapshot } = checkpointRun(build, inputs, cut);
       expect(restored).toEqual(uninterrupted);
-      expect(snapshot).toMatchObject({ operator: 'rate', version: 1, settings: 'over=12;raise=4;clear=1' });
-      for (const [, times] of snapshot.keys) expect(times.length).toBeLessThanOrEqual(4);
+      expect(snapshot).toMatchObject({ operator: 'rateDetector', version: 2, settings: 'over=12;raise=4;clear=1' });
+      for (const [, times] of heldTimes(snapshot)) expect(times.length).toBeLessThanOrEqual(4);
     }
 
     const first = build();
@@ -179,6 +183,63 @@ describe('rateDetector', () => {
     expect(() => rateDetector({ over: 10, raise: 3 } as unknown as RateOptions<F, string>)).toThrow(/option "key"/);
     expect(() => rateDetector(null as unknown as RateOptions<F, string>)).toThrow(expect.objectContaining({ code: 'VIGIL_E_STREAM_OPTIONS' }));
     expect(() => make({ over: 0.5, raise: 1, clear: 0 })).not.toThrow();
+  });
+});
+
+describe('rateDetector on keyed state', () => {
+  it('writes only the keys an event changed, and deletes a key once it is forgotten', () => {
+    const run = runKeyed(make({ over: 10, raise: 2 }), [
+      f(0, 'x'), // 0: new key
+      f(1, 'y'), // 1: new key
+      f(2, 'x'), // 2: x raised
+      f(-1, 'x'), // 3: older than the 2 times x holds, and changes no outcome: nothing written
+      wm(5), // 4: nothing due
+      wm(11), // 5: x clears at 10 and waits until 20 to be forgotten; y (due 11) not yet
+      wm(12), // 6: y forgotten: deleted
+      wm(25), // 7: x forgotten: deleted
+    ]);
+    expect(run.outputs).toEqual([raised('x', 2, 2, 0), cleared('x', 10, 1, 2)]);
+    expect(run.calls).toEqual([
+      [['set', 'keys', 'sx']],
+      [['set', 'keys', 'sy']],
+      [['changed', 'keys', 'sx']],
+      [],
+      [],
+      [['changed', 'keys', 'sx']],
+      [['delete', 'keys', 'sy']],
+      [['delete', 'keys', 'sx']],
+    ]);
+    expect(run.provider.committed('keys')).toEqual([]);
+  });
+
+  it('gives the same output and stats with values evicted after every event and across restarts', () => {
+    const inputs: StreamEvent<F>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t = i * 2 + ((i * 7) % 5) - (i % 11 === 0 ? 8 : 0);
+      if (i % 23 < 12) inputs.push(f(t, `k${(i * i) % 4}`));
+      if (i % 6 === 0) inputs.push(wm(i * 2 - 6));
+    }
+    inputs.push(wm(1_000));
+    const build = () => make({ over: 12, raise: 4, clear: 1 });
+    const whole = build();
+    const expected = runSync(whole, inputs);
+    expect(expected.filter((e) => e.type === 'cleared').length).toBeGreaterThan(3);
+    const keyed = build();
+    expect(runKeyed(keyed, inputs).outputs).toEqual(expected);
+    expect(keyed.stats()).toEqual(whole.stats());
+    for (let cut = 0; cut <= inputs.length; cut += 11) {
+      const before = build();
+      runSync(before, inputs.slice(0, cut), false);
+      const first = runKeyed(build(), inputs.slice(0, cut), { complete: false });
+      const second = build();
+      second.bindState(new FakeProvider(first.provider.disksCopy()));
+      second.restoreMeta(first.meta);
+      // Keys held, raised and timer index (stale entries included) as they were.
+      expect(second.stats()).toEqual(before.stats());
+      const provider = new FakeProvider(first.provider.disksCopy());
+      const rest = runKeyed(build(), inputs.slice(cut), { provider, meta: first.meta });
+      expect([...first.outputs, ...rest.outputs]).toEqual(expected);
+    }
   });
 });
 
@@ -326,7 +387,7 @@ describe('rateDetector properties', () => {
         const build = () => make(s);
         const { uninterrupted, restored, snapshot } = checkpointRun(build, events, cut);
         expect(restored).toEqual(uninterrupted);
-        for (const [, times] of snapshot.keys) {
+        for (const [, times] of heldTimes(snapshot)) {
           expect(times.length).toBeLessThanOrEqual(s.raise);
           expect([...times].sort((a, b) => a - b)).toEqual(times);
         }
