@@ -1,5 +1,6 @@
 import { invalid, optionalNumber, requireFunction, requireObject } from './options';
-import { checkSnapshot, statefulOperator } from './stateful-operator';
+import { MemoryKeyedState, storeKey, type KeyedState, type KeyedStateSnapshot, type KeyedStateful, type StateProvider } from './state';
+import { keyedStatefulOperator } from './stateful-operator';
 import type { JsonValue, StatefulOperator, StreamEvent, StreamKey } from './types';
 
 /** Exponentially weighted mean and variance: recent values weigh more, O(1) state. */
@@ -41,13 +42,8 @@ export interface AnomalyEvent<K> {
   readonly score: number;
 }
 
-export interface AnomalySnapshot {
-  readonly operator: 'anomaly';
-  readonly version: 1;
-  readonly settings: string;
-  readonly keys: ReadonlyArray<readonly [StreamKey, readonly JsonValue[]]>;
-  readonly [extra: string]: JsonValue;
-}
+/** The JSON state of an anomaly detector used standalone (`snapshot()`). */
+export type AnomalySnapshot = KeyedStateSnapshot;
 
 interface KeyState {
   n: number;
@@ -66,10 +62,13 @@ const NAME = 'anomalyDetector';
  * shift stops alarming once the baseline has caught up. Records in arrival order;
  * watermarks pass by unused.
  *
+ * State: one entry per key with a baseline, in the store `keys`; every value a key sends
+ * joins its baseline, so each record with a finite value writes its key (and only it).
+ *
  * @example
  * events$.pipe(anomalyDetector({ key: (r) => r.deviceId, value: (r) => r.rpm, baseline: { kind: 'ewma', alpha: 0.05 }, sensitivity: 4 }));
  */
-export function anomalyDetector<T, K extends StreamKey>(options: AnomalyOptions<T, K>): StatefulOperator<StreamEvent<T>, AnomalyEvent<K>, AnomalySnapshot> {
+export function anomalyDetector<T, K extends StreamKey>(options: AnomalyOptions<T, K>): StatefulOperator<StreamEvent<T>, AnomalyEvent<K>, AnomalySnapshot> & KeyedStateful {
   requireObject(NAME, options);
   requireFunction(NAME, 'key', options.key);
   requireFunction(NAME, 'value', options.value);
@@ -85,7 +84,15 @@ export function anomalyDetector<T, K extends StreamKey>(options: AnomalyOptions<
   if (window > 0 && warmup > window) invalid(NAME, 'warmup', warmup, `expected at most the rolling window (${window})`);
   const minStd = optionalNumber(NAME, 'minStdDev', options.minStdDev, 1e-9, 0);
   const settings = `${baseline.kind};${alpha};${window}`;
-  const keys = new Map<K, KeyState>();
+  let keys: KeyedState<KeyState> = new MemoryKeyedState<KeyState>();
+  // EWMA: `[n, mean, variance]`; rolling: `[n, mean, variance, ring, head]`.
+  const codec = {
+    save: (s: KeyState): JsonValue => (window === 0 ? [s.n, s.mean, s.variance] : [s.n, s.mean, s.variance, [...s.ring], s.head]),
+    load: (j: JsonValue): KeyState => {
+      const [n, mean, variance, ring, head] = j as [number, number, number, number[]?, number?];
+      return { n, mean, variance, ring: ring === undefined ? [] : [...ring], head: head ?? 0 };
+    },
+  };
   let emit: (e: AnomalyEvent<K>) => void = () => undefined;
 
   const judge = (s: KeyState, key: K, time: number, v: number): void => {
@@ -127,7 +134,7 @@ export function anomalyDetector<T, K extends StreamKey>(options: AnomalyOptions<
     s.variance = sq / s.n;
   };
 
-  return statefulOperator(NAME, {
+  return keyedStatefulOperator(NAME, settings, {
     open: (e) => {
       emit = e;
     },
@@ -140,27 +147,18 @@ export function anomalyDetector<T, K extends StreamKey>(options: AnomalyOptions<
       const key = options.key(ev.value);
       const v = options.value(ev.value);
       if (!Number.isFinite(v)) return;
-      let s = keys.get(key);
-      if (s === undefined) {
-        s = { n: 0, mean: 0, variance: 0, ring: [], head: 0 };
-        keys.set(key, s);
-      }
+      const sk = storeKey(key);
+      const found = keys.get(sk);
+      const s = found ?? { n: 0, mean: 0, variance: 0, ring: [], head: 0 };
       judge(s, key, ev.time, v);
       learn(s, v);
+      if (found === undefined) keys.set(sk, s);
+      else keys.changed(sk);
     },
-    snapshot: () => ({
-      operator: 'anomaly',
-      version: 1,
-      settings,
-      keys: [...keys].map(([k, s]) => [k, [s.n, s.mean, s.variance, s.ring, s.head]] as const),
-    }),
-    restore: (state) => {
-      checkSnapshot('anomaly', state, settings);
-      keys.clear();
-      for (const [k, j] of state.keys) {
-        const [n, mean, variance, ring, head] = j as [number, number, number, number[], number];
-        keys.set(k as K, { n, mean, variance, ring: [...ring], head });
-      }
+    bindState: (provider: StateProvider) => {
+      keys = provider.store('keys', codec);
     },
+    saveMeta: () => null,
+    restoreMeta: () => undefined,
   });
 }
