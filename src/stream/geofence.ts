@@ -1,6 +1,7 @@
 import pointInPolygon from 'point-in-polygon';
 import { invalid, optionalNumber, requireFunction, requireObject } from './options';
-import { checkSnapshot, statefulOperator } from './stateful-operator';
+import { MemoryKeyedState, storeKey, type KeyedState, type KeyedStateSnapshot, type KeyedStateful, type StateProvider } from './state';
+import { keyedStatefulOperator } from './stateful-operator';
 import type { JsonValue, StatefulOperator, StreamEvent, StreamKey } from './types';
 
 /** WGS84 position in degrees. */
@@ -41,21 +42,22 @@ export interface GeofenceEvent<K> {
   readonly since?: number;
 }
 
-export interface GeofenceSnapshot {
-  readonly operator: 'geofence';
-  readonly version: 1;
-  readonly settings: string;
-  readonly keys: ReadonlyArray<readonly [StreamKey, readonly JsonValue[]]>;
-  readonly [extra: string]: JsonValue;
-}
+/** The JSON state of a geofence operator used standalone (`snapshot()`). */
+export type GeofenceSnapshot = KeyedStateSnapshot;
 
 interface FenceState {
   inside: boolean;
   /** Consecutive points seen on the other side. */
   streak: number;
+  /** Inside only: when the key entered, and whether its dwell was reported. */
   enteredAt: number;
   dwelt: boolean;
 }
+
+/** A key's state for a fence it is outside of with no run towards entering: the state of a key never seen. */
+const OUTSIDE: Readonly<FenceState> = Object.freeze({ inside: false, streak: 0, enteredAt: 0, dwelt: false });
+const outside = (): FenceState => ({ inside: false, streak: 0, enteredAt: 0, dwelt: false });
+const idle = (s: FenceState): boolean => !s.inside && s.streak === 0;
 
 interface PreparedFence {
   readonly id: string;
@@ -105,10 +107,14 @@ export function distanceToBorderMeters(p: LatLon, ring: ReadonlyArray<readonly [
  * hysteresis at the border: a buffer band in metres and/or N consecutive points. Points
  * in arrival order; watermarks pass by unused.
  *
+ * State: only keys inside a fence or on a run of points towards entering one have an
+ * entry (store `keys`, listing those fences by id); a key outside every fence has none, and
+ * a point that changes nothing (still inside, still outside) writes nothing.
+ *
  * @example
  * positions$.pipe(geofence({ key: (r) => r.deviceId, position: (r) => r.pos, fences, bufferMeters: 25, confirmPoints: 2, dwell: 600_000 }));
  */
-export function geofence<T, K extends StreamKey>(options: GeofenceOptions<T, K>): StatefulOperator<StreamEvent<T>, GeofenceEvent<K>, GeofenceSnapshot> {
+export function geofence<T, K extends StreamKey>(options: GeofenceOptions<T, K>): StatefulOperator<StreamEvent<T>, GeofenceEvent<K>, GeofenceSnapshot> & KeyedStateful {
   requireObject(NAME, options);
   requireFunction(NAME, 'key', options.key);
   requireFunction(NAME, 'position', options.position);
@@ -141,7 +147,22 @@ export function geofence<T, K extends StreamKey>(options: GeofenceOptions<T, K>)
     };
   });
   const settings = `${fences.map((f) => f.id).join(',')};${buffer};${confirm};${dwell}`;
-  const keys = new Map<K, FenceState[]>();
+  let keys: KeyedState<FenceState[]> = new MemoryKeyedState<FenceState[]>();
+  const fenceIndex = new Map(fences.map((f, i) => [f.id, i]));
+  // Saved: `[fenceId, inside, streak, enteredAt, dwelt]` for each fence not idle. A fence
+  // no longer configured is dropped on load; one added since starts idle.
+  const codec = {
+    save: (states: FenceState[]): JsonValue =>
+      states.flatMap((s, i) => (idle(s) ? [] : [[(fences[i] as PreparedFence).id, s.inside, s.streak, s.enteredAt, s.dwelt]])),
+    load: (j: JsonValue): FenceState[] => {
+      const states = fences.map(outside);
+      for (const [id, inside, streak, enteredAt, dwelt] of j as Array<[string, boolean, number, number, boolean]>) {
+        const i = fenceIndex.get(id);
+        if (i !== undefined) states[i] = { inside, streak, enteredAt, dwelt };
+      }
+      return states;
+    },
+  };
   let emit: (e: GeofenceEvent<K>) => void = () => undefined;
 
   // Where the point counts, given where the key is now: inside the band it keeps its side.
@@ -152,7 +173,7 @@ export function geofence<T, K extends StreamKey>(options: GeofenceOptions<T, K>)
     return distanceToBorderMeters(p, f.ring as unknown as ReadonlyArray<readonly [number, number]>) > buffer ? raw : inside;
   };
 
-  return statefulOperator(NAME, {
+  return keyedStatefulOperator(NAME, settings, {
     open: (e) => {
       emit = e;
     },
@@ -165,16 +186,22 @@ export function geofence<T, K extends StreamKey>(options: GeofenceOptions<T, K>)
       const p = options.position(ev.value);
       if (p === undefined || !Number.isFinite(p.lat) || !Number.isFinite(p.lon)) return;
       const key = options.key(ev.value);
-      let states = keys.get(key);
-      if (states === undefined) {
-        states = fences.map(() => ({ inside: false, streak: 0, enteredAt: 0, dwelt: false }));
-        keys.set(key, states);
-      }
+      const sk = storeKey(key);
+      const found = keys.get(sk);
+      // A key without an entry is idle at every fence: its states are made on its first change.
+      let states = found;
+      let changed = false;
       const t = ev.time;
       for (let i = 0; i < fences.length; i++) {
         const f = fences[i] as PreparedFence;
-        const s = states[i] as FenceState;
+        // OUTSIDE is frozen: it is only read (an idle fence that stays idle changes nothing).
+        let s = states === undefined ? (OUTSIDE as FenceState) : (states[i] as FenceState);
         if (side(f, p, s.inside) !== s.inside) {
+          if (states === undefined) {
+            states = fences.map(outside);
+            s = states[i] as FenceState;
+          }
+          changed = true;
           if (++s.streak >= confirm) {
             s.streak = 0;
             s.inside = !s.inside;
@@ -186,33 +213,29 @@ export function geofence<T, K extends StreamKey>(options: GeofenceOptions<T, K>)
               emit({ type: 'exit', key, fence: f.id, time: t, position: p, since: s.enteredAt });
             }
           }
-        } else {
+        } else if (s.streak !== 0) {
           s.streak = 0;
+          changed = true;
         }
         if (s.inside && !s.dwelt && t - s.enteredAt >= dwell) {
           s.dwelt = true;
+          changed = true;
           emit({ type: 'dwell', key, fence: f.id, time: t, position: p, since: s.enteredAt });
         }
       }
-    },
-    snapshot: () => ({
-      operator: 'geofence',
-      version: 1,
-      settings,
-      keys: [...keys].map(([k, states]) => [k, states.map((s) => [s.inside, s.streak, s.enteredAt, s.dwelt])] as const),
-    }),
-    restore: (state) => {
-      checkSnapshot('geofence', state, settings);
-      keys.clear();
-      for (const [k, saved] of state.keys) {
-        keys.set(
-          k as K,
-          saved.map((j) => {
-            const [inside, streak, enteredAt, dwelt] = j as [boolean, number, number, boolean];
-            return { inside, streak, enteredAt, dwelt };
-          }),
-        );
+      if (!changed || states === undefined) return;
+      if (states.every(idle)) {
+        if (found !== undefined) keys.delete(sk);
+      } else if (found === undefined) {
+        keys.set(sk, states);
+      } else {
+        keys.changed(sk);
       }
     },
+    bindState: (provider: StateProvider) => {
+      keys = provider.store('keys', codec);
+    },
+    saveMeta: () => null,
+    restoreMeta: () => undefined,
   });
 }
