@@ -237,5 +237,10 @@ export function geofence<T, K extends StreamKey>(options: GeofenceOptions<T, K>)
     },
     saveMeta: () => null,
     restoreMeta: () => undefined,
-  });
+  },
+  undefined,
+  // Under the runtime the fence list may change between deployments (a removed fence's
+  // state is dropped, an added one starts idle); the detection settings may not.
+  `${buffer};${confirm};${dwell}`,
+  );
 }

@@ -263,18 +263,23 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
         }
       }
       pending.sort((a, b) => a.seq - b.seq);
-      for (const w of pending) {
-        this.windows.pin(w.skey);
+      for (const p of pending) {
+        // The store's own copy: entries() may decode a value from disk without caching it,
+        // and the operator must mutate the copy the store saves.
+        this.windows.pin(p.skey);
+        const w = this.windows.get(p.skey) as Win<K, A>;
         this.insertOpen(w);
         this.timers.add(w.end, w.key);
         if (w.nextEarly < w.end) this.timers.add(w.nextEarly, w.key);
       }
       return;
     }
+    const lkeys: string[] = [];
+    for (const [lkey, ws] of this.lists.entries()) if (ws.length > 0) lkeys.push(lkey);
     const lists: Win<K, A>[][] = [];
-    for (const [lkey, ws] of this.lists.entries()) {
-      if (ws.length === 0) continue;
+    for (const lkey of lkeys) {
       this.lists.pin(lkey);
+      const ws = this.lists.get(lkey) as Win<K, A>[];
       const key = (ws[0] as Win<K, A>).key;
       this.keys.set(key, ws);
       lists.push(ws);

@@ -100,6 +100,8 @@ export function keyedStatefulOperator<I, O, X extends object = object>(
   settings: string,
   core: KeyedOperatorCore<I, O>,
   extra?: X,
+  /** What must match between the operator that saved runtime state and the one restoring it. Default `settings`. */
+  stateSettings: string = settings,
 ): StatefulOperator<I, O, KeyedStateSnapshot> & KeyedStateful & X {
   const standalone = new StandaloneState(name, settings, core);
   standalone.reset();
@@ -123,7 +125,18 @@ export function keyedStatefulOperator<I, O, X extends object = object>(
       standalone.detach();
       core.bindState(provider);
     },
-    saveMeta: (): JsonValue => core.saveMeta(),
-    restoreMeta: (meta: JsonValue): void => core.restoreMeta(meta),
+    // The settings travel with the operator-wide state: a store restored into an operator
+    // built with other settings (another window size, another threshold) is refused.
+    saveMeta: (): JsonValue => ({ settings: stateSettings, meta: core.saveMeta() }),
+    restoreMeta: (saved: JsonValue): void => {
+      if (saved === null) {
+        core.restoreMeta(null);
+        return;
+      }
+      const s = saved as { settings?: unknown; meta?: JsonValue };
+      if (typeof s !== 'object' || typeof s.settings !== 'string') throw new VigilError('VIGIL_E_STREAM_STATE', `${name}: the saved state is not of this operator`);
+      if (s.settings !== stateSettings) throw new VigilError('VIGIL_E_STREAM_STATE', `${name}: the state was saved with settings ${s.settings}, this operator has ${stateSettings}`);
+      core.restoreMeta(s.meta ?? null);
+    },
   });
 }
