@@ -55,6 +55,9 @@ export interface StopOptions {
 
 const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
 
+/** Most bytes of changelog records in one producer call (Kafka refuses requests above its message size limit, 1 MiB by default). */
+const COMMIT_SEND_BYTES = 512 * 1024;
+
 /**
  * Runs a pipeline as one member of its consumer group: reads `telemetry.<kind>`, opens
  * the sealed records, drops duplicate frames, runs the operators of each source partition,
@@ -415,7 +418,24 @@ export class PipelineWorker {
     }
     if (prepared.length === 0) return;
     try {
-      await producer.send(this.changelogTopic, messages);
+      // In sends of at most COMMIT_SEND_BYTES: a Kafka request must stay under the broker's
+      // message size limit. The producer writes them in call order (each commit record
+      // after its entries); a commit that lands in part is what the slots are for.
+      const sends: Array<Promise<void>> = [];
+      let from = 0;
+      let size = 0;
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i] as OutgoingMessage;
+        const b = (m.value as Buffer | null)?.length ?? 0;
+        if (size + b > COMMIT_SEND_BYTES && i > from) {
+          sends.push(producer.send(this.changelogTopic, messages.slice(from, i)));
+          from = i;
+          size = 0;
+        }
+        size += b + 64;
+      }
+      sends.push(producer.send(this.changelogTopic, messages.slice(from)));
+      await Promise.all(sends);
     } catch (err) {
       this.counters.checkpointFailures++;
       // The commit may have landed in part or whole: which slot holds each entry's committed
