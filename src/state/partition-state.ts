@@ -92,7 +92,14 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     const e = this.cache.get(key);
     if (e !== undefined) return e.value;
     const buf = this.kv.get(this.prefix + key);
-    if (buf === undefined || (buf[0] as number) >= MARKER) return undefined;
+    if (buf === undefined || (buf[0] as number) >= MARKER) {
+      // Remember the absence too: detectors look up every record's key and most keys
+      // (quiet devices) have no entry; a disk lookup per record would cost more than the rest.
+      const absent: Entry<V> = { value: undefined, dirty: false, pinned: false, slot: buf === undefined ? -1 : (buf[0] as number) - MARKER, bytes: ENTRY_OVERHEAD };
+      this.cache.set(key, absent);
+      this.memory.used += absent.bytes;
+      return undefined;
+    }
     const value = this.decode(buf, key);
     const entry: Entry<V> = { value, dirty: false, pinned: false, slot: buf[0] as number, bytes: estimate(buf.length) };
     this.cache.set(key, entry);
