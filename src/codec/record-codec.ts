@@ -133,6 +133,8 @@ export class RecordCodec {
   private readonly decoder = new Decoder();
   private readonly reader = new EnvelopeReader('VIGIL_E_RECORD_INVALID');
   private plain = new Uint8Array(4096);
+  /** Labels seen, by length-prefixed level and codes (only labels that passed validation). */
+  private readonly labels = new Map<string, ClassificationLabel>();
 
   constructor(options: RecordCodecOptions = {}) {
     this.backend = resolveCryptoBackend(options.backend);
@@ -249,6 +251,31 @@ export class RecordCodec {
     throw invalid('type', 'must be "telemetry" or "derived"');
   }
 
+  /**
+   * A record's label, validated once per distinct label and then shared: a stream carries a
+   * handful of labels, and one frozen object per label lets label checks downstream compare
+   * by identity instead of allocating and validating per record.
+   */
+  private label(wire: unknown): ClassificationLabel {
+    if (Array.isArray(wire) && wire.length === 2 && typeof wire[0] === 'string' && Array.isArray(wire[1])) {
+      const rel = wire[1] as unknown[];
+      // Length-prefixed parts: no two different wire labels share an id.
+      let id: string | null = `${wire[0].length}:${wire[0]}`;
+      for (let i = 0; i < rel.length && id !== null; i++) {
+        const c = rel[i];
+        id = typeof c === 'string' ? `${id}|${c.length}:${c}` : null;
+      }
+      const known = id === null ? undefined : this.labels.get(id);
+      if (known !== undefined) return known;
+      if (id === null) return checkLabel(labelFromWire(wire));
+      const label = checkLabel(labelFromWire(wire));
+      if (this.labels.size >= 256) this.labels.clear();
+      this.labels.set(id, label);
+      return label;
+    }
+    return checkLabel(labelFromWire(wire));
+  }
+
   private fromWire(wire: unknown): VigilRecord {
     if (!Array.isArray(wire) || wire.length < 1) throw invalid('plaintext', 'must be an array');
     if (wire[0] === RECORD_TYPE_TAGS.telemetry) {
@@ -264,7 +291,7 @@ export class RecordCodec {
         ingestTimeMs: eventTime(wire[4], 'ingestTimeMs'),
         gatewayId: checkName(wire[5], 'gatewayId'),
         kind,
-        label: checkLabel(labelFromWire(wire[7])),
+        label: this.label(wire[7]),
         readings,
       };
     }
@@ -281,7 +308,7 @@ export class RecordCodec {
         key: checkName(wire[4], 'key', TEXT_PATTERN),
         values: checkValues(wire[5]),
         revision: checkUint(wire[6], 'revision', MAX_EPOCH),
-        label: checkLabel(labelFromWire(wire[7])),
+        label: this.label(wire[7]),
         provenance: checkProvenance(wire[8], true),
       };
     }

@@ -1,5 +1,6 @@
 import { RecordCodec, makeLabel, combineLabels, validateLabel, classificationRank, type FrameRange, type DerivedRecord, type TelemetryRecord, type VigilRecord } from '../../src/codec';
-import { generateStreamKey, StreamKeyring } from '../../src/crypto';
+import { Encoder } from '@msgpack/msgpack';
+import { generateStreamKey, randomNonce, secretboxSeal, StreamKeyring } from '../../src/crypto';
 import { isVigilError, type VigilErrorCode } from '../../src/errors';
 import { SAMPLE_READINGS } from './arbitraries';
 
@@ -126,5 +127,32 @@ describe('classification labels', () => {
     expect(combineLabels(b, a)).toEqual({ level: 'SECRET', releasability: ['NATO', 'USA'] });
     expect(classificationRank('TOP_SECRET')).toBeGreaterThan(classificationRank('SECRET'));
     expect(classificationRank('NOPE')).toBe(-1);
+  });
+});
+
+describe('record labels shared per distinct label', () => {
+  const key = generateStreamKey('t.k1');
+  /** A sealed record around any msgpack plaintext (the envelope of wire-format.md). */
+  function sealPlain(plain: unknown): Uint8Array {
+    const nonce = randomNonce();
+    return new Encoder().encode([1, nonce, secretboxSeal(new Encoder().encode(plain), nonce, key.key)]);
+  }
+  const derived = (label: unknown): unknown[] => [2, 'p', T, T + 1, 'k', {}, 0, label, []];
+
+  it('gives records with equal labels one frozen label object', () => {
+    const codec = new RecordCodec();
+    const a = codec.open(sealPlain(derived(['SECRET', ['GBR']])), key);
+    const b = codec.open(sealPlain(derived(['SECRET', ['GBR']])), key);
+    expect(a.label).toEqual(makeLabel('SECRET', ['GBR']));
+    expect(a.label).toBe(b.label);
+    expect(Object.isFrozen(a.label)).toBe(true);
+  });
+
+  it('still refuses malformed labels that concatenate like a label it has seen', () => {
+    const codec = new RecordCodec();
+    codec.open(sealPlain(derived(['SECRET', ['GBR']])), key);
+    for (const bad of [['SECRET|GBR', []], ['SECRET', [['GBR']]], ['SECRET', ['GBR', 'GBR']], ['SECRET', 'GBR']]) {
+      expect(codeOf(() => codec.open(sealPlain(derived(bad)), key))).toBe('VIGIL_E_RECORD_INVALID');
+    }
   });
 });
