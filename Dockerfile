@@ -13,5 +13,7 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app /app
+# Named volumes mounted here start with this folder's owner: the user the image runs as.
+RUN mkdir -p /var/lib/vigil && chown node:node /var/lib/vigil
 USER node
 ENTRYPOINT ["node", "bin/vigil.js"]
