@@ -19,16 +19,25 @@ export function formatAuditTable(report: AuditReport): string {
       out.push(`lost ${d.deviceId}: ${d.lost} frame${d.lost === 1 ? '' : 's'} in ${d.lostRangeCount} range${d.lostRangeCount === 1 ? '' : 's'}: ${ranges}${d.lostRangeCount > d.lostRanges.length ? ', …' : ''}`);
     }
     if (d.outOfOrder > 0) {
-      const recs = d.outOfOrderRecords.map((r) => `${r.seq} after ${r.after} at ${r.topic}[${r.partition}]@${r.offset}`).join(', ');
-      const resent = d.outOfOrderResent > 0 ? ` (${d.outOfOrderResent} of them resent by the device)` : '';
-      out.push(`out of order ${d.deviceId}: ${d.outOfOrder}${resent}: ${recs}${d.outOfOrder > d.outOfOrderRecords.length ? ', …' : ''}`);
+      const recs = d.outOfOrderRecords.map((r) => `${r.seq} after ${r.after} at ${r.topic}[${r.partition}]@${r.offset}${r.sent === 'resent' || r.sent === 'unacknowledged' ? ` (${r.sent})` : ''}`).join(', ');
+      const excused = [
+        d.outOfOrderResent > 0 ? `${d.outOfOrderResent} of them resent by the device` : '',
+        d.outOfOrderUnacknowledged > 0 ? `${d.outOfOrderUnacknowledged} never acknowledged` : '',
+      ].filter((x) => x.length > 0);
+      out.push(`out of order ${d.deviceId}: ${d.outOfOrder}${excused.length > 0 ? ` (${excused.join(', ')})` : ''}: ${recs}${d.outOfOrder > d.outOfOrderRecords.length ? ', …' : ''}`);
     }
   }
   if (t.unreadable > 0) {
     const codes = Object.entries(t.unreadableByCode).map(([c, n]) => `${c} ${n}`).join(', ');
     out.push(`unreadable records: ${t.unreadable} (${codes}); frames in them count as not stored`);
   }
-  out.push(`${t.records} record${t.records === 1 ? '' : 's'} read; ${report.ok ? 'OK: every acknowledged frame is stored, in order per device' : `FAILED: ${t.lost} lost, ${t.outOfOrder - t.outOfOrderResent} out of order`}${t.outOfOrderResent > 0 ? ` (${t.outOfOrderResent} resent frames arrived late: expected after a loss on the way)` : ''}`);
+  const late = [
+    t.outOfOrderResent > 0 ? `${t.outOfOrderResent} resent frames arrived late: expected after a loss on the way` : '',
+    t.outOfOrderUnacknowledged > 0 ? `${t.outOfOrderUnacknowledged} frames never acknowledged arrived late: not judged, their devices may have resent them` : '',
+  ].filter((x) => x.length > 0);
+  out.push(
+    `${t.records} record${t.records === 1 ? '' : 's'} read; ${report.ok ? 'OK: every acknowledged frame is stored, in order per device' : `FAILED: ${t.lost} lost, ${t.outOfOrder - t.outOfOrderResent - t.outOfOrderUnacknowledged} out of order`}${late.length > 0 ? ` (${late.join('; ')})` : ''}`,
+  );
   return out.join('\n') + '\n';
 }
 

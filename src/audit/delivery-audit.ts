@@ -20,6 +20,11 @@ export interface OutOfOrderRecord {
   readonly seq: bigint;
   /** The largest sequence number of the device stored before it in that topic-partition. */
   readonly after: bigint;
+  /**
+   * What the acked log says of the frame: acknowledged and `sent-once` (a failure), `resent`,
+   * or `unacknowledged` (no line: how often it was sent is not known). Set by `report`.
+   */
+  readonly sent?: 'sent-once' | 'resent' | 'unacknowledged';
 }
 
 /** What an audit counts, per device and in total. */
@@ -52,6 +57,8 @@ export interface DeviceAudit extends DeliveryCounts {
   readonly outOfOrderRecords: readonly OutOfOrderRecord[];
   /** Of `outOfOrder`, frames the acked log marks `resent` (sent again before a receipt covered them). */
   readonly outOfOrderResent: number;
+  /** Of `outOfOrder`, frames the acked log has no line for (never acknowledged: how often they were sent is not known). */
+  readonly outOfOrderUnacknowledged: number;
 }
 
 /** Sums over every device, and what the audit read. */
@@ -63,6 +70,13 @@ export interface AuditTotals extends DeliveryCounts {
    * reported as late, not failed; event-time pipelines place them by event time.
    */
   readonly outOfOrderResent: number;
+  /**
+   * Of `outOfOrder`, frames no device was told are durable (no line in the acked log). The
+   * acked log is the only record of how often a frame was sent, and only for acknowledged
+   * frames: one never acknowledged may have been resent any number of times (its receipts
+   * lost, its resends refused as too old), so it is reported as late, not failed.
+   */
+  readonly outOfOrderUnacknowledged: number;
   /** Telemetry records opened. */
   readonly records: number;
   /** Records that could not be opened (a key not given, changed bytes, not a telemetry record), by code. */
@@ -72,7 +86,10 @@ export interface AuditTotals extends DeliveryCounts {
   readonly tombstones: number;
 }
 
-/** The result of an audit: `ok` is false on any lost frame, or one out of order that its device sent only once. */
+/**
+ * The result of an audit: `ok` is false on any lost frame, or on an out-of-order frame known
+ * to have been sent once (acknowledged, not marked resent).
+ */
 export interface AuditReport {
   readonly ok: boolean;
   /** One line per device that was acknowledged anything or has records on the bus, by device id. */
@@ -109,7 +126,7 @@ class DeviceState {
   duplicateRecords = 0;
   outOfOrder = 0;
   readonly outOfOrderRecords: OutOfOrderRecord[] = [];
-  /** Every out-of-order sequence number (few, normally none): to tell resent frames among them. */
+  /** Every out-of-order sequence number (few, normally none): to tell resent and unacknowledged frames among them. */
   readonly late = new SeqList(4);
 }
 
@@ -169,14 +186,15 @@ export class DeliveryAudit {
   report(acked: AckedLog, topics: AuditReport['topics'] = []): AuditReport {
     const ids = [...new Set([...acked.deviceIds(), ...this.devices.keys()])].sort();
     const rows = ids.map((id) => this.device(id, acked.sorted(id), acked.resent(id)));
-    const sum = (k: keyof DeliveryCounts): number => rows.reduce((n, r) => n + r[k], 0);
+    const sum = (k: keyof DeliveryCounts | 'outOfOrderResent' | 'outOfOrderUnacknowledged'): number => rows.reduce((n, r) => n + r[k], 0);
     const totals: AuditTotals = {
       devices: rows.length,
       acknowledged: sum('acknowledged'),
       stored: sum('stored'),
       lost: sum('lost'),
       outOfOrder: sum('outOfOrder'),
-      outOfOrderResent: rows.reduce((n, r) => n + r.outOfOrderResent, 0),
+      outOfOrderResent: sum('outOfOrderResent'),
+      outOfOrderUnacknowledged: sum('outOfOrderUnacknowledged'),
       duplicates: sum('duplicates'),
       duplicateRecords: sum('duplicateRecords'),
       records: this.records,
@@ -184,7 +202,9 @@ export class DeliveryAudit {
       unreadableByCode: { ...this.byCode },
       tombstones: this.tombstones,
     };
-    return { ok: totals.lost === 0 && totals.outOfOrder === totals.outOfOrderResent, devices: rows, totals, topics };
+    // Only a frame known to have been sent once is held to its device's order: a resent one
+    // is late by necessity, and of one never acknowledged the log does not know.
+    return { ok: totals.lost === 0 && totals.outOfOrder === totals.outOfOrderResent + totals.outOfOrderUnacknowledged, devices: rows, totals, topics };
   }
 
   private device(deviceId: string, ackedSeqs: BigUint64Array, resent: BigUint64Array): DeviceAudit {
@@ -231,8 +251,9 @@ export class DeliveryAudit {
       duplicateRecords: d?.duplicateRecords ?? 0,
       lostRanges: lostRanges.map((r) => ({ ...r })),
       lostRangeCount: rangeCount,
-      outOfOrderRecords: d?.outOfOrderRecords ?? [],
+      outOfOrderRecords: (d?.outOfOrderRecords ?? []).map((r) => ({ ...r, sent: has(resent, r.seq) ? 'resent' : has(ackedSeqs, r.seq) ? 'sent-once' : 'unacknowledged' })),
       outOfOrderResent: d === undefined || resent.length === 0 ? 0 : countIn(d.late.view(), resent),
+      outOfOrderUnacknowledged: d === undefined ? 0 : d.late.length - countIn(d.late.view(), ackedSeqs),
     };
   }
 }
@@ -240,19 +261,20 @@ export class DeliveryAudit {
 /** How many entries of `values` are in `sorted` (ascending). */
 function countIn(values: BigUint64Array, sorted: BigUint64Array): number {
   let n = 0;
-  for (const v of values) {
-    let lo = 0;
-    let hi = sorted.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const x = sorted[mid] as bigint;
-      if (x === v) {
-        n++;
-        break;
-      }
-      if (x < v) lo = mid + 1;
-      else hi = mid - 1;
-    }
-  }
+  for (const v of values) if (has(sorted, v)) n++;
   return n;
+}
+
+/** Whether `v` is in `sorted` (ascending). */
+function has(sorted: BigUint64Array, v: bigint): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = sorted[mid] as bigint;
+    if (x === v) return true;
+    if (x < v) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }

@@ -9,10 +9,10 @@ const otherKey = generateStreamKey('telemetry-other');
 const POWER = 'telemetry.power';
 const VITALS = 'telemetry.vitals';
 
-function row(report: AuditReport, deviceId: string): Omit<DeviceAudit, 'lostRanges' | 'outOfOrderRecords' | 'lostRangeCount' | 'duplicateRecords' | 'outOfOrderResent'> {
+function row(report: AuditReport, deviceId: string): Omit<DeviceAudit, 'lostRanges' | 'outOfOrderRecords' | 'lostRangeCount' | 'duplicateRecords' | 'outOfOrderResent' | 'outOfOrderUnacknowledged'> {
   const d = report.devices.find((x) => x.deviceId === deviceId);
   if (d === undefined) throw new Error(`no row for ${deviceId}`);
-  const { lostRanges: _l, outOfOrderRecords: _o, lostRangeCount: _c, duplicateRecords: _d, outOfOrderResent: _r, ...counts } = d;
+  const { lostRanges: _l, outOfOrderRecords: _o, lostRangeCount: _c, duplicateRecords: _d, outOfOrderResent: _r, outOfOrderUnacknowledged: _u, ...counts } = d;
   return counts;
 }
 
@@ -56,7 +56,7 @@ describe('runAudit on the memory bus', () => {
     const report = await audit(ackedLines('ugv-1', range(1, 7)));
     expect(row(report, 'ugv-1')).toEqual({ deviceId: 'ugv-1', acknowledged: 7, stored: 7, lost: 0, outOfOrder: 1, duplicates: 2 });
     const d = report.devices[0] as DeviceAudit;
-    expect(d.outOfOrderRecords).toEqual([{ topic: POWER, partition: expect.any(Number) as number, offset: '4', seq: 4n, after: 5n }]);
+    expect(d.outOfOrderRecords).toEqual([{ topic: POWER, partition: expect.any(Number) as number, offset: '4', seq: 4n, after: 5n, sent: 'sent-once' }]);
     expect(d.duplicateRecords).toBe(2);
     expect(report.ok).toBe(false);
     expect(formatAuditTable(report)).toMatch(/out of order ugv-1: 1: 4 after 5 at telemetry\.power\[\d\]@4/);
@@ -79,6 +79,28 @@ describe('runAudit on the memory bus', () => {
     expect(report.totals).toMatchObject({ outOfOrder: 2, outOfOrderResent: 2, lost: 0 });
     expect(report.ok).toBe(true);
     expect(formatAuditTable(report)).toContain('2 resent frames arrived late');
+  });
+
+  it('does not hold a frame no device was told is durable to its order: the acked log does not know how often it was sent', async () => {
+    // Chaos seed 435755603: after a broker restart the broker held frames 4 and 5 back and
+    // delivered them only after 6-8; their device resent them (no receipt came), and no
+    // receipt ever covered them, so the acked log has no line for them, hence no "resent".
+    await store(bus, POWER, 'ugv-1', [1, 2, 3, 6, 7, 8, 4, 5], key);
+    const report = await audit(ackedLines('ugv-1', [1, 2, 3, 6, 7, 8]));
+    expect(report.devices[0]).toMatchObject({ outOfOrder: 2, outOfOrderResent: 0, outOfOrderUnacknowledged: 2, lost: 0 });
+    expect(report.devices[0]?.outOfOrderRecords.map((r) => [r.seq, r.sent])).toEqual([[4n, 'unacknowledged'], [5n, 'unacknowledged']]);
+    expect(report.totals).toMatchObject({ outOfOrder: 2, outOfOrderResent: 0, outOfOrderUnacknowledged: 2 });
+    expect(report.ok).toBe(true);
+    expect(formatAuditTable(report)).toContain('out of order ugv-1: 2 (2 never acknowledged): 4 after 8 at');
+    expect(formatAuditTable(report)).toContain('OK: every acknowledged frame is stored, in order per device (2 frames never acknowledged arrived late');
+
+    // An acknowledged frame sent once that arrives late is still a failure, beside them.
+    await store(bus, POWER, 'ugv-2', [1, 2, 6, 7, 4, 5, 3], key);
+    const mixed = await audit([...ackedLines('ugv-2', [1, 2, 3, 6, 7]), '{"deviceId":"ugv-2","seq":"4","resent":true}']);
+    expect(mixed.devices.find((d) => d.deviceId === 'ugv-2')).toMatchObject({ outOfOrder: 3, outOfOrderResent: 1, outOfOrderUnacknowledged: 1 });
+    expect(mixed.devices.find((d) => d.deviceId === 'ugv-2')?.outOfOrderRecords.map((r) => r.sent)).toEqual(['resent', 'unacknowledged', 'sent-once']);
+    expect(mixed.ok).toBe(false);
+    expect(formatAuditTable(mixed)).toContain('FAILED: 0 lost, 1 out of order');
   });
 
   it('passes with duplicates only: a redelivery is counted, never a failure', async () => {

@@ -65,7 +65,10 @@ function parseArgs(argv: readonly string[]): Args {
 /** One line per schedule: what it did and what the audit found. */
 export function describeResult(r: ScheduleResult): string {
   const t = r.totals;
-  const audit = t === undefined ? 'no audit' : `acked ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}, out of order ${t.outOfOrder - t.outOfOrderResent} (+${t.outOfOrderResent} resent, late), duplicates ${t.duplicates}`;
+  const audit =
+    t === undefined
+      ? 'no audit'
+      : `acked ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}, out of order ${t.outOfOrder - t.outOfOrderResent - t.outOfOrderUnacknowledged} (+${t.outOfOrderResent} resent, +${t.outOfOrderUnacknowledged} never acknowledged, late), duplicates ${t.duplicates}`;
   const extra = [
     r.gatewayShed > 0 ? `gateway shed ${r.gatewayShed}` : '',
     r.spoolPeakBytes > 0 ? `spool peak ${Math.round((100 * r.spoolPeakBytes) / r.schedule.spoolBudgetBytes)}% of ${(r.schedule.spoolBudgetBytes / 1048576).toFixed(2)} MiB` : '',
@@ -80,8 +83,11 @@ export function replayHint(r: ScheduleResult, file: string): string {
     .filter((d) => d.lost > 0 || d.outOfOrder > 0)
     .map((d) => {
       const ranges = d.lostRanges.map((x) => `${x.first}..${x.last} (${x.count})`).join(', ');
-      const late = d.outOfOrderRecords.slice(0, 3).map((x) => `${x.seq} after ${x.after} at ${x.topic}[${x.partition}]@${x.offset}`).join(', ');
-      return `  ${d.deviceId}: lost ${d.lost}${ranges ? ` (${ranges})` : ''}; out of order ${d.outOfOrder}${d.outOfOrderResent > 0 ? `, ${d.outOfOrderResent} of them resent` : ''}${late ? ` (${late})` : ''}`;
+      // Examples of frames sent once first: those are the failures.
+      const examples = [...d.outOfOrderRecords].sort((a, b) => Number(b.sent === 'sent-once') - Number(a.sent === 'sent-once'));
+      const late = examples.slice(0, 3).map((x) => `${x.seq} after ${x.after} at ${x.topic}[${x.partition}]@${x.offset}${x.sent !== undefined && x.sent !== 'sent-once' ? ` (${x.sent})` : ''}`).join(', ');
+      const excused = `${d.outOfOrderResent > 0 ? `, ${d.outOfOrderResent} of them resent` : ''}${d.outOfOrderUnacknowledged > 0 ? `, ${d.outOfOrderUnacknowledged} never acknowledged` : ''}`;
+      return `  ${d.deviceId}: lost ${d.lost}${ranges ? ` (${ranges})` : ''}; out of order ${d.outOfOrder}${excused}${late ? ` (${late})` : ''}`;
     });
   return [
     ...(r.error !== undefined ? [`  error: ${r.error}`] : []),
@@ -137,8 +143,9 @@ async function main(): Promise<number> {
     faultsPlanned: sum((r) => r.faultsPlanned),
     acked: sum((r) => r.totals?.acknowledged ?? 0),
     lost: sum((r) => r.totals?.lost ?? 0),
-    outOfOrder: sum((r) => (r.totals?.outOfOrder ?? 0) - (r.totals?.outOfOrderResent ?? 0)),
+    outOfOrder: sum((r) => (r.totals?.outOfOrder ?? 0) - (r.totals?.outOfOrderResent ?? 0) - (r.totals?.outOfOrderUnacknowledged ?? 0)),
     lateResent: sum((r) => r.totals?.outOfOrderResent ?? 0),
+    lateUnacknowledged: sum((r) => r.totals?.outOfOrderUnacknowledged ?? 0),
     duplicates: sum((r) => r.totals?.duplicates ?? 0),
     gatewayShed: sum((r) => r.gatewayShed),
     minutes: Math.round((Date.now() - t0) / 6000) / 10,

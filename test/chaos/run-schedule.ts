@@ -35,7 +35,7 @@ export interface ScheduleResult {
   readonly faults: readonly AppliedFault[];
   readonly durationMs: number;
   readonly loadMs: number;
-  readonly totals?: Pick<AuditReport['totals'], 'acknowledged' | 'stored' | 'lost' | 'outOfOrder' | 'outOfOrderResent' | 'duplicates' | 'records' | 'unreadable'>;
+  readonly totals?: Pick<AuditReport['totals'], 'acknowledged' | 'stored' | 'lost' | 'outOfOrder' | 'outOfOrderResent' | 'outOfOrderUnacknowledged' | 'duplicates' | 'records' | 'unreadable'>;
   readonly devices?: AuditReport['devices'];
   /** Frames the device clients gave up on (queue full), never acknowledged: not losses. */
   readonly deviceDropped?: number;
@@ -321,7 +321,7 @@ export async function runSchedule(s: ChaosSchedule, o: RunOptions): Promise<Sche
 }
 
 function pick(t: AuditReport['totals']): NonNullable<ScheduleResult['totals']> {
-  return { acknowledged: t.acknowledged, stored: t.stored, lost: t.lost, outOfOrder: t.outOfOrder, outOfOrderResent: t.outOfOrderResent, duplicates: t.duplicates, records: t.records, unreadable: t.unreadable };
+  return { acknowledged: t.acknowledged, stored: t.stored, lost: t.lost, outOfOrder: t.outOfOrder, outOfOrderResent: t.outOfOrderResent, outOfOrderUnacknowledged: t.outOfOrderUnacknowledged, duplicates: t.duplicates, records: t.records, unreadable: t.unreadable };
 }
 
 /** Ends the gateway's persistent MQTT session so the broker keeps nothing of this run. */
