@@ -121,7 +121,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     // Set once the ingest client exists (it is started last); receipts go out on its connection.
     const ingestRef: { client?: MqttIngestClient } = {};
     const receipts = g.receipts
-      ? new ReceiptPublisher({ gatewayId: g.id, keyOf: (d, e) => admission.sharedKey(d, e), publish: (t, p) => void ingestRef.client?.publish(t, p), intervalMs: g.receiptIntervalMs, backend })
+      ? new ReceiptPublisher({ gatewayId: g.id, keyOf: (d, e) => admission.sharedKey(d, e), publish: (t, p) => ingestRef.client?.publish(t, p) ?? false, intervalMs: g.receiptIntervalMs, backend })
       : undefined;
     if (receipts) closers.push(() => receipts.close());
     const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix, ...(receipts ? { receipts } : {}) });
@@ -162,6 +162,8 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     mq.on('connect', () => {
       channels.connection.publish({ peer: 'mqtt', connected: true });
       log.info({ url: cfg.mqtt.url }, 'mqtt connected');
+      // Receipts of frames made durable while no connection was up were held: send them now.
+      receipts?.flush();
     });
     mq.on('disconnect', (e) => {
       channels.connection.publish({ peer: 'mqtt', connected: false });

@@ -157,9 +157,15 @@ export class IngestConnection {
     }
   }
 
-  /** Writes a QoS 0 PUBLISH; false when not ready or more than `maxBufferedBytes` wait in the socket. */
+  /**
+   * Writes a QoS 0 PUBLISH; false before the CONNACK, after the end, or when more than
+   * `maxBufferedBytes` wait in the socket. Allowed while the SUBSCRIBE is outstanding: the
+   * session is up from the CONNACK on, and a broker that resumes our session sends what it
+   * queued for us before the SUBACK, so after a long absence the SUBACK can take seconds
+   * (the receipts for those frames must not wait for it, or be dropped).
+   */
   publish(topic: string, payload: Uint8Array, maxBufferedBytes: number): boolean {
-    if (this.phase !== 'ready' || this.socket.writableLength > maxBufferedBytes) return false;
+    if ((this.phase !== 'ready' && this.phase !== 'subscribing') || this.socket.writableLength > maxBufferedBytes) return false;
     const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     this.socket.write(generate({ cmd: 'publish', topic, payload: body, qos: 0, retain: false, dup: false }, { protocolVersion: this.options.protocolVersion }));
     return true;

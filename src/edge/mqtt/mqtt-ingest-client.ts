@@ -127,8 +127,8 @@ export class MqttIngestClient extends EventEmitter<MqttIngestEventMap> {
 
   /**
    * Publishes `payload` to `topic` at QoS 0 on the current connection (durable receipts):
-   * best effort, never queued. Returns false (and counts it) when there is no ready
-   * connection or its write buffer is over `maxBufferedBytes`.
+   * best effort, never queued. Returns false (and counts it) when no connection is past its
+   * CONNACK (one waiting for its SUBACK takes it) or its write buffer is over `maxBufferedBytes`.
    */
   publish(topic: string, payload: Uint8Array, maxBufferedBytes = 1024 * 1024): boolean {
     const ok = this.current?.publish(topic, payload, maxBufferedBytes) ?? false;

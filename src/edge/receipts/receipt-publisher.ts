@@ -5,8 +5,15 @@ export interface ReceiptPublisherOptions {
   readonly gatewayId: string;
   /** The shared `box` key of a device at an epoch (the key its frames are sealed with); undefined: no receipt. */
   readonly keyOf: (deviceId: string, epoch: number) => Uint8Array | undefined;
-  /** Sends a receipt (MQTT QoS 0, best effort): a lost receipt only costs the device a resend. */
-  readonly publish: (topic: string, payload: Uint8Array) => void;
+  /**
+   * Sends a receipt (MQTT QoS 0, best effort: a receipt lost on the way only costs the device
+   * a resend). Returns false when it could not even be handed to the broker (no connection
+   * past its CONNACK, a full write buffer): the publisher then keeps that device's ranges and
+   * sends them with its next receipt, or at the next `flush()` (call it on every new
+   * connection), since a frame whose receipt never goes out may be resent only once the
+   * replay window has moved past it, and then nothing would ever tell its device.
+   */
+  readonly publish: (topic: string, payload: Uint8Array) => boolean | void;
   /** Longest a durable frame waits for its receipt, ms (default 200): receipts are coalesced per device over this interval. */
   readonly intervalMs?: number;
   readonly backend?: CryptoBackend | CryptoBackendOption;
@@ -38,7 +45,8 @@ export class ReceiptPublisher {
   private readonly backend: CryptoBackend;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  readonly counters = { receipts: 0, frames: 0, unkeyed: 0 };
+  /** `held`: receipts that could not be handed over, kept for the next try; `rangesDropped`: oldest ranges given up to keep a held receipt within `MAX_RECEIPT_RANGES`. */
+  readonly counters = { receipts: 0, frames: 0, unkeyed: 0, held: 0, rangesDropped: 0 };
 
   constructor(private readonly o: ReceiptPublisherOptions) {
     this.intervalMs = o.intervalMs ?? 200;
@@ -72,11 +80,12 @@ export class ReceiptPublisher {
     }
   }
 
-  /** Sends every pending receipt now. */
+  /** Sends every pending receipt now (held ones included): after a reconnect, and at stop. */
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    for (const p of this.pending.values()) this.send(p);
+    // A copy: a receipt that cannot go out is put back into `pending`.
+    for (const p of [...this.pending.values()]) this.send(p);
   }
 
   /** Sends what is pending and takes no more. */
@@ -93,8 +102,29 @@ export class ReceiptPublisher {
       this.counters.unkeyed++;
       return;
     }
-    this.o.publish(receiptTopicOf(p.topic), sealReceipt({ deviceId: p.deviceId, epoch: p.epoch, gatewayId: this.o.gatewayId, ranges: pairs(p.ranges), refused: pairs(p.refused) }, key, { backend: this.backend }));
+    const sent = this.o.publish(receiptTopicOf(p.topic), sealReceipt({ deviceId: p.deviceId, epoch: p.epoch, gatewayId: this.o.gatewayId, ranges: pairs(p.ranges), refused: pairs(p.refused) }, key, { backend: this.backend }));
+    if (sent === false) return this.hold(p);
     this.counters.receipts++;
+  }
+
+  /**
+   * Keeps a receipt that could not be handed over: later frames of its device join it, and it
+   * goes with the next receipt or `flush()`. No timer retries it (that would seal receipts
+   * for every waiting device over and over while the broker is away); traffic and the owner's
+   * `flush()` on reconnect do. Bounded: beyond `MAX_RECEIPT_RANGES - 1` ranges per list the
+   * oldest are given up (their frames are resent and answered as replays).
+   */
+  private hold(p: Pending): void {
+    if (this.closed || this.pending.has(p.deviceId)) return;
+    this.counters.held++;
+    for (const list of [p.ranges, p.refused]) {
+      const extra = list.length / 2 - (MAX_RECEIPT_RANGES - 1);
+      if (extra > 0) {
+        list.splice(0, 2 * extra);
+        this.counters.rangesDropped += extra;
+      }
+    }
+    this.pending.set(p.deviceId, p);
   }
 }
 

@@ -291,6 +291,33 @@ describe('MqttIngestClient protocol handling (fake broker)', () => {
     expect(pubacks(first)).toEqual([]);
   });
 
+  it('publishes (durable receipts) once the CONNACK is in, also while its SUBACK is outstanding', async () => {
+    // A broker resuming our session sends what it queued for us before the SUBACK: behind a
+    // long backlog the SUBACK comes seconds later, and the frames of that backlog are made
+    // durable meanwhile. Their receipts must go out then, not be dropped (chaos seed 435755603).
+    let subscribe: Packet | undefined;
+    const b = await broker((s, p) => {
+      if (p.cmd === 'connect') s.send({ cmd: 'connack', sessionPresent: true, reasonCode: 0 });
+      else if (p.cmd === 'subscribe') {
+        subscribe = p;
+        publish(s, 1); // the backlog, ahead of the SUBACK
+      }
+    });
+    const { c, messages } = client(b);
+    expect(c.publish('vigil/v1/t/u/d/receipt', Buffer.from([1]))).toBe(false); // no connection yet
+    const started = c.start();
+    await waitFor(() => messages.length === 1, 5000, 'the backlog before the SUBACK');
+    expect(c.connected).toBe(false);
+    expect(c.publish('vigil/v1/t/u/d/receipt', Buffer.from([7]))).toBe(true);
+    const s = b.sessions[0] as FakeSession;
+    await waitFor(() => s.received.some((p) => p.cmd === 'publish'), 5000, 'the receipt at the broker');
+    expect(s.received.find((p) => p.cmd === 'publish')).toMatchObject({ topic: 'vigil/v1/t/u/d/receipt', qos: 0 });
+    s.send({ cmd: 'suback', messageId: (subscribe as Packet & { messageId: number }).messageId, granted: [1] });
+    await started;
+    expect(c.connected).toBe(true);
+    expect(c.counters).toMatchObject({ published: 1, publishDropped: 1 });
+  });
+
   it('survives a throwing onMessage handler: reports VIGIL_E_INTERNAL, keeps the connection', async () => {
     const b = await broker((s, p) => {
       answerHandshake(s, p);
