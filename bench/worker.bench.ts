@@ -272,12 +272,14 @@ interface RestoreFigures {
   /** For the results table. */
   readonly short: string;
   readonly totalMs: number | null;
+  /** The state restore alone (the runtime's restore events), ms. */
+  readonly stateMs: number | null;
   readonly outcome: ChildOutcome | undefined;
   readonly fromCheckpoint: boolean;
 }
 
 function restoreText(run: ChildOutcome | undefined, restore: ChildOutcome | undefined): RestoreFigures {
-  const none = (text: string, short = text): RestoreFigures => ({ text, short, totalMs: null, outcome: restore, fromCheckpoint: false });
+  const none = (text: string, short = text): RestoreFigures => ({ text, short, totalMs: null, stateMs: null, outcome: restore, fromCheckpoint: false });
   if (!run) return none('');
   if (!RESTORE) return none('not run (VIGIL_BENCH_WORKER_RESTORE=0)', 'not run');
   if (!restore) return none(`not measured: the run did not finish (${unfinished(run)})`, 'not measured: run did not finish');
@@ -289,9 +291,13 @@ function restoreText(run: ChildOutcome | undefined, restore: ChildOutcome | unde
   const total = (r.caughtUpAt as number) - restore.spawnedAt;
   const parts = `node start ${secs(r.loadedAt - restore.spawnedAt)} s + group join/restore ${secs(r.startedAt - r.loadedAt)} s + catch-up ${secs((r.caughtUpAt as number) - r.startedAt)} s; ${int(r.records)} records re-read`;
   if (r.restoredAtStart === 0) {
-    return { text: `n/a: no checkpoint succeeded; re-read from offset 0 instead: ${secs(total)} s (${parts})`, short: `n/a (no checkpoint); re-read from 0: ${secs(total)} s`, totalMs: total, outcome: restore, fromCheckpoint: false };
+    return { text: `n/a: no checkpoint succeeded; re-read from offset 0 instead: ${secs(total)} s (${parts})`, short: `n/a (no checkpoint); re-read from 0: ${secs(total)} s`, totalMs: total, stateMs: null, outcome: restore, fromCheckpoint: false };
   }
-  return { text: `${secs(total)} s spawn → caught up (${r.restoredAtStart} partitions restored; ${parts})`, short: `${secs(total)} s`, totalMs: total, outcome: restore, fromCheckpoint: true };
+  // The state restore itself (reading the local store and/or the changelog), apart from the
+  // group join, which after a SIGKILL waits out the dead member's session timeout.
+  const ev = r.restoreEvents;
+  const state = ev.count > 0 ? `; state restore ${ev.seconds.toFixed(2)} s (${ev.partitions} partitions, ${ev.local} from the local store)` : '';
+  return { text: `${secs(total)} s spawn → caught up (${r.restoredAtStart} partitions restored; ${parts}${state})`, short: `${secs(total)} s${ev.count > 0 ? ` (state ${ev.seconds.toFixed(2)} s)` : ''}`, totalMs: total, stateMs: ev.count > 0 ? ev.seconds * 1000 : null, outcome: restore, fromCheckpoint: true };
 }
 
 interface SizeReport {
@@ -354,7 +360,10 @@ function sideBySide(s: SizeReport): string {
   notes.push(`restore after SIGKILL, vitals, new worker with an empty stateDir (whole changelog): ${s.restore.text || '(not run)'}`);
   notes.push(`restart after SIGKILL, vitals, same stateDir (local store + changelog tail): ${s.restoreLocal.text || '(not run)'}`);
   if (s.restore.totalMs !== null && s.restoreLocal.totalMs !== null && s.restore.totalMs > 0) {
-    notes.push(`same-disk restart / from-changelog restore: ${((100 * s.restoreLocal.totalMs) / s.restore.totalMs).toFixed(1)}% of the time`);
+    notes.push(`same-disk restart / from-changelog restore: ${((100 * s.restoreLocal.totalMs) / s.restore.totalMs).toFixed(1)}% of the time spawn → caught up`);
+  }
+  if (s.restore.stateMs !== null && s.restoreLocal.stateMs !== null && s.restore.stateMs > 0) {
+    notes.push(`same-disk restart / from-changelog restore, state restore alone: ${((100 * s.restoreLocal.stateMs) / s.restore.stateMs).toFixed(1)}% of the time`);
   }
   return `${formatTable(rows)}\n${notes.join('\n')}`;
 }
@@ -472,6 +481,8 @@ async function main(): Promise<void> {
         restoreFromCheckpoint: s.restore.fromCheckpoint,
         restartSameDisk: s.restoreLocal.text,
         restartSameDiskMs: s.restoreLocal.totalMs,
+        restoreStateMs: s.restore.stateMs,
+        restartSameDiskStateMs: s.restoreLocal.stateMs,
         restartSameDiskToRestore: s.restore.totalMs && s.restoreLocal.totalMs !== null ? Number((s.restoreLocal.totalMs / s.restore.totalMs).toFixed(3)) : null,
       };
     });

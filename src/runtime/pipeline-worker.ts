@@ -287,13 +287,11 @@ export class PipelineWorker {
     task.dirty = true;
     const memory = this.memory;
     let commitNow = false;
+    memory.maybeTrim();
     if (memory.pressure) {
-      memory.trim();
-      if (memory.pressure) {
-        // The cache is full of changed entries: commit them, then they can be evicted.
-        this.counters.pressureCommits++;
-        commitNow = true;
-      }
+      // The cache is full of changed entries: commit them, then they can be evicted.
+      this.counters.pressureCommits++;
+      commitNow = true;
     }
     const outputs = task.drain();
     const produced = outputs.length > 0 ? this.publish(task, outputs) : 0;

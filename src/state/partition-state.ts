@@ -28,8 +28,36 @@ export class StateMemory {
 
   constructor(readonly limit: number) {}
 
+  /**
+   * What the caches held after the last commit and trim: what a commit cannot free (pinned
+   * open windows, entries changed while it ran). An early commit is due only once changed
+   * entries have grown a quarter of the budget beyond it, so a cache whose floor is above
+   * the budget (more open windows than it holds) does not commit at every batch.
+   */
+  private floor = 0;
+
   get pressure(): boolean {
-    return this.used > this.limit;
+    return this.used > this.limit && this.used > this.floor + this.limit / 4;
+  }
+
+  private trimmedAt = 0;
+
+  /** After a commit: trim, and remember what stayed as the floor. */
+  committed(): void {
+    this.trim();
+    this.floor = this.used;
+    this.trimmedAt = this.used;
+  }
+
+  /**
+   * Between commits (after each batch): trims when over budget and grown by 1/16 of it
+   * since the last trim; a trim walks the cache, so not at every batch.
+   */
+  maybeTrim(): void {
+    if (this.used > this.limit && this.used > this.trimmedAt + this.limit / 16) {
+      this.trim();
+      this.trimmedAt = this.used;
+    }
   }
 
   trim(): void {
@@ -370,7 +398,7 @@ export class PartitionState {
         local.push([LOCAL_META, Buffer.from(JSON.stringify({ epoch, meta, tailFrom: this.lastTailFrom } satisfies LocalCommit), 'utf8')]);
         this.kv.write(local);
         for (const f of finishers) f();
-        this.memory.trim();
+        this.memory.committed();
       },
     };
   }
