@@ -269,9 +269,9 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     }
     return () => {
       this.dirtyKeys = [];
+      // Every dirty entry was in this commit: commits run between batches, so nothing
+      // changes between prepare and finish, and dirty entries are never evicted.
       for (const f of done) f();
-      // Entries that were dirty but not in this commit (none today) would be lost from the list: re-add.
-      for (const [k, e] of this.cache) if (e.dirty) this.dirtyKeys.push(k);
     };
   }
 

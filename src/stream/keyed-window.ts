@@ -1,7 +1,7 @@
 import type { Aggregate } from './aggregates';
 import { invalid, optionalNumber, requireFunction, requireObject } from './options';
 import { keyedStatefulOperator } from './stateful-operator';
-import type { KeyedState, KeyedStateSnapshot, KeyedStateful, StateProvider } from './state';
+import { storeKey, type KeyedState, type KeyedStateSnapshot, type KeyedStateful, type StateProvider } from './state';
 import { TimerIndex } from './timer-index';
 import type { JsonValue, RecordEvent, StatefulOperator, StreamEvent, StreamKey, WindowBounds } from './types';
 import { alignedStart, describeWindow, type WindowSpec } from './windows';
@@ -141,10 +141,6 @@ function windowKey(key: StreamKey, start: number): string {
   return `${typeof key === 'number' ? 'n' : 's'}${start}:${key}`;
 }
 
-/** Store key of a session/sliding key (all its windows in one entry). */
-function listKey(key: StreamKey): string {
-  return `${typeof key === 'number' ? 'n' : 's'}${key}`;
-}
 
 type SavedWin = [StreamKey, number, number, number, boolean, boolean, number | null, number[][] | null, number, JsonValue];
 
@@ -294,7 +290,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
 
   /** A session/sliding key's list changed. */
   private touch(key: K): void {
-    const lkey = listKey(key);
+    const lkey = storeKey(key);
     const ws = this.keys.get(key);
     if (ws === undefined || ws.length === 0) {
       this.keys.delete(key);
@@ -381,8 +377,8 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     if (wins === undefined) {
       wins = [];
       this.keys.set(key, wins);
-      this.lists.set(listKey(key), wins);
-      this.lists.pin(listKey(key));
+      this.lists.set(storeKey(key), wins);
+      this.lists.pin(storeKey(key));
     }
     return wins;
   }
