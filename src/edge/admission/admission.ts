@@ -59,9 +59,21 @@ export interface Rejected {
   /** SHA-256 of the frame bytes, hex: lets an operator match the frame without keeping it. */
   readonly sha256: string;
   readonly bytes: number;
+  /**
+   * True when the frame authenticated (its MAC, and its signature when present, verified)
+   * and a resend of the same bytes would earn the same refusal: an invalid body or reading,
+   * a kind the device may not send, or a frame too old to admit (below the replay window, or
+   * its event time older than `maxFrameAgeMs`). Its device should stop resending it: the
+   * gateway's durable receipt says so (`refused`). Never true for a frame that did not
+   * authenticate: a forged frame must not make a device forget its real frame.
+   */
+  readonly final: boolean;
 }
 
 export type AdmissionResult = Admitted | Rejected;
+
+/** Errors `FrameOpener.open` raises only after the frame authenticated: the body itself is bad, and stays bad when resent. */
+const FINAL_AFTER_OPEN: ReadonlySet<VigilErrorCode> = new Set<VigilErrorCode>(['VIGIL_E_READING_INVALID', 'VIGIL_E_FRAME_MALFORMED']);
 
 
 /**
@@ -71,7 +83,10 @@ export type AdmissionResult = Admitted | Rejected;
  * allowed kinds → rate limit → seal one record per reading kind under the stream key.
  * Rate limiting comes after authentication so forged frames cannot spend a device's budget.
  *
- * `admit` never throws for any input: a bad frame becomes a `Rejected` with its reason.
+ * `admit` never throws for any input: a bad frame becomes a `Rejected` with its reason,
+ * `final` when it authenticated and would be refused again if resent (see `Rejected.final`):
+ * frames too old to admit (stale epoch, below the replay window, older than `maxFrameAgeMs`)
+ * are authenticated before that verdict, within a per-device budget of the device's rate.
  * The replay window is only checked here; `commit` marks the frame seen once it is durable,
  * so a frame that could not be made durable (and was not acknowledged) can be resent.
  * Registry changes (revocation, rotation) apply to the next frame: lookups are per frame and
@@ -90,6 +105,8 @@ export class Admission {
   private readonly verifiers = new Map<string, { epoch: number; verifier: Verifier }>();
   private readonly labels = new WeakMap<DeviceEntry, ClassificationLabel>();
   private readonly rate = new RateLimiter();
+  /** Bounds how many too-old frames per device are authenticated (to answer them with `final`), so replaying old captures cannot make the gateway verify signatures at will. */
+  private readonly staleRate = new RateLimiter();
   private readonly clock: () => number;
   private readonly maxSkew: number;
   private readonly maxAge: number;
@@ -133,27 +150,38 @@ export class Admission {
       if (topic !== undefined && topic !== `vigil/v1/${device.theatre}/${device.unit}/${device.deviceId}/telemetry`) {
         return this.reject(bytes, frame, 'VIGIL_E_TOPIC_MISMATCH', `frame of ${frame.deviceId} arrived on ${topic.slice(0, 200)}, expected vigil/v1/${device.theatre}/${device.unit}/${device.deviceId}/telemetry`);
       }
+      // A frame too old to admit (sealed under a key epoch since rotated, below the replay
+      // window, or older than maxFrameAgeMs) is refused whatever its bytes. It is still
+      // authenticated (within a per-device budget), so that an authentic one is refused for
+      // good and its device stops resending it: a device holding frames through a long
+      // outage or a key rotation, or restarted with its queue on disk, would otherwise resend
+      // them for ever. A frame from an epoch ahead of the registry may pass later: not final.
+      let stale: { readonly code: VigilErrorCode; readonly message: string } | undefined;
       if (frame.epoch !== device.epoch) {
-        return this.reject(bytes, frame, 'VIGIL_E_KEY_EPOCH_STALE', `frame key epoch ${frame.epoch}, device ${frame.deviceId} is at epoch ${device.epoch}`);
+        const message = `frame key epoch ${frame.epoch}, device ${frame.deviceId} is at epoch ${device.epoch}`;
+        if (frame.epoch > device.epoch || !device.keys.has(frame.epoch)) return this.reject(bytes, frame, 'VIGIL_E_KEY_EPOCH_STALE', message);
+        stale = { code: 'VIGIL_E_KEY_EPOCH_STALE', message };
       }
       const verdict = this.options.replay.check(frame.deviceId, frame.seq);
       if (verdict === 'replay') return this.reject(bytes, frame, 'VIGIL_E_REPLAY', `sequence ${frame.seq} of ${frame.deviceId} was admitted before`);
-      if (verdict === 'too-old') return this.reject(bytes, frame, 'VIGIL_E_SEQ_TOO_OLD', `sequence ${frame.seq} of ${frame.deviceId} is older than the replay window`);
+      if (verdict === 'too-old') stale ??= { code: 'VIGIL_E_SEQ_TOO_OLD', message: `sequence ${frame.seq} of ${frame.deviceId} is older than the replay window` };
       const now = this.clock();
       if (frame.eventTimeMs - now > this.maxSkew) {
         return this.reject(bytes, frame, 'VIGIL_E_CLOCK_SKEW', `event time ${new Date(frame.eventTimeMs).toISOString()} is ${Math.round((frame.eventTimeMs - now) / 1000)} s ahead of gateway time; at most ${this.maxSkew / 1000} s allowed`);
       }
       if (now - frame.eventTimeMs > this.maxAge) {
-        return this.reject(bytes, frame, 'VIGIL_E_CLOCK_SKEW', `event time ${new Date(frame.eventTimeMs).toISOString()} is ${Math.round((now - frame.eventTimeMs) / 1000)} s behind gateway time; at most ${this.maxAge / 1000} s allowed`);
+        stale ??= { code: 'VIGIL_E_CLOCK_SKEW', message: `event time ${new Date(frame.eventTimeMs).toISOString()} is ${Math.round((now - frame.eventTimeMs) / 1000)} s behind gateway time; at most ${this.maxAge / 1000} s allowed` };
       }
+      if (stale && !this.staleRate.take(frame.deviceId, device.rate.perSecond, device.rate.burst, now)) return this.reject(bytes, frame, stale.code, stale.message);
       const shared = this.keys.get(frame.deviceId, frame.epoch);
       if (!shared) return this.reject(bytes, frame, 'VIGIL_E_DEVICE_UNKNOWN', `no public key for ${frame.deviceId} at epoch ${frame.epoch}`);
-      const verifier = frame.signature !== null || device.requireSignature ? this.verifier(device) : undefined;
+      const verifier = frame.signature !== null || device.requireSignature ? (frame.epoch === device.epoch ? this.verifier(device) : this.staleVerifier(device, frame.epoch)) : undefined;
       opened = true;
       const readings = this.opener.open(frame, shared, { requireSignature: device.requireSignature, ...(verifier ? { verifier } : {}) });
+      if (stale) return this.reject(bytes, frame, stale.code, stale.message, true);
       for (const r of readings) {
         // The message names the rule, not the kind sent: that comes from the decrypted body.
-        if (!device.allowedKinds.has(r.kind)) return this.reject(bytes, frame, 'VIGIL_E_KIND_NOT_ALLOWED', `device ${frame.deviceId} sent a reading of a kind outside those it may send (${[...device.allowedKinds].join(', ')})`);
+        if (!device.allowedKinds.has(r.kind)) return this.reject(bytes, frame, 'VIGIL_E_KIND_NOT_ALLOWED', `device ${frame.deviceId} sent a reading of a kind outside those it may send (${[...device.allowedKinds].join(', ')})`, true);
       }
       // Measured in the device's own event time, not arrival time: a backlog the broker
       // delivers at once (after a gateway restart or a broken link) was sent at the
@@ -174,7 +202,8 @@ export class Admission {
         records: this.seal(frame, device, readings, now),
       };
     } catch (err) {
-      if (isVigilError(err)) return this.reject(bytes, frame, err.code, err.message);
+      // Errors raised once the body opened (its MAC and signature verified) are the body's own.
+      if (isVigilError(err)) return this.reject(bytes, frame, err.code, err.message, opened && FINAL_AFTER_OPEN.has(err.code));
       // A bug, not the input's fault; still a rejection, never a crash of the gateway.
       return this.reject(bytes, frame, 'VIGIL_E_INTERNAL', opened ? 'internal error admitting a frame after opening its body' : `internal error admitting a frame: ${(err as Error).message}`);
     }
@@ -223,19 +252,29 @@ export class Admission {
     return verifier;
   }
 
+  /** A verifier for a past epoch's signing key: not cached, as stale frames are few (and rate-bounded). */
+  private staleVerifier(device: DeviceEntry, epoch: number): Verifier | undefined {
+    const pub = device.keys.get(epoch)?.signPublicKey;
+    return pub ? this.backend.createVerifier(pub) : undefined;
+  }
+
   private onRegistry(e: RegistryEvent): void {
     if (e.type === 'error') return;
     const id = e.type === 'remove' ? e.before.deviceId : e.after.deviceId;
     this.keys.invalidate(id);
     this.verifiers.delete(id);
-    if (e.type === 'remove') this.rate.forget(id);
+    if (e.type === 'remove') {
+      this.rate.forget(id);
+      this.staleRate.forget(id);
+    }
   }
 
-  private reject(bytes: Uint8Array, frame: DecodedFrame | null, code: VigilErrorCode, message: string): Rejected {
+  private reject(bytes: Uint8Array, frame: DecodedFrame | null, code: VigilErrorCode, message: string, final = false): Rejected {
     return {
       ok: false,
       code,
       message,
+      final,
       header: frame ? { deviceId: frame.deviceId, epoch: frame.epoch, seq: frame.seq.toString(), eventTimeMs: frame.eventTimeMs } : null,
       sha256: createHash('sha256').update(bytes).digest('hex'),
       bytes: bytes.length,

@@ -43,17 +43,9 @@ export interface GatewayOptions {
 /** What the gateway tells of each frame it made durable: the topic it came on, its device, key epoch and sequence number. */
 export interface DurableListener {
   durable(telemetryTopic: string, deviceId: string, epoch: number, seq: bigint): void;
-  /** The frame was authenticated and refused for good (`REFUSED_FOR_GOOD`): its device should stop resending it. */
+  /** The frame was authenticated and refused for good (the admission's `final` rejections): its device should stop resending it. */
   refused(telemetryTopic: string, deviceId: string, epoch: number, seq: bigint): void;
 }
-
-/**
- * Rejections that only an authentic frame can earn (they come after its MAC verified) and
- * that a resend of the same bytes would earn again. Other rejections are not reported to the
- * device: a forged frame must not make a device forget its real frame of the same number, and
- * a rate-limited frame may pass later.
- */
-export const REFUSED_FOR_GOOD: ReadonlySet<string> = new Set(['VIGIL_E_READING_INVALID', 'VIGIL_E_KIND_NOT_ALLOWED']);
 
 /** Counters of one gateway since start. */
 export interface GatewayStats {
@@ -209,7 +201,7 @@ export class Gateway {
       // A replay of a frame made durable before: tell the device again (its receipt was lost).
       if (r.header && this.o.receipts) {
         if (r.code === 'VIGIL_E_REPLAY') this.o.receipts.durable(topic, r.header.deviceId, r.header.epoch, BigInt(r.header.seq));
-        else if (REFUSED_FOR_GOOD.has(r.code)) this.o.receipts.refused(topic, r.header.deviceId, r.header.epoch, BigInt(r.header.seq));
+        else if (r.final) this.o.receipts.refused(topic, r.header.deviceId, r.header.epoch, BigInt(r.header.seq));
       }
       b.add(topic, ack, null, [{ topic: this.topic(rec.topic), msg: { key: rec.key, value: Buffer.from(rec.value), headers: rec.headers }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
       ev.result = 'rejected';

@@ -1,1 +1,1 @@
-export { Gateway, REFUSED_FOR_GOOD, type GatewayOptions, type GatewayStats, type GatewayLogger, type DurableListener } from './gateway';
+export { Gateway, type GatewayOptions, type GatewayStats, type GatewayLogger, type DurableListener } from './gateway';

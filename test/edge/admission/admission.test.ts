@@ -160,6 +160,7 @@ describe('Admission', () => {
     }],
   ];
 
+  const FINAL = new Set(['stale key epoch', 'sequence older than the window', 'reading of the wrong type or range', 'kind not allowed for the device']);
   it.each(cases)('rejects: %s (%s)', (_name, code, make) => {
     const f = setup();
     const bytes = make(f);
@@ -169,6 +170,44 @@ describe('Admission', () => {
     expect(r.message.length).toBeGreaterThan(10);
     expect(r.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(r.bytes).toBe(bytes.length);
+    // Final (the device may stop resending) only for what authenticated and would be refused again.
+    expect(r.final).toBe(FINAL.has(_name));
+  });
+
+  it('refuses too-old frames for good only once they authenticate, and authenticates at most a device rate of them', () => {
+    const f = setup({ rate: { perSecond: 2, burst: 3 } });
+    f.admission.commit(admitted(f.admission.admit(f.frame({ seq: 1_000_000n }))));
+    // Forged (wrong box key) frames below the window are refused, never for good.
+    const forged = rejected(f.admission.admit(f.frame({ seq: 10n, ingestPublicKey: generateIngestKeys('other').box.publicKey })));
+    expect(forged).toMatchObject({ code: 'VIGIL_E_FRAME_AUTH', final: false });
+    // Authentic ones are, until the per-device budget is spent (one was spent by the forgery).
+    expect(rejected(f.admission.admit(f.frame({ seq: 11n })))).toMatchObject({ code: 'VIGIL_E_SEQ_TOO_OLD', final: true });
+    expect(rejected(f.admission.admit(f.frame({ seq: 12n })))).toMatchObject({ code: 'VIGIL_E_SEQ_TOO_OLD', final: true });
+    expect(rejected(f.admission.admit(f.frame({ seq: 13n })))).toMatchObject({ code: 'VIGIL_E_SEQ_TOO_OLD', final: false });
+    f.now.t += 1000; // two more
+    expect(rejected(f.admission.admit(f.frame({ seq: 13n, eventTimeMs: NOW + 1000 })))).toMatchObject({ code: 'VIGIL_E_SEQ_TOO_OLD', final: true });
+    // Frames older than maxFrameAgeMs (held through a long outage) are final once authentic;
+    // frames ahead of the gateway's clock may pass later, so are not.
+    expect(rejected(f.admission.admit(f.frame({ seq: 1_000_001n, eventTimeMs: NOW - 400_000 })))).toMatchObject({ code: 'VIGIL_E_CLOCK_SKEW', final: true });
+    expect(rejected(f.admission.admit(f.frame({ seq: 1_000_002n, eventTimeMs: NOW + 400_000 })))).toMatchObject({ code: 'VIGIL_E_CLOCK_SKEW', final: false });
+    // A stale frame with a bad signature is not final either.
+    const other = generateDeviceKeys('uav-1', 1);
+    f.now.t += 10_000;
+    expect(rejected(f.admission.admit(f.frame({ seq: 14n, sign: true, keys: { ...f.keys, sign: other.sign } })))).toMatchObject({ code: 'VIGIL_E_FRAME_SIGNATURE', final: false });
+  });
+
+  it('refuses for good an authentic frame of an epoch since rotated, but not one of an epoch the registry does not know yet', () => {
+    const f = setup();
+    const k2 = generateDeviceKeys('uav-1', 2);
+    const doc = addDevice(emptyRegistry(), devicePublicKeys(f.keys), { theatre: 'north', unit: 'recon-3' });
+    const signedOld = f.frame({ sign: true });
+    const ahead = f.frame({ keys: k2 });
+    expect(rejected(f.admission.admit(ahead))).toMatchObject({ code: 'VIGIL_E_KEY_EPOCH_STALE', final: false });
+    f.registry.upsert(toDeviceEntry(rotateDevice(doc, devicePublicKeys(k2)).devices[0]!));
+    expect(rejected(f.admission.admit(signedOld))).toMatchObject({ code: 'VIGIL_E_KEY_EPOCH_STALE', final: true });
+    expect(rejected(f.admission.admit(f.frame({ ingestPublicKey: generateIngestKeys('other').box.publicKey })))).toMatchObject({ code: 'VIGIL_E_FRAME_AUTH', final: false });
+    const k3 = generateDeviceKeys('uav-1', 3);
+    expect(rejected(f.admission.admit(f.frame({ keys: k3 })))).toMatchObject({ code: 'VIGIL_E_KEY_EPOCH_STALE', final: false });
   });
 
   it('refuses a frame on another device\'s or unit\'s topic', () => {

@@ -261,6 +261,15 @@ describe('Gateway', () => {
       g.gateway.handle(g.topicOf(d), forged, () => undefined);
       await g.gateway.drained();
       expect(refused).toEqual([]);
+      // Once the replay window has moved 1024 numbers past it, frame 5 is too old to tell
+      // from a replay: authentic, it is refused for good (its device stops resending it).
+      g.bus.broker.setAvailable(true);
+      for (let i = 0; i < 1100; i++) g.send(i, d);
+      await g.gateway.drained();
+      g.gateway.handle(g.topicOf(d), replay, () => undefined);
+      g.gateway.handle(g.topicOf(d), forged, () => undefined);
+      await g.gateway.drained();
+      expect(refused).toEqual([`${d.deviceId}|5`]);
     } finally {
       g.bus.broker.setAvailable(true);
       await g.close();
