@@ -36,8 +36,14 @@ export type DedupeOperator<T> = StatefulOperator<T, T, DedupeSnapshot> & KeyedSt
 
 interface Seen {
   high: number;
-  /** Bit (seq mod window) set when seq, within the window below `high`, was seen. */
-  bits: Uint32Array;
+  /**
+   * While `bits` is null: the seen numbers are exactly the `run` ones ending at `high`
+   * (1 ≤ run ≤ window). A device that sends in order stays in this form: a few bytes in
+   * memory and in its changelog record, instead of a window-sized bitmap.
+   */
+  run: number;
+  /** Bit (seq mod window) set when seq, within the window below `high`, was seen; null in the run form. */
+  bits: Uint32Array | null;
 }
 
 const NAME = 'dedupe';
@@ -66,11 +72,23 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
   let devices: KeyedState<Seen> = new MemoryKeyedState<Seen>();
   let lru: Map<string, Seen> | null = new Map();
   let known = 0;
+  // Saved as [high, -run] in the run form (bitmap words are never negative), else as
+  // [high, ...words]; a bitmap that is one run ending at high is saved in the run form.
   const codec = {
-    save: (s: Seen): JsonValue => [s.high, ...s.bits],
+    save: (s: Seen): JsonValue => {
+      if (s.bits === null) return [s.high, -s.run];
+      const run = runOf(s.high, s.bits, window);
+      if (run === 0) return [s.high, ...s.bits];
+      // Back to the run form in memory too (a device past a burst of reordering).
+      s.run = run;
+      s.bits = null;
+      return [s.high, -run];
+    },
     load: (j: JsonValue): Seen => {
       const a = j as number[];
-      return { high: a[0] as number, bits: Uint32Array.from(a.slice(1)) };
+      const second = a[1] as number;
+      if (a.length === 2 && second < 0) return { high: a[0] as number, run: -second, bits: null };
+      return { high: a[0] as number, run: 0, bits: Uint32Array.from(a.slice(1)) };
     },
   };
   let passed = 0;
@@ -87,11 +105,24 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
   };
 
   const fresh = (seen: Seen, seq: number): boolean => {
+    if (seen.bits === null) {
+      // The run form: in-order arrivals extend the run; anything else takes the bitmap.
+      if (seq === seen.high + 1) {
+        seen.high = seq;
+        if (seen.run < window) seen.run++;
+        return true;
+      }
+      if (seq <= seen.high && seen.high - seq < seen.run) return false;
+      const bits = new Uint32Array(words);
+      for (let s = seen.high - seen.run + 1; s <= seen.high; s++) bits[(s % window) >>> 5] = (bits[(s % window) >>> 5] as number) | (1 << (s % window & 31));
+      seen.bits = bits;
+    }
+    const bits = seen.bits;
     if (seq > seen.high) {
       // Forget the slots that now fall out of the window (they will hold seqs above high).
       const advance = seq - seen.high;
-      if (advance >= window) seen.bits.fill(0);
-      else for (let s = seen.high + 1; s <= seq; s++) seen.bits[(s % window) >>> 5] = (seen.bits[(s % window) >>> 5] as number) & ~(1 << (s % window & 31));
+      if (advance >= window) bits.fill(0);
+      else for (let s = seen.high + 1; s <= seq; s++) bits[(s % window) >>> 5] = (bits[(s % window) >>> 5] as number) & ~(1 << (s % window & 31));
       seen.high = seq;
     } else if (seen.high - seq >= window) {
       return false;
@@ -99,8 +130,8 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
     const slot = seq % window;
     const word = slot >>> 5;
     const bit = 1 << (slot & 31);
-    if (((seen.bits[word] as number) & bit) !== 0) return false;
-    seen.bits[word] = (seen.bits[word] as number) | bit;
+    if (((bits[word] as number) & bit) !== 0) return false;
+    bits[word] = (bits[word] as number) | bit;
     return true;
   };
 
@@ -129,8 +160,7 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
           evicted++;
           known--;
         }
-        seen = { high: seq, bits: new Uint32Array(words) };
-        seen.bits[(seq % window) >>> 5] = 1 << (seq % window & 31);
+        seen = { high: seq, run: 1, bits: null };
         devices.set(id, seen);
         lru?.set(id, seen);
         known++;
@@ -174,4 +204,27 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
   return keyedStatefulOperator(NAME, settings, core, {
     stats: (): DedupeStats => ({ passed, duplicates, tooOld, unsequenced, devices: known, evicted }),
   });
+}
+
+/**
+ * How many numbers ending at `high` a bitmap holds as one unbroken run with nothing else
+ * set (0 when it holds anything else): the bitmap's run form.
+ */
+function runOf(high: number, bits: Uint32Array, window: number): number {
+  let run = 0;
+  while (run < window && run <= high) {
+    const s = high - run;
+    if (((bits[(s % window) >>> 5] as number) & (1 << (s % window & 31))) === 0) break;
+    run++;
+  }
+  if (run === 0) return 0;
+  let set = 0;
+  for (let i = 0; i < bits.length; i++) {
+    let v = (bits[i] as number) >>> 0;
+    while (v !== 0) {
+      v &= v - 1;
+      set++;
+    }
+  }
+  return set === run ? run : 0;
 }
