@@ -50,7 +50,9 @@
  *   VIGIL_BENCH_WORKER_RESTORE_LIMIT_S cap of the restore run, s [240]
  *   VIGIL_BENCH_WORKER_RESTORE        0: skip the restore run [1]
  *   VIGIL_BENCH_WORKER_HEAP_MB        --max-old-space-size of the workers [Node's default]
+ *   VIGIL_BENCH_WORKER_COMMIT_MS      checkpointIntervalMs of the workers [the runtime's default]
  *   VIGIL_BENCH_WORKER_PROFILE=<dir>  run the workers under --cpu-prof, profiles in <dir>/<run>/
+ *   VIGIL_BENCH_WORKER_HEAPSNAP=<dir> a heap snapshot of each worker once caught up, in <dir>
  *   VIGIL_BENCH_VERBOSE=1             children's stderr
  * A quick run: VIGIL_BENCH_WORKER_RECORDS=20000 VIGIL_BENCH_WORKER_DEVICES=2000 npm run bench worker
  */
@@ -79,6 +81,9 @@ const CACHE_BYTES = env.VIGIL_BENCH_WORKER_CACHE_MB === undefined ? undefined : 
 /** Each worker's local state store lives under here (removed at the end). */
 const STATE_ROOT = mkdtempSync(join(tmpdir(), 'vigil-bench-state-'));
 const HEAP_MB = env.VIGIL_BENCH_WORKER_HEAP_MB;
+/** `checkpointIntervalMs` of the workers (default: the runtime's). */
+const COMMIT_MS = env.VIGIL_BENCH_WORKER_COMMIT_MS === undefined ? undefined : Number(env.VIGIL_BENCH_WORKER_COMMIT_MS);
+if (COMMIT_MS !== undefined && !(Number.isInteger(COMMIT_MS) && COMMIT_MS >= 0)) throw new Error(`VIGIL_BENCH_WORKER_COMMIT_MS must be an integer ≥ 0, got ${env.VIGIL_BENCH_WORKER_COMMIT_MS}`);
 const PROFILE_DIR = env.VIGIL_BENCH_WORKER_PROFILE;
 const PARTITIONS = 6;
 /** After catching up, the longest a run waits for its final checkpoint(). */
@@ -436,7 +441,7 @@ async function main(): Promise<void> {
       let restoreLocal: ChildOutcome | undefined;
       for (const pipeline of PIPELINES) {
         const groupId = `bench-worker-${runId}-d${devices}-${pipeline}`;
-        const base = { brokers: kafka.brokers, topicPrefix: prefix, pipeline, groupId, telemetryKey: b64(telemetryKey), derivedKey: b64(derivedKey), ends: preload.ends, waitCheckpointMs: WAIT_CHECKPOINT_MS, stateDir: join(STATE_ROOT, `${prefix}${pipeline}`), ...(CACHE_BYTES === undefined ? {} : { stateCacheBytes: CACHE_BYTES }) };
+        const base = { brokers: kafka.brokers, topicPrefix: prefix, pipeline, groupId, telemetryKey: b64(telemetryKey), derivedKey: b64(derivedKey), ends: preload.ends, waitCheckpointMs: WAIT_CHECKPOINT_MS, stateDir: join(STATE_ROOT, `${prefix}${pipeline}`), ...(CACHE_BYTES === undefined ? {} : { stateCacheBytes: CACHE_BYTES }), ...(COMMIT_MS === undefined ? {} : { checkpointIntervalMs: COMMIT_MS }) };
         const o = await runChild({ ...base, limitMs: LIMIT_MS, mode: 'run' }, `${devices} devices, ${pipeline}`);
         runs[pipeline] = o;
         process.stderr.write(`${devices} devices, ${pipeline}: ${unfinished(o) || 'finished'}${o.result ? `, ${int(o.result.recordsPerSec)} records/s, ${o.result.cpuUsPerRecord.toFixed(1)} µs/record, checkpoints ${o.result.checkpointEvents.count} ok / ${o.result.stats?.checkpointFailures ?? 0} failed` : ''}\n`);
@@ -498,7 +503,7 @@ async function main(): Promise<void> {
       settings: {
         records: RECORDS, devices: SIZES, pipelines: PIPELINES, partitions: PARTITIONS, limitMs: LIMIT_MS, restoreLimitMs: RESTORE_LIMIT_MS, heapMb: HEAP_MB ?? 'node default',
         loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg(),
-        checkpointIntervalMs: 5000, waitCheckpointMs: WAIT_CHECKPOINT_MS, minimalPipeline: MINIMAL_PIPELINE,
+        checkpointIntervalMs: COMMIT_MS ?? 'runtime default', waitCheckpointMs: WAIT_CHECKPOINT_MS, minimalPipeline: MINIMAL_PIPELINE,
         load: 'one vitals reading per record, sealed with RecordCodec, keyed by device id (murmur2); every device once per event-time second, devices interleaved in time order, ±150 ms jitter, 0.1% of reports 2-5 s late',
         measured: 'in the worker child: records/s and CPU (process.cpuUsage) from the end of the first batch to the end of the batch that reached the end offsets; GC = PerformanceObserver gc durations in that interval; peak RSS = VmHWM; checkpoints = every changelog send through the worker bus (refusals included)',
         note: 'children run with node --import tsx (TypeScript compiled on load; RSS includes the loader); Kafka and the worker share the 2 cores',

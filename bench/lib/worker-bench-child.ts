@@ -23,7 +23,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { KafkaBus, type Bus, type BusProducer, type OutgoingMessage } from '../../src/bus';
 import { StreamKeyring, type StreamDataKey } from '../../src/crypto';
 import { channels, type PipelineBatchEvent, type PipelineCheckpointEvent, type TypedChannel } from '../../src/instrument';
@@ -48,6 +48,8 @@ export interface WorkerBenchChildConfig {
   readonly stateDir?: string;
   /** `stateCacheBytes` of the worker, when set. */
   readonly stateCacheBytes?: number;
+  /** `checkpointIntervalMs` of the worker, when set. */
+  readonly checkpointIntervalMs?: number;
 }
 
 /** Changelog sends of the worker, as seen through its bus (fences excluded). */
@@ -308,6 +310,9 @@ async function main(): Promise<void> {
     send({ type: 'result', result: result(finished, why) });
   };
   const onCaughtUp = (): void => {
+    // VIGIL_BENCH_WORKER_HEAPSNAP=<dir>: what the heap holds once caught up (before the final commit).
+    const snapDir = process.env.VIGIL_BENCH_WORKER_HEAPSNAP;
+    if (snapDir !== undefined && cfg.mode === 'run') process.stderr.write(`heap snapshot: ${writeHeapSnapshot(`${snapDir}/${cfg.pipeline}-${process.pid}.heapsnapshot`)}\n`);
     if (cfg.mode === 'restore') {
       report(true, 'caught up');
       return;
@@ -356,6 +361,7 @@ async function main(): Promise<void> {
     groupId: cfg.groupId,
     ...(cfg.stateDir === undefined ? {} : { stateDir: cfg.stateDir }),
     ...(cfg.stateCacheBytes === undefined ? {} : { stateCacheBytes: cfg.stateCacheBytes }),
+    ...(cfg.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: cfg.checkpointIntervalMs }),
     onError: (err) => {
       failure = `${err.code}: ${err.message}`;
       process.stderr.write(`pipeline error: ${failure}\n`);
