@@ -91,6 +91,28 @@ describe('frameRanges', () => {
     expect(agg.result(agg.load(JSON.parse(JSON.stringify(agg.save(big)))))).toEqual([{ deviceId: 'c', firstSeq: 2n ** 64n - 1n, lastSeq: 2n ** 64n - 1n }]);
   });
 
+  it('tracks many devices in one window (indexed past a few) and saves in the same format as before', () => {
+    const items: Array<[string, number]> = [];
+    for (let i = 0; i < 400; i++) items.push([`d${(i * 37) % 50}`, 100 + Math.floor(i / 50) * (i % 3 === 0 ? 2 : 1)]);
+    const acc = feed(items);
+    const reference = new Map<string, Set<number>>();
+    for (const [d, q] of items) reference.set(d, (reference.get(d) ?? new Set()).add(q));
+    const expected: Array<{ deviceId: string; firstSeq: bigint; lastSeq: bigint }> = [];
+    for (const d of [...reference.keys()].sort()) {
+      const seqs = [...(reference.get(d) as Set<number>)].sort((a, b) => a - b);
+      let first = seqs[0] as number;
+      for (let i = 1; i <= seqs.length; i++) {
+        if (i < seqs.length && seqs[i] === (seqs[i - 1] as number) + 1) continue;
+        expected.push({ deviceId: d, firstSeq: BigInt(first), lastSeq: BigInt(seqs[i - 1] as number) });
+        first = seqs[i] as number;
+      }
+    }
+    expect(agg.result(acc)).toEqual(expected);
+    expect(agg.result(agg.load(JSON.parse(JSON.stringify(agg.save(acc)))))).toEqual(expected);
+    // The saved form is [[device, [first, last, …] as strings], …], as checkpoints hold it.
+    expect(agg.save(feed([['a', 1], ['a', 2], ['b', 5]]))).toEqual([['a', ['1', '2']], ['b', ['5', '5']]]);
+  });
+
   it('widens ranges rather than exceed the record limit', () => {
     const items: Array<[string, number]> = [];
     for (let i = 0; i < MAX_PROVENANCE_ENTRIES + 10; i++) items.push([`d${i % 2}`, i * 2]);
