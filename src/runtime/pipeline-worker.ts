@@ -57,6 +57,8 @@ const tpKey = (topic: string, partition: number): string => `${topic}:${partitio
 
 /** Most bytes of changelog records in one producer call (Kafka refuses requests above its message size limit, 1 MiB by default). */
 const COMMIT_SEND_BYTES = 512 * 1024;
+/** Changelog requests of one commit in flight at once. */
+const COMMIT_SENDS_IN_FLIGHT = 4;
 
 /**
  * Runs a pipeline as one member of its consumer group: reads `telemetry.<kind>`, opens
@@ -398,42 +400,52 @@ export class PipelineWorker {
     const stateKey = this.options.stateKey;
     const headers = { [RECORD_KEY_ID_HEADER]: stateKey.keyId };
     const prepared: Array<[PartitionTask, PreparedCommit]> = [];
-    const messages: OutgoingMessage[] = [];
-    let bytes = 0;
-    let largest = 0;
     for (const t of tasks) {
       const c = t.prepareCommit();
-      if (c === null) continue;
-      prepared.push([t, c]);
-      for (const r of c.records) {
-        const value = r.plain === null ? null : sealState(r.plain, stateKey);
-        const size = Buffer.byteLength(r.key) + (value?.length ?? 0);
-        if (size > MAX_RECORD_BYTES) throw new VigilError('VIGIL_E_INTERNAL', `state record ${JSON.stringify(r.key)} would be ${size} bytes, above ${MAX_RECORD_BYTES}`);
-        bytes += size;
-        if (size > largest) largest = size;
-        messages.push({ key: r.key, value, partition: t.partition, headers });
-      }
+      if (c !== null) prepared.push([t, c]);
     }
     if (prepared.length === 0) return;
+    let records = 0;
+    let bytes = 0;
+    let largest = 0;
     try {
-      // In sends of at most COMMIT_SEND_BYTES: a Kafka request must stay under the broker's
-      // message size limit. The producer writes them in call order (each commit record
-      // after its entries); a commit that lands in part is what the slots are for.
-      const sends: Array<Promise<void>> = [];
-      let from = 0;
+      // Sealed and sent in requests of at most COMMIT_SEND_BYTES (a Kafka request must stay
+      // under the broker's message size limit), at most COMMIT_SENDS_IN_FLIGHT at a time, so
+      // a commit of a few hundred thousand entries does not hold them all sealed (and again
+      // encoded by the client) at once. The producer writes them in call order, each commit
+      // record after its entries; a commit that lands in part is what the slots are for.
+      const inFlight: Array<Promise<void>> = [];
+      let failure: unknown;
+      let chunk: OutgoingMessage[] = [];
       let size = 0;
-      for (let i = 0; i < messages.length; i++) {
-        const m = messages[i] as OutgoingMessage;
-        const b = (m.value as Buffer | null)?.length ?? 0;
-        if (size + b > COMMIT_SEND_BYTES && i > from) {
-          sends.push(producer.send(this.changelogTopic, messages.slice(from, i)));
-          from = i;
-          size = 0;
+      const flushChunk = async (): Promise<void> => {
+        if (chunk.length === 0) return;
+        const sent = producer.send(this.changelogTopic, chunk);
+        chunk = [];
+        size = 0;
+        sent.catch((err: unknown) => {
+          failure ??= err;
+        });
+        inFlight.push(sent);
+        if (inFlight.length >= COMMIT_SENDS_IN_FLIGHT) await (inFlight.shift() as Promise<void>).catch(() => undefined);
+        if (failure !== undefined) throw failure;
+      };
+      for (const [t, c] of prepared) {
+        for (const r of c.records) {
+          const value = r.plain === null ? null : sealState(r.plain, stateKey);
+          const recordBytes = Buffer.byteLength(r.key) + (value?.length ?? 0);
+          if (recordBytes > MAX_RECORD_BYTES) throw new VigilError('VIGIL_E_INTERNAL', `state record ${JSON.stringify(r.key)} would be ${recordBytes} bytes, above ${MAX_RECORD_BYTES}`);
+          bytes += recordBytes;
+          records++;
+          if (recordBytes > largest) largest = recordBytes;
+          if (size + recordBytes > COMMIT_SEND_BYTES) await flushChunk();
+          chunk.push({ key: r.key, value, partition: t.partition, headers });
+          size += recordBytes + 64;
         }
-        size += b + 64;
       }
-      sends.push(producer.send(this.changelogTopic, messages.slice(from)));
-      await Promise.all(sends);
+      await flushChunk();
+      await Promise.all(inFlight.map((p) => p.catch(() => undefined)));
+      if (failure !== undefined) throw failure;
     } catch (err) {
       this.counters.checkpointFailures++;
       // The commit may have landed in part or whole: which slot holds each entry's committed
@@ -460,7 +472,7 @@ export class PipelineWorker {
     }
     this.counters.checkpoints += prepared.length;
     if (channels.pipelineCheckpoint.hasSubscribers) {
-      channels.pipelineCheckpoint.publish({ pipeline: this.definition.name, partitions: prepared.length, records: messages.length, bytes, maxRecordBytes: largest, seconds: (performance.now() - started) / 1000 });
+      channels.pipelineCheckpoint.publish({ pipeline: this.definition.name, partitions: prepared.length, records, bytes, maxRecordBytes: largest, seconds: (performance.now() - started) / 1000 });
     }
     const owned = prepared.filter(([t]) => this.tasks.get(tpKey(t.topic, t.partition)) === t).map(([t]) => ({ topic: t.topic, partition: t.partition, offset: t.position as string }));
     // Informational (the changelog is the source of truth); a partition that just moved refuses it.
