@@ -234,7 +234,7 @@ export class PipelineWorker {
         const off = parseOffset(m.offset);
         for (const p of byPartition.get(m.partition) ?? []) {
           if (parsed.topic !== p.task.topic || off < p.from) continue;
-          const where = parsed.type === 'meta' ? `commit record of ${parsed.topic}[${m.partition}]` : `store "${parsed.store}" key ${JSON.stringify(parsed.key)} of ${parsed.topic}[${m.partition}]`;
+          const where = (): string => (parsed.type === 'meta' ? `commit record of ${parsed.topic}[${m.partition}]` : `store "${parsed.store}" key ${JSON.stringify(parsed.key)} of ${parsed.topic}[${m.partition}]`);
           const opened = m.value === null ? null : openState(m.value, m.headers[RECORD_KEY_ID_HEADER]?.toString('utf8') ?? '', keyring, where);
           p.builder.add({ parsed, opened });
         }

@@ -107,18 +107,23 @@ export interface OpenedState {
  * Opens a state record.
  * @throws VigilError `VIGIL_E_PIPELINE_CHECKPOINT` naming `where` (store and key): unknown key id, failed authentication, malformed.
  */
-export function openState(value: Buffer, keyId: string, keyring: StreamKeyring, where: string): OpenedState {
+export function openState(value: Buffer, keyId: string, keyring: StreamKeyring, whereOf: string | (() => string)): OpenedState {
+  // Named only when something fails: a restore opens millions of records.
+  const at = (): string => (typeof whereOf === 'string' ? whereOf : whereOf());
   let key: StreamDataKey;
   try {
     key = keyring.get(keyId);
   } catch (err) {
+    const where = at();
     throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `state record ${where} is sealed under key ${JSON.stringify(keyId)}, which the keyring does not hold`, { details: { where, keyId }, ...(isVigilError(err) ? { cause: err } : {}) });
   }
   if (value.length < 1 + NONCE_BYTES + 16 + HEADER || value[0] !== STATE_RECORD_VERSION) {
+    const where = at();
     throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `state record ${where} is not a version ${STATE_RECORD_VERSION} sealed state record (a changelog written by an older Vigil?)`, { details: { where } });
   }
   const plain = secretboxOpen(value.subarray(1 + NONCE_BYTES), value.subarray(1, 1 + NONCE_BYTES), key.key);
   if (plain === null || plain.length < HEADER || plain[0] !== PLAIN_VERSION || plain[1]! > RecordKind.Meta) {
+    const where = at();
     throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `state record ${where} failed authentication or is malformed (wrong key or changed bytes)`, { details: { where, keyId } });
   }
   const buf = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
