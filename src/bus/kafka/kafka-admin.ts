@@ -7,6 +7,10 @@ import { validateTopicSpecs } from '../topic-spec';
 import type { ResolvedKafkaBusOptions } from './kafka-options';
 import { isUnavailable, toVigilError } from './to-vigil-error';
 
+/** Segment size and age of compacted topics (changelogs): small enough that compaction keeps up. */
+const COMPACTED_SEGMENT_BYTES = 64 * 1024 * 1024;
+const COMPACTED_SEGMENT_MS = 60 * 60 * 1000;
+
 /** `BusAdmin` on a kafkajs admin client (connected on first use). */
 export class KafkaAdmin implements BusAdmin {
   private readonly admin: Admin;
@@ -36,6 +40,10 @@ export class KafkaAdmin implements BusAdmin {
           waitForLeaders: false,
           topics: missing.map((s) => {
             const configEntries = [{ name: 'cleanup.policy', value: s.compacted === true ? 'compact' : 'delete' }];
+            // Compaction never touches a log's open segment (1 GiB or 7 days by default): a
+            // changelog would keep every version of every entry in it, and a restore reads them
+            // all. Smaller segments let the cleaner reclaim superseded versions as they pile up.
+            if (s.compacted === true) configEntries.push({ name: 'segment.bytes', value: String(COMPACTED_SEGMENT_BYTES) }, { name: 'segment.ms', value: String(COMPACTED_SEGMENT_MS) }, { name: 'min.cleanable.dirty.ratio', value: '0.3' });
             if (s.retentionMs !== undefined) configEntries.push({ name: 'retention.ms', value: String(s.retentionMs) });
             return { topic: s.topic, numPartitions: s.partitions, replicationFactor: this.options.replicationFactor, configEntries };
           }),
