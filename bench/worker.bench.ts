@@ -9,7 +9,7 @@
  *    in time order, ±150 ms jitter, 0.1 % of reports 2–5 s late). Both pipelines of a size
  *    read the same topic.
  * 2. For each pipeline, one worker in a CHILD process (bench/lib/worker-bench-child.ts:
- *    `startPipeline`, a fresh consumer group, checkpointIntervalMs default 5 s) reads the
+ *    `startPipeline`, a fresh consumer group, the runtime's default commit interval, 30 s) reads the
  *    topic from the beginning to its end:
  *    - `vitals`: pipelines/vitals.ts as deployed (10 s stats per soldier + 3 alert detectors,
  *      6 h allowed lateness);
@@ -37,10 +37,10 @@
  * default run takes about 18 minutes on a 2-core machine (two pre-loads of ~1 min, runs
  * capped at 6 min, the restore at 4 min); the quick run below about 40 s.
  *
- * Note: checkpoints are taken every 5 s of wall-clock time, so where their cost grows with
- * the state (today: the whole state per checkpoint) a slower run (a busy machine) does more
- * of them per record: CPU µs/record then depends on the rate. "records/s, first 30 s →
- * last 30 s" shows how the rate changes as state grows.
+ * Note: commits are taken on wall-clock time (every checkpointIntervalMs) and write each
+ * entry changed since the last one, so a slower run (a busy machine) writes more of them
+ * per record: CPU µs/record then depends on the rate. "records/s, first 30 s → last 30 s"
+ * shows how the rate changes as state grows.
  *
  * Run: `npm run bench worker`. Env (defaults in brackets):
  *   VIGIL_BENCH_WORKER_RECORDS        readings (= records) per size [2000000]
