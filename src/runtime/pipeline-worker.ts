@@ -57,6 +57,8 @@ const tpKey = (topic: string, partition: number): string => `${topic}:${partitio
 
 /** Most bytes of changelog records in one producer call (Kafka refuses requests above its message size limit, 1 MiB by default). */
 const COMMIT_SEND_BYTES = 512 * 1024;
+/** Bytes of derived results sent but not yet acknowledged beyond which the batch loop waits for them. */
+const OUTPUT_BACKLOG_BYTES = 8 * 1024 * 1024;
 /** Changelog requests of one commit in flight at once. */
 const COMMIT_SENDS_IN_FLIGHT = 4;
 
@@ -84,6 +86,8 @@ export class PipelineWorker {
   private local: LocalStateDir | undefined;
   private readonly memory: StateMemory;
   private lastCommit = 0;
+  /** Bytes of derived results handed to the producer and not yet acknowledged. */
+  private outputBacklog = 0;
   private state: PipelineWorkerStats['state'] = 'running';
   private killed = false;
   private sendFailure: unknown;
@@ -304,6 +308,11 @@ export class PipelineWorker {
       e.seconds = (performance.now() - started) / 1000;
       channels.pipelineBatch.publish(e);
     }
+    // Backpressure: when a watermark fires a window for every device of a partition at once,
+    // results pile up faster than Kafka takes them; the next batch waits for them instead of
+    // holding ever more sealed results in memory.
+    // (A failed send has already failed the worker: its error is not thrown twice.)
+    if (this.outputBacklog > OUTPUT_BACKLOG_BYTES) await (this.producer as BusProducer).flush().catch(() => undefined);
     // Commits run here, inside the consumer's batch loop, never on a timer: the group cannot
     // hand a partition to another member while a batch of it is being processed, so a
     // member never commits state of a partition it has already lost.
@@ -379,11 +388,20 @@ export class PipelineWorker {
     }
     if (messages.length === 0) return 0;
     this.counters.outputs += messages.length;
-    // Not awaited: the producer group-commits across batches; a checkpoint waits for it.
-    (this.producer as BusProducer).send(this.derivedTopic, messages).catch((err: unknown) => {
-      this.sendFailure ??= err;
-      this.fail(err);
-    });
+    let bytes = 0;
+    for (const m of messages) bytes += (m.value as Buffer).length + 64;
+    this.outputBacklog += bytes;
+    // Not awaited: the producer group-commits across batches; a checkpoint waits for it, and
+    // the batch loop waits when too much is unacknowledged (see process()).
+    (this.producer as BusProducer)
+      .send(this.derivedTopic, messages)
+      .catch((err: unknown) => {
+        this.sendFailure ??= err;
+        this.fail(err);
+      })
+      .finally(() => {
+        this.outputBacklog -= bytes;
+      });
     return messages.length;
   }
 
