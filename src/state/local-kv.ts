@@ -10,7 +10,8 @@ import { VigilError } from '../errors';
 export interface LocalKv {
   get(key: string): Buffer | undefined;
   /** Writes (value) and deletes (null) in one atomic transaction. */
-  write(changes: ReadonlyArray<readonly [string, Buffer | null]>): void;
+  /** Applies the changes in one transaction (null: delete); `changes` may be produced lazily. */
+  write(changes: Iterable<readonly [string, Buffer | null]>): void;
   /** Entries whose key starts with `prefix`, in key order. */
   entries(prefix: string): IterableIterator<[string, Buffer]>;
   clear(): void;
@@ -45,17 +46,18 @@ class LmdbKv implements LocalKv {
     }
   }
 
-  write(changes: ReadonlyArray<readonly [string, Buffer | null]>): void {
-    if (changes.length === 0) return;
+  write(changes: Iterable<readonly [string, Buffer | null]>): void {
+    let n = 0;
     try {
       this.db.transactionSync(() => {
         for (const [k, v] of changes) {
+          n++;
           if (v === null) this.db.removeSync(k);
           else this.db.putSync(k, v);
         }
       });
     } catch (err) {
-      throw storeError(this.where, `write ${changes.length} entries`, err);
+      throw storeError(this.where, `write entries (at the ${n}th)`, err);
     }
   }
 
@@ -116,7 +118,7 @@ class MemoryKv implements LocalKv {
   get(key: string): Buffer | undefined {
     return this.map.get(key);
   }
-  write(changes: ReadonlyArray<readonly [string, Buffer | null]>): void {
+  write(changes: Iterable<readonly [string, Buffer | null]>): void {
     for (const [k, v] of changes) {
       if (v === null) this.map.delete(k);
       else this.map.set(k, v);

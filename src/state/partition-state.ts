@@ -78,6 +78,9 @@ interface Entry<V> {
   /** Slot of the last committed value: −2 not yet looked up, −1 none. */
   slot: number;
   bytes: number;
+  /** While a commit is prepared: the slot it writes (−1: nothing to write, the entry just goes) and the value's JSON (null: a deletion marker). */
+  nextSlot: number;
+  nextJson: Buffer | null;
 }
 
 /** What a commit sends (in order; the commit record last) and, once acknowledged, writes locally. */
@@ -123,13 +126,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     if (buf === undefined || (buf[0] as number) >= MARKER) {
       // Remember the absence too: detectors look up every record's key and most keys
       // (quiet devices) have no entry; a disk lookup per record would cost more than the rest.
-      const absent: Entry<V> = { value: undefined, dirty: false, pinned: false, slot: buf === undefined ? -1 : (buf[0] as number) - MARKER, bytes: ENTRY_OVERHEAD };
+      const absent: Entry<V> = { value: undefined, dirty: false, pinned: false, slot: buf === undefined ? -1 : (buf[0] as number) - MARKER, bytes: ENTRY_OVERHEAD, nextSlot: -1, nextJson: null };
       this.cache.set(key, absent);
       this.memory.used += absent.bytes;
       return undefined;
     }
     const value = this.decode(buf, key);
-    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: buf[0] as number, bytes: estimate(buf.length) };
+    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: buf[0] as number, bytes: estimate(buf.length), nextSlot: -1, nextJson: null };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     return value;
@@ -142,7 +145,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       this.mark(key, e);
       return;
     }
-    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128) };
+    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), nextSlot: -1, nextJson: null };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -162,7 +165,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       this.mark(key, e);
       return;
     }
-    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD };
+    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, nextSlot: -1, nextJson: null };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -209,9 +212,16 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     }
   }
 
-  /** Adds this store's changes to a commit: state records (to `out`) and local writes (to `local`); returns what to do once acknowledged. */
-  prepare(topic: string, epoch: number, out: Array<{ key: string; plain: Buffer | null }>, local: Array<[string, Buffer | null]>): () => void {
-    const done: Array<() => void> = [];
+  /**
+   * Adds this store's changes to a commit: state records (to `out`, in order). Returns the
+   * local writes to make once the records are acknowledged (produced lazily, so a commit of
+   * a few hundred thousand entries does not hold a second copy of them) and what to do after
+   * those writes. Nothing changes between prepare and done: commits run between batches, and
+   * dirty entries are never evicted.
+   */
+  prepare(topic: string, epoch: number, out: Array<{ key: string; plain: Buffer | null }>): { writes: () => Iterable<readonly [string, Buffer | null]>; done: () => void } {
+    const entries: Entry<V>[] = [];
+    const entryKeys: string[] = [];
     const keys = this.dirtyKeys;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
@@ -219,17 +229,16 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       if (e === undefined || !e.dirty) continue;
       const committed = e.slot === -2 ? this.slotOnDisk(key) : e.slot;
       const slot = committed === 0 ? 1 : 0;
+      entries.push(e);
+      entryKeys.push(key);
       if (e.value === undefined) {
         if (committed === -1) {
-          done.push(() => this.drop(key, e));
+          e.nextSlot = -1; // never committed: nothing to write or mark
           continue;
         }
         out.push({ key: entryRecordKey(topic, this.name, slot, 0, key), plain: statePlain(RecordKind.Deleted, epoch, 0, 1, EMPTY) });
-        local.push([this.prefix + key, Buffer.from([MARKER + slot])]);
-        done.push(() => {
-          this.drop(key, e);
-          this.tombstonesDue.set(key, slot);
-        });
+        e.nextSlot = slot;
+        e.nextJson = null;
         continue;
       }
       let saved: JsonValue;
@@ -240,38 +249,68 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       }
       const json = Buffer.from(JSON.stringify(saved), 'utf8');
       const chunks = Math.max(1, Math.ceil(json.length / CHUNK_BYTES));
+      let plain: Buffer | null = null;
       for (let c = 0; c < chunks; c++) {
-        out.push({ key: entryRecordKey(topic, this.name, slot, c, key), plain: statePlain(RecordKind.Value, epoch, c, chunks, json.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES)) });
+        plain = statePlain(RecordKind.Value, epoch, c, chunks, json.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES));
+        out.push({ key: entryRecordKey(topic, this.name, slot, c, key), plain });
       }
-      const localValue = Buffer.allocUnsafe(1 + json.length);
-      localValue[0] = slot;
-      json.copy(localValue, 1);
-      local.push([this.prefix + key, localValue]);
-      const bytes = estimate(json.length);
-      done.push(() => {
-        e.slot = slot;
-        this.tombstonesDue.delete(key);
-        // A value changed again after prepare stays dirty (cannot happen while commits run between batches).
-        e.dirty = false;
-        this.memory.used += bytes - e.bytes;
-        e.bytes = bytes;
-      });
+      e.nextSlot = slot;
+      // One chunk: the JSON is the tail of its record's plaintext (no second copy kept).
+      const last = plain as Buffer;
+      e.nextJson = chunks === 1 ? last.subarray(last.length - json.length) : json;
     }
     // Deletions committed earlier: tombstones for both slots, the older slot first, so a
     // partial write never leaves the older value as the newest.
+    const tombstoned: string[] = [];
     for (const [key, marker] of this.tombstonesDue) {
       const e = this.cache.get(key);
       if (e !== undefined && e.value !== undefined) continue;
       out.push({ key: entryRecordKey(topic, this.name, marker === 0 ? 1 : 0, 0, key), plain: null });
       out.push({ key: entryRecordKey(topic, this.name, marker as 0 | 1, 0, key), plain: null });
-      local.push([this.prefix + key, null]);
-      done.push(() => this.tombstonesDue.delete(key));
+      tombstoned.push(key);
     }
-    return () => {
-      this.dirtyKeys = [];
-      // Every dirty entry was in this commit: commits run between batches, so nothing
-      // changes between prepare and finish, and dirty entries are never evicted.
-      for (const f of done) f();
+    const prefix = this.prefix;
+    return {
+      writes: function* (): Iterable<readonly [string, Buffer | null]> {
+        for (let i = 0; i < entries.length; i++) {
+          const e = entries[i] as Entry<V>;
+          if (e.nextSlot === -1) continue;
+          const key = prefix + (entryKeys[i] as string);
+          const json = e.nextJson;
+          if (json === null) {
+            yield [key, Buffer.from([MARKER + e.nextSlot])];
+            continue;
+          }
+          const v = Buffer.allocUnsafe(1 + json.length);
+          v[0] = e.nextSlot;
+          json.copy(v, 1);
+          yield [key, v];
+        }
+        for (const key of tombstoned) yield [prefix + key, null];
+      },
+      done: () => {
+        this.dirtyKeys = [];
+        for (let i = 0; i < entries.length; i++) {
+          const e = entries[i] as Entry<V>;
+          const key = entryKeys[i] as string;
+          const json = e.nextJson;
+          e.nextJson = null;
+          if (e.nextSlot === -1) {
+            this.drop(key, e);
+          } else if (json === null) {
+            this.drop(key, e);
+            this.tombstonesDue.set(key, e.nextSlot);
+          } else {
+            e.slot = e.nextSlot;
+            this.tombstonesDue.delete(key);
+            e.dirty = false;
+            const bytes = estimate(json.length);
+            this.memory.used += bytes - e.bytes;
+            e.bytes = bytes;
+          }
+        }
+        for (const key of tombstoned) this.tombstonesDue.delete(key);
+      },
     };
   }
 
@@ -385,8 +424,7 @@ export class PartitionState {
   prepare(meta: JsonValue): PreparedCommit {
     const epoch = this.epoch + 1;
     const records: Array<{ key: string; plain: Buffer | null }> = [];
-    const local: Array<[string, Buffer | null]> = [];
-    const finishers = [...this.stores.values()].map((s) => s.prepare(this.topic, epoch, records, local));
+    const parts = [...this.stores.values()].map((s) => s.prepare(this.topic, epoch, records));
     const metaJson = Buffer.from(JSON.stringify(meta), 'utf8');
     records.push({ key: metaRecordKey(this.topic), plain: statePlain(RecordKind.Meta, epoch, 0, 1, metaJson) });
     return {
@@ -395,9 +433,15 @@ export class PartitionState {
       finish: (tailFrom) => {
         this.epoch = epoch;
         if (tailFrom !== null) this.lastTailFrom = tailFrom;
-        local.push([LOCAL_META, Buffer.from(JSON.stringify({ epoch, meta, tailFrom: this.lastTailFrom } satisfies LocalCommit), 'utf8')]);
-        this.kv.write(local);
-        for (const f of finishers) f();
+        const commit = Buffer.from(JSON.stringify({ epoch, meta, tailFrom: this.lastTailFrom } satisfies LocalCommit), 'utf8');
+        // One transaction: every store's changes, then the commit record.
+        this.kv.write(
+          (function* (): Iterable<readonly [string, Buffer | null]> {
+            for (const p of parts) yield* p.writes();
+            yield [LOCAL_META, commit];
+          })(),
+        );
+        for (const p of parts) p.done();
         this.memory.committed();
       },
     };
