@@ -22,11 +22,16 @@
  *    sizes (every changelog send is measured, refused ones too). Once caught up the child
  *    calls `checkpoint()` once (timed), so the last records are covered whether the runtime
  *    checkpoints on a timer or only between batches.
- * 3. Restore after SIGKILL: the vitals child is SIGKILLed once it has caught up and that
- *    checkpoint settled; a new child joins the same group and is timed from spawn
- *    until its positions reach the end offsets (node start, group join + changelog restore,
- *    catch-up). If no checkpoint ever succeeded it restores nothing and re-reads from offset
- *    0: that time is reported instead ("n/a: no checkpoint succeeded").
+ * 3. Restarts, each timed from spawn until its positions reach the end offsets (node start,
+ *    group join + state restore, catch-up), and the state restore alone:
+ *    - a clean restart on the same disk: the vitals child is stopped cleanly (`stop()`)
+ *      once caught up and its checkpoint settled; a new child on the same stateDir restores
+ *      from its local store plus the changelog tail;
+ *    - restore after SIGKILL: that child is SIGKILLed once caught up; a new child with an
+ *      empty stateDir restores its partitions from the changelog (its group join waits out
+ *      the dead member's session).
+ *    If no checkpoint ever succeeded a child restores nothing and re-reads from offset 0:
+ *    that time is reported instead ("n/a: no checkpoint succeeded").
  * 4. A table per size, vitals and minimal side by side, and `bench/results/worker-<time>.json`
  *    + `worker-latest.json` (bench/RESULTS.md lists the rows).
  *
@@ -152,7 +157,7 @@ const b64 = (k: StreamDataKey): { keyId: string; key: string } => ({ keyId: k.ke
  * vitals child is killed exactly as the restore scenario wants, the others need no clean
  * shutdown (its last checkpoint would only cost time).
  */
-async function runChild(cfg: WorkerBenchChildConfig, label: string): Promise<ChildOutcome> {
+async function runChild(cfg: WorkerBenchChildConfig, label: string, end: 'kill' | 'stop' = 'kill'): Promise<ChildOutcome> {
   const execArgv = ['--import', 'tsx'];
   if (HEAP_MB) execArgv.push(`--max-old-space-size=${HEAP_MB}`);
   // One folder per run: Node names the files by pid and thread (tsx's loader thread writes one too; the big one is the worker's).
@@ -224,6 +229,11 @@ async function runChild(cfg: WorkerBenchChildConfig, label: string): Promise<Chi
     // stop(), no last checkpoint: to the group it is the same as a crash).
     child.send({ type: 'exit' }, () => undefined);
     await Promise.race([exitOf(child), new Promise((r) => setTimeout(r, 30_000))]);
+  }
+  if (end === 'stop' && diedOnItsOwn === undefined && child.exitCode === null) {
+    // A clean stop: the worker commits, closes its store and leaves the group (bounded).
+    child.send({ type: 'stop' }, () => undefined);
+    await Promise.race([exitOf(child), new Promise((r) => setTimeout(r, 60_000))]);
   }
   killChild(child);
   await exitOf(child);
@@ -310,7 +320,7 @@ interface SizeReport {
   readonly preload: PreloadResult;
   readonly runs: Partial<Record<WorkerBenchPipeline, ChildOutcome>>;
   readonly restore: RestoreFigures;
-  /** Restart after SIGKILL on the worker's own stateDir (local store + changelog tail). */
+  /** Clean restart (after a graceful stop) on the worker's own stateDir (local store + changelog tail). */
   readonly restoreLocal: RestoreFigures;
 }
 
@@ -363,12 +373,12 @@ function sideBySide(s: SizeReport): string {
     if (o?.died) notes.push(`${name} died; its stderr ends: ${o.stderrTail.trim().split('\n').slice(-3).join(' / ').slice(0, 400)}`);
   }
   notes.push(`restore after SIGKILL, vitals, new worker with an empty stateDir (whole changelog): ${s.restore.text || '(not run)'}`);
-  notes.push(`restart after SIGKILL, vitals, same stateDir (local store + changelog tail): ${s.restoreLocal.text || '(not run)'}`);
+  notes.push(`clean restart, vitals, same stateDir (local store + changelog tail): ${s.restoreLocal.text || '(not run)'}`);
   if (s.restore.totalMs !== null && s.restoreLocal.totalMs !== null && s.restore.totalMs > 0) {
-    notes.push(`same-disk restart / from-changelog restore: ${((100 * s.restoreLocal.totalMs) / s.restore.totalMs).toFixed(1)}% of the time spawn → caught up`);
+    notes.push(`clean same-disk restart / from-changelog restore after SIGKILL: ${((100 * s.restoreLocal.totalMs) / s.restore.totalMs).toFixed(1)}% of the time spawn → caught up`);
   }
   if (s.restore.stateMs !== null && s.restoreLocal.stateMs !== null && s.restore.stateMs > 0) {
-    notes.push(`same-disk restart / from-changelog restore, state restore alone: ${((100 * s.restoreLocal.stateMs) / s.restore.stateMs).toFixed(1)}% of the time`);
+    notes.push(`clean same-disk restart / from-changelog restore after SIGKILL, state restore alone: ${((100 * s.restoreLocal.stateMs) / s.restore.stateMs).toFixed(1)}% of the time`);
   }
   return `${formatTable(rows)}\n${notes.join('\n')}`;
 }
@@ -442,16 +452,16 @@ async function main(): Promise<void> {
       for (const pipeline of PIPELINES) {
         const groupId = `bench-worker-${runId}-d${devices}-${pipeline}`;
         const base = { brokers: kafka.brokers, topicPrefix: prefix, pipeline, groupId, telemetryKey: b64(telemetryKey), derivedKey: b64(derivedKey), ends: preload.ends, waitCheckpointMs: WAIT_CHECKPOINT_MS, stateDir: join(STATE_ROOT, `${prefix}${pipeline}`), ...(CACHE_BYTES === undefined ? {} : { stateCacheBytes: CACHE_BYTES }), ...(COMMIT_MS === undefined ? {} : { checkpointIntervalMs: COMMIT_MS }) };
-        const o = await runChild({ ...base, limitMs: LIMIT_MS, mode: 'run' }, `${devices} devices, ${pipeline}`);
+        // The vitals run ends with a clean stop, so that the next start on its disk is a clean restart.
+        const o = await runChild({ ...base, limitMs: LIMIT_MS, mode: 'run' }, `${devices} devices, ${pipeline}`, pipeline === 'vitals' && RESTORE ? 'stop' : 'kill');
         runs[pipeline] = o;
         process.stderr.write(`${devices} devices, ${pipeline}: ${unfinished(o) || 'finished'}${o.result ? `, ${int(o.result.recordsPerSec)} records/s, ${o.result.cpuUsPerRecord.toFixed(1)} µs/record, checkpoints ${o.result.checkpointEvents.count} ok / ${o.result.stats?.checkpointFailures ?? 0} failed` : ''}\n`);
         if (o.died) process.stderr.write(`  its stderr ends:\n${o.stderrTail.split('\n').slice(-12).map((l) => `  | ${l}`).join('\n')}\n`);
-        // Restore after SIGKILL (the child was SIGKILLed by runChild once it reported).
         if (pipeline === 'vitals' && RESTORE && o.result?.finished) {
-          // Same disk first (a restart after SIGKILL on the worker's own stateDir: local store + changelog tail).
-          restoreLocal = await runChild({ ...base, limitMs: RESTORE_LIMIT_MS, mode: 'restore' }, `${devices} devices, vitals restart on the same disk after SIGKILL`);
-          process.stderr.write(`${devices} devices, vitals restart on the same disk: ${unfinished(restoreLocal) || 'caught up'}${restoreLocal.result?.caughtUpAt ? ` in ${secs(restoreLocal.result.caughtUpAt - restoreLocal.spawnedAt)} s` : ''}\n`);
-          // Then a new worker with an empty stateDir: everything from the changelog.
+          // A clean restart on the same disk first (local store + changelog tail); this child is then SIGKILLed.
+          restoreLocal = await runChild({ ...base, limitMs: RESTORE_LIMIT_MS, mode: 'restore' }, `${devices} devices, vitals clean restart on the same disk`);
+          process.stderr.write(`${devices} devices, vitals clean restart on the same disk: ${unfinished(restoreLocal) || 'caught up'}${restoreLocal.result?.caughtUpAt ? ` in ${secs(restoreLocal.result.caughtUpAt - restoreLocal.spawnedAt)} s` : ''}\n`);
+          // Then, after that SIGKILL, a new worker with an empty stateDir: everything from the changelog.
           restore = await runChild({ ...base, stateDir: join(STATE_ROOT, `${prefix}vitals-fresh`), limitMs: RESTORE_LIMIT_MS, mode: 'restore' }, `${devices} devices, vitals restore after SIGKILL`);
           if (restore.died) process.stderr.write(`  restore child's stderr ends:\n${restore.stderrTail.split('\n').slice(-12).map((l) => `  | ${l}`).join('\n')}\n`);
         }

@@ -389,6 +389,16 @@ async function main(): Promise<void> {
     if (m.type === 'report') report(false, 'asked by the parent');
     // Profiling: exit without stopping the worker (as a crash would), so --cpu-prof writes its profile.
     if (m.type === 'exit') process.exit(0);
+    // A clean stop (the same-disk restart scenario): the worker commits and leaves its group.
+    if (m.type === 'stop') {
+      void (worker as PipelineWorker)
+        .stop()
+        .then(() => process.exit(0))
+        .catch((err: unknown) => {
+          process.stderr.write(`stop failed: ${String(err)}\n`);
+          process.exit(1);
+        });
+    }
   });
   // Orphaned (parent gone): do not linger.
   process.on('disconnect', () => process.exit(0));
