@@ -27,6 +27,8 @@ export interface BusBatch {
   readonly messages: readonly BusMessage[];
   /** Offset after the last message: what to `commit` once the batch is processed. */
   readonly nextOffset: string;
+  /** The partition's end offset (high watermark) when the batch was fetched, when the bus knows it: lag = highWatermark − nextOffset. */
+  readonly highWatermark?: string;
 }
 
 /**

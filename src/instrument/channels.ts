@@ -71,6 +71,13 @@ export interface ConnectionEvent {
 /** A pipeline worker processed one batch of one source partition. */
 export interface PipelineBatchEvent {
   pipeline: string;
+  /** The source partition of the batch. */
+  topic: string;
+  partition: number;
+  /** Records of the partition not yet read after this batch (end offset − next offset); null when the bus does not say. */
+  lag: number | null;
+  /** The partition's event-time watermark after the batch, ms since the epoch; null before the first. */
+  watermarkMs: number | null;
   /** Sealed records read (duplicates and unreadable ones included). */
   records: number;
   /** Derived records handed to the producer. */
@@ -103,6 +110,12 @@ export interface PipelineRestoreEvent {
   seconds: number;
 }
 
+/** A pipeline worker gave source partitions up (rebalance or stop): their per-partition gauges go. */
+export interface PipelineRevokeEvent {
+  pipeline: string;
+  partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>;
+}
+
 /** A pipeline worker dropped something instead of using it; `reason` is a VIGIL_E_ code. */
 export interface PipelineDropEvent {
   pipeline: string;
@@ -132,6 +145,7 @@ export const channels = {
   pipelineBatch: typed<PipelineBatchEvent>('vigil:pipeline:batch'),
   pipelineCheckpoint: typed<PipelineCheckpointEvent>('vigil:pipeline:checkpoint'),
   pipelineRestore: typed<PipelineRestoreEvent>('vigil:pipeline:restore'),
+  pipelineRevoke: typed<PipelineRevokeEvent>('vigil:pipeline:revoke'),
   pipelineDrop: typed<PipelineDropEvent>('vigil:pipeline:drop'),
   pipelineFailure: typed<PipelineFailureEvent>('vigil:pipeline:failure'),
 } as const;

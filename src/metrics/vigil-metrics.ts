@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type PipelineFailureEvent, type SpoolDropSample } from '../instrument';
+import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type PipelineFailureEvent, type PipelineRevokeEvent, type SpoolDropSample } from '../instrument';
 
 export interface MetricsOptions {
   /** Also export Node's process metrics (CPU, memory, event-loop lag, GC). Default true. */
@@ -30,7 +30,9 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
   const registry = new Registry();
   if (options.labels) registry.setDefaultLabels({ ...options.labels });
   if (options.processMetrics !== false) {
-    collectDefaultMetrics({ register: registry, prefix: 'vigil_' });
+    // Conventional names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, …), so
+    // stock Node.js dashboards and alerts work unchanged.
+    collectDefaultMetrics({ register: registry });
     // prom-client names a few gauges `*_total` (active handles, requests, resources), which
     // the Prometheus naming rules and `promtool check metrics` refuse; drop them.
     for (const m of registry.getMetricsAsArray()) {
@@ -69,6 +71,18 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     help: 'Time a pipeline worker took to process one batch of one source partition.',
     labelNames: ['pipeline'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  const pipeLag = new Gauge({
+    name: 'vigil_pipeline_consumer_lag_records',
+    help: 'Records of a source partition a pipeline worker has not read yet (end offset − position), after its last batch of it.',
+    labelNames: ['pipeline', 'topic', 'partition'] as const,
+    registers: [registry],
+  });
+  const pipeWatermark = new Gauge({
+    name: 'vigil_pipeline_watermark_timestamp_seconds',
+    help: 'Event-time watermark of a source partition (Unix time): watermark lag = time() - this.',
+    labelNames: ['pipeline', 'topic', 'partition'] as const,
     registers: [registry],
   });
   const pipeCheckpoints = new Counter({ name: 'vigil_pipeline_checkpoints_total', help: 'Checkpoints (state and offsets) a pipeline worker wrote to its changelog.', labelNames: ['pipeline'] as const, registers: [registry] });
@@ -122,6 +136,15 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     pipeRecords.labels(e.pipeline).inc(e.records);
     pipeOutputs.labels(e.pipeline).inc(e.outputs);
     pipeBatch.labels(e.pipeline).observe(e.seconds);
+    const p = String(e.partition);
+    if (e.lag !== null) pipeLag.labels(e.pipeline, e.topic, p).set(e.lag);
+    if (e.watermarkMs !== null) pipeWatermark.labels(e.pipeline, e.topic, p).set(e.watermarkMs / 1000);
+  };
+  const onPipeRevoke = (e: PipelineRevokeEvent): void => {
+    for (const { topic, partition } of e.partitions) {
+      pipeLag.remove(e.pipeline, topic, String(partition));
+      pipeWatermark.remove(e.pipeline, topic, String(partition));
+    }
   };
   const onPipeCheckpoint = (e: PipelineCheckpointEvent): void => {
     pipeCheckpoints.labels(e.pipeline).inc();
@@ -133,6 +156,7 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
 
   channels.frameAdmission.subscribe(onFrame);
   channels.pipelineBatch.subscribe(onPipeBatch);
+  channels.pipelineRevoke.subscribe(onPipeRevoke);
   channels.pipelineCheckpoint.subscribe(onPipeCheckpoint);
   channels.pipelineDrop.subscribe(onPipeDrop);
   channels.pipelineFailure.subscribe(onPipeFailure);
@@ -147,6 +171,7 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     close() {
       channels.frameAdmission.unsubscribe(onFrame);
       channels.pipelineBatch.unsubscribe(onPipeBatch);
+      channels.pipelineRevoke.unsubscribe(onPipeRevoke);
       channels.pipelineCheckpoint.unsubscribe(onPipeCheckpoint);
       channels.pipelineDrop.unsubscribe(onPipeDrop);
       channels.pipelineFailure.unsubscribe(onPipeFailure);

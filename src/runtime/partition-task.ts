@@ -209,6 +209,12 @@ export class PartitionTask {
     return this.state.prepare(meta as unknown as JsonValue);
   }
 
+  /** The partition's event-time watermark, ms; null before the first. */
+  watermark(): number | null {
+    const w = this.watermarks.stats().watermark;
+    return Number.isFinite(w) ? w : null;
+  }
+
   duplicates(): number {
     const s = this.dedupe.stats();
     return s.duplicates + s.tooOld;

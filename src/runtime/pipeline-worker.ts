@@ -106,7 +106,7 @@ export class PipelineWorker {
     definition.sources.forEach((s, i) => this.kinds.set(prefix + s, definition.kinds[i] as SourceKind));
     this.derivedTopic = `${prefix}derived.${definition.name}`;
     this.changelogTopic = `${prefix}vigil.changelog.${definition.name}`;
-    this.batchEvent = { pipeline: definition.name, records: 0, outputs: 0, seconds: 0 };
+    this.batchEvent = { pipeline: definition.name, topic: '', partition: 0, lag: null, watermarkMs: null, records: 0, outputs: 0, seconds: 0 };
     this.dropEvent = { pipeline: definition.name, stage: 'input', reason: '' };
     if (!options.keyring.has(options.stateKey.keyId)) options.keyring.add(options.stateKey);
     this.memory = new StateMemory(options.stateCacheBytes);
@@ -272,6 +272,7 @@ export class PipelineWorker {
       t.dispose();
       this.tasks.delete(tpKey(t.topic, t.partition));
     }
+    if (channels.pipelineRevoke.hasSubscribers) channels.pipelineRevoke.publish({ pipeline: this.definition.name, partitions: lost.map((t) => ({ topic: t.topic, partition: t.partition })) });
   }
 
   private async process(batch: BusBatch): Promise<void> {
@@ -303,6 +304,10 @@ export class PipelineWorker {
     const produced = outputs.length > 0 ? this.publish(task, outputs) : 0;
     if (channels.pipelineBatch.hasSubscribers) {
       const e = this.batchEvent;
+      e.topic = batch.topic;
+      e.partition = batch.partition;
+      e.lag = batch.highWatermark === undefined ? null : Math.max(0, Number(batch.highWatermark) - Number(batch.nextOffset));
+      e.watermarkMs = task.watermark();
       e.records = messages.length;
       e.outputs = produced;
       e.seconds = (performance.now() - started) / 1000;

@@ -1,7 +1,7 @@
 import { MemoryBus } from '../../src/bus';
 import { makeLabel } from '../../src/codec';
 import { isVigilError, type VigilError } from '../../src/errors';
-import { channels, type PipelineDropEvent } from '../../src/instrument';
+import { channels, type PipelineBatchEvent, type PipelineDropEvent } from '../../src/instrument';
 import { startPipeline, type DerivedOutput, type PipelineDefinition, type PipelineWorker, type PipelineWorkerOptions } from '../../src/runtime';
 import {
   CONFIDENTIAL_WIDE,
@@ -74,6 +74,34 @@ async function referenceRun(keys: Keys, records = makeTelemetry(DEVICES, FRAMES)
 }
 
 describe('pipeline runtime on the memory bus', () => {
+  it('reports, per batch, its source partition, the records left to read and the event-time watermark (for the lag metrics)', async () => {
+    const keys = makeKeys();
+    const bus = await newBus();
+    const events: PipelineBatchEvent[] = [];
+    const listen = (e: PipelineBatchEvent): void => void events.push({ ...e });
+    channels.pipelineBatch.subscribe(listen);
+    try {
+      const records = makeTelemetry(DEVICES, FRAMES);
+      await produceTelemetry(bus, SOURCE, records, keys.telemetry, PARTITIONS);
+      const w = await start(bus, keys, powerPipeline(), { consumer: { maxBatchMessages: 16 } });
+      await waitForPositions([w], SOURCE, endOffsetsOf(records, PARTITIONS));
+      const mine = events.filter((e) => e.pipeline === 'power-10s');
+      expect(new Set(mine.map((e) => `${e.topic}:${e.partition}`))).toEqual(new Set(Array.from({ length: PARTITIONS }, (_, p) => `${SOURCE}:${p}`)));
+      expect(Math.max(...mine.map((e) => e.lag as number))).toBeGreaterThan(0);
+      for (let p = 0; p < PARTITIONS; p++) {
+        const ofP = mine.filter((e) => e.partition === p);
+        // Lag only falls as the worker reads, and is 0 once it has read everything produced.
+        expect(ofP.map((e) => e.lag)).toEqual([...ofP.map((e) => e.lag as number)].sort((a, b) => b - a));
+        expect(ofP[ofP.length - 1]?.lag).toBe(0);
+        const wm = ofP[ofP.length - 1]?.watermarkMs as number;
+        expect(wm).toBeGreaterThan(Math.min(...records.map((r) => r.eventTimeMs)));
+        expect(wm).toBeLessThanOrEqual(Math.max(...records.map((r) => r.eventTimeMs)));
+      }
+    } finally {
+      channels.pipelineBatch.unsubscribe(listen);
+    }
+  });
+
   it('publishes sealed per-device 10 s count/mean results with combined labels and deterministic keys', async () => {
     const keys = makeKeys();
     const bus = await newBus();

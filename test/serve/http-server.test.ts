@@ -28,7 +28,9 @@ describe('operations HTTP endpoints', () => {
     channels.connection.publish({ peer: 'kafka', connected: true });
     channels.gauges.publish({ component: 'spool', values: { depth_entries: 42, bytes: 4096 } });
     channels.gauges.publish({ component: 'spool', values: { 'bad name!': 1 } });
-    channels.pipelineBatch.publish({ pipeline: 'vitals', records: 10, outputs: 2, seconds: 0.002 });
+    channels.pipelineBatch.publish({ pipeline: 'vitals', topic: 'telemetry.vitals', partition: 3, lag: 1234, watermarkMs: 1_764_000_000_500, records: 10, outputs: 2, seconds: 0.002 });
+    channels.pipelineBatch.publish({ pipeline: 'vitals', topic: 'telemetry.vitals', partition: 4, lag: 7, watermarkMs: null, records: 0, outputs: 0, seconds: 0.001 });
+    channels.pipelineRevoke.publish({ pipeline: 'vitals', partitions: [{ topic: 'telemetry.vitals', partition: 4 }] });
     channels.pipelineCheckpoint.publish({ pipeline: 'vitals', partitions: 3, records: 12, bytes: 2048, maxRecordBytes: 300, seconds: 0.01 });
     channels.pipelineDrop.publish({ pipeline: 'vitals', stage: 'duplicate', reason: 'duplicate' });
     channels.pipelineFailure.publish({ pipeline: 'vitals', reason: 'VIGIL_E_BUS_UNAVAILABLE', action: 'restart' });
@@ -46,7 +48,15 @@ describe('operations HTTP endpoints', () => {
     expect(text).toContain('vigil_spool_dropped_frames_total{reason="shed",priority="routine",gateway="gw-test"} 1');
     expect(text).toContain('vigil_connection_up{peer="kafka",gateway="gw-test"} 1');
     expect(text).toContain('vigil_spool_depth_entries{gateway="gw-test"} 42');
-    expect(text).toContain('vigil_process_resident_memory_bytes');
+    // Standard process and Node.js metrics under their conventional names, for stock dashboards.
+    expect(text).toContain('process_resident_memory_bytes');
+    expect(text).toContain('process_cpu_seconds_total');
+    expect(text).toContain('nodejs_eventloop_lag_seconds');
+    expect(text).not.toContain('vigil_process_');
+    // Lag and watermark per source partition; a partition given up (rebalance) goes.
+    expect(text).toContain('vigil_pipeline_consumer_lag_records{pipeline="vitals",topic="telemetry.vitals",partition="3",gateway="gw-test"} 1234');
+    expect(text).toContain('vigil_pipeline_watermark_timestamp_seconds{pipeline="vitals",topic="telemetry.vitals",partition="3",gateway="gw-test"} 1764000000.5');
+    expect(text).not.toContain('partition="4"');
     expect(text).not.toContain('bad name');
     expect(text).toContain('vigil_pipeline_records_total{pipeline="vitals",gateway="gw-test"} 10');
     expect(text).toContain('vigil_pipeline_outputs_total{pipeline="vitals",gateway="gw-test"} 2');

@@ -252,7 +252,7 @@ export class KafkaConsumer implements BusConsumer {
     // Dropped unresolved: kafkajs fetches again from the seek (or the committed offset).
     if (this.crashed || this.state !== 'running' || !isRunning() || isStale() || !this.owned.has(k)) return;
     if (batch.messages.length === 0) return;
-    const out: BusBatch = { topic: batch.topic, partition: batch.partition, messages: toBusMessages(batch), nextOffset: String(Number(batch.lastOffset()) + 1) };
+    const out: BusBatch = { topic: batch.topic, partition: batch.partition, messages: toBusMessages(batch), nextOffset: String(Number(batch.lastOffset()) + 1), highWatermark: batch.highWatermark };
     try {
       await (this.handlers as BusConsumerHandlers).eachBatch(out);
     } catch (err) {

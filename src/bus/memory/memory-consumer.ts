@@ -210,7 +210,7 @@ export class MemoryConsumer implements BusConsumer, GroupMember, TopicWatcher {
         continue;
       }
       this.cursor = (this.cursor + i + 1) % n;
-      this.deliver(p, { topic: p.topic, partition: p.partition, messages, nextOffset: String(Number((messages[messages.length - 1] as { offset: string }).offset) + 1) });
+      this.deliver(p, { topic: p.topic, partition: p.partition, messages, nextOffset: String(Number((messages[messages.length - 1] as { offset: string }).offset) + 1), highWatermark: String(p.log.endOffset) });
     }
   }
 
