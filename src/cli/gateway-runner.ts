@@ -9,13 +9,26 @@ import { Gateway } from '../edge/gateway';
 import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
 import { FileSpool } from '../edge/spool';
-import { channels } from '../instrument';
+import { channels, type GaugeSample } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { FileRegistry } from '../registry';
 import { FileReplayStore } from '../replay';
 import { startHttpServer, type VigilHttpServer } from '../serve';
 
 /** A gateway process's parts, running. */
+/**
+ * The gauges a gateway samples every second (`vigil_spool_entries`, `vigil_spool_bytes`,
+ * `vigil_spool_budget_bytes`, `vigil_spool_oldest_age_seconds`, `vigil_registry_devices`,
+ * `vigil_gateway_inflight_frames`, `vigil_gateway_spooling`); alert rules and dashboards use them.
+ */
+export function gatewayGauges(s: { spool: { entries: number; bytes: number; budgetBytes: number; oldestAgeMs: number }; devices: number; inflight: number; spooling: boolean }): GaugeSample[] {
+  return [
+    { component: 'spool', values: { entries: s.spool.entries, bytes: s.spool.bytes, budget_bytes: s.spool.budgetBytes, oldest_age_seconds: s.spool.oldestAgeMs / 1000 } },
+    { component: 'registry', values: { devices: s.devices } },
+    { component: 'gateway', values: { inflight_frames: s.inflight, spooling: s.spooling ? 1 : 0 } },
+  ];
+}
+
 export interface RunningGateway {
   readonly gateway: Gateway;
   readonly ingest: MqttIngestClient;
@@ -127,7 +140,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix, ...(receipts ? { receipts } : {}) });
     closers.push(() => gateway.close());
 
-    const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id } });
+    const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id }, gateway: true });
     if (!options.metrics) closers.push(() => metrics.close());
     // Ready to take frames: the broker connection is up and frames can be made durable
     // (Kafka takes writes, or the spool has room: a DDIL gateway is still useful).
@@ -136,10 +149,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       options.http === false ? { port: 0, url: '', close: () => Promise.resolve() } : await startHttpServer({ host: cfg.http.host, port: cfg.http.port, metrics, readiness });
     closers.push(() => http.close());
     const sampler = setInterval(() => {
-      const s = spool.stats();
-      channels.gauges.publish({ component: 'spool', values: { entries: s.entries, bytes: s.bytes, budget_bytes: s.budgetBytes, oldest_age_seconds: s.oldestAgeMs / 1000 } });
-      channels.gauges.publish({ component: 'registry', values: { devices: registry.size } });
-      channels.gauges.publish({ component: 'gateway', values: { inflight_frames: ingestRef.client?.inflight ?? 0, spooling: gateway.stats().mode === 'spool' ? 1 : 0 } });
+      for (const g of gatewayGauges({ spool: spool.stats(), devices: registry.size, inflight: ingestRef.client?.inflight ?? 0, spooling: gateway.stats().mode === 'spool' })) channels.gauges.publish(g);
     }, 1000);
     sampler.unref();
     closers.push(() => clearInterval(sampler));

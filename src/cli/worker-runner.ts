@@ -65,7 +65,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   // these lines to see that a rebalance restored only what moved.
   const onRestore = (e: PipelineRestoreEvent): void => log.info({ pipeline: e.pipeline, partitions: e.assigned, fromLocalStore: e.local, seconds: Number(e.seconds.toFixed(3)) }, 'state restored');
   channels.pipelineRestore.subscribe(onRestore);
-  const metrics = options.metrics ?? createMetrics({ labels: { worker: cfg.kafka.clientId } });
+  const metrics = options.metrics ?? createMetrics({ labels: { worker: cfg.kafka.clientId }, pipelines: names });
   const workers = new Map<string, PipelineWorker>();
   // Sources exist before the first worker subscribes, whether or not a gateway ran yet.
   const prefix = cfg.kafka.topicPrefix;

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ERROR_CODES } from '../errors';
 import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type PipelineFailureEvent, type PipelineRevokeEvent, type SpoolDropSample } from '../instrument';
 
 export interface MetricsOptions {
@@ -6,7 +7,17 @@ export interface MetricsOptions {
   readonly processMetrics?: boolean;
   /** Constant labels on every series, e.g. `{ gateway: 'gw-1' }`. */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Series that exist at zero from the start, so that `rate()`/`increase()` and alerts see
+   * the first event: a gateway's frame and spool-loss counters, and per pipeline named here
+   * its record, output, checkpoint and restart counters.
+   */
+  readonly gateway?: boolean;
+  readonly pipelines?: readonly string[];
 }
+
+const PRIORITIES = ['flash', 'immediate', 'routine'] as const;
+const SPOOL_LOSSES = ['shed', 'expired', 'corrupt'] as const;
 
 /** A Prometheus registry fed by Vigil's diagnostics channels. */
 export interface VigilMetrics {
@@ -153,6 +164,20 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
   };
   const onPipeDrop = (e: PipelineDropEvent): void => pipeDropped.labels(e.pipeline, e.stage, e.reason).inc();
   const onPipeFailure = (e: PipelineFailureEvent): void => pipeFailures.labels(e.pipeline, e.reason, e.action).inc();
+
+  if (options.gateway === true) {
+    frames.labels('accepted', 'none').inc(0);
+    for (const reason of SPOOL_LOSSES) for (const priority of PRIORITIES) spoolDropped.labels(reason, priority).inc(0);
+  }
+  for (const p of options.pipelines ?? []) {
+    pipeRecords.labels(p).inc(0);
+    pipeOutputs.labels(p).inc(0);
+    pipeCheckpoints.labels(p).inc(0);
+    // "Since start" until the first commit: a worker whose commits all fail still ages.
+    pipeCheckpointTime.labels(p).set(Date.now() / 1000);
+    // A retriable failure restarts the worker: every such reason exists at zero.
+    for (const [code, info] of Object.entries(ERROR_CODES)) if (info.retriable) pipeFailures.labels(p, code, 'restart').inc(0);
+  }
 
   channels.frameAdmission.subscribe(onFrame);
   channels.pipelineBatch.subscribe(onPipeBatch);
