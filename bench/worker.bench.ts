@@ -348,6 +348,7 @@ function sideBySide(s: SizeReport): string {
   add('CPU, cores busy', (_o, r) => r.cpuShare.toFixed(2));
   add('GC share', (_o, r) => `${(100 * r.gcShare).toFixed(1)}%`);
   add('peak RSS MB (VmHWM)', (_o, r) => mb(r.peakRssBytes));
+  add('peak RSS anon / file MB (1 s samples)', (_o, r) => `${mb(r.peakRssAnonBytes ?? 0)} / ${mb(r.peakRssFileBytes ?? 0)}`);
   add('heap used at end MB', (_o, r) => `${mb(r.heapUsedBytes)} (limit ${mb(r.heapLimitBytes)})`);
   add('longest event-loop stall', (_o, r) => `${int(r.maxEventLoopStallMs)} ms`);
   add('outputs', (_o, r) => int(r.stats?.outputs ?? 0));

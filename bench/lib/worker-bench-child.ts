@@ -95,6 +95,9 @@ export interface WorkerBenchChildResult {
   readonly gcShare: number;
   readonly gcCount: number;
   readonly peakRssBytes: number;
+  /** Highest RssAnon (heap, buffers) and RssFile (mapped files: the LMDB store, code) seen at the 1 s samples. */
+  readonly peakRssAnonBytes: number;
+  readonly peakRssFileBytes: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
   readonly heapLimitBytes: number;
@@ -112,6 +115,9 @@ export interface WorkerBenchChildResult {
   /** Lowest source position over the partitions, records behind the end in total. */
   readonly behind: number;
 }
+
+/** Peaks of the RSS parts, sampled each second. */
+const rssPeaks = { anon: 0, file: 0 };
 
 function vm(field: string): number {
   try {
@@ -289,6 +295,8 @@ async function main(): Promise<void> {
       gcShare: intervalMs > 0 ? gcIn / intervalMs : 0,
       gcCount,
       peakRssBytes: vm('VmHWM'),
+      peakRssAnonBytes: Math.max(rssPeaks.anon, vm('RssAnon')),
+      peakRssFileBytes: Math.max(rssPeaks.file, vm('RssFile')),
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       heapLimitBytes: getHeapStatistics().heap_size_limit,
@@ -374,6 +382,8 @@ async function main(): Promise<void> {
   const poller = setInterval(checkCaughtUp, 20);
   poller.unref();
   setInterval(() => {
+    rssPeaks.anon = Math.max(rssPeaks.anon, vm('RssAnon'));
+    rssPeaks.file = Math.max(rssPeaks.file, vm('RssFile'));
     const s = worker?.stats();
     // A worker that stopped (its consumer crashed, a checkpoint it cannot restore…) reads no more.
     if (s !== undefined && (s.state === 'failed' || s.state === 'stopped') && caughtUpAt === null) report(false, `worker ${s.state}: ${failure || 'no error reported'}`);

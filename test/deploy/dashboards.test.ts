@@ -45,7 +45,7 @@ describe('Grafana dashboards', () => {
       const exposed = new Set<string>();
       for (const m of await metrics.registry.getMetricsAsJSON()) {
         exposed.add(m.name);
-        if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exposed.add(m.name + s);
+        if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exposed.add(m.name + s);
       }
       for (const q of queries) {
         const names = [...q.expr.matchAll(/\b((?:vigil|process|nodejs)_[a-z0-9_]+)/g)].map((m) => m[1] as string);
