@@ -1,0 +1,37 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** `docker-compose` (1.29, Debian's; .ci/run installs it) or `docker compose` (v2), whichever this machine has. */
+function compose(): string[] | null {
+  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return ['docker-compose'];
+  if (spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0) return ['docker', 'compose'];
+  return null;
+}
+
+describe('docker-compose.yml', () => {
+  it('validates with docker-compose config (no engine needed) and names every service', () => {
+    const file = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Record<string, unknown>;
+    // Compose 1.29 refuses a top-level `name:`; the project name is in .env instead.
+    expect(file.name).toBeUndefined();
+    expect(readFileSync(join(ROOT, '.env'), 'utf8')).toMatch(/^COMPOSE_PROJECT_NAME=vigil$/m);
+    const cmd = compose();
+    // CI installs docker-compose, so there this check always runs.
+    if (process.env.CI === 'true') expect(cmd).not.toBeNull();
+    if (cmd === null) return;
+    const [bin, ...pre] = cmd as [string, ...string[]];
+    execFileSync(bin, [...pre, '-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const services = execFileSync(bin, [...pre, '-f', 'docker-compose.yml', 'config', '--services'], { cwd: ROOT }).toString().trim().split('\n').sort();
+    expect(services).toEqual(['gateway', 'grafana', 'kafka', 'mosquitto', 'prometheus', 'worker-1', 'worker-2']);
+  });
+
+  it('lets tools on the host reach Kafka, on loopback only', () => {
+    const file = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { ports?: string[]; environment?: Record<string, string> }> };
+    const kafka = file.services.kafka as { ports?: string[]; environment?: Record<string, string> };
+    expect(kafka.ports).toEqual(['127.0.0.1:29092:29092']);
+    expect(kafka.environment?.KAFKA_ADVERTISED_LISTENERS).toContain('HOST://localhost:29092');
+  });
+});
