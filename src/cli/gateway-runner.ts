@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { KafkaBus, type Bus } from '../bus';
+import { KafkaBus, MemoryBus, type Bus } from '../bus';
 import { READING_KINDS } from '../codec';
 import type { VigilConfig } from '../config';
 import { readIngestKeyFile, readStreamKeyFile, resolveCryptoBackend } from '../crypto';
@@ -137,7 +137,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       ? new ReceiptPublisher({ gatewayId: g.id, keyOf: (d, e) => admission.sharedKey(d, e), publish: (t, p) => ingestRef.client?.publish(t, p) ?? false, intervalMs: g.receiptIntervalMs, backend })
       : undefined;
     if (receipts) closers.push(() => receipts.close());
-    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix, ...(receipts ? { receipts } : {}) });
+    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix, busSink: bus instanceof MemoryBus ? 'memory' : 'kafka', ...(receipts ? { receipts } : {}) });
     closers.push(() => gateway.close());
 
     const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id }, gateway: true });

@@ -41,7 +41,8 @@ export interface FrameAdmissionEvent {
 
 /** A batch reached durability: Kafka acked it, or the spool fsynced it. */
 export interface DurabilityEvent {
-  sink: 'kafka' | 'spool';
+  /** `kafka`, or `memory` for the in-process bus (`vigil demo`), or the gateway's disk `spool`. */
+  sink: 'kafka' | 'memory' | 'spool';
   frames: number;
   seconds: number;
 }

@@ -33,6 +33,9 @@ describe('vigil demo (embedded, in one process)', () => {
     const metrics = await (await fetch(`${demo.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/vigil_gateway_frames_total\{result="accepted"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/vigil_pipeline_outputs_total\{pipeline="[a-z-]+"[^}]*\} [1-9]/);
+    // The embedded demo writes to its in-process bus, and says so: no sink="kafka".
+    expect(metrics).toMatch(/vigil_gateway_durable_frames_total\{sink="memory"[^}]*\} [1-9]/);
+    expect(metrics).not.toContain('sink="kafka"');
     expect((await fetch(`${demo.httpUrl}/readyz`)).status).toBe(200);
     await demo.stop();
     demo = undefined;

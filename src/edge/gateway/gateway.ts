@@ -16,6 +16,8 @@ export interface GatewayLogger {
 
 export interface GatewayOptions {
   readonly gatewayId: string;
+  /** What the producer writes to, for the durability metrics' `sink` label: `kafka` (default) or `memory` (the in-process bus). */
+  readonly busSink?: 'kafka' | 'memory';
   readonly admission: Admission;
   readonly producer: BusProducer;
   readonly spool: Spool;
@@ -288,7 +290,7 @@ export class Gateway {
     if (this.mode === 'direct') {
       try {
         await Promise.all([...batch.byTopic].map(([topic, msgs]) => this.o.producer.send(topic, msgs)));
-        this.durable('kafka', batch.frames, batch.firstAt);
+        this.durable(this.o.busSink ?? 'kafka', batch.frames, batch.firstAt);
         return;
       } catch (err) {
         this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, frames: batch.frames }, 'kafka write failed; spooling');
@@ -328,7 +330,7 @@ export class Gateway {
     this.durable('spool', batch.frames, batch.firstAt);
   }
 
-  private durable(sink: 'kafka' | 'spool', frames: number, firstAt: number): void {
+  private durable(sink: 'kafka' | 'memory' | 'spool', frames: number, firstAt: number): void {
     if (channels.durability.hasSubscribers) channels.durability.publish({ sink, frames, seconds: (this.clock() - firstAt) / 1000 });
   }
 
