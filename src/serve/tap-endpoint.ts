@@ -20,7 +20,7 @@ export interface TapEndpointOptions {
 export interface TapEndpointStats {
   /** Clients connected now. */
   readonly clients: number;
-  /** Upgrades refused: bad or missing token (401), unknown stream (404). */
+  /** Upgrades refused: bad or missing token, or a stream not offered (401, alike); offered but absent from the bus (404). */
   readonly refused: number;
   /** Messages dropped for slow clients, in all. */
   readonly dropped: number;
@@ -39,8 +39,9 @@ interface Client {
  * per record, shaped as `vigil tap --json` prints them. Each client gets its own tap (a
  * private consumer group, from the latest record unless `from=beginning`) and a bounded send
  * queue: a slow client loses the oldest records, with a `dropped` notice, never the server's
- * memory. Refusals happen before the upgrade: 401 for a wrong or missing token, 404 for a
- * stream that is not offered or does not exist.
+ * memory. Refusals happen before the upgrade: 401 for a wrong or missing token and, alike,
+ * for a stream not offered here (no probing which streams exist); 404 only to a holder of
+ * the stream's key, for an offered stream whose topic does not exist yet.
  *
  * Frames the server sends: `{"type":"hello","stream","from"}` once the tap is positioned, then `record`s
  * (`TapRecordJson`), `dropped` notices, `unreadable` notices (a record that could not be
@@ -86,17 +87,19 @@ export class TapEndpoint {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     const { catalog } = this.options;
-    let stream: string;
+    let stream: string | null = null;
     try {
       stream = decodeURIComponent(url.pathname.slice(TAP_PATH.length));
     } catch {
-      return this.refuse(socket, 404, 'Not Found', 'malformed stream name');
+      stream = null;
     }
     if (this.closed) return this.refuse(socket, 503, 'Service Unavailable', 'shutting down');
-    if (!catalog.has(stream)) return this.refuse(socket, 404, 'Not Found', `stream ${stream} is not offered here`);
     const auth = req.headers.authorization;
     const token = url.searchParams.get('token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7).trim() : null);
-    if (!catalog.authorize(stream, token)) return this.refuse(socket, 401, 'Unauthorized', `a valid tap token for ${stream} is required (vigil tap ${stream} --token --key <key file>)`);
+    // The token first, and one answer for every refusal before it: a stream that is not
+    // offered, a malformed name and a wrong token look alike, so nobody without a stream key
+    // can probe which streams exist.
+    if (stream === null || !catalog.authorize(stream, token)) return this.refuse(socket, 401, 'Unauthorized', 'a valid tap token for this stream is required (vigil tap <stream> --token --key <key file>)');
     if (!(await catalog.exists(stream))) return this.refuse(socket, 404, 'Not Found', `stream ${stream} does not exist on the bus`);
     const fromBeginning = url.searchParams.get('from') === 'beginning';
     this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, stream, fromBeginning));

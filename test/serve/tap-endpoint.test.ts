@@ -57,10 +57,17 @@ describe('WebSocket tap and live map', () => {
 
   /** The HTTP status of a refused upgrade. */
   function refusal(url: string, headers: Record<string, string> = {}): Promise<number> {
+    return refusalWithBody(url, headers).then((r) => r.status);
+  }
+  function refusalWithBody(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, { headers });
       sockets.push(socket);
-      socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      socket.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
       socket.on('open', () => reject(new Error('upgrade was accepted')));
       socket.on('error', () => undefined);
     });
@@ -93,16 +100,23 @@ describe('WebSocket tap and live map', () => {
     expect(frames.filter((f) => f.type === 'record').map((f) => (f.record as { seq: string }).seq)).toEqual(['1000', '1001']);
   });
 
-  it('refuses a wrong or missing token with 401 and an unknown stream with 404, before upgrading', async () => {
+  it('refuses a wrong or missing token and a stream not offered alike (401, so streams cannot be probed), and 404 only to a key holder, before upgrading', async () => {
     await start();
     expect(await refusal(wsUrl('telemetry.position', `?token=${tapToken(wrongKey, 'telemetry.position')}`))).toBe(401);
     expect(await refusal(wsUrl('telemetry.position', `?token=${tapToken(vitalsKey, 'derived.vitals')}`))).toBe(401);
     expect(await refusal(wsUrl('telemetry.position'))).toBe(401);
     expect(await refusal(wsUrl('telemetry.position'), { authorization: 'Bearer nope' })).toBe(401);
-    expect(await refusal(wsUrl('derived.secret', `?token=${tapToken(vitalsKey, 'derived.secret')}`))).toBe(404);
+    // Not offered, and offered with a wrong token: the same answer, byte for byte.
+    const unknown = await refusalWithBody(wsUrl('derived.secret', `?token=${tapToken(vitalsKey, 'derived.secret')}`));
+    const wrong = await refusalWithBody(wsUrl('derived.vitals', `?token=${tapToken(wrongKey, 'derived.vitals')}`));
+    expect(unknown).toEqual(wrong);
+    expect(unknown.status).toBe(401);
+    expect(unknown.body).not.toContain('secret');
+    expect(await refusal(`${server.url.replace('http:', 'ws:')}/tap/%E0%A4%A`)).toBe(401);
+    // A key holder learns that an offered stream has no topic yet.
     expect(await refusal(wsUrl('derived.unmade', `?token=${tapToken(vitalsKey, 'derived.unmade')}`))).toBe(404);
     expect(await refusal(`${server.url.replace('http:', 'ws:')}/metrics`)).toBe(404);
-    expect(endpoint.stats()).toMatchObject({ clients: 0, refused: 6 });
+    expect(endpoint.stats()).toMatchObject({ clients: 0, refused: 8 });
   });
 
   it('bounds a slow client: the oldest records are dropped and counted, the newest arrive', async () => {
