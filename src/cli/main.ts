@@ -44,19 +44,42 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Commands added with addCommand do not inherit exitOverride; errors must reach main(), not process.exit. */
+/**
+ * Commands added with addCommand do not inherit exitOverride; errors must reach main(), not
+ * process.exit. The argument parser's own errors carry VIGIL_E_CLI_USAGE like every other.
+ */
 function exitOverrideEverywhere(cmd: Command): void {
   cmd.exitOverride();
+  cmd.configureOutput({ outputError: (str, write) => write(`vigil: VIGIL_E_CLI_USAGE: ${str.replace(/^error: /, '')}`) });
   for (const sub of cmd.commands) exitOverrideEverywhere(sub);
+}
+
+/** Commander's codes for help and version output: not errors. */
+const NOT_ERRORS = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version', 'commander.executeSubCommandAsync']);
+
+let pipeHandled = false;
+
+/** `vigil config options | head`: a reader that goes away ends the output quietly, not with a stack trace. */
+function quietOnClosedPipe(): void {
+  if (pipeHandled) return;
+  pipeHandled = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+      throw err;
+    });
+  }
 }
 
 /** Entry point of `bin/vigil.js`. Errors become one clear line on stderr and a non-zero exit. */
 export async function main(argv: readonly string[]): Promise<void> {
+  quietOnClosedPipe();
   try {
     await buildProgram().parseAsync([...argv]);
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode;
+      // A usage error exits 2, as other refused input does; help and --version exit 0.
+      process.exitCode = NOT_ERRORS.has(err.code) || err.exitCode === 0 ? err.exitCode : 2;
       return;
     }
     if (isVigilError(err)) {

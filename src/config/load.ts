@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { VigilError } from '../errors';
 import { allowedKeysAt, configLeaves, type ConfigLeaf } from './introspect';
@@ -87,7 +87,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   }
   let parsed: unknown;
   try {
-    parsed = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    parsed = parseConfigText(text, extname(file).toLowerCase() === '.json');
   } catch (cause) {
     throw new VigilError('VIGIL_E_CONFIG_READ', `config file ${file} is not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(cause as Error).message}`, {
       details: { file },
@@ -182,4 +182,20 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
   }
   return value;
+}
+
+/**
+ * JSON or YAML text to a value. Both refuse a key given twice (JSON.parse keeps the last one
+ * silently) and YAML refuses tags it does not know (`!!js/function`), instead of warning.
+ */
+function parseConfigText(text: string, json: boolean): unknown {
+  if (json) JSON.parse(text); // JSON's own syntax errors, in JSON's terms
+  const doc = parseDocument(text, { uniqueKeys: true, logLevel: 'silent' });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem !== undefined) {
+    const line = problem.linePos?.[0]?.line;
+    const what = /unique/i.test(problem.message) ? 'a key is given twice' : (problem.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, '');
+    throw new Error(`${what}${line === undefined ? '' : ` (line ${line})`}`);
+  }
+  return doc.toJS();
 }

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   VIGIL_E_CONFIG_INVALID: { retriable: false, meaning: 'A configuration value is missing, of the wrong type or outside what is allowed.' },
   VIGIL_E_CONFIG_UNKNOWN_KEY: { retriable: false, meaning: 'A configuration file or VIGIL_* variable names a key that does not exist.' },
   VIGIL_E_CONFIG_READ: { retriable: false, meaning: 'The configuration file cannot be read or parsed as YAML/JSON.' },
+  VIGIL_E_CLI_USAGE: { retriable: false, meaning: 'A command line names an unknown command or option, or an option value the command refuses.' },
   // services and transport
   VIGIL_E_SERVICE_START: { retriable: true, meaning: 'A service the process needs (Kafka, Mosquitto, an HTTP listener) failed to start.' },
   VIGIL_E_PORT_IN_USE: { retriable: false, meaning: 'A listening port is already taken by another process.' },

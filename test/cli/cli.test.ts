@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +41,8 @@ describe('vigil CLI', () => {
     expect(dup.code).toBe(2);
     expect(dup.stderr).toMatch(/already in the registry/);
     const badKind = await vigil('device', 'add', '-r', reg, '-k', devFile, '--theatre', 'n', '--unit', 'u', '--kinds', 'sonar');
-    expect(badKind.code).toBe(1);
-    expect(badKind.stderr).toMatch(/"sonar" is not a reading kind; allowed: position, vitals/);
+    expect(badKind.code).toBe(2);
+    expect(badKind.stderr).toMatch(/VIGIL_E_CLI_USAGE: .*"sonar" is not a reading kind; allowed: position, vitals/);
 
     const list = await vigil('device', 'list', '-r', reg);
     expect(list.stdout).toMatch(/^device\s+status\s+class/);
@@ -104,10 +105,26 @@ describe('vigil CLI', () => {
     });
   });
 
+  it('refuses bad command lines with VIGIL_E_CLI_USAGE and exit 2; help and --version exit 0', async () => {
+    for (const args of [['tap', 'telemetry.position', '--limit', 'abc'], ['nosuch'], ['keys', 'gen', '--epoch', '-1'], ['device', 'add', '--rate', 'abc']]) {
+      const r = await vigil(...args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(/^vigil: VIGIL_E_CLI_USAGE: /);
+    }
+    expect((await vigil('--version')).code).toBe(0);
+    expect((await vigil('config', '--help')).code).toBe(0);
+  });
+
+  it('ends quietly when its reader goes away (vigil config options | head -1)', () => {
+    const r = spawnSync('bash', ['-c', 'node bin/vigil.js config options | head -1'], { cwd: join(__dirname, '..', '..'), encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^log\.level /);
+    expect(r.stderr).toBe('');
+  });
+
   it('reports a missing required option without exiting the process', async () => {
     const r = await vigil('keys', 'gen', 'device', 'x');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/required option '-o, --out <file>' not specified/);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/VIGIL_E_CLI_USAGE: required option '-o, --out <file>' not specified/);
   });
 
   it('says clearly when a frame argument is neither a file nor hex', async () => {

@@ -52,6 +52,24 @@ describe('loadConfig', () => {
     expect(cfg.kafka.clientId).toBe('vigil');
   });
 
+  it('refuses a key given twice (JSON and YAML) and YAML tags it does not know, naming the line', () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const json = failure(() => loadConfig({ file: file('d.json', '{"log":{"level":"info"},\n"log":{"level":"debug"}}'), env: {} }));
+      expect(json.code).toBe('VIGIL_E_CONFIG_READ');
+      expect(json.message).toMatch(/is not valid JSON: a key is given twice \(line 2\)/);
+      const yaml = failure(() => loadConfig({ file: file('d.yaml', 'log:\n  level: info\n  level: debug\n'), env: {} }));
+      expect(yaml.message).toMatch(/is not valid YAML: a key is given twice \(line 3\)/);
+      const tag = failure(() => loadConfig({ file: file('t.yaml', 'log:\n  level: !!js/function "function () {}"\n'), env: {} }));
+      expect(tag.message).toMatch(/Unresolved tag: tag:yaml.org,2002:js\/function \(line 2\)/);
+      expect(failure(() => loadConfig({ file: file('b.json', '{"log": '), env: {} })).message).toMatch(/is not valid JSON/);
+      // Nothing printed on the side (no raw YAMLWarning).
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('takes the file from VIGIL_CONFIG when none is given', () => {
     const yaml = file('v.yaml', 'mqtt:\n  url: mqtt://broker:1884\n');
     expect(loadConfig({ env: { VIGIL_CONFIG: yaml } }).mqtt.url).toBe('mqtt://broker:1884');
