@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config';
 import { configBaseDir, startGateway } from './gateway-runner';
+import { runUntilSignal } from './run-until-signal';
 
-/** `vigil gateway --config <file>`: runs an edge gateway until SIGTERM or SIGINT. */
+/** `vigil gateway --config <file>`: runs an edge gateway until SIGTERM or SIGINT (a stop is bounded: see runUntilSignal). */
 export function gatewayCommand(): Command {
   return new Command('gateway')
     .description('run an edge gateway: MQTT frames in, admitted sealed records to Kafka (spooled to disk while Kafka is unreachable)')
@@ -10,13 +11,6 @@ export function gatewayCommand(): Command {
     .action(async (o: { config?: string }) => {
       const cfg = loadConfig(o.config === undefined ? {} : { file: o.config });
       const running = await startGateway(cfg, { baseDir: configBaseDir(o.config ?? process.env.VIGIL_CONFIG) });
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
-          running.log.info({ signal }, 'signal received');
-          void running.stop().then(resolve);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      await runUntilSignal(running);
     });
 }

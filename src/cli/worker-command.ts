@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config';
 import { configBaseDir } from './gateway-runner';
 import { pipelineCatalogue } from './pipeline-catalogue';
+import { runUntilSignal } from './run-until-signal';
 import { startWorker } from './worker-runner';
 
 /** `vigil worker --config <file>`: runs pipeline workers until SIGTERM or SIGINT. */
@@ -15,13 +16,6 @@ export function workerCommand(): Command {
       const cfg = o.pipeline ? { ...base, worker: { ...base.worker, pipelines: o.pipeline } } : base;
       const running = await startWorker(cfg, pipelineCatalogue(), { baseDir: configBaseDir(o.config ?? process.env.VIGIL_CONFIG) });
       running.log.info({ pipelines: [...running.workers.keys()], http: running.http.url }, 'worker started');
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
-          running.log.info({ signal }, 'signal received');
-          void running.stop().then(resolve);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      await runUntilSignal(running);
     });
 }
