@@ -90,8 +90,8 @@ describe('vigil audit', () => {
       expect(noKey.code).toBe(2);
       expect(noKey.stderr).toMatch(/VIGIL_E_KEY_FILE_READ: .*absent\.key\.json/);
       const noOption = await vigil('audit', '--key', join(dir, 'telemetry.key.json'));
-      expect(noOption.code).toBe(1);
-      expect(noOption.stderr).toContain("required option '--acked <file>' not specified");
+      expect(noOption.code).toBe(2);
+      expect(noOption.stderr).toContain("VIGIL_E_CLI_USAGE: required option '--acked <file>' not specified");
     });
 
     it('says Kafka is unreachable, naming the brokers (exit 2)', async () => {

@@ -30,7 +30,7 @@ describe('vigil sim', () => {
 
   it('explains what is wrong: bad counts, an unprovisioned directory', async () => {
     const bad = await vigil('sim', 'provision', '--dir', dir, '--vehicles', 'many');
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--vehicles.*an integer in 0\.\.100000/);
     const badTheatre = await vigil('sim', 'provision', '--dir', dir, '--theatre', 'North Sea');
     expect(badTheatre.code).toBe(2);
@@ -39,7 +39,7 @@ describe('vigil sim', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/VIGIL_E_CONFIG_READ: .*provision the fleet first/);
     const noUrl = await vigil('sim', 'run', '--dir', dir);
-    expect(noUrl.code).toBe(1);
+    expect(noUrl.code).toBe(2);
     expect(noUrl.stderr).toMatch(/--mqtt-url/);
   });
 });

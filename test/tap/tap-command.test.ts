@@ -108,7 +108,7 @@ describe('vigil tap (command line)', () => {
     const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
       await main(['node', 'vigil', 'tap', 'derived.vitals', '--key', 'x.json', '--limit', 'ten']);
-      expect(process.exitCode).toBe(1);
+      expect(process.exitCode).toBe(2);
       expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/--limit <n>.*must be a non-negative integer/);
     } finally {
       stderr.mockRestore();
