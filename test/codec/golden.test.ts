@@ -127,4 +127,12 @@ describe('docs/wire-format.md', () => {
     expect(m.headers).toEqual({ 'vigil-key-id': GOLDEN_KEYS.streamKeyId, 'vigil-mac': Buffer.from(mac, 'hex') });
     expect(openRejectionRecord(Buffer.from(value), { 'vigil-key-id': Buffer.from(GOLDEN_KEYS.streamKeyId), 'vigil-mac': Buffer.from(mac, 'hex') }, new StreamKeyring([key]))).toEqual(GOLDEN_REJECTION);
   });
+
+  it('§9.5 describes the replay of §9.1\'s frame: its header, digest and size', () => {
+    const frame = unhex((golden.frames.find((f) => f.name === 'unsigned-position') as { frame: string }).frame);
+    const decoded = new FrameOpener().decode(frame);
+    expect(GOLDEN_REJECTION.header).toEqual({ deviceId: decoded.deviceId, epoch: decoded.epoch, seq: decoded.seq.toString(), eventTimeMs: decoded.eventTimeMs });
+    expect(GOLDEN_REJECTION.sha256).toBe(createHash('sha256').update(frame).digest('hex'));
+    expect(GOLDEN_REJECTION.bytes).toBe(frame.length);
+  });
 });
