@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VigilError } from '../../src/errors';
@@ -15,6 +15,16 @@ export interface MosquittoService {
 }
 
 const CONF_TEMPLATE = join(__dirname, '..', 'mosquitto', 'vigil.conf');
+/** The deployment's ACL (deploy/mosquitto/acl): the secure test variant uses the same file. */
+const DEFAULT_ACL = join(__dirname, '..', '..', 'deploy', 'mosquitto', 'acl');
+
+/** PEM files of the secure listener (`startMosquitto({ tls })`). */
+export interface MosquittoTls {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly aclFile?: string;
+}
 
 /** Path of the mosquitto binary; installs Debian's package when missing and we are root. */
 export function ensureMosquitto(): string {
@@ -41,8 +51,11 @@ export function ensureMosquitto(): string {
  * `persistenceDir` turns persistence on there (sessions and queued messages survive a
  * restart on the same folder, as with the deployment's broker); it is the caller's to remove.
  * `maxQueuedMessages` overrides the queue limit of an offline persistent session (100 000).
+ * `tls` makes the listener the secure variant of the deployment's: TLS only, a client
+ * certificate required, its CN as the MQTT user, no anonymous clients, and the ACL file
+ * (deploy/mosquitto/acl by default) deciding who may publish and subscribe to what.
  */
-export async function startMosquitto(options: { timeoutMs?: number; port?: number; persistenceDir?: string; maxQueuedMessages?: number } = {}): Promise<MosquittoService> {
+export async function startMosquitto(options: { timeoutMs?: number; port?: number; persistenceDir?: string; maxQueuedMessages?: number; tls?: MosquittoTls } = {}): Promise<MosquittoService> {
   const bin = ensureMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-mosquitto-'));
   // A fixed port is for restart tests: the same broker address before and after.
@@ -56,6 +69,22 @@ export async function startMosquitto(options: { timeoutMs?: number; port?: numbe
   }
   // A small queue per offline session: tests of what the broker drops when a gateway is away.
   if (options.maxQueuedMessages !== undefined) text = text.replace(/^max_queued_messages \d+$/m, `max_queued_messages ${options.maxQueuedMessages}`);
+  if (options.tls !== undefined) {
+    // Started as root, Mosquitto reads these after dropping to its own user: copies in its
+    // own folder, readable by it (test files only; a deployment owns them to mosquitto).
+    chmodSync(dir, 0o755);
+    const copy = (from: string, name: string): string => {
+      const to = join(dir, name);
+      copyFileSync(from, to);
+      chmodSync(to, 0o644);
+      return to;
+    };
+    const t = options.tls;
+    text = text.replace(
+      /^allow_anonymous true$/m,
+      ['allow_anonymous false', `cafile ${copy(t.caFile, 'ca.crt')}`, `certfile ${copy(t.certFile, 'server.crt')}`, `keyfile ${copy(t.keyFile, 'server.key')}`, 'require_certificate true', 'use_identity_as_username true', `acl_file ${copy(t.aclFile ?? DEFAULT_ACL, 'acl')}`].join('\n'),
+    );
+  }
   writeFileSync(conf, text);
   const logFile = join(dir, 'mosquitto.log');
   const proc: ServiceProcess = startProcess('mosquitto', bin, ['-c', conf], logFile);

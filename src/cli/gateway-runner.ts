@@ -8,6 +8,7 @@ import { Admission, REJECTED_TOPIC } from '../edge/admission';
 import { Gateway } from '../edge/gateway';
 import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
+import { loadMqttTls } from './mqtt-tls';
 import { FileSpool } from '../edge/spool';
 import { channels, type GaugeSample } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
@@ -161,6 +162,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       subscriptions: [options.mqttProtocolVersion === 4 ? g.subscription : `$share/${g.group}/${g.subscription}`],
       protocolVersion: options.mqttProtocolVersion ?? 5,
       receiveMaximum: g.receiveMaximum,
+      ...(cfg.mqtt.tls === undefined ? {} : { tls: loadMqttTls(cfg.mqtt.tls, path) }),
       cleanStart: false,
       sessionExpirySeconds: 3600,
       onMessage: (m) => {

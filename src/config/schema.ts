@@ -27,6 +27,19 @@ export const configSchema = z.strictObject({
         .default('mqtt://127.0.0.1:1883')
         .describe('MQTT broker the gateway subscribes to and devices publish to.'),
       clientId: z.string().min(1).max(128).default('vigil').describe('Prefix of the MQTT client ids this process uses.'),
+      tls: z
+        .strictObject({
+          caFile: z.string().min(1).describe('PEM file of the CA that signed the broker\'s certificate (and, with require_certificate, ours).'),
+          certFile: z.string().min(1).optional().describe('PEM file of this client\'s certificate (Mosquitto with use_identity_as_username takes its CN as the MQTT user).'),
+          keyFile: z.string().min(1).optional().describe('PEM file of this client\'s private key; must not be readable by group or others (chmod 600).'),
+          serverName: z.string().min(1).optional().describe('Name the broker\'s certificate must hold, when not the host of mqtt.url.'),
+        })
+        .optional()
+        .describe('TLS to the broker (mqtts:// URLs), with a client certificate when certFile and keyFile are given.'),
+    })
+    .superRefine((m, ctx) => {
+      if (m.tls !== undefined && !/^(mqtts|tls|wss):/.test(m.url)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'mqtt.tls is set, so the URL must be mqtts:// (or wss://)' });
+      if (m.tls !== undefined && (m.tls.certFile === undefined) !== (m.tls.keyFile === undefined)) ctx.addIssue({ code: 'custom', path: ['tls', m.tls.certFile === undefined ? 'certFile' : 'keyFile'], message: 'give both mqtt.tls.certFile and mqtt.tls.keyFile, or neither' });
     })
     .prefault({}),
   kafka: z

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { FrameSealer, MAX_READING_OFFSET_MS, openReceipt, receiptTopicOf, type Reading, type SeqRange } from '../codec';
 import { boxSharedKey, getCryptoBackend, type CryptoBackendOption, type DeviceKeys, type Signer } from '../crypto';
-import { VigilError } from '../errors';
+import { mqttTlsError, VigilError } from '../errors';
 import { ClockSequence, type SequenceSource } from './sequence';
 import { telemetryTopic } from './topic';
 
@@ -232,7 +232,18 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     return new Promise((resolve, reject) => {
       const fail = (err: Error): void => {
         client.end(true);
-        reject(new VigilError('VIGIL_E_SERVICE_START', `device ${options.keys.deviceId} cannot reach MQTT broker ${options.mqttUrl}: ${err.message}`, { cause: err, retriable: true }));
+        // A certificate problem says which certificate and what is wrong with it.
+        let host = options.mqttUrl;
+        let port = 0;
+        try {
+          const u = new URL(options.mqttUrl);
+          host = u.hostname;
+          port = Number(u.port);
+        } catch {
+          /* the URL was accepted by mqtt.js; keep it whole */
+        }
+        const tls = mqttTlsError(err as NodeJS.ErrnoException, host, port);
+        reject(tls ?? new VigilError('VIGIL_E_SERVICE_START', `device ${options.keys.deviceId} cannot reach MQTT broker ${options.mqttUrl}: ${err.message}`, { cause: err, retriable: true }));
       };
       client.once('error', fail);
       client.once('connect', () => {

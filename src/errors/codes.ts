@@ -79,6 +79,7 @@ export const ERROR_CODES = {
   VIGIL_E_MQTT_SUBSCRIBE_REFUSED: { retriable: false, meaning: 'The MQTT broker refused a subscription, or granted less than QoS1 (which would break at-least-once delivery).' },
   VIGIL_E_MQTT_CONNECTION_LOST: { retriable: true, meaning: 'The MQTT connection failed or dropped: socket error, connect timeout, keep-alive timeout, or the broker closed it (with a DISCONNECT reason code when it sent one).' },
   VIGIL_E_MQTT_PROTOCOL: { retriable: true, meaning: 'The MQTT broker sent a malformed or unexpected packet, broke Receive Maximum or sent a packet above Maximum Packet Size; the connection was closed.' },
+  VIGIL_E_MQTT_TLS: { retriable: false, meaning: 'The TLS handshake with the MQTT broker failed on a certificate: the broker\'s (expired, wrong CA, wrong name) or ours (missing, expired, refused); the message names which.' },
   VIGIL_E_MQTT_CLOSED: { retriable: false, meaning: 'An MQTT ingest client was started after close(), or closed before it ever connected.' },
   // pipeline runtime (src/runtime)
   VIGIL_E_PIPELINE_OPTIONS: { retriable: false, meaning: 'A pipeline definition or the options of a pipeline worker are missing, of the wrong type or out of range.' },

@@ -1,2 +1,3 @@
 export { ERROR_CODES, isVigilErrorCode, type VigilErrorCode } from './codes';
 export { VigilError, isVigilError, type VigilErrorDetails } from './vigil-error';
+export { mqttTlsError } from './mqtt-tls-error';

@@ -6,6 +6,7 @@ import { AckSequencer } from './ack-sequencer';
 import type { ResolvedMqttIngestOptions } from './options';
 import { encodePubacks } from './puback-batch';
 import { DISCONNECT_REASON, isRetriableConnackCode, reasonName } from './reason-codes';
+import { mqttTlsError } from '../../errors';
 import type { IngestMessage, MqttConnectInfo, MqttIngestCounters } from './types';
 
 const PINGREQ = Buffer.from([0xc0, 0x00]);
@@ -129,7 +130,7 @@ export class IngestConnection {
     // Small packets (PUBACK batches, PINGREQ) must not wait for Nagle's algorithm.
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('error', (err) => this.fail(lost('socket', `MQTT connection to ${host}:${port} failed: ${err.message}`, { host, port }, err)));
+    this.socket.on('error', (err) => this.fail(mqttTlsError(err, host, port) ?? lost('socket', `MQTT connection to ${host}:${port} failed: ${err.message}`, { host, port }, err)));
     this.socket.on('close', () => this.onClose());
     this.connectTimer = setTimeout(() => {
       this.fail(lost('connect-timeout', `MQTT broker ${host}:${port} did not complete CONNECT/SUBSCRIBE within ${options.connectTimeoutMs} ms`, { host, port }));
