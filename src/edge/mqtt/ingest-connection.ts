@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { generate, parser as createParser, type IConnackPacket, type IDisconnectPacket, type IPublishPacket, type ISubackPacket, type Packet, type Parser } from 'mqtt-packet';
 import { VigilError } from '../../errors';
@@ -123,7 +123,9 @@ export class IngestConnection {
 
     const { host, port } = options;
     if (options.secure) {
-      this.socket = tlsConnect({ ...options.tls, host, port, servername: options.tls?.servername ?? host }, () => this.sendConnect());
+      // SNI carries names only (RFC 6066): an IP address is checked against the certificate's IP SANs without it.
+      const servername = options.tls?.servername ?? (isIP(host) === 0 ? host : undefined);
+      this.socket = tlsConnect({ ...options.tls, host, port, ...(servername === undefined ? {} : { servername }) }, () => this.sendConnect());
     } else {
       this.socket = netConnect({ host, port }, () => this.sendConnect());
     }
