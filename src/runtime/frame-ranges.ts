@@ -8,8 +8,8 @@ import type { Aggregate, JsonValue } from '../stream';
  * built once a window holds more than a few devices.
  */
 interface Ranges {
-  readonly devices: string[];
-  readonly lists: bigint[][];
+  devices: string[];
+  lists: bigint[][];
   index: Map<string, number> | undefined;
 }
 
@@ -72,6 +72,13 @@ function find(acc: Ranges, device: string): number {
 }
 
 function add(acc: Ranges, device: string, list: bigint[]): void {
+  if (acc.devices.length === 0) {
+    // Array literals of one: a push onto an empty array reserves room for 17 elements,
+    // which over 100,000 windows of one device each is 60 MB of empty slots.
+    acc.devices = [device];
+    acc.lists = [list];
+    return;
+  }
   acc.devices.push(device);
   acc.lists.push(list);
   if (acc.index !== undefined) acc.index.set(device, acc.devices.length - 1);

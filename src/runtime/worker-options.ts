@@ -13,6 +13,12 @@ import type { DerivedOutput } from './types';
  * re-reads up to one interval of input (results are the same, under the same keys).
  */
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 30_000;
+/**
+ * Default heap budget of a pipeline's state caches. Holds the working set of 100,000
+ * devices (an open 10 s window, dedupe and detector state each, about 110 MB) plus the
+ * entries changed between two commits without evicting what is about to be used.
+ */
+export const DEFAULT_STATE_CACHE_BYTES = 192 * 1024 * 1024;
 
 export interface PipelineWorkerOptions {
   readonly bus: Bus;
@@ -44,7 +50,7 @@ export interface PipelineWorkerOptions {
    * memory, and every restore reads the changelog).
    */
   readonly stateDir?: string;
-  /** Heap budget of the state caches in bytes; beyond it, clean state is evicted to the local store. Default 128 MiB. */
+  /** Heap budget of the state caches in bytes (an estimate of the heap their entries take); beyond it, clean state is evicted to the local store. Default 192 MiB (`DEFAULT_STATE_CACHE_BYTES`). */
   readonly stateCacheBytes?: number;
   /**
    * Consumer settings (timeouts, batch sizes) for the source consumer and the changelog
@@ -109,7 +115,7 @@ export function resolveWorkerOptions(pipeline: string, o: PipelineWorkerOptions)
     groupId,
     topicPrefix: prefix,
     checkpointIntervalMs: count(pipeline, 'checkpointIntervalMs', o.checkpointIntervalMs, DEFAULT_CHECKPOINT_INTERVAL_MS, 0),
-    stateCacheBytes: count(pipeline, 'stateCacheBytes', o.stateCacheBytes, 128 * 1024 * 1024, 1024 * 1024),
+    stateCacheBytes: count(pipeline, 'stateCacheBytes', o.stateCacheBytes, DEFAULT_STATE_CACHE_BYTES, 1024 * 1024),
     ...(o.derivedPartitions === undefined ? {} : { derivedPartitions: count(pipeline, 'derivedPartitions', o.derivedPartitions, 1, 1) }),
     syncTimeoutMs: count(pipeline, 'syncTimeoutMs', o.syncTimeoutMs, 30_000, 1),
     scheduler,

@@ -9,11 +9,12 @@ import { VigilError } from '../errors';
  */
 export interface LocalKv {
   get(key: string): Buffer | undefined;
-  /** Writes (value) and deletes (null) in one atomic transaction. */
   /** Applies the changes in one transaction (null: delete); `changes` may be produced lazily. */
   write(changes: Iterable<readonly [string, Buffer | null]>): void;
   /** Entries whose key starts with `prefix`, in key order. */
   entries(prefix: string): IterableIterator<[string, Buffer]>;
+  /** Keys that start with `prefix`, in key order (values are not read). */
+  keys(prefix: string): IterableIterator<string>;
   clear(): void;
 }
 
@@ -66,6 +67,14 @@ class LmdbKv implements LocalKv {
       for (const { key, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) yield [key, value];
     } catch (err) {
       throw storeError(this.where, `scan ${JSON.stringify(prefix)}`, err);
+    }
+  }
+
+  *keys(prefix: string): IterableIterator<string> {
+    try {
+      for (const key of this.db.getKeys({ start: prefix, end: `${prefix}\uffff` })) yield key;
+    } catch (err) {
+      throw storeError(this.where, `scan the keys of ${JSON.stringify(prefix)}`, err);
     }
   }
 
@@ -130,6 +139,9 @@ class MemoryKv implements LocalKv {
       const v = this.map.get(k);
       if (v !== undefined) yield [k, v];
     }
+  }
+  *keys(prefix: string): IterableIterator<string> {
+    for (const [k] of this.entries(prefix)) yield k;
   }
   clear(): void {
     this.map.clear();

@@ -7,12 +7,20 @@ const SEP = '\u0000';
 const EMPTY = Buffer.alloc(0);
 /** Local key of the partition's commit record. */
 const LOCAL_META = 'm';
-/** Rough heap cost of a cached entry beyond its JSON size. */
-const ENTRY_OVERHEAD = 96;
-/** Local value byte 0: 0/1 the committed slot of a live value; 2/3 a deletion marker committed in slot 0/1. */
-const MARKER = 2;
-
-const estimate = (jsonBytes: number): number => ENTRY_OVERHEAD + 2 * jsonBytes;
+/**
+ * Layout of the local store; a store written in another layout is not used (the partition
+ * is restored from the changelog instead). 2: deletion markers under their own prefix.
+ */
+const LOCAL_FORMAT = 2;
+/**
+ * Heap cost of a cached entry: its cache slot, entry record and key string, plus the live
+ * value at about four times its JSON size (objects, arrays, boxed numbers and bigints cost
+ * more than their text). Calibrated on heap snapshots of the vitals pipeline at 100,000
+ * devices: a 10 s window of about 140 bytes of JSON takes about 730 bytes of heap, a dedupe
+ * entry of 9 bytes about 175.
+ */
+const ENTRY_OVERHEAD = 128;
+const estimate = (jsonBytes: number): number => ENTRY_OVERHEAD + 4 * jsonBytes;
 
 /**
  * The heap budget of a worker's state caches (`worker.stateCacheBytes`). Stores count what
@@ -78,15 +86,29 @@ interface Entry<V> {
   /** Slot of the last committed value: −2 not yet looked up, −1 none. */
   slot: number;
   bytes: number;
-  /** While a commit is prepared: the slot it writes (−1: nothing to write, the entry just goes) and the value's JSON (null: a deletion marker). */
+  /** While a commit is prepared: the slot it writes (−1: nothing to write, the entry just goes), and the length of the value's JSON written locally. */
   nextSlot: number;
-  nextJson: Buffer | null;
+  nextLen: number;
+}
+
+/** A state record of a commit: changelog key and plaintext (null: a Kafka tombstone). */
+export interface StateRecord {
+  readonly key: string;
+  readonly plain: Buffer | null;
+}
+
+/** One store's part of a commit: its records, then (once they are acknowledged) its local writes, then done. */
+interface StorePart {
+  records(): Iterable<StateRecord>;
+  writes(): Iterable<readonly [string, Buffer | null]>;
+  done(): void;
 }
 
 /** What a commit sends (in order; the commit record last) and, once acknowledged, writes locally. */
 export interface PreparedCommit {
   readonly epoch: number;
-  readonly records: ReadonlyArray<{ readonly key: string; readonly plain: Buffer | null }>;
+  /** Produced lazily (each iteration encodes afresh); iterate before `finish`. */
+  readonly records: Iterable<StateRecord>;
   /** Call once the records are acknowledged by the changelog: updates the caches and the local store. */
   finish(tailFrom: string | null): void;
 }
@@ -99,6 +121,16 @@ export interface LocalCommit {
   readonly tailFrom: string | null;
 }
 
+/** Heap cost of remembering that a key has no entry: its Map slot and key string. */
+const ABSENT_BYTES = 64;
+
+/**
+ * The cache entry of every key known to have no entry and no change: shared, since such
+ * entries are all alike (detectors look up every record's key, and most devices have no
+ * state in most detectors). Never mutated: set() and delete() replace it.
+ */
+const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, nextSlot: -1, nextLen: 0 };
+
 /**
  * One keyed store of one source partition: a bounded cache over the local store, with the
  * keys changed since the last commit.
@@ -108,7 +140,14 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   private dirtyKeys: string[] = [];
   /** Keys whose deletion marker is committed: their two changelog slots get tombstones next commit. */
   readonly tombstonesDue = new Map<string, number>();
+  /**
+   * Local keys: `s NUL store NUL key` holds a live value (byte 0: the changelog slot of its
+   * last commit, then its JSON); `d NUL store NUL key` a deletion committed in slot byte 0,
+   * whose tombstones are due. Apart, so that scanning values never meets markers and a
+   * restart finds the due tombstones without reading every value.
+   */
   readonly prefix: string;
+  readonly markerPrefix: string;
 
   constructor(
     readonly name: string,
@@ -117,22 +156,23 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     private readonly memory: StateMemory,
   ) {
     this.prefix = `s${SEP}${name}${SEP}`;
+    this.markerPrefix = `d${SEP}${name}${SEP}`;
   }
 
   get(key: string): V | undefined {
     const e = this.cache.get(key);
     if (e !== undefined) return e.value;
     const buf = this.kv.get(this.prefix + key);
-    if (buf === undefined || (buf[0] as number) >= MARKER) {
+    if (buf === undefined) {
       // Remember the absence too: detectors look up every record's key and most keys
       // (quiet devices) have no entry; a disk lookup per record would cost more than the rest.
-      const absent: Entry<V> = { value: undefined, dirty: false, pinned: false, slot: buf === undefined ? -1 : (buf[0] as number) - MARKER, bytes: ENTRY_OVERHEAD, nextSlot: -1, nextJson: null };
-      this.cache.set(key, absent);
-      this.memory.used += absent.bytes;
+      // Its slot (a committed deletion's) is looked up only if it is ever committed.
+      this.cache.set(key, ABSENT);
+      this.memory.used += ABSENT_BYTES;
       return undefined;
     }
     const value = this.decode(buf, key);
-    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: buf[0] as number, bytes: estimate(buf.length), nextSlot: -1, nextJson: null };
+    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: buf[0] as number, bytes: estimate(buf.length), nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     return value;
@@ -140,12 +180,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   set(key: string, value: V): void {
     const e = this.cache.get(key);
-    if (e !== undefined) {
+    if (e !== undefined && e !== ABSENT) {
       e.value = value;
       this.mark(key, e);
       return;
     }
-    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), nextSlot: -1, nextJson: null };
+    if (e === ABSENT) this.memory.used -= ABSENT_BYTES;
+    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -159,13 +200,14 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   delete(key: string): void {
     const e = this.cache.get(key);
+    if (e === ABSENT) return; // known absent, nothing changed: nothing to delete
     if (e !== undefined) {
       e.value = undefined;
       e.pinned = false;
       this.mark(key, e);
       return;
     }
-    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, nextSlot: -1, nextJson: null };
+    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -178,7 +220,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   unpin(key: string): void {
     const e = this.cache.get(key);
-    if (e !== undefined) e.pinned = false;
+    if (e !== undefined && e !== ABSENT) e.pinned = false;
   }
 
   *entries(): IterableIterator<[string, V]> {
@@ -186,8 +228,17 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     const n = this.prefix.length;
     for (const [k, buf] of this.kv.entries(this.prefix)) {
       const key = k.slice(n);
-      if (this.cache.has(key) || (buf[0] as number) >= MARKER) continue;
+      if (this.cache.has(key)) continue;
       yield [key, this.decode(buf, key)];
+    }
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [k, e] of this.cache) if (e.value !== undefined) yield k;
+    const n = this.prefix.length;
+    for (const k of this.kv.keys(this.prefix)) {
+      const key = k.slice(n);
+      if (!this.cache.has(key)) yield key;
     }
   }
 
@@ -213,13 +264,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   }
 
   /**
-   * Adds this store's changes to a commit: state records (to `out`, in order). Returns the
-   * local writes to make once the records are acknowledged (produced lazily, so a commit of
-   * a few hundred thousand entries does not hold a second copy of them) and what to do after
-   * those writes. Nothing changes between prepare and done: commits run between batches, and
-   * dirty entries are never evicted.
+   * This store's part of a commit. Nothing changes between prepare and done (commits run
+   * between batches, and dirty entries are never evicted), so the state records and the
+   * local writes are both produced lazily from the live values: a commit of a few hundred
+   * thousand entries holds neither its records nor their JSON all at once, only the chunk
+   * being sealed and sent. `records` is iterated once, before `writes`.
    */
-  prepare(topic: string, epoch: number, out: Array<{ key: string; plain: Buffer | null }>): { writes: () => Iterable<readonly [string, Buffer | null]>; done: () => void } {
+  prepare(topic: string, epoch: number): StorePart {
     const entries: Entry<V>[] = [];
     const entryKeys: string[] = [];
     const keys = this.dirtyKeys;
@@ -228,90 +279,98 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       const e = this.cache.get(key);
       if (e === undefined || !e.dirty) continue;
       const committed = e.slot === -2 ? this.slotOnDisk(key) : e.slot;
-      const slot = committed === 0 ? 1 : 0;
+      // A deletion never committed: nothing to write or mark.
+      e.nextSlot = e.value === undefined && committed === -1 ? -1 : committed === 0 ? 1 : 0;
       entries.push(e);
       entryKeys.push(key);
-      if (e.value === undefined) {
-        if (committed === -1) {
-          e.nextSlot = -1; // never committed: nothing to write or mark
-          continue;
-        }
-        out.push({ key: entryRecordKey(topic, this.name, slot, 0, key), plain: statePlain(RecordKind.Deleted, epoch, 0, 1, EMPTY) });
-        e.nextSlot = slot;
-        e.nextJson = null;
-        continue;
-      }
-      let saved: JsonValue;
-      try {
-        saved = this.codec.save(e.value);
-      } catch (err) {
-        throw new VigilError('VIGIL_E_INTERNAL', `state store ${this.name}: cannot save entry ${JSON.stringify(key)}: ${(err as Error).message}`, { cause: err });
-      }
-      const json = Buffer.from(JSON.stringify(saved), 'utf8');
-      const chunks = Math.max(1, Math.ceil(json.length / CHUNK_BYTES));
-      let plain: Buffer | null = null;
-      for (let c = 0; c < chunks; c++) {
-        plain = statePlain(RecordKind.Value, epoch, c, chunks, json.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES));
-        out.push({ key: entryRecordKey(topic, this.name, slot, c, key), plain });
-      }
-      e.nextSlot = slot;
-      // One chunk: the JSON is the tail of its record's plaintext (no second copy kept).
-      const last = plain as Buffer;
-      e.nextJson = chunks === 1 ? last.subarray(last.length - json.length) : json;
     }
     // Deletions committed earlier: tombstones for both slots, the older slot first, so a
     // partial write never leaves the older value as the newest.
-    const tombstoned: string[] = [];
+    const tombstoned: Array<[string, number]> = [];
     for (const [key, marker] of this.tombstonesDue) {
       const e = this.cache.get(key);
       if (e !== undefined && e.value !== undefined) continue;
-      out.push({ key: entryRecordKey(topic, this.name, marker === 0 ? 1 : 0, 0, key), plain: null });
-      out.push({ key: entryRecordKey(topic, this.name, marker as 0 | 1, 0, key), plain: null });
-      tombstoned.push(key);
+      tombstoned.push([key, marker]);
     }
+    const name = this.name;
     const prefix = this.prefix;
+    const markerPrefix = this.markerPrefix;
+    const due = this.tombstonesDue;
+    const json = (e: Entry<V>, key: string): Buffer => this.json(e.value as V, key);
     return {
+      records: function* (): Iterable<StateRecord> {
+        for (let i = 0; i < entries.length; i++) {
+          const e = entries[i] as Entry<V>;
+          if (e.nextSlot === -1) continue;
+          const slot = e.nextSlot as 0 | 1;
+          const key = entryKeys[i] as string;
+          if (e.value === undefined) {
+            yield { key: entryRecordKey(topic, name, slot, 0, key), plain: statePlain(RecordKind.Deleted, epoch, 0, 1, EMPTY) };
+            continue;
+          }
+          const j = json(e, key);
+          const chunks = Math.max(1, Math.ceil(j.length / CHUNK_BYTES));
+          for (let c = 0; c < chunks; c++) yield { key: entryRecordKey(topic, name, slot, c, key), plain: statePlain(RecordKind.Value, epoch, c, chunks, j.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES)) };
+        }
+        for (const [key, marker] of tombstoned) {
+          yield { key: entryRecordKey(topic, name, marker === 0 ? 1 : 0, 0, key), plain: null };
+          yield { key: entryRecordKey(topic, name, marker as 0 | 1, 0, key), plain: null };
+        }
+      },
       writes: function* (): Iterable<readonly [string, Buffer | null]> {
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
           if (e.nextSlot === -1) continue;
-          const key = prefix + (entryKeys[i] as string);
-          const json = e.nextJson;
-          if (json === null) {
-            yield [key, Buffer.from([MARKER + e.nextSlot])];
+          const key = entryKeys[i] as string;
+          if (e.value === undefined) {
+            yield [prefix + key, null];
+            yield [markerPrefix + key, Buffer.from([e.nextSlot])];
             continue;
           }
-          const v = Buffer.allocUnsafe(1 + json.length);
+          // Encoded again rather than kept from the records: the same bytes (the value has
+          // not changed), without holding every entry's JSON through the whole commit.
+          const j = json(e, key);
+          const v = Buffer.allocUnsafe(1 + j.length);
           v[0] = e.nextSlot;
-          json.copy(v, 1);
-          yield [key, v];
+          j.copy(v, 1);
+          e.nextLen = j.length;
+          yield [prefix + key, v];
+          if (due.has(key)) yield [markerPrefix + key, null];
         }
-        for (const key of tombstoned) yield [prefix + key, null];
+        for (const [key] of tombstoned) yield [markerPrefix + key, null];
       },
       done: () => {
         this.dirtyKeys = [];
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
           const key = entryKeys[i] as string;
-          const json = e.nextJson;
-          e.nextJson = null;
           if (e.nextSlot === -1) {
             this.drop(key, e);
-          } else if (json === null) {
+          } else if (e.value === undefined) {
             this.drop(key, e);
             this.tombstonesDue.set(key, e.nextSlot);
           } else {
             e.slot = e.nextSlot;
             this.tombstonesDue.delete(key);
             e.dirty = false;
-            const bytes = estimate(json.length);
+            const bytes = estimate(e.nextLen);
             this.memory.used += bytes - e.bytes;
             e.bytes = bytes;
           }
         }
-        for (const key of tombstoned) this.tombstonesDue.delete(key);
+        for (const [key] of tombstoned) this.tombstonesDue.delete(key);
       },
     };
+  }
+
+  private json(value: V, key: string): Buffer {
+    let saved: JsonValue;
+    try {
+      saved = this.codec.save(value);
+    } catch (err) {
+      throw new VigilError('VIGIL_E_INTERNAL', `state store ${this.name}: cannot save entry ${JSON.stringify(key)}: ${(err as Error).message}`, { cause: err });
+    }
+    return Buffer.from(JSON.stringify(saved), 'utf8');
   }
 
   /** After a restore: forget the cache, re-learn the markers whose tombstones are due. */
@@ -320,8 +379,8 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     this.cache.clear();
     this.dirtyKeys = [];
     this.tombstonesDue.clear();
-    const n = this.prefix.length;
-    for (const [k, buf] of this.kv.entries(this.prefix)) if ((buf[0] as number) >= MARKER) this.tombstonesDue.set(k.slice(n), (buf[0] as number) - MARKER);
+    const n = this.markerPrefix.length;
+    for (const [k, buf] of this.kv.entries(this.markerPrefix)) this.tombstonesDue.set(k.slice(n), buf[0] as number);
   }
 
   dispose(): void {
@@ -344,11 +403,9 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     }
   }
 
+  /** The changelog slot of the key's last committed value or deletion; −1: never committed (or tombstoned). */
   private slotOnDisk(key: string): number {
-    const buf = this.kv.get(this.prefix + key);
-    if (buf === undefined) return -1;
-    const b = buf[0] as number;
-    return b >= MARKER ? b - MARKER : b;
+    return localSlot(this.kv, this.prefix + key, this.markerPrefix + key);
   }
 
   private decode(buf: Buffer, key: string): V {
@@ -413,8 +470,8 @@ export class PartitionState {
     const buf = this.kv.get(LOCAL_META);
     if (buf === undefined) return null;
     try {
-      const m = JSON.parse(buf.toString('utf8')) as LocalCommit;
-      return typeof m.epoch === 'number' ? m : null;
+      const m = JSON.parse(buf.toString('utf8')) as LocalCommit & { format?: number };
+      return typeof m.epoch === 'number' && m.format === LOCAL_FORMAT ? m : null;
     } catch {
       return null;
     }
@@ -423,17 +480,20 @@ export class PartitionState {
   /** Builds the next commit: every changed entry, then the commit record carrying `meta`. */
   prepare(meta: JsonValue): PreparedCommit {
     const epoch = this.epoch + 1;
-    const records: Array<{ key: string; plain: Buffer | null }> = [];
-    const parts = [...this.stores.values()].map((s) => s.prepare(this.topic, epoch, records));
-    const metaJson = Buffer.from(JSON.stringify(meta), 'utf8');
-    records.push({ key: metaRecordKey(this.topic), plain: statePlain(RecordKind.Meta, epoch, 0, 1, metaJson) });
+    const parts = [...this.stores.values()].map((s) => s.prepare(this.topic, epoch));
+    const metaRecord: StateRecord = { key: metaRecordKey(this.topic), plain: statePlain(RecordKind.Meta, epoch, 0, 1, Buffer.from(JSON.stringify(meta), 'utf8')) };
     return {
       epoch,
-      records,
+      records: {
+        *[Symbol.iterator](): Iterator<StateRecord> {
+          for (const p of parts) yield* p.records();
+          yield metaRecord;
+        },
+      },
       finish: (tailFrom) => {
         this.epoch = epoch;
         if (tailFrom !== null) this.lastTailFrom = tailFrom;
-        const commit = Buffer.from(JSON.stringify({ epoch, meta, tailFrom: this.lastTailFrom } satisfies LocalCommit), 'utf8');
+        const commit = Buffer.from(JSON.stringify({ format: LOCAL_FORMAT, epoch, meta, tailFrom: this.lastTailFrom }), 'utf8');
         // One transaction: every store's changes, then the commit record.
         this.kv.write(
           (function* (): Iterable<readonly [string, Buffer | null]> {
@@ -494,15 +554,17 @@ export class PartitionState {
       for (const [id, slots] of seen) {
         const cut = id.indexOf(SEP);
         const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+        const markerKey = `d${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+        let localAt: number | undefined;
         let best: { slot: number; c: Candidate | 'local' } | null = null;
         let bestEpoch = -Infinity;
         for (const slot of [0, 1]) {
           const c = slots[slot];
           if (c === null) continue;
           if (c === undefined) {
-            // Not in the tail: the local value, if it is in this slot (older than any tail record).
-            const buf = local === null ? undefined : this.kv.get(localKey);
-            if (buf !== undefined && (buf[0] as number) % MARKER === slot && bestEpoch < -1) {
+            // Not in the tail: the local value or deletion, if it is in this slot (older than any tail record).
+            localAt ??= local === null ? -1 : localSlot(this.kv, localKey, markerKey);
+            if (localAt === slot && bestEpoch < -1) {
               best = { slot, c: 'local' };
               bestEpoch = -1;
             }
@@ -515,15 +577,15 @@ export class PartitionState {
             bestEpoch = c.epoch;
           }
         }
-        if (best === null) writes.push([localKey, null]);
+        if (best === null) writes.push([localKey, null], [markerKey, null]);
         else if (best.c === 'local') continue;
-        else if (best.c.kind === RecordKind.Deleted) writes.push([localKey, Buffer.from([MARKER + best.slot])]);
-        else writes.push([localKey, Buffer.concat([Buffer.from([best.slot]), ...(best.c.chunks as Buffer[])])]);
+        else if (best.c.kind === RecordKind.Deleted) writes.push([localKey, null], [markerKey, Buffer.from([best.slot])]);
+        else writes.push([localKey, Buffer.concat([Buffer.from([best.slot]), ...(best.c.chunks as Buffer[])])], [markerKey, null]);
       }
       seen.clear();
       this.epoch = committed;
       this.lastTailFrom = tailEnd ?? local?.tailFrom ?? null;
-      if (meta !== null) writes.push([LOCAL_META, Buffer.from(JSON.stringify({ epoch: committed, meta, tailFrom: this.lastTailFrom } satisfies LocalCommit), 'utf8')]);
+      if (meta !== null) writes.push([LOCAL_META, Buffer.from(JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom }), 'utf8')]);
       this.kv.write(writes);
       for (const s of this.stores.values()) s.reload();
       return meta;
@@ -538,4 +600,10 @@ export class PartitionState {
       this.memory.stores.delete(s);
     }
   }
+}
+
+/** The changelog slot of a local entry: its live value's, else its committed deletion's; −1 when it has neither. */
+function localSlot(kv: LocalKv, valueKey: string, markerKey: string): number {
+  const buf = kv.get(valueKey) ?? kv.get(markerKey);
+  return buf === undefined ? -1 : (buf[0] as number);
 }

@@ -190,14 +190,22 @@ export function dedupe<T>(options: DedupeOptions<T>): DedupeOperator<T> {
       known = 0;
       lru = provider instanceof MemoryStateProvider ? new Map() : null;
     },
-    saveMeta: (): JsonValue => [passed, duplicates, tooOld, unsequenced, evicted],
+    saveMeta: (): JsonValue => [passed, duplicates, tooOld, unsequenced, evicted, known],
     restoreMeta: (meta: JsonValue) => {
-      [passed, duplicates, tooOld, unsequenced, evicted] = (meta ?? [0, 0, 0, 0, 0]) as [number, number, number, number, number];
-      lru?.clear();
+      const m = (meta ?? [0, 0, 0, 0, 0, 0]) as [number, number, number, number, number, number?];
+      [passed, duplicates, tooOld, unsequenced, evicted] = m;
       known = 0;
-      for (const [id, seen] of devices.entries()) {
-        lru?.set(id, seen);
-        known++;
+      if (lru !== null) {
+        // Standalone: the LRU order is rebuilt from the entries.
+        lru.clear();
+        for (const [id, seen] of devices.entries()) {
+          lru.set(id, seen);
+          known++;
+        }
+      } else if (typeof m[5] === 'number') {
+        known = m[5];
+      } else {
+        for (const _ of devices.keys()) known++;
       }
     },
   };

@@ -141,16 +141,28 @@ function windowKey(key: StreamKey, start: number): string {
   return `${typeof key === 'number' ? 'n' : 's'}${start}:${key}`;
 }
 
+/** The window start in an aligned window's store key (NaN if it is not one). */
+function windowKeyStart(skey: string): number {
+  const colon = skey.indexOf(':');
+  return colon < 2 ? NaN : Number(skey.slice(1, colon));
+}
+
 
 type SavedWin = [StreamKey, number, number, number, boolean, boolean, number | null, number[][] | null, number, JsonValue];
 
 /**
- * State layout. Aligned windows (tumbling, hopping) are one store entry each (`windows`):
- * open ones are pinned in memory and indexed by key; fired ones wait out the allowed
- * lateness in the store (on disk under the runtime) with only their store key in an
- * event-time expiry index, so a long lateness costs disk, not heap. Session and sliding
- * windows keep each key's windows as one entry (`keys`), all in memory: merging sessions
- * and sliding buckets needs every window of the key at hand.
+ * State layout. Aligned windows (tumbling, hopping) are one store entry each (`windows`),
+ * found by their store key (the key and the window start, computed from a record's time),
+ * in memory or on disk like any entry. The operator's own heap holds only store keys: of
+ * open windows in an event-time timer index (due at their end, or their next early
+ * result), of fired ones in an expiry index (due when their lateness has passed). So open
+ * and fired windows alike are bounded by the store's cache, a long lateness costs disk,
+ * not heap, and a restore rebuilds both indexes from the store's keys, decoding nothing:
+ * a window is open exactly when its end is past the watermark. Results due at the same
+ * time come out in window creation order (`seq`), restored or not.
+ *
+ * Session and sliding windows keep each key's windows as one entry (`keys`), all in
+ * memory: merging sessions and sliding buckets needs every window of the key at hand.
  */
 class KeyedWindowCore<T, K extends StreamKey, A, R> {
   private emit: (out: WindowResult<K, R>) => void = () => undefined;
@@ -158,11 +170,15 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
   private windows!: KeyedState<Win<K, A>>;
   /** Session/sliding: every window of a key, by list key. */
   private lists!: KeyedState<Win<K, A>[]>;
-  /** Aligned: windows not yet fired, per key, by start; session/sliding: every window per key. */
+  /** Session/sliding: every window per key. */
   private readonly keys = new Map<K, Win<K, A>[]>();
+  /** Session/sliding: keys due. */
   private readonly timers = new TimerIndex<K>();
+  /** Aligned: store keys of open windows, due at their end or next early result. */
+  private readonly due = new TimerIndex<string>();
   /** Aligned: store keys of fired windows, due when their lateness has passed. */
   private readonly expiry = new TimerIndex<string>();
+  private opened = 0;
   private closed = 0;
   private watermark = -Infinity;
   private flushing = false;
@@ -228,7 +244,9 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     };
     this.keys.clear();
     this.timers.clear();
+    this.due.clear();
     this.expiry.clear();
+    this.opened = 0;
     this.closed = 0;
     if (this.aligned) this.windows = provider.store<Win<K, A>>('windows', { save, load: (j) => load(j, null) });
     else this.lists = provider.store<Win<K, A>[]>('keys', { save: (ws) => ws.map(save), load: (j) => (j as JsonValue[]).map((w) => load(w, '')) });
@@ -244,29 +262,29 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     [, this.finals, this.revisions, this.earlies, this.late, this.seq] = m;
     this.keys.clear();
     this.timers.clear();
+    this.due.clear();
     this.expiry.clear();
+    this.opened = 0;
     this.closed = 0;
-    // Timers are rebuilt in creation order: results due at the same time come out in the
-    // order an uninterrupted operator would emit them.
     const pending: Win<K, A>[] = [];
     if (this.aligned) {
-      for (const [skey, w] of this.windows.entries()) {
-        if (w.fired) {
-          this.expiry.add(w.end + this.lateness, skey);
+      // From the keys alone: a window is open exactly when its end is past the watermark
+      // (every window that ended by it has fired). Only open windows with early results
+      // due are read, for their next early time.
+      for (const skey of this.windows.keys()) {
+        let end = windowKeyStart(skey) + this.size;
+        if (!Number.isFinite(end)) end = (this.windows.get(skey) as Win<K, A>).end;
+        if (end <= this.watermark) {
+          this.expiry.add(end + this.lateness, skey);
           this.closed++;
-        } else {
-          pending.push(w);
+          continue;
         }
-      }
-      pending.sort((a, b) => a.seq - b.seq);
-      for (const p of pending) {
-        // The store's own copy: entries() may decode a value from disk without caching it,
-        // and the operator must mutate the copy the store saves.
-        this.windows.pin(p.skey);
-        const w = this.windows.get(p.skey) as Win<K, A>;
-        this.insertOpen(w);
-        this.timers.add(w.end, w.key);
-        if (w.nextEarly < w.end) this.timers.add(w.nextEarly, w.key);
+        this.due.add(end, skey);
+        this.opened++;
+        if (this.early > 0) {
+          const w = this.windows.get(skey) as Win<K, A>;
+          if (w.nextEarly < w.end) this.due.add(w.nextEarly, skey);
+        }
       }
       return;
     }
@@ -299,17 +317,6 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     } else {
       this.lists.changed(lkey);
     }
-  }
-
-  private insertOpen(win: Win<K, A>): void {
-    let wins = this.keys.get(win.key);
-    if (wins === undefined) {
-      wins = [];
-      this.keys.set(win.key, wins);
-    }
-    let i = wins.length;
-    while (i > 0 && (wins[i - 1] as Win<K, A>).start > win.start) i--;
-    wins.splice(i, 0, win);
   }
 
   // ---- subscription ------------------------------------------------------------
@@ -348,6 +355,13 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
   complete(): void {
     if (!this.flushOnComplete) return;
     this.flushing = true;
+    if (this.aligned) {
+      while (this.due.size > 0) {
+        const t = this.due.peek();
+        this.watermark = t;
+        this.fireAligned(this.due.pop(), t);
+      }
+    }
     while (this.timers.size > 0) {
       const t = this.timers.peek();
       this.watermark = t;
@@ -358,10 +372,19 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
 
   stats(): KeyedWindowStats {
     let open = 0;
-    for (const wins of this.keys.values()) open += wins.length;
+    let keys = this.keys.size;
+    if (this.aligned) {
+      // Keys with an open window, from the timer index (aligned windows keep no per-key map).
+      const seen = new Set<string>();
+      this.due.forEach((skey) => seen.add(skey.slice(0, 1) + skey.slice(skey.indexOf(':') + 1)));
+      keys = seen.size;
+      open = this.opened;
+    } else {
+      for (const wins of this.keys.values()) open += wins.length;
+    }
     return {
       watermark: this.watermark,
-      keys: this.keys.size,
+      keys,
       openWindows: open + this.closed,
       finals: this.finals,
       revisions: this.revisions,
@@ -410,34 +433,24 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
       const end = start + size;
       if (W >= end + this.lateness) continue;
       accepted = true;
+      const skey = windowKey(key, start);
+      let win = this.windows.get(skey);
       if (W < end) {
-        // Open: pinned in memory, indexed by key.
-        const wins = this.keys.get(key);
-        let win: Win<K, A> | undefined;
-        if (wins !== undefined) {
-          for (let i = 0; i < wins.length; i++) {
-            if ((wins[i] as Win<K, A>).start === start) {
-              win = wins[i];
-              break;
-            }
-          }
-        }
+        // Open: in the store, its key in the timer index.
         if (win === undefined) {
-          win = this.newWin(key, start, end, windowKey(key, start));
-          this.windows.set(win.skey, win);
-          this.windows.pin(win.skey);
-          this.insertOpen(win);
-          this.timers.add(end, key);
-          if (win.nextEarly < end) this.timers.add(win.nextEarly, key);
+          win = this.newWin(key, start, end, skey);
+          this.windows.set(skey, win);
+          this.due.add(end, skey);
+          if (win.nextEarly < end) this.due.add(win.nextEarly, skey);
+          this.opened++;
+        } else {
+          this.windows.changed(skey);
         }
         win.acc = this.agg.add(win.acc, event.value, t);
         win.dirty = true;
-        this.windows.changed(win.skey);
         continue;
       }
-      // Fired and within the allowed lateness: in the store (on disk under the runtime).
-      const skey = windowKey(key, start);
-      let win = this.windows.get(skey);
+      // Fired and within the allowed lateness: in the store.
       if (win === undefined) {
         win = this.newWin(key, start, end, skey);
         this.windows.set(skey, win);
@@ -599,6 +612,13 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
   private advance(time: number): void {
     if (!(time > this.watermark)) return;
     this.watermark = time;
+    if (this.aligned) {
+      const due = this.due;
+      while (due.peek() <= time) {
+        const t = due.peek();
+        this.fireAligned(due.pop(), t);
+      }
+    }
     const timers = this.timers;
     while (timers.peek() <= time) {
       const t = timers.peek();
@@ -617,25 +637,31 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
       const key = keys[i] as K;
       const wins = this.keys.get(key);
       if (wins === undefined) continue;
-      if (this.aligned) {
-        this.onAlignedTimer(key, wins, t);
-        if (wins.length === 0) this.keys.delete(key);
-        continue;
-      }
       if (this.spec.kind === 'sliding') this.onSlidingTimer(key, wins, t);
       else this.onTimer(key, wins, t);
       this.touch(key);
     }
   }
 
-  /** Fires the key's open windows that ended by `t` (they move to the store) and early results due. */
-  private onAlignedTimer(key: K, wins: Win<K, A>[], t: number): void {
-    let keep = 0;
+  /**
+   * Aligned windows due at `t`: fires those that ended by then (they stay in the store
+   * for the allowed lateness) and early results due, in creation order.
+   */
+  private fireAligned(skeys: string[], t: number): void {
+    const wins: Win<K, A>[] = [];
+    let sorted = true;
+    for (let i = 0; i < skeys.length; i++) {
+      const w = this.windows.get(skeys[i] as string);
+      if (w === undefined || w.fired) continue;
+      if (wins.length > 0 && (wins[wins.length - 1] as Win<K, A>).seq > w.seq) sorted = false;
+      wins.push(w);
+    }
+    if (!sorted) wins.sort((a, b) => a.seq - b.seq);
     for (let i = 0; i < wins.length; i++) {
       const win = wins[i] as Win<K, A>;
       if (win.end <= t) {
-        this.fire(key, win);
-        this.windows.unpin(win.skey);
+        this.fire(win.key, win);
+        this.opened--;
         if (this.lateness > 0) {
           this.windows.changed(win.skey);
           this.expiry.add(win.end + this.lateness, win.skey);
@@ -646,12 +672,11 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
         continue;
       }
       if (win.nextEarly <= t) {
-        this.fireEarly(key, win, t);
+        this.fireEarly(win.key, win, t);
+        if (win.nextEarly < win.end) this.due.add(win.nextEarly, win.skey);
         this.windows.changed(win.skey);
       }
-      wins[keep++] = win;
     }
-    wins.length = keep;
   }
 
   private onTimer(key: K, wins: Win<K, A>[], t: number): void {
@@ -660,7 +685,10 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
       const win = wins[i] as Win<K, A>;
       if (!win.fired) {
         if (win.end <= t) this.fire(key, win);
-        else if (win.nextEarly <= t) this.fireEarly(key, win, t);
+        else if (win.nextEarly <= t) {
+          this.fireEarly(key, win, t);
+          if (win.nextEarly < win.end) this.timers.add(win.nextEarly, key);
+        }
       }
       if (win.fired && win.end + this.lateness <= t) continue;
       wins[keep++] = win;
@@ -676,7 +704,6 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     }
     const steps = Math.floor((t - win.nextEarly) / this.early) + 1;
     win.nextEarly += steps * this.early;
-    if (win.nextEarly < win.end) this.timers.add(win.nextEarly, key);
   }
 
   private onSlidingTimer(key: K, wins: Win<K, A>[], t: number): void {

@@ -30,6 +30,12 @@ export interface KeyedState<V> {
   unpin(key: string): void;
   /** Every entry, in memory or on disk; for rebuilding an operator's indexes after a restore. */
   entries(): IterableIterator<[string, V]>;
+  /**
+   * Every key, in memory or on disk, without decoding values: for an operator that can
+   * rebuild its indexes from keys alone (a restore then costs a key scan, not a decode of
+   * every entry).
+   */
+  keys(): IterableIterator<string>;
 }
 
 /** Gives an operator its named stores. */
@@ -82,6 +88,9 @@ export class MemoryKeyedState<V> implements KeyedState<V> {
   unpin(): void {}
   entries(): IterableIterator<[string, V]> {
     return this.map.entries();
+  }
+  keys(): IterableIterator<string> {
+    return this.map.keys();
   }
   get size(): number {
     return this.map.size;

@@ -70,6 +70,11 @@ export class TimerIndex<K> {
     return [...this.due.entries()].sort((a, b) => a[0] - b[0]).map(([t, keys]) => [t, [...keys]]);
   }
 
+  /** Every key registered, in no particular order. */
+  forEach(fn: (key: K) => void): void {
+    for (const keys of this.due.values()) for (let i = 0; i < keys.length; i++) fn(keys[i] as K);
+  }
+
   clear(): void {
     this.heap.length = 0;
     this.due.clear();

@@ -15,8 +15,8 @@ const ident = { save: (v: JsonValue): JsonValue => v, load: (j: JsonValue): Json
 /** A changelog partition as a list of sealed records, in offset order. */
 class Log {
   readonly records: Array<{ key: string; value: Buffer | null }> = [];
-  append(records: ReadonlyArray<{ key: string; plain: Buffer | null }>, upTo = records.length): void {
-    for (const r of records.slice(0, upTo)) this.records.push({ key: r.key, value: r.plain === null ? null : sealState(r.plain, key) });
+  append(iterable: Iterable<{ key: string; plain: Buffer | null }>, upTo = Infinity): void {
+    for (const r of [...iterable].slice(0, upTo)) this.records.push({ key: r.key, value: r.plain === null ? null : sealState(r.plain, key) });
   }
   /** What compaction would keep: the last record per key (tombstones dropped). */
   compacted(): Log {
@@ -66,7 +66,7 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     store.set('a', 1);
     store.set('b', 2);
     const c1 = state.prepare({ offset: '10' });
-    expect(c1.records.map((r) => parseRecordKey(r.key))).toEqual([
+    expect([...c1.records].map((r) => parseRecordKey(r.key))).toEqual([
       { type: 'entry', topic: TOPIC, store: 'stats/windows', slot: 0, chunk: 0, key: 'a' },
       { type: 'entry', topic: TOPIC, store: 'stats/windows', slot: 0, chunk: 0, key: 'b' },
       { type: 'meta', topic: TOPIC },
@@ -75,9 +75,9 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     store.set('b', 3);
     const c2 = state.prepare({ offset: '11' });
     // Only b, into the slot that does not hold its committed value.
-    expect(c2.records.map((r) => parseRecordKey(r.key))).toEqual([{ type: 'entry', topic: TOPIC, store: 'stats/windows', slot: 1, chunk: 0, key: 'b' }, { type: 'meta', topic: TOPIC }]);
+    expect([...c2.records].map((r) => parseRecordKey(r.key))).toEqual([{ type: 'entry', topic: TOPIC, store: 'stats/windows', slot: 1, chunk: 0, key: 'b' }, { type: 'meta', topic: TOPIC }]);
     c2.finish(null);
-    expect(state.prepare({ offset: '11' }).records).toHaveLength(1);
+    expect([...state.prepare({ offset: '11' }).records]).toHaveLength(1);
   });
 
   it('restores from the changelog alone what was committed, and ignores a commit that landed in part', () => {
@@ -141,9 +141,9 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     log.append(c.records);
     c.finish(null);
     c = w.state.prepare({ offset: '4' });
-    const tombstones = c.records.filter((r) => r.plain === null);
+    const tombstones = [...c.records].filter((r) => r.plain === null);
     expect(tombstones.map((r) => parseRecordKey(r.key))).toEqual([expect.objectContaining({ key: 'a', slot: 1 }), expect.objectContaining({ key: 'a', slot: 0 })]);
-    for (const upTo of [1, c.records.length]) {
+    for (const upTo of [1, [...c.records].length]) {
       const view = new Log();
       view.records.push(...log.records);
       view.append(c.records, upTo);
@@ -152,7 +152,7 @@ describe('partition state: incremental commits, restores, torn commits', () => {
       expect(all(r.store)).toEqual({ keep: 0 });
     }
     c.finish(null);
-    expect(w.state.prepare({ offset: '5' }).records).toHaveLength(1);
+    expect([...w.state.prepare({ offset: '5' }).records]).toHaveLength(1);
   });
 
   it('a clean restart restores from the local store plus only the changelog tail written since its last local commit', () => {
@@ -188,6 +188,59 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     void dir.close();
   });
 
+  it('keeps committed deletions apart from values on disk: after a clean restart their tombstones are still due, and keys() lists only live entries', () => {
+    const path = tmp();
+    const log = new Log();
+    let dir = openLmdbStateDir(path);
+    const w = open(dir);
+    for (let i = 0; i < 5; i++) w.store.set(`k${i}`, i);
+    let c = w.state.prepare({ offset: '5' });
+    log.append(c.records);
+    c.finish(String(log.end));
+    w.store.delete('k3');
+    c = w.state.prepare({ offset: '6' });
+    log.append(c.records);
+    c.finish(String(log.end));
+    expect([...w.store.keys()].sort()).toEqual(['k0', 'k1', 'k2', 'k4']);
+    void dir.close();
+    dir = openLmdbStateDir(path);
+    const back = open(dir);
+    expect(restore(back.state, log, true, log.end)).toEqual({ offset: '6' });
+    expect([...back.store.keys()].sort()).toEqual(['k0', 'k1', 'k2', 'k4']);
+    expect(back.store.get('k3')).toBeUndefined();
+    // The deletion's tombstones (both slots of k3) go out with the next commit.
+    const next = [...back.state.prepare({ offset: '7' }).records];
+    expect(next.filter((r) => r.plain === null).map((r) => (parseRecordKey(r.key) as { key: string }).key)).toEqual(['k3', 'k3']);
+    // Set again after its deletion: the value goes to the slot the deletion did not use.
+    back.store.set('k3', 33);
+    const again = [...back.state.prepare({ offset: '7' }).records].map((r) => parseRecordKey(r.key) as { key: string; slot?: number });
+    expect(again[0]).toMatchObject({ key: 'k3', slot: 0 });
+    void dir.close();
+  });
+
+  it('does not use a local store written in another layout: the partition is restored from the changelog', () => {
+    const path = tmp();
+    const log = new Log();
+    let dir = openLmdbStateDir(path);
+    const w = open(dir);
+    w.store.set('a', 1);
+    const c = w.state.prepare({ offset: '1' });
+    log.append(c.records);
+    c.finish(String(log.end));
+    // What an earlier version wrote: a commit record without the layout's number.
+    const kv = dir.kv(`${TOPIC}:0`);
+    const commit = JSON.parse((kv.get('m') as Buffer).toString('utf8')) as Record<string, unknown>;
+    delete commit.format;
+    kv.write([['m', Buffer.from(JSON.stringify(commit))]]);
+    void dir.close();
+    dir = openLmdbStateDir(path);
+    const back = open(dir);
+    expect(back.state.localCommit()).toBeNull();
+    expect(restore(back.state, log, false)).toEqual({ offset: '1' });
+    expect(all(back.store)).toEqual({ a: 1 });
+    void dir.close();
+  });
+
   it('keeps the heap under its budget by evicting committed entries, and reads them back from the local store', () => {
     const memory = new StateMemory(512 * 1024);
     const { state, store } = open(openLmdbStateDir(tmp()), memory);
@@ -208,7 +261,7 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     const huge = Array.from({ length: 60_000 }, (_, i) => `entry-${i}`);
     store.set('huge', huge);
     const c = state.prepare({ offset: '1' });
-    expect(c.records.length).toBeGreaterThan(3);
+    expect([...c.records].length).toBeGreaterThan(3);
     for (const r of c.records) expect(Buffer.byteLength(r.key) + (r.plain?.length ?? 0) + 64).toBeLessThan(MAX_RECORD_BYTES);
     log.append(c.records);
     c.finish(null);
@@ -220,7 +273,7 @@ describe('partition state: incremental commits, restores, torn commits', () => {
   it('refuses a record it cannot open, naming the store and key', () => {
     const { state, store } = open(memoryStateDir());
     store.set('dev-7', 1);
-    const rec = state.prepare({ offset: '1' }).records[0] as { key: string; plain: Buffer };
+    const rec = [...state.prepare({ offset: '1' }).records][0] as { key: string; plain: Buffer };
     const value = sealState(rec.plain, generateStreamKey('state.k1'));
     let err: unknown;
     try {

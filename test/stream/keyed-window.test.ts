@@ -15,6 +15,7 @@ import {
   type StreamEvent,
 } from '../../src/stream';
 import { checkpointRun, rec, runSync, testScheduler, wm } from './helpers';
+import { FakeProvider, restartRun, runKeyed } from './keyed-state-fake';
 
 interface R {
   k: string;
@@ -207,6 +208,47 @@ describe('keyedWindow — options and state', () => {
       expect(restored).toEqual(uninterrupted);
       expect(typeof JSON.stringify(snapshot)).toBe('string');
     }
+  });
+
+  it.each([
+    ['tumbling', tumbling(10), undefined],
+    ['tumbling with early results', tumbling(10), 3],
+    ['hopping', hopping(10, 5), 4],
+  ] as const)('%s under a store evicted after every event: the same outputs, restarted at any point', (_name, window, earlyEvery) => {
+    const inputs: StreamEvent<R>[] = [];
+    let t = 0;
+    for (let i = 0; i < 160; i++) {
+      t += (i * 7) % 5;
+      inputs.push(r(t - ((i * 13) % 23), `k${i % 5}`, i));
+      if (i % 6 === 5) inputs.push(wm(t - 3));
+    }
+    const make = () => keyedWindow({ key: (x: R) => x.k, window, allowedLateness: 12, earlyEvery, aggregate: aggregate({ n: count<R>(), max: max((x: R) => x.v) }) });
+    const whole = runSync(make(), inputs);
+    expect(whole.filter((o) => o.type === 'revision').length).toBeGreaterThan(3);
+    expect(runKeyed(make(), inputs).outputs).toEqual(whole);
+    for (let cut = 1; cut < inputs.length; cut += 7) expect(restartRun(make, inputs, cut)).toEqual(whole);
+  });
+
+  it('restores aligned windows from the store keys alone, reading no window, and expires fired ones after the lateness', () => {
+    const make = () => keyedWindow({ key: (x: R) => x.k, window: tumbling(10), allowedLateness: 100, aggregate: count<R>() });
+    const inputs: StreamEvent<R>[] = [];
+    for (let w = 0; w < 20; w++) for (let k = 0; k < 50; k++) inputs.push(r(w * 10 + 1, `k${k}`, 1));
+    inputs.push(wm(195));
+    const first = runKeyed(make(), inputs, { complete: false });
+    // Windows that ended by 95 are past their lateness at watermark 195: gone.
+    expect(first.provider.committed('windows')).toHaveLength(1000 - 450);
+    const op = make();
+    const restored = runKeyed(op, [], { provider: new FakeProvider(first.provider.disksCopy()), meta: first.meta, complete: false });
+    // 500 fired windows waiting out their lateness and 50 open ones, known without a read.
+    expect(restored.provider.stores.get('windows')?.gets).toBe(0);
+    expect(op.stats()).toMatchObject({ keys: 50, openWindows: 550 });
+    // The open ones fire; windows past the lateness go from the store.
+    const provider = new FakeProvider(first.provider.disksCopy());
+    const rest = runKeyed(make(), [wm(250)], { provider, meta: first.meta, complete: false });
+    expect(rest.outputs).toHaveLength(50);
+    expect(rest.outputs.every((o) => o.type === 'final' && o.window.start === 190)).toBe(true);
+    // Those that ended by 150 are past their lateness at 250.
+    expect(provider.committed('windows')).toHaveLength(550 - 300);
   });
 
   it('refuses a snapshot from other settings and a second concurrent subscription', () => {
