@@ -55,6 +55,7 @@
  *   VIGIL_BENCH_WORKER_RESTORE_LIMIT_S cap of the restore run, s [240]
  *   VIGIL_BENCH_WORKER_RESTORE        0: skip the restore run [1]
  *   VIGIL_BENCH_WORKER_HEAP_MB        --max-old-space-size of the workers [Node's default]
+ *   VIGIL_BENCH_WORKER_NODE_FLAGS     more node/V8 flags for the workers, space-separated
  *   VIGIL_BENCH_WORKER_COMMIT_MS      checkpointIntervalMs of the workers [the runtime's default]
  *   VIGIL_BENCH_WORKER_PROFILE=<dir>  run the workers under --cpu-prof, profiles in <dir>/<run>/
  *   VIGIL_BENCH_WORKER_HEAPSNAP=<dir> a heap snapshot of each worker once caught up, in <dir>
@@ -66,6 +67,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildSync } from 'esbuild';
 import { startKafka, type KafkaService } from '../scripts/services';
 import { KafkaBus } from '../src/bus';
 import { generateStreamKey, type StreamDataKey } from '../src/crypto';
@@ -81,7 +83,7 @@ const PIPELINES = (env.VIGIL_BENCH_WORKER_PIPELINES ?? 'minimal,vitals').split('
 const LIMIT_MS = Number(env.VIGIL_BENCH_WORKER_LIMIT_S ?? 360) * 1000;
 const RESTORE_LIMIT_MS = Number(env.VIGIL_BENCH_WORKER_RESTORE_LIMIT_S ?? 240) * 1000;
 const RESTORE = env.VIGIL_BENCH_WORKER_RESTORE !== '0';
-/** `stateCacheBytes` of the workers (default: the runtime's, 128 MiB). */
+/** `stateCacheBytes` of the workers (default: the runtime's, 192 MiB). */
 const CACHE_BYTES = env.VIGIL_BENCH_WORKER_CACHE_MB === undefined ? undefined : Math.round(Number(env.VIGIL_BENCH_WORKER_CACHE_MB) * 1024 * 1024);
 /** Each worker's local state store lives under here (removed at the end). */
 const STATE_ROOT = mkdtempSync(join(tmpdir(), 'vigil-bench-state-'));
@@ -97,6 +99,16 @@ const WAIT_CHECKPOINT_MS = 60_000;
 const GRACE_MS = 30_000;
 const STARTUP_MS = 120_000;
 const CHILD = join(__dirname, 'lib', 'worker-bench-child.ts');
+/**
+ * The child bundled to plain JavaScript (esbuild, dependencies left to node_modules), run
+ * with plain `node` as `vigil worker` runs its compiled code: no TypeScript loader thread in
+ * its memory, no compiling at start. Profiled runs use tsx, so profiles name the sources.
+ */
+const CHILD_BUNDLE = join(__dirname, '..', 'node_modules', '.cache', 'vigil-bench', 'worker-bench-child.cjs');
+
+function bundleChild(): void {
+  buildSync({ entryPoints: [CHILD], bundle: true, platform: 'node', target: 'node20', format: 'cjs', packages: 'external', outfile: CHILD_BUNDLE, logLevel: 'warning' });
+}
 const MB = 1048576;
 const TTY = process.stderr.isTTY === true;
 
@@ -158,12 +170,13 @@ const b64 = (k: StreamDataKey): { keyId: string; key: string } => ({ keyId: k.ke
  * shutdown (its last checkpoint would only cost time).
  */
 async function runChild(cfg: WorkerBenchChildConfig, label: string, end: 'kill' | 'stop' = 'kill'): Promise<ChildOutcome> {
-  const execArgv = ['--import', 'tsx'];
+  const execArgv = PROFILE_DIR ? ['--import', 'tsx'] : [];
   if (HEAP_MB) execArgv.push(`--max-old-space-size=${HEAP_MB}`);
+  if (env.VIGIL_BENCH_WORKER_NODE_FLAGS) execArgv.push(...env.VIGIL_BENCH_WORKER_NODE_FLAGS.split(/\s+/).filter(Boolean));
   // One folder per run: Node names the files by pid and thread (tsx's loader thread writes one too; the big one is the worker's).
   if (PROFILE_DIR) execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, `${cfg.topicPrefix}${cfg.pipeline}-${cfg.mode}`)}`);
   const spawnedAt = Date.now();
-  const child = fork(CHILD, [JSON.stringify(cfg)], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const child = fork(PROFILE_DIR ? CHILD : CHILD_BUNDLE, [JSON.stringify(cfg)], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   children.add(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -349,7 +362,9 @@ function sideBySide(s: SizeReport): string {
   add('GC share', (_o, r) => `${(100 * r.gcShare).toFixed(1)}%`);
   add('peak RSS MB (VmHWM)', (_o, r) => mb(r.peakRssBytes));
   add('peak RSS anon / file MB (1 s samples)', (_o, r) => `${mb(r.peakRssAnonBytes ?? 0)} / ${mb(r.peakRssFileBytes ?? 0)}`);
+  add('peak V8 heap committed / external MB (1 s samples)', (_o, r) => `${mb(r.peakHeapTotalBytes ?? 0)} / ${mb(r.peakExternalBytes ?? 0)}`);
   add('heap used at end MB', (_o, r) => `${mb(r.heapUsedBytes)} (limit ${mb(r.heapLimitBytes)})`);
+  add('state cache at end MB (estimate) / evictions', (_o, r) => (r.stats ? `${mb(r.stats.stateCacheBytes)} / ${int(r.stats.stateEvictions)}` : '-'));
   add('longest event-loop stall', (_o, r) => `${int(r.maxEventLoopStallMs)} ms`);
   add('outputs', (_o, r) => int(r.stats?.outputs ?? 0));
   add('checkpoints written / failed', (_o, r) => `${r.checkpointEvents.count} / ${r.stats?.checkpointFailures ?? 0}`);
@@ -423,6 +438,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg();
   const sizes: SizeReport[] = [];
   try {
+    if (!PROFILE_DIR) bundleChild();
     process.stderr.write(`worker: starting Kafka on 127.0.0.1… (${RECORDS.toLocaleString('en-US')} readings × sizes ${SIZES.join(', ')} devices; pipelines ${PIPELINES.join(', ')}; limit ${LIMIT_MS / 1000} s per run)\n`);
     kafka = await startKafka({ log: (l) => process.stderr.write(`${l}\n`) });
     const telemetryKey = generateStreamKey('telemetry.vitals.bench');

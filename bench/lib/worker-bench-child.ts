@@ -98,6 +98,9 @@ export interface WorkerBenchChildResult {
   /** Highest RssAnon (heap, buffers) and RssFile (mapped files: the LMDB store, code) seen at the 1 s samples. */
   readonly peakRssAnonBytes: number;
   readonly peakRssFileBytes: number;
+  /** Highest V8 heap committed (heapTotal) and memory outside it (external: Buffers, native) at the 1 s samples. */
+  readonly peakHeapTotalBytes?: number;
+  readonly peakExternalBytes?: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
   readonly heapLimitBytes: number;
@@ -117,7 +120,7 @@ export interface WorkerBenchChildResult {
 }
 
 /** Peaks of the RSS parts, sampled each second. */
-const rssPeaks = { anon: 0, file: 0 };
+const rssPeaks = { anon: 0, file: 0, heapTotal: 0, external: 0 };
 
 function vm(field: string): number {
   try {
@@ -297,6 +300,8 @@ async function main(): Promise<void> {
       peakRssBytes: vm('VmHWM'),
       peakRssAnonBytes: Math.max(rssPeaks.anon, vm('RssAnon')),
       peakRssFileBytes: Math.max(rssPeaks.file, vm('RssFile')),
+      peakHeapTotalBytes: Math.max(rssPeaks.heapTotal, mem.heapTotal),
+      peakExternalBytes: Math.max(rssPeaks.external, mem.external),
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       heapLimitBytes: getHeapStatistics().heap_size_limit,
@@ -384,6 +389,9 @@ async function main(): Promise<void> {
   setInterval(() => {
     rssPeaks.anon = Math.max(rssPeaks.anon, vm('RssAnon'));
     rssPeaks.file = Math.max(rssPeaks.file, vm('RssFile'));
+    const m = process.memoryUsage();
+    rssPeaks.heapTotal = Math.max(rssPeaks.heapTotal, m.heapTotal);
+    rssPeaks.external = Math.max(rssPeaks.external, m.external);
     const s = worker?.stats();
     // A worker that stopped (its consumer crashed, a checkpoint it cannot restore…) reads no more.
     if (s !== undefined && (s.state === 'failed' || s.state === 'stopped') && caughtUpAt === null) report(false, `worker ${s.state}: ${failure || 'no error reported'}`);
