@@ -3,16 +3,17 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { VigilError } from '../errors';
 
 /**
- * The local store of one source partition's state: string keys, byte values, atomic batch
- * writes. A cache of what the changelog holds, written only at commits, so after a crash
+ * The local store of one source partition's state: string keys, text values (everything
+ * stored is JSON behind a one-character tag; text, not bytes, so that neither a write nor
+ * a read makes a Buffer per entry), atomic batch writes. A cache of what the changelog holds, written only at commits, so after a crash
  * it is exactly the state of its last local commit.
  */
 export interface LocalKv {
-  get(key: string): Buffer | undefined;
+  get(key: string): string | undefined;
   /** Applies the changes in one transaction (null: delete); `changes` may be produced lazily. */
-  write(changes: Iterable<readonly [string, Buffer | null]>): void;
+  write(changes: Iterable<readonly [string, string | null]>): void;
   /** Entries whose key starts with `prefix`, in key order. */
-  entries(prefix: string): IterableIterator<[string, Buffer]>;
+  entries(prefix: string): IterableIterator<[string, string]>;
   /** Keys that start with `prefix`, in key order (values are not read). */
   keys(prefix: string): IterableIterator<string>;
   clear(): void;
@@ -35,19 +36,19 @@ function storeError(path: string, action: string, err: unknown): VigilError {
 
 class LmdbKv implements LocalKv {
   constructor(
-    private readonly db: Database<Buffer, string>,
+    private readonly db: Database<string, string>,
     private readonly where: string,
   ) {}
 
-  get(key: string): Buffer | undefined {
+  get(key: string): string | undefined {
     try {
-      return this.db.getBinary(key) ?? undefined;
+      return this.db.get(key) ?? undefined;
     } catch (err) {
       throw storeError(this.where, `read ${JSON.stringify(key)}`, err);
     }
   }
 
-  write(changes: Iterable<readonly [string, Buffer | null]>): void {
+  write(changes: Iterable<readonly [string, string | null]>): void {
     let n = 0;
     try {
       this.db.transactionSync(() => {
@@ -62,7 +63,7 @@ class LmdbKv implements LocalKv {
     }
   }
 
-  *entries(prefix: string): IterableIterator<[string, Buffer]> {
+  *entries(prefix: string): IterableIterator<[string, string]> {
     try {
       for (const { key, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) yield [key, value];
     } catch (err) {
@@ -93,10 +94,10 @@ class LmdbKv implements LocalKv {
  * lookups, which is what lets the synchronous operator chain read spilled state inline.
  */
 export function openLmdbStateDir(path: string): LocalStateDir {
-  let root: RootDatabase<Buffer, string>;
+  let root: RootDatabase<string, string>;
   try {
     mkdirSync(path, { recursive: true, mode: 0o700 });
-    root = open<Buffer, string>({ path, maxDbs: 4096, encoding: 'binary', compression: false });
+    root = open<string, string>({ path, maxDbs: 4096, encoding: 'string', compression: false });
   } catch (err) {
     throw storeError(path, 'open', err);
   }
@@ -108,7 +109,7 @@ export function openLmdbStateDir(path: string): LocalStateDir {
       let kv = dbs.get(name);
       if (kv === undefined) {
         try {
-          kv = new LmdbKv(root.openDB<Buffer, string>({ name, encoding: 'binary' }), `${path} [${name}]`);
+          kv = new LmdbKv(root.openDB<string, string>({ name, encoding: 'string' }), `${path} [${name}]`);
         } catch (err) {
           throw storeError(path, `open database ${name}`, err);
         }
@@ -123,17 +124,17 @@ export function openLmdbStateDir(path: string): LocalStateDir {
 }
 
 class MemoryKv implements LocalKv {
-  private readonly map = new Map<string, Buffer>();
-  get(key: string): Buffer | undefined {
+  private readonly map = new Map<string, string>();
+  get(key: string): string | undefined {
     return this.map.get(key);
   }
-  write(changes: Iterable<readonly [string, Buffer | null]>): void {
+  write(changes: Iterable<readonly [string, string | null]>): void {
     for (const [k, v] of changes) {
       if (v === null) this.map.delete(k);
       else this.map.set(k, v);
     }
   }
-  *entries(prefix: string): IterableIterator<[string, Buffer]> {
+  *entries(prefix: string): IterableIterator<[string, string]> {
     const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix)).sort();
     for (const k of keys) {
       const v = this.map.get(k);
@@ -150,7 +151,7 @@ class MemoryKv implements LocalKv {
 
 /**
  * Encoded state in memory: no `stateDir` (tests, the in-memory demo). Evicted values stay
- * in RAM as bytes, and every restore reads the changelog.
+ * in RAM as JSON text, and every restore reads the changelog.
  */
 export function memoryStateDir(): LocalStateDir {
   const dbs = new Map<string, MemoryKv>();

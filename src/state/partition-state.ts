@@ -1,6 +1,6 @@
 import { VigilError } from '../errors';
 import type { JsonValue, KeyedState, StateCodec, StateProvider } from '../stream';
-import { CHUNK_BYTES, RecordKind, entryRecordKey, metaRecordKey, statePlain, type OpenedState, type ParsedKey } from './changelog-codec';
+import { CHUNK_BYTES, RecordKind, entryRecordKey, metaRecordKey, statePlain, statePlainFromJson, type OpenedState, type ParsedKey } from './changelog-codec';
 import type { LocalKv } from './local-kv';
 
 const SEP = '\u0000';
@@ -9,9 +9,10 @@ const EMPTY = Buffer.alloc(0);
 const LOCAL_META = 'm';
 /**
  * Layout of the local store; a store written in another layout is not used (the partition
- * is restored from the changelog instead). 2: deletion markers under their own prefix.
+ * is restored from the changelog instead). 2: deletion markers under their own prefix;
+ * 3: values are text (the slot as a digit, then the JSON).
  */
-const LOCAL_FORMAT = 2;
+const LOCAL_FORMAT = 3;
 /**
  * Heap cost of a cached entry: its cache slot, entry record and key string, plus the live
  * value at about four times its JSON size (objects, arrays, boxed numbers and bigints cost
@@ -100,7 +101,7 @@ export interface StateRecord {
 /** One store's part of a commit: its records, then (once they are acknowledged) its local writes, then done. */
 interface StorePart {
   records(): Iterable<StateRecord>;
-  writes(): Iterable<readonly [string, Buffer | null]>;
+  writes(): Iterable<readonly [string, string | null]>;
   done(): void;
 }
 
@@ -172,7 +173,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       return undefined;
     }
     const value = this.decode(buf, key);
-    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: buf[0] as number, bytes: estimate(buf.length), nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     return value;
@@ -296,7 +297,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     const prefix = this.prefix;
     const markerPrefix = this.markerPrefix;
     const due = this.tombstonesDue;
-    const json = (e: Entry<V>, key: string): Buffer => this.json(e.value as V, key);
+    const json = (e: Entry<V>, key: string): string => this.json(e.value as V, key);
     return {
       records: function* (): Iterable<StateRecord> {
         for (let i = 0; i < entries.length; i++) {
@@ -308,7 +309,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
             yield { key: entryRecordKey(topic, name, slot, 0, key), plain: statePlain(RecordKind.Deleted, epoch, 0, 1, EMPTY) };
             continue;
           }
-          const j = json(e, key);
+          const text = json(e, key);
+          // UTF-8 takes at most 3 bytes per UTF-16 unit: most values are known to fit one chunk without encoding them twice.
+          if (text.length * 3 <= CHUNK_BYTES) {
+            yield { key: entryRecordKey(topic, name, slot, 0, key), plain: statePlainFromJson(RecordKind.Value, epoch, text) };
+            continue;
+          }
+          const j = Buffer.from(text, 'utf8');
           const chunks = Math.max(1, Math.ceil(j.length / CHUNK_BYTES));
           for (let c = 0; c < chunks; c++) yield { key: entryRecordKey(topic, name, slot, c, key), plain: statePlain(RecordKind.Value, epoch, c, chunks, j.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES)) };
         }
@@ -317,24 +324,21 @@ export class CachedKeyedState<V> implements KeyedState<V> {
           yield { key: entryRecordKey(topic, name, marker as 0 | 1, 0, key), plain: null };
         }
       },
-      writes: function* (): Iterable<readonly [string, Buffer | null]> {
+      writes: function* (): Iterable<readonly [string, string | null]> {
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
           if (e.nextSlot === -1) continue;
           const key = entryKeys[i] as string;
           if (e.value === undefined) {
             yield [prefix + key, null];
-            yield [markerPrefix + key, Buffer.from([e.nextSlot])];
+            yield [markerPrefix + key, SLOT_DIGIT[e.nextSlot] as string];
             continue;
           }
           // Encoded again rather than kept from the records: the same bytes (the value has
           // not changed), without holding every entry's JSON through the whole commit.
-          const j = json(e, key);
-          const v = Buffer.allocUnsafe(1 + j.length);
-          v[0] = e.nextSlot;
-          j.copy(v, 1);
-          e.nextLen = j.length;
-          yield [prefix + key, v];
+          const text = json(e, key);
+          e.nextLen = text.length;
+          yield [prefix + key, (SLOT_DIGIT[e.nextSlot] as string) + text];
           if (due.has(key)) yield [markerPrefix + key, null];
         }
         for (const [key] of tombstoned) yield [markerPrefix + key, null];
@@ -363,14 +367,14 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     };
   }
 
-  private json(value: V, key: string): Buffer {
+  private json(value: V, key: string): string {
     let saved: JsonValue;
     try {
       saved = this.codec.save(value);
     } catch (err) {
       throw new VigilError('VIGIL_E_INTERNAL', `state store ${this.name}: cannot save entry ${JSON.stringify(key)}: ${(err as Error).message}`, { cause: err });
     }
-    return Buffer.from(JSON.stringify(saved), 'utf8');
+    return JSON.stringify(saved);
   }
 
   /** After a restore: forget the cache, re-learn the markers whose tombstones are due. */
@@ -380,7 +384,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     this.dirtyKeys = [];
     this.tombstonesDue.clear();
     const n = this.markerPrefix.length;
-    for (const [k, buf] of this.kv.entries(this.markerPrefix)) this.tombstonesDue.set(k.slice(n), buf[0] as number);
+    for (const [k, v] of this.kv.entries(this.markerPrefix)) this.tombstonesDue.set(k.slice(n), slotOf(v));
   }
 
   dispose(): void {
@@ -408,9 +412,9 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     return localSlot(this.kv, this.prefix + key, this.markerPrefix + key);
   }
 
-  private decode(buf: Buffer, key: string): V {
+  private decode(text: string, key: string): V {
     try {
-      return this.codec.load(JSON.parse(buf.toString('utf8', 1)) as JsonValue);
+      return this.codec.load(JSON.parse(text.slice(1)) as JsonValue);
     } catch (err) {
       throw new VigilError('VIGIL_E_STATE_STORE', `local state store: entry ${JSON.stringify(key)} of store ${this.name} cannot be decoded: ${(err as Error).message}`, { details: { store: this.name, key }, cause: err });
     }
@@ -426,7 +430,7 @@ export interface TailRecord {
 interface Candidate {
   epoch: number;
   kind: RecordKind;
-  chunks: Array<Buffer | undefined>;
+  chunks: Array<string | undefined>;
   count: number;
 }
 
@@ -470,7 +474,7 @@ export class PartitionState {
     const buf = this.kv.get(LOCAL_META);
     if (buf === undefined) return null;
     try {
-      const m = JSON.parse(buf.toString('utf8')) as LocalCommit & { format?: number };
+      const m = JSON.parse(buf) as LocalCommit & { format?: number };
       return typeof m.epoch === 'number' && m.format === LOCAL_FORMAT ? m : null;
     } catch {
       return null;
@@ -493,10 +497,10 @@ export class PartitionState {
       finish: (tailFrom) => {
         this.epoch = epoch;
         if (tailFrom !== null) this.lastTailFrom = tailFrom;
-        const commit = Buffer.from(JSON.stringify({ format: LOCAL_FORMAT, epoch, meta, tailFrom: this.lastTailFrom }), 'utf8');
+        const commit = JSON.stringify({ format: LOCAL_FORMAT, epoch, meta, tailFrom: this.lastTailFrom });
         // One transaction: every store's changes, then the commit record.
         this.kv.write(
-          (function* (): Iterable<readonly [string, Buffer | null]> {
+          (function* (): Iterable<readonly [string, string | null]> {
             for (const p of parts) yield* p.writes();
             yield [LOCAL_META, commit];
           })(),
@@ -541,16 +545,17 @@ export class PartitionState {
         if (p.chunk === 0) slots[p.slot] = null;
         return;
       }
-      // Copies: the tail's fetch buffers must not stay alive behind small entries.
+      // As text: the tail's fetch buffers must not stay alive behind small entries. A chunk
+      // boundary may split a UTF-8 sequence, so only a whole value is decoded as one.
       if (p.chunk === 0) {
-        slots[p.slot] = { epoch: o.epoch, kind: o.kind, chunks: [Buffer.from(o.json)], count: o.chunks };
+        slots[p.slot] = { epoch: o.epoch, kind: o.kind, chunks: [o.chunks === 1 ? o.json.toString('utf8') : o.json.toString('latin1')], count: o.chunks };
       } else {
         const c = slots[p.slot];
-        if (c !== null && c !== undefined && c.epoch === o.epoch) c.chunks[p.chunk] = Buffer.from(o.json);
+        if (c !== null && c !== undefined && c.epoch === o.epoch) c.chunks[p.chunk] = o.json.toString('latin1');
       }
     };
     const finish = (tailEnd: string | null): JsonValue | null => {
-      const writes: Array<[string, Buffer | null]> = [];
+      const writes: Array<[string, string | null]> = [];
       for (const [id, slots] of seen) {
         const cut = id.indexOf(SEP);
         const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
@@ -579,13 +584,13 @@ export class PartitionState {
         }
         if (best === null) writes.push([localKey, null], [markerKey, null]);
         else if (best.c === 'local') continue;
-        else if (best.c.kind === RecordKind.Deleted) writes.push([localKey, null], [markerKey, Buffer.from([best.slot])]);
-        else writes.push([localKey, Buffer.concat([Buffer.from([best.slot]), ...(best.c.chunks as Buffer[])])], [markerKey, null]);
+        else if (best.c.kind === RecordKind.Deleted) writes.push([localKey, null], [markerKey, SLOT_DIGIT[best.slot] as string]);
+        else writes.push([localKey, (SLOT_DIGIT[best.slot] as string) + joinChunks(best.c.chunks as string[])], [markerKey, null]);
       }
       seen.clear();
       this.epoch = committed;
       this.lastTailFrom = tailEnd ?? local?.tailFrom ?? null;
-      if (meta !== null) writes.push([LOCAL_META, Buffer.from(JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom }), 'utf8')]);
+      if (meta !== null) writes.push([LOCAL_META, JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom })]);
       this.kv.write(writes);
       for (const s of this.stores.values()) s.reload();
       return meta;
@@ -604,6 +609,19 @@ export class PartitionState {
 
 /** The changelog slot of a local entry: its live value's, else its committed deletion's; −1 when it has neither. */
 function localSlot(kv: LocalKv, valueKey: string, markerKey: string): number {
-  const buf = kv.get(valueKey) ?? kv.get(markerKey);
-  return buf === undefined ? -1 : (buf[0] as number);
+  const v = kv.get(valueKey) ?? kv.get(markerKey);
+  return v === undefined ? -1 : slotOf(v);
+}
+
+/** Local values start with their changelog slot as a digit. */
+const SLOT_DIGIT = ['0', '1'] as const;
+
+function slotOf(local: string): number {
+  return local.charCodeAt(0) - 48;
+}
+
+/** A value's JSON from its chunks: one chunk is already text; several were kept as bytes (latin1) and are decoded whole. */
+function joinChunks(chunks: readonly string[]): string {
+  if (chunks.length === 1) return chunks[0] as string;
+  return Buffer.from(chunks.join(''), 'latin1').toString('utf8');
 }

@@ -229,9 +229,9 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     c.finish(String(log.end));
     // What an earlier version wrote: a commit record without the layout's number.
     const kv = dir.kv(`${TOPIC}:0`);
-    const commit = JSON.parse((kv.get('m') as Buffer).toString('utf8')) as Record<string, unknown>;
+    const commit = JSON.parse(kv.get('m') as string) as Record<string, unknown>;
     delete commit.format;
-    kv.write([['m', Buffer.from(JSON.stringify(commit))]]);
+    kv.write([['m', JSON.stringify(commit)]]);
     void dir.close();
     dir = openLmdbStateDir(path);
     const back = open(dir);
@@ -260,6 +260,9 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     const { state, store } = open(memoryStateDir());
     const huge = Array.from({ length: 60_000 }, (_, i) => `entry-${i}`);
     store.set('huge', huge);
+    // Multi-byte text: a chunk boundary falls inside a UTF-8 sequence somewhere.
+    const accented = Array.from({ length: 40_000 }, (_, i) => `entrée-${i}-ü€`);
+    store.set('accented', accented);
     const c = state.prepare({ offset: '1' });
     expect([...c.records].length).toBeGreaterThan(3);
     for (const r of c.records) expect(Buffer.byteLength(r.key) + (r.plain?.length ?? 0) + 64).toBeLessThan(MAX_RECORD_BYTES);
@@ -268,6 +271,7 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     const r = open(memoryStateDir());
     restore(r.state, log, false);
     expect(r.store.get('huge')).toEqual(huge);
+    expect(r.store.get('accented')).toEqual(accented);
   });
 
   it('refuses a record it cannot open, naming the store and key', () => {
