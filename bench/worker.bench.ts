@@ -353,6 +353,7 @@ function sideBySide(s: SizeReport): string {
   add('result', (o) => unfinished(o) || 'finished');
   add('records read', (_o, r) => `${int(r.records)} of ${int(r.totalRecords)}`);
   add('records/s', (_o, r) => int(r.recordsPerSec), vr && mr && mr.recordsPerSec > 0 ? `${((100 * vr.recordsPerSec) / mr.recordsPerSec).toFixed(1)}% of minimal` : '');
+  add('records/s with all state committed', (_o, r) => (r.recordsPerSecCommitted ? int(r.recordsPerSecCommitted) : '-'), vr?.recordsPerSecCommitted && mr?.recordsPerSecCommitted ? `${((100 * vr.recordsPerSecCommitted) / mr.recordsPerSecCommitted).toFixed(1)}% of minimal` : '');
   add('records/s, first 30 s → last 30 s', (o) => {
     const e = edgeRates(o);
     return e ? `${int(e.first)} → ${int(e.last)}` : '-';

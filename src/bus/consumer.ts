@@ -18,6 +18,12 @@ export interface BusConsumerOptions {
   readonly rebalanceTimeoutMs?: number;
   /** Kafka: longest a fetch waits for new data (bounds how fast a rebalance is noticed). Default 1,000 ms. */
   readonly maxWaitMs?: number;
+  /**
+   * Kafka: most bytes one fetch returns (all partitions; each partition at most 1 MiB or
+   * this, the smaller). The response is held until its messages are processed. Default
+   * 10 MiB (kafkajs').
+   */
+  readonly maxFetchBytes?: number;
 }
 
 /** Messages of one partition, in offset order. */

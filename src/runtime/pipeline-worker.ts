@@ -143,7 +143,8 @@ export class PipelineWorker {
     }
     this.local = o.stateDir === undefined ? memoryStateDir() : openLmdbStateDir(join(o.stateDir, this.definition.name));
     this.producer = o.bus.producer();
-    const consumer = o.bus.consumer({ fromBeginning: true, ...o.consumer, groupId: o.groupId, partitionsConsumedConcurrently: 1 });
+    // Fetches of at most 4 MiB: a response stays in memory until its last message is processed.
+    const consumer = o.bus.consumer({ fromBeginning: true, maxFetchBytes: 4 * 1024 * 1024, ...o.consumer, groupId: o.groupId, partitionsConsumedConcurrently: 1 });
     this.consumer = consumer;
     await consumer.subscribe([...this.kinds.keys()]);
     await consumer.run({

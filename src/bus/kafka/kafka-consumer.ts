@@ -56,6 +56,7 @@ export class KafkaConsumer implements BusConsumer {
       heartbeatInterval: options.heartbeatIntervalMs ?? 1000,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 10000,
       maxWaitTimeInMs: options.maxWaitMs ?? 1000,
+      ...(options.maxFetchBytes === undefined ? {} : { maxBytes: options.maxFetchBytes, maxBytesPerPartition: Math.min(1024 * 1024, options.maxFetchBytes) }),
       allowAutoTopicCreation: false,
       // A crash is reported to onError and ends this consumer; the process decides what next.
       retry: { retries, restartOnFailure: async () => false },
