@@ -22,6 +22,10 @@ const LOCAL_FORMAT = 3;
  */
 const ENTRY_OVERHEAD = 128;
 const estimate = (jsonBytes: number): number => ENTRY_OVERHEAD + 4 * jsonBytes;
+/** Heap cost of a settled entry: the entry and its JSON as a one-byte string. */
+const settledBytes = (text: string): number => ENTRY_OVERHEAD + 16 + text.length;
+/** Whether an entry holds a value (live or settled), not a deletion. */
+const holds = (e: Entry<unknown>): boolean => e.value !== undefined || e.text !== null;
 
 /**
  * The heap budget of a worker's state caches (`worker.stateCacheBytes`). Stores count what
@@ -80,8 +84,10 @@ export class StateMemory {
 }
 
 interface Entry<V> {
-  /** undefined: deleted since the last commit. */
+  /** undefined: deleted since the last commit, or settled (`text`). */
   value: V | undefined;
+  /** A settled entry: the live value's JSON (decoded again on the next get). */
+  text: string | null;
   dirty: boolean;
   pinned: boolean;
   /** Slot of the last committed value: −2 not yet looked up, −1 none. */
@@ -130,7 +136,7 @@ const ABSENT_BYTES = 64;
  * entries are all alike (detectors look up every record's key, and most devices have no
  * state in most detectors). Never mutated: set() and delete() replace it.
  */
-const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, nextSlot: -1, nextLen: 0 };
+const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, text: null, nextSlot: -1, nextLen: 0 };
 
 /**
  * One keyed store of one source partition: a bounded cache over the local store, with the
@@ -162,7 +168,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   get(key: string): V | undefined {
     const e = this.cache.get(key);
-    if (e !== undefined) return e.value;
+    if (e !== undefined) return e.text === null ? e.value : this.unsettle(key, e, e.text);
     const buf = this.kv.get(this.prefix + key);
     if (buf === undefined) {
       // Remember the absence too: detectors look up every record's key and most keys
@@ -173,7 +179,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       return undefined;
     }
     const value = this.decode(buf, key);
-    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), text: null, nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     return value;
@@ -183,11 +189,12 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     const e = this.cache.get(key);
     if (e !== undefined && e !== ABSENT) {
       e.value = value;
+      if (e.text !== null) this.unsettled(e);
       this.mark(key, e);
       return;
     }
     if (e === ABSENT) this.memory.used -= ABSENT_BYTES;
-    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), text: null, nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -195,7 +202,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   changed(key: string): void {
     const e = this.cache.get(key);
-    if (e === undefined || e.value === undefined) throw new VigilError('VIGIL_E_INTERNAL', `state store ${this.name}: changed(${JSON.stringify(key)}) for a key it does not hold in memory`);
+    if (e === undefined || !holds(e)) throw new VigilError('VIGIL_E_INTERNAL', `state store ${this.name}: changed(${JSON.stringify(key)}) for a key it does not hold in memory`);
     this.mark(key, e);
   }
 
@@ -204,11 +211,12 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     if (e === ABSENT) return; // known absent, nothing changed: nothing to delete
     if (e !== undefined) {
       e.value = undefined;
+      if (e.text !== null) this.unsettled(e);
       e.pinned = false;
       this.mark(key, e);
       return;
     }
-    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, text: null, nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -224,8 +232,27 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     if (e !== undefined && e !== ABSENT) e.pinned = false;
   }
 
+  /**
+   * Keeps the entry as its JSON until its next get: for a value the operator is done with
+   * for a while (a fired window waiting out its lateness), about a quarter of the heap of
+   * the live value; a commit then writes that JSON as it is.
+   */
+  settle(key: string): void {
+    const e = this.cache.get(key);
+    if (e === undefined || e.value === undefined || e.pinned) return;
+    const text = this.json(e.value, key);
+    e.value = undefined;
+    e.text = text;
+    const bytes = settledBytes(text);
+    this.memory.used += bytes - e.bytes;
+    e.bytes = bytes;
+  }
+
   *entries(): IterableIterator<[string, V]> {
-    for (const [k, e] of this.cache) if (e.value !== undefined) yield [k, e.value];
+    for (const [k, e] of this.cache) {
+      if (e.value !== undefined) yield [k, e.value];
+      else if (e.text !== null) yield [k, this.decodeJson(e.text, k)];
+    }
     const n = this.prefix.length;
     for (const [k, buf] of this.kv.entries(this.prefix)) {
       const key = k.slice(n);
@@ -235,7 +262,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   }
 
   *keys(): IterableIterator<string> {
-    for (const [k, e] of this.cache) if (e.value !== undefined) yield k;
+    for (const [k, e] of this.cache) if (holds(e)) yield k;
     const n = this.prefix.length;
     for (const k of this.kv.keys(this.prefix)) {
       const key = k.slice(n);
@@ -281,7 +308,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       if (e === undefined || !e.dirty) continue;
       const committed = e.slot === -2 ? this.slotOnDisk(key) : e.slot;
       // A deletion never committed: nothing to write or mark.
-      e.nextSlot = e.value === undefined && committed === -1 ? -1 : committed === 0 ? 1 : 0;
+      e.nextSlot = !holds(e) && committed === -1 ? -1 : committed === 0 ? 1 : 0;
       entries.push(e);
       entryKeys.push(key);
     }
@@ -290,14 +317,14 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     const tombstoned: Array<[string, number]> = [];
     for (const [key, marker] of this.tombstonesDue) {
       const e = this.cache.get(key);
-      if (e !== undefined && e.value !== undefined) continue;
+      if (e !== undefined && holds(e)) continue;
       tombstoned.push([key, marker]);
     }
     const name = this.name;
     const prefix = this.prefix;
     const markerPrefix = this.markerPrefix;
     const due = this.tombstonesDue;
-    const json = (e: Entry<V>, key: string): string => this.json(e.value as V, key);
+    const json = (e: Entry<V>, key: string): string => e.text ?? this.json(e.value as V, key);
     return {
       records: function* (): Iterable<StateRecord> {
         for (let i = 0; i < entries.length; i++) {
@@ -305,7 +332,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
           if (e.nextSlot === -1) continue;
           const slot = e.nextSlot as 0 | 1;
           const key = entryKeys[i] as string;
-          if (e.value === undefined) {
+          if (!holds(e)) {
             yield { key: entryRecordKey(topic, name, slot, 0, key), plain: statePlain(RecordKind.Deleted, epoch, 0, 1, EMPTY) };
             continue;
           }
@@ -329,7 +356,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
           const e = entries[i] as Entry<V>;
           if (e.nextSlot === -1) continue;
           const key = entryKeys[i] as string;
-          if (e.value === undefined) {
+          if (!holds(e)) {
             yield [prefix + key, null];
             yield [markerPrefix + key, SLOT_DIGIT[e.nextSlot] as string];
             continue;
@@ -350,14 +377,14 @@ export class CachedKeyedState<V> implements KeyedState<V> {
           const key = entryKeys[i] as string;
           if (e.nextSlot === -1) {
             this.drop(key, e);
-          } else if (e.value === undefined) {
+          } else if (!holds(e)) {
             this.drop(key, e);
             this.tombstonesDue.set(key, e.nextSlot);
           } else {
             e.slot = e.nextSlot;
             this.tombstonesDue.delete(key);
             e.dirty = false;
-            const bytes = estimate(e.nextLen);
+            const bytes = e.text !== null ? settledBytes(e.text) : estimate(e.nextLen);
             this.memory.used += bytes - e.bytes;
             e.bytes = bytes;
           }
@@ -365,6 +392,21 @@ export class CachedKeyedState<V> implements KeyedState<V> {
         for (const [key] of tombstoned) this.tombstonesDue.delete(key);
       },
     };
+  }
+
+  /** A settled entry's value, live again (it is the cache's copy from now on). */
+  private unsettle(key: string, e: Entry<V>, text: string): V {
+    const value = this.decodeJson(text, key);
+    e.value = value;
+    this.unsettled(e);
+    return value;
+  }
+
+  private unsettled(e: Entry<V>): void {
+    const bytes = estimate((e.text as string).length);
+    e.text = null;
+    this.memory.used += bytes - e.bytes;
+    e.bytes = bytes;
   }
 
   private json(value: V, key: string): string {
@@ -401,7 +443,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   }
 
   private drop(key: string, e: Entry<V>): void {
-    if (this.cache.get(key) === e && e.value === undefined) {
+    if (this.cache.get(key) === e && !holds(e)) {
       this.cache.delete(key);
       this.memory.used -= e.bytes;
     }
@@ -412,9 +454,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     return localSlot(this.kv, this.prefix + key, this.markerPrefix + key);
   }
 
-  private decode(text: string, key: string): V {
+  private decode(local: string, key: string): V {
+    return this.decodeJson(local.slice(1), key);
+  }
+
+  private decodeJson(text: string, key: string): V {
     try {
-      return this.codec.load(JSON.parse(text.slice(1)) as JsonValue);
+      return this.codec.load(JSON.parse(text) as JsonValue);
     } catch (err) {
       throw new VigilError('VIGIL_E_STATE_STORE', `local state store: entry ${JSON.stringify(key)} of store ${this.name} cannot be decoded: ${(err as Error).message}`, { details: { store: this.name, key }, cause: err });
     }

@@ -460,6 +460,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
       win.acc = this.agg.add(win.acc, event.value, t);
       this.fire(key, win);
       this.windows.changed(skey);
+      this.windows.settle(skey);
     }
     if (!accepted) this.rejectLate(event);
   }
@@ -664,6 +665,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
         this.opened--;
         if (this.lateness > 0) {
           this.windows.changed(win.skey);
+          this.windows.settle(win.skey);
           this.expiry.add(win.end + this.lateness, win.skey);
           this.closed++;
         } else {

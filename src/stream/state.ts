@@ -25,6 +25,12 @@ export interface KeyedState<V> {
   /** The value under `key` was changed in place: it goes into the next commit. */
   changed(key: string): void;
   delete(key: string): void;
+  /**
+   * The operator is done with `key`'s value for a while (e.g. a fired window waiting out its
+   * lateness): the runtime may keep it encoded until the next `get`, which then returns a
+   * fresh copy. Do not touch a value after settling it; get it again.
+   */
+  settle(key: string): void;
   /** Keeps `key`'s value in memory (never evicted) until `unpin`: for values an operator indexes. */
   pin(key: string): void;
   unpin(key: string): void;
@@ -84,6 +90,7 @@ export class MemoryKeyedState<V> implements KeyedState<V> {
   delete(key: string): void {
     this.map.delete(key);
   }
+  settle(): void {}
   pin(): void {}
   unpin(): void {}
   entries(): IterableIterator<[string, V]> {

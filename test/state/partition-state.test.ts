@@ -241,6 +241,42 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     void dir.close();
   });
 
+  it('keeps a settled entry as its JSON: less heap, committed as it is, a fresh copy on the next get', () => {
+    const log = new Log();
+    const memory = new StateMemory(64 * 1024 * 1024);
+    const { state, store } = open(memoryStateDir(), memory);
+    const big = { values: Array.from({ length: 50 }, (_, i) => i * 1.5), label: 'fired window' };
+    store.set('w', big);
+    store.set('other', 1);
+    const before = memory.used;
+    store.settle('w');
+    expect(memory.used).toBeLessThan(before);
+    expect([...store.keys()].sort()).toEqual(['other', 'w']);
+    expect(all(store)).toEqual({ other: 1, w: big });
+    // Still dirty: the commit writes its JSON.
+    store.settle('w');
+    const c = state.prepare({ offset: '1' });
+    log.append(c.records);
+    c.finish(null);
+    const fresh = open(memoryStateDir());
+    restore(fresh.state, log, false);
+    expect(fresh.store.get('w')).toEqual(big);
+    // The next get decodes a fresh copy; a change to it is committed, a deletion too.
+    const copy = store.get('w') as { label: string };
+    expect(copy).toEqual(big);
+    expect(copy).not.toBe(big);
+    copy.label = 'revised';
+    store.changed('w');
+    store.settle('w');
+    store.delete('other');
+    const c2 = state.prepare({ offset: '2' });
+    log.append(c2.records);
+    c2.finish(null);
+    const again = open(memoryStateDir());
+    restore(again.state, log, false);
+    expect(all(again.store)).toEqual({ w: { ...big, label: 'revised' } });
+  });
+
   it('keeps the heap under its budget by evicting committed entries, and reads them back from the local store', () => {
     const memory = new StateMemory(512 * 1024);
     const { state, store } = open(openLmdbStateDir(tmp()), memory);

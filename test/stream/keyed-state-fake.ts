@@ -72,6 +72,13 @@ export class FakeStore<V> implements KeyedState<V> {
     }
   }
 
+  /** As the runtime: the value is kept as its JSON; the next get decodes a fresh copy (a held reference goes stale). */
+  settle(key: string): void {
+    const e = this.cache.get(key);
+    if (e === undefined || e.value === undefined || e.pinned) return;
+    e.value = this.codec.load(JSON.parse(JSON.stringify(this.codec.save(e.value))) as JsonValue);
+  }
+
   pin(key: string): void {
     if (this.get(key) === undefined) return;
     (this.cache.get(key) as Entry<V>).pinned = true;
