@@ -8,9 +8,10 @@
  *    by device as gateways do, each device every ~1 s of event time, all devices interleaved
  *    in time order, ±150 ms jitter, 0.1 % of reports 2–5 s late). Both pipelines of a size
  *    read the same topic.
- * 2. For each pipeline, one worker in a CHILD process (bench/lib/worker-bench-child.ts:
- *    `startPipeline`, a fresh consumer group, the runtime's default commit interval, 30 s) reads the
- *    topic from the beginning to its end:
+ * 2. For each pipeline, one worker in a CHILD process (bench/lib/worker-bench-child.ts,
+ *    bundled with esbuild and run by plain `node` as the compiled `vigil worker` is; under
+ *    tsx when profiling: `startPipeline`, a fresh consumer group, the runtime's default
+ *    commit interval, 30 s) reads the topic from the beginning to its end:
  *    - `vitals`: pipelines/vitals.ts as deployed (10 s stats per soldier + 3 alert detectors,
  *      6 h allowed lateness);
  *    - `minimal`: one 10 s tumbling per-device count / mean / max of heart rate, same
@@ -21,7 +22,9 @@
  *    (VmHWM), longest event-loop stall, outputs, checkpoints written / refused and their
  *    sizes (every changelog send is measured, refused ones too). Once caught up the child
  *    calls `checkpoint()` once (timed), so the last records are covered whether the runtime
- *    checkpoints on a timer or only between batches.
+ *    checkpoints on a timer or only between batches. "records/s with all state committed"
+ *    adds that checkpoint's time: a run that catches up before its first 30 s timer leaves
+ *    all of its commit work to it, so the plain rate of two pipelines can compare unlike work.
  * 3. Restarts, each timed from spawn until its positions reach the end offsets (node start,
  *    group join + state restore, catch-up), and the state restore alone:
  *    - a clean restart on the same disk: the vitals child is stopped cleanly (`stop()`)
