@@ -1,15 +1,39 @@
 import { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { FrameOpener } from '../codec';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { FrameOpener, MAX_FRAME_BYTES } from '../codec';
 import { boxSharedKey, getCryptoBackend, readDeviceKeyFile, readIngestKeyFile } from '../crypto';
 import { isVigilError } from '../errors';
 import { readRegistryFile, toDeviceEntry } from '../registry';
 import { b64, printJson } from './output';
 
+/** Most bytes read from a frame file: a largest frame as hex text, with room for spacing. */
+const MAX_FRAME_FILE_BYTES = 4 * MAX_FRAME_BYTES;
+
+/**
+ * A frame file's bytes, read only up to the limit: a device file or a pipe (`/dev/zero`,
+ * `/dev/urandom`) never ends, and a frame cannot be longer anyway.
+ */
+function readFrameFile(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(MAX_FRAME_FILE_BYTES + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n > MAX_FRAME_FILE_BYTES) throw new Error(`${path} holds more than ${MAX_FRAME_FILE_BYTES} bytes: not a frame (a frame is at most ${MAX_FRAME_BYTES} bytes, ${2 * MAX_FRAME_BYTES} as hex)`);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Frame bytes from a file (raw, or hex text) or a hex string on the command line. */
 function frameBytes(arg: string): Uint8Array {
   if (existsSync(arg)) {
-    const raw = readFileSync(arg);
+    const raw = readFrameFile(arg);
     const text = raw.toString('latin1').trim();
     return /^[0-9a-fA-F\s]+$/.test(text) ? new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'hex')) : new Uint8Array(raw);
   }

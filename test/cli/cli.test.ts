@@ -132,4 +132,10 @@ describe('vigil CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/neither a file nor hex bytes/);
   });
+
+  it('reads a frame file only up to the largest frame: a file that never ends is refused, not read for ever', async () => {
+    const r = await vigil('frame', 'inspect', '/dev/zero');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\/dev\/zero holds more than 131072 bytes: not a frame \(a frame is at most 32768 bytes/);
+  });
 });
