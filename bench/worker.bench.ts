@@ -62,6 +62,9 @@
  *   VIGIL_BENCH_WORKER_COMMIT_MS      checkpointIntervalMs of the workers [the runtime's default]
  *   VIGIL_BENCH_WORKER_PROFILE=<dir>  run the workers under --cpu-prof, profiles in <dir>/<run>/
  *   VIGIL_BENCH_WORKER_HEAPSNAP=<dir> a heap snapshot of each worker once caught up, in <dir>
+ *   VIGIL_BENCH_WORKER_TRACE=1        each worker prints its memory every second (anon RSS, V8 heap
+ *                                     committed / used, external, array buffers; MB) on its stderr:
+ *                                     with VIGIL_BENCH_VERBOSE=1, to see where a peak comes from
  *   VIGIL_BENCH_VERBOSE=1             children's stderr
  * A quick run: VIGIL_BENCH_WORKER_RECORDS=20000 VIGIL_BENCH_WORKER_DEVICES=2000 npm run bench worker
  */

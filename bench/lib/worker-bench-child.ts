@@ -399,6 +399,7 @@ async function main(): Promise<void> {
     const m = process.memoryUsage();
     rssPeaks.heapTotal = Math.max(rssPeaks.heapTotal, m.heapTotal);
     rssPeaks.external = Math.max(rssPeaks.external, m.external);
+    if (process.env.VIGIL_BENCH_WORKER_TRACE) process.stderr.write(`memory: ms ${Date.now() - startedAt} rss ${vm('RssAnon') >> 20} total ${m.heapTotal >> 20} used ${m.heapUsed >> 20} ext ${m.external >> 20} ab ${m.arrayBuffers >> 20}\n`);
     const s = worker?.stats();
     // A worker that stopped (its consumer crashed, a checkpoint it cannot restore…) reads no more.
     if (s !== undefined && (s.state === 'failed' || s.state === 'stopped') && caughtUpAt === null) report(false, `worker ${s.state}: ${failure || 'no error reported'}`);

@@ -46,6 +46,8 @@ export function makeLabel(level: ClassificationLevel, releasability: Iterable<st
 export function validateLabel(value: unknown): ClassificationLabel {
   if (typeof value !== 'object' || value === null) throw labelError('must be an object', 'label');
   const { level, releasability } = value as { level?: unknown; releasability?: unknown };
+  const known = internedLabel(level, releasability);
+  if (known !== undefined) return known;
   if (typeof level !== 'string' || classificationRank(level) < 0) throw labelError(`level must be one of ${CLASSIFICATION_LEVELS.join(', ')}`, 'level');
   if (!Array.isArray(releasability)) throw labelError('releasability must be an array', 'releasability');
   if (releasability.length > MAX_RELEASABILITY_ENTRIES) throw labelError(`at most ${MAX_RELEASABILITY_ENTRIES} releasability codes`, 'releasability');
@@ -54,7 +56,39 @@ export function validateLabel(value: unknown): ClassificationLabel {
     if (typeof c !== 'string' || !CODE.test(c)) throw labelError(`releasability code ${i} must match ${String(CODE)}`, 'releasability');
     if (i > 0 && !((releasability[i - 1] as string) < c)) throw labelError('releasability must be sorted and without duplicates', 'releasability');
   }
-  return Object.freeze({ level: level as ClassificationLevel, releasability: Object.freeze([...(releasability as string[])]) });
+  return intern(Object.freeze({ level: level as ClassificationLevel, releasability: Object.freeze([...(releasability as string[])]) }));
+}
+
+/**
+ * Labels are few (a deployment has a handful of level/releasability combinations) and
+ * arrive with every record: one frozen object per distinct label, shared by every record
+ * and window that carries it, instead of a copy per record (a 100,000-device worker held
+ * one per open window). Bounded: past `MAX_INTERNED` distinct labels new ones are not kept.
+ */
+const MAX_INTERNED = 4096;
+const interned = new Map<string, ClassificationLabel>();
+
+function internKey(level: string, releasability: readonly unknown[]): string {
+  let key = level;
+  for (let i = 0; i < releasability.length; i++) key += '|' + String(releasability[i]);
+  return key;
+}
+
+function internedLabel(level: unknown, releasability: unknown): ClassificationLabel | undefined {
+  if (typeof level !== 'string' || !Array.isArray(releasability)) return undefined;
+  const hit = interned.get(internKey(level, releasability));
+  // The key joins unvalidated values, so a hit counts only if it is the same list (a code containing '|' must not pass).
+  if (hit === undefined || hit.level !== level || hit.releasability.length !== releasability.length) return undefined;
+  for (let i = 0; i < releasability.length; i++) if (hit.releasability[i] !== releasability[i]) return undefined;
+  return hit;
+}
+
+function intern(label: ClassificationLabel): ClassificationLabel {
+  const key = internKey(label.level, label.releasability);
+  const hit = interned.get(key);
+  if (hit !== undefined) return hit;
+  if (interned.size < MAX_INTERNED) interned.set(key, label);
+  return label;
 }
 
 /**
@@ -64,5 +98,5 @@ export function validateLabel(value: unknown): ClassificationLabel {
 export function combineLabels(a: ClassificationLabel, b: ClassificationLabel): ClassificationLabel {
   const level = classificationRank(a.level) >= classificationRank(b.level) ? a.level : b.level;
   const other = new Set(b.releasability);
-  return Object.freeze({ level, releasability: Object.freeze(a.releasability.filter((c) => other.has(c))) });
+  return intern(Object.freeze({ level, releasability: Object.freeze(a.releasability.filter((c) => other.has(c))) }));
 }

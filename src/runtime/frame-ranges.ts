@@ -2,20 +2,43 @@ import { MAX_PROVENANCE_ENTRIES, type FrameRange } from '../codec';
 import type { Aggregate, JsonValue } from '../stream';
 
 /**
+ * A sequence number: a number while it is exact with room for +1 (so a Smi, no heap
+ * allocation, for any device that has not sent 2^31 frames), a bigint beyond. One
+ * device's list holds one kind: a list meeting a bigint is converted whole.
+ */
+type Seq = number | bigint;
+const EXACT = BigInt(Number.MAX_SAFE_INTEGER - 1);
+const toSeq = (b: bigint): Seq => (b <= EXACT ? Number(b) : b);
+const succ = (x: Seq): Seq => (typeof x === 'number' ? x + 1 : x + 1n);
+
+/**
  * Per device: inclusive sequence ranges, flat and sorted: [first0, last0, first1, last1, …].
- * Parallel arrays rather than a Map: a per-device window holds one device, and a Map's hash
- * table (~0.5 KB) per window was most of a 100,000-device worker's window heap. An index is
- * built once a window holds more than a few devices.
+ * The first device is inline (a per-device window holds one: no arrays of devices, no
+ * Map), further devices in parallel arrays, with an index once a window holds more than
+ * a few. Over 100,000 open windows the layout is most of what a window costs.
  */
 interface Ranges {
+  device: string | undefined;
+  list: Seq[];
+  more: More | undefined;
+}
+
+interface More {
   devices: string[];
-  lists: bigint[][];
+  lists: Seq[][];
   index: Map<string, number> | undefined;
 }
 
 const INDEX_FROM = 8;
 
-const empty = (): Ranges => ({ devices: [], lists: [], index: undefined });
+const empty = (): Ranges => ({ device: undefined, list: [], more: undefined });
+
+function forEachDevice(acc: Ranges, fn: (device: string, list: Seq[]) => void): void {
+  if (acc.device === undefined) return;
+  fn(acc.device, acc.list);
+  const more = acc.more;
+  if (more !== undefined) for (let i = 0; i < more.devices.length; i++) fn(more.devices[i] as string, more.lists[i] as Seq[]);
+}
 
 /**
  * An aggregate recording which input frames a window's result came from, as per-device
@@ -31,85 +54,118 @@ export function frameRanges<T extends { readonly deviceId: string; readonly seq:
   return {
     create: empty,
     add: (acc, r) => {
-      insert(acc, r.deviceId, r.seq, r.seq);
+      const seq = toSeq(r.seq);
+      insert(acc, r.deviceId, seq, seq);
       return acc;
     },
     merge: (into, other) => {
-      other.devices.forEach((device, d) => {
-        const list = other.lists[d] as bigint[];
-        for (let i = 0; i < list.length; i += 2) insert(into, device, list[i] as bigint, list[i + 1] as bigint);
+      forEachDevice(other, (device, list) => {
+        for (let i = 0; i < list.length; i += 2) insert(into, device, list[i] as Seq, list[i + 1] as Seq);
       });
       return into;
     },
     result: (acc) => {
-      const order = acc.devices.map((_, i) => i).sort((a, b) => ((acc.devices[a] as string) < (acc.devices[b] as string) ? -1 : 1));
+      const all: Array<[string, Seq[]]> = [];
       let total = 0;
-      for (const list of acc.lists) total += list.length / 2;
+      forEachDevice(acc, (device, list) => {
+        all.push([device, list]);
+        total += list.length / 2;
+      });
+      all.sort((a, b) => (a[0] < b[0] ? -1 : 1));
       const widen = total > MAX_PROVENANCE_ENTRIES;
       const out: FrameRange[] = [];
-      for (const d of order) {
-        const deviceId = acc.devices[d] as string;
-        const list = acc.lists[d] as bigint[];
-        if (widen) out.push({ deviceId, firstSeq: list[0] as bigint, lastSeq: list[list.length - 1] as bigint });
-        else for (let i = 0; i < list.length; i += 2) out.push({ deviceId, firstSeq: list[i] as bigint, lastSeq: list[i + 1] as bigint });
+      for (const [deviceId, list] of all) {
+        if (widen) out.push({ deviceId, firstSeq: BigInt(list[0] as Seq), lastSeq: BigInt(list[list.length - 1] as Seq) });
+        else for (let i = 0; i < list.length; i += 2) out.push({ deviceId, firstSeq: BigInt(list[i] as Seq), lastSeq: BigInt(list[i + 1] as Seq) });
         if (out.length >= MAX_PROVENANCE_ENTRIES) break;
       }
       return out;
     },
     // Sequence numbers are u64: strings keep them exact in JSON.
-    save: (acc): JsonValue => acc.devices.map((device, d) => [device, (acc.lists[d] as bigint[]).map(String)]),
+    save: (acc): JsonValue => {
+      const out: JsonValue[] = [];
+      forEachDevice(acc, (device, list) => out.push([device, list.map(String)]));
+      return out;
+    },
     load: (json) => {
       const acc = empty();
-      for (const [device, list] of json as Array<[string, string[]]>) add(acc, device, list.map((x) => BigInt(x)));
+      for (const [device, list] of json as Array<[string, string[]]>) {
+        const seqs = list.map((x) => BigInt(x));
+        addDevice(acc, device, seqs.every((b) => b <= EXACT) ? seqs.map(Number) : seqs);
+      }
       return acc;
     },
   };
 }
 
+/** Position of a device: −1 = the inline one, ≥ 0 = in `more`, −2 = absent. */
 function find(acc: Ranges, device: string): number {
-  if (acc.index !== undefined) return acc.index.get(device) ?? -1;
-  return acc.devices.indexOf(device);
+  if (acc.device === device) return -1;
+  const more = acc.more;
+  if (more === undefined) return -2;
+  if (more.index !== undefined) return more.index.get(device) ?? -2;
+  const i = more.devices.indexOf(device);
+  return i < 0 ? -2 : i;
 }
 
-function add(acc: Ranges, device: string, list: bigint[]): void {
-  if (acc.devices.length === 0) {
-    // Array literals of one: a push onto an empty array reserves room for 17 elements,
-    // which over 100,000 windows of one device each is 60 MB of empty slots.
-    acc.devices = [device];
-    acc.lists = [list];
+function addDevice(acc: Ranges, device: string, list: Seq[]): void {
+  if (acc.device === undefined) {
+    acc.device = device;
+    acc.list = list;
     return;
   }
-  acc.devices.push(device);
-  acc.lists.push(list);
-  if (acc.index !== undefined) acc.index.set(device, acc.devices.length - 1);
-  else if (acc.devices.length > INDEX_FROM) acc.index = new Map(acc.devices.map((d, i) => [d, i]));
+  const more = acc.more;
+  if (more === undefined) {
+    acc.more = { devices: [device], lists: [list], index: undefined };
+    return;
+  }
+  more.devices.push(device);
+  more.lists.push(list);
+  if (more.index !== undefined) more.index.set(device, more.devices.length - 1);
+  else if (more.devices.length > INDEX_FROM) more.index = new Map(more.devices.map((d, i) => [d, i]));
 }
 
-function insert(acc: Ranges, device: string, first: bigint, last: bigint): void {
+function setList(acc: Ranges, at: number, list: Seq[]): void {
+  if (at === -1) acc.list = list;
+  else (acc.more as More).lists[at] = list;
+}
+
+function insert(acc: Ranges, device: string, first: Seq, last: Seq): void {
   const at = find(acc, device);
-  if (at < 0) {
-    add(acc, device, [first, last]);
+  if (at === -2) {
+    // An array literal: a push onto an empty array reserves room for 17 elements.
+    addDevice(acc, device, [first, last]);
     return;
   }
-  let list = acc.lists[at] as bigint[];
+  let list = at === -1 ? acc.list : ((acc.more as More).lists[at] as Seq[]);
+  // One kind per list: a bigint (a sequence past 2^53) converts the whole list.
+  if (typeof list[0] !== typeof first) {
+    if (typeof first === 'bigint') {
+      list = list.map((x) => BigInt(x));
+      setList(acc, at, list);
+    } else {
+      first = BigInt(first);
+      last = BigInt(last);
+    }
+  }
   const n = list.length;
-  const tail = list[n - 1] as bigint;
+  const tail = list[n - 1] as Seq;
   // In-order arrival (the common case): extend or append at the end.
   if (first > tail) {
-    if (first === tail + 1n) list[n - 1] = last;
+    if (first === succ(tail)) list[n - 1] = last;
     else list.push(first, last);
     return;
   }
   // Out of order: rebuild with the new range merged where it overlaps or touches.
-  const out: bigint[] = [];
+  const out: Seq[] = [];
   let f = first;
   let l = last;
   let placed = false;
   for (let i = 0; i < n; i += 2) {
-    const a = list[i] as bigint;
-    const b = list[i + 1] as bigint;
-    if (b + 1n < f) out.push(a, b);
-    else if (l + 1n < a) {
+    const a = list[i] as Seq;
+    const b = list[i + 1] as Seq;
+    if (succ(b) < f) out.push(a, b);
+    else if (succ(l) < a) {
       if (!placed) {
         out.push(f, l);
         placed = true;
@@ -121,6 +177,5 @@ function insert(acc: Ranges, device: string, first: bigint, last: bigint): void 
     }
   }
   if (!placed) out.push(f, l);
-  list = out;
-  acc.lists[at] = list;
+  setList(acc, at, out);
 }

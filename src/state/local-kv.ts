@@ -17,6 +17,15 @@ export interface LocalKv {
   /** Keys that start with `prefix`, in key order (values are not read). */
   keys(prefix: string): IterableIterator<string>;
   clear(): void;
+  /**
+   * Scratch space, apart from the committed entries and never part of a commit: values
+   * changed since the last commit that the heap need not hold until then (settled
+   * entries). Writes are batched; `stashed` sees them at once. Cleared by `clearStash`
+   * (after each commit and restore) and whenever the store is opened.
+   */
+  stash(key: string, text: string): void;
+  stashed(key: string): string | undefined;
+  clearStash(): void;
 }
 
 /** Local stores of a worker: one per source partition it has owned. */
@@ -34,11 +43,60 @@ function storeError(path: string, action: string, err: unknown): VigilError {
   return new VigilError('VIGIL_E_STATE_STORE', `local state store ${path}: cannot ${action}${hint}: ${e?.message ?? String(err)}`, { details: { path, action }, cause: err });
 }
 
+/** Stashed text kept in memory before it is written in one transaction. */
+const STASH_BATCH_CHARS = 1 << 20;
+
 class LmdbKv implements LocalKv {
+  private pending = new Map<string, string>();
+  private pendingChars = 0;
+
   constructor(
     private readonly db: Database<string, string>,
+    private readonly scratch: Database<string, string>,
     private readonly where: string,
-  ) {}
+  ) {
+    this.clearStash();
+  }
+
+  stash(key: string, text: string): void {
+    const before = this.pending.get(key);
+    this.pending.set(key, text);
+    this.pendingChars += text.length - (before?.length ?? 0);
+    if (this.pendingChars >= STASH_BATCH_CHARS) this.flushStash();
+  }
+
+  stashed(key: string): string | undefined {
+    const p = this.pending.get(key);
+    if (p !== undefined) return p;
+    try {
+      return this.scratch.get(key) ?? undefined;
+    } catch (err) {
+      throw storeError(this.where, `read the scratch entry ${JSON.stringify(key)}`, err);
+    }
+  }
+
+  clearStash(): void {
+    this.pending.clear();
+    this.pendingChars = 0;
+    try {
+      this.scratch.clearSync();
+    } catch (err) {
+      throw storeError(this.where, 'clear the scratch space', err);
+    }
+  }
+
+  private flushStash(): void {
+    const pending = this.pending;
+    try {
+      this.scratch.transactionSync(() => {
+        for (const [k, v] of pending) this.scratch.putSync(k, v);
+      });
+    } catch (err) {
+      throw storeError(this.where, `write ${pending.size} settled entries to the scratch space`, err);
+    }
+    this.pending = new Map();
+    this.pendingChars = 0;
+  }
 
   get(key: string): string | undefined {
     try {
@@ -109,7 +167,8 @@ export function openLmdbStateDir(path: string): LocalStateDir {
       let kv = dbs.get(name);
       if (kv === undefined) {
         try {
-          kv = new LmdbKv(root.openDB<string, string>({ name, encoding: 'string' }), `${path} [${name}]`);
+          // The scratch database beside it: uncommitted, so it need not survive a crash (cleared on open).
+          kv = new LmdbKv(root.openDB<string, string>({ name, encoding: 'string' }), root.openDB<string, string>({ name: `~scratch ${name}`, encoding: 'string' }), `${path} [${name}]`);
         } catch (err) {
           throw storeError(path, `open database ${name}`, err);
         }
@@ -125,6 +184,16 @@ export function openLmdbStateDir(path: string): LocalStateDir {
 
 class MemoryKv implements LocalKv {
   private readonly map = new Map<string, string>();
+  private readonly scratch = new Map<string, string>();
+  stash(key: string, text: string): void {
+    this.scratch.set(key, text);
+  }
+  stashed(key: string): string | undefined {
+    return this.scratch.get(key);
+  }
+  clearStash(): void {
+    this.scratch.clear();
+  }
   get(key: string): string | undefined {
     return this.map.get(key);
   }

@@ -22,10 +22,8 @@ const LOCAL_FORMAT = 3;
  */
 const ENTRY_OVERHEAD = 128;
 const estimate = (jsonBytes: number): number => ENTRY_OVERHEAD + 4 * jsonBytes;
-/** Heap cost of a settled entry: the entry and its JSON as a one-byte string. */
-const settledBytes = (text: string): number => ENTRY_OVERHEAD + 16 + text.length;
-/** Whether an entry holds a value (live or settled), not a deletion. */
-const holds = (e: Entry<unknown>): boolean => e.value !== undefined || e.text !== null;
+/** Whether an entry holds a value (live or settled on disk), not a deletion. */
+const holds = (e: Entry<unknown>): boolean => e.value !== undefined || e.stashed;
 
 /**
  * The heap budget of a worker's state caches (`worker.stateCacheBytes`). Stores count what
@@ -84,10 +82,10 @@ export class StateMemory {
 }
 
 interface Entry<V> {
-  /** undefined: deleted since the last commit, or settled (`text`). */
+  /** undefined: deleted since the last commit, or settled (`stashed`). */
   value: V | undefined;
-  /** A settled entry: the live value's JSON (decoded again on the next get). */
-  text: string | null;
+  /** A settled entry: its JSON waits for the next commit in the local store's scratch space, decoded again on the next get. */
+  stashed: boolean;
   dirty: boolean;
   pinned: boolean;
   /** Slot of the last committed value: −2 not yet looked up, −1 none. */
@@ -136,7 +134,7 @@ const ABSENT_BYTES = 64;
  * entries are all alike (detectors look up every record's key, and most devices have no
  * state in most detectors). Never mutated: set() and delete() replace it.
  */
-const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, text: null, nextSlot: -1, nextLen: 0 };
+const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, stashed: false, nextSlot: -1, nextLen: 0 };
 
 /**
  * One keyed store of one source partition: a bounded cache over the local store, with the
@@ -168,7 +166,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   get(key: string): V | undefined {
     const e = this.cache.get(key);
-    if (e !== undefined) return e.text === null ? e.value : this.unsettle(key, e, e.text);
+    if (e !== undefined) return e.stashed ? this.unsettle(key, e) : e.value;
     const buf = this.kv.get(this.prefix + key);
     if (buf === undefined) {
       // Remember the absence too: detectors look up every record's key and most keys
@@ -179,7 +177,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       return undefined;
     }
     const value = this.decode(buf, key);
-    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), text: null, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), stashed: false, nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     return value;
@@ -189,12 +187,16 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     const e = this.cache.get(key);
     if (e !== undefined && e !== ABSENT) {
       e.value = value;
-      if (e.text !== null) this.unsettled(e);
+      if (e.stashed) {
+        e.stashed = false;
+        this.memory.used += estimate(128) - e.bytes;
+        e.bytes = estimate(128);
+      }
       this.mark(key, e);
       return;
     }
     if (e === ABSENT) this.memory.used -= ABSENT_BYTES;
-    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), text: null, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), stashed: false, nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -211,12 +213,12 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     if (e === ABSENT) return; // known absent, nothing changed: nothing to delete
     if (e !== undefined) {
       e.value = undefined;
-      if (e.text !== null) this.unsettled(e);
+      if (e.stashed) e.stashed = false;
       e.pinned = false;
       this.mark(key, e);
       return;
     }
-    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, text: null, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, stashed: false, nextSlot: -1, nextLen: 0 };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -233,25 +235,34 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   }
 
   /**
-   * Keeps the entry as its JSON until its next get: for a value the operator is done with
-   * for a while (a fired window waiting out its lateness), about a quarter of the heap of
-   * the live value; a commit then writes that JSON as it is.
+   * Moves the entry's value off the heap until its next get: for a value the operator is
+   * done with for a while (a fired window waiting out its lateness). Changed since the last
+   * commit, its JSON goes to the local store's scratch space (not part of any commit) and
+   * the next commit writes it from there; once committed, the entry leaves the cache (its
+   * value is on the local disk like any evicted one). So closed windows cost disk, not
+   * heap, and a worker's heap holds what is open plus one cache entry per closed window
+   * changed since the last commit.
    */
   settle(key: string): void {
     const e = this.cache.get(key);
     if (e === undefined || e.value === undefined || e.pinned) return;
-    const text = this.json(e.value, key);
+    if (!e.dirty) {
+      // Unchanged since its commit: the local store has it.
+      this.cache.delete(key);
+      this.memory.used -= e.bytes;
+      return;
+    }
+    this.kv.stash(this.prefix + key, this.json(e.value, key));
     e.value = undefined;
-    e.text = text;
-    const bytes = settledBytes(text);
-    this.memory.used += bytes - e.bytes;
-    e.bytes = bytes;
+    e.stashed = true;
+    this.memory.used += ENTRY_OVERHEAD - e.bytes;
+    e.bytes = ENTRY_OVERHEAD;
   }
 
   *entries(): IterableIterator<[string, V]> {
     for (const [k, e] of this.cache) {
       if (e.value !== undefined) yield [k, e.value];
-      else if (e.text !== null) yield [k, this.decodeJson(e.text, k)];
+      else if (e.stashed) yield [k, this.decodeJson(this.stashedText(k), k)];
     }
     const n = this.prefix.length;
     for (const [k, buf] of this.kv.entries(this.prefix)) {
@@ -324,7 +335,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     const prefix = this.prefix;
     const markerPrefix = this.markerPrefix;
     const due = this.tombstonesDue;
-    const json = (e: Entry<V>, key: string): string => e.text ?? this.json(e.value as V, key);
+    const json = (e: Entry<V>, key: string): string => (e.stashed ? this.stashedText(key) : this.json(e.value as V, key));
     return {
       records: function* (): Iterable<StateRecord> {
         for (let i = 0; i < entries.length; i++) {
@@ -380,11 +391,18 @@ export class CachedKeyedState<V> implements KeyedState<V> {
           } else if (!holds(e)) {
             this.drop(key, e);
             this.tombstonesDue.set(key, e.nextSlot);
+          } else if (e.stashed) {
+            // Settled and now committed: on the local disk, nothing to keep in memory.
+            this.tombstonesDue.delete(key);
+            if (this.cache.get(key) === e) {
+              this.cache.delete(key);
+              this.memory.used -= e.bytes;
+            }
           } else {
             e.slot = e.nextSlot;
             this.tombstonesDue.delete(key);
             e.dirty = false;
-            const bytes = e.text !== null ? settledBytes(e.text) : estimate(e.nextLen);
+            const bytes = estimate(e.nextLen);
             this.memory.used += bytes - e.bytes;
             e.bytes = bytes;
           }
@@ -394,19 +412,22 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     };
   }
 
-  /** A settled entry's value, live again (it is the cache's copy from now on). */
-  private unsettle(key: string, e: Entry<V>, text: string): V {
+  /** A settled entry's value, live again (it is the cache's copy from now on; the scratch copy is dropped at the next commit). */
+  private unsettle(key: string, e: Entry<V>): V {
+    const text = this.stashedText(key);
     const value = this.decodeJson(text, key);
     e.value = value;
-    this.unsettled(e);
+    e.stashed = false;
+    const bytes = estimate(text.length);
+    this.memory.used += bytes - e.bytes;
+    e.bytes = bytes;
     return value;
   }
 
-  private unsettled(e: Entry<V>): void {
-    const bytes = estimate((e.text as string).length);
-    e.text = null;
-    this.memory.used += bytes - e.bytes;
-    e.bytes = bytes;
+  private stashedText(key: string): string {
+    const text = this.kv.stashed(this.prefix + key);
+    if (text === undefined) throw new VigilError('VIGIL_E_STATE_STORE', `local state store: the settled entry ${JSON.stringify(key)} of store ${this.name} is missing from the scratch space`, { details: { store: this.name, key } });
+    return text;
   }
 
   private json(value: V, key: string): string {
@@ -552,6 +573,7 @@ export class PartitionState {
           })(),
         );
         for (const p of parts) p.done();
+        this.kv.clearStash();
         this.memory.committed();
       },
     };
@@ -638,6 +660,7 @@ export class PartitionState {
       this.lastTailFrom = tailEnd ?? local?.tailFrom ?? null;
       if (meta !== null) writes.push([LOCAL_META, JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom })]);
       this.kv.write(writes);
+      this.kv.clearStash();
       for (const s of this.stores.values()) s.reload();
       return meta;
     };

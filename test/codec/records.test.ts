@@ -120,6 +120,15 @@ describe('classification labels', () => {
     }
   });
 
+  it('validateLabel and combineLabels share one frozen object per distinct label, and a code with a separator in it is still refused', () => {
+    const a = validateLabel({ level: 'SECRET', releasability: ['GBR', 'USA'] });
+    expect(validateLabel({ level: 'SECRET', releasability: ['GBR', 'USA'] })).toBe(a);
+    expect(combineLabels(a, makeLabel('CONFIDENTIAL', ['GBR', 'USA']))).toBe(a);
+    expect(validateLabel({ level: 'SECRET', releasability: ['GBR'] })).not.toBe(a);
+    expect(codeOf(() => validateLabel({ level: 'SECRET', releasability: ['GBR|USA'] }))).toBe('VIGIL_E_LABEL_INVALID');
+    expect(codeOf(() => validateLabel({ level: 'SECRET|GBR', releasability: ['USA'] }))).toBe('VIGIL_E_LABEL_INVALID');
+  });
+
   it('combining gives the higher level and the intersection of releasability', () => {
     const a = makeLabel('CONFIDENTIAL', ['GBR', 'NATO', 'USA']);
     const b = makeLabel('SECRET', ['USA', 'NATO', 'FRA']);

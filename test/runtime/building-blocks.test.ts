@@ -89,6 +89,17 @@ describe('frameRanges', () => {
     // u64 sequences survive a JSON round trip exactly.
     const big = agg.add(agg.create(), { deviceId: 'c', seq: 2n ** 64n - 1n }, 0);
     expect(agg.result(agg.load(JSON.parse(JSON.stringify(agg.save(big)))))).toEqual([{ deviceId: 'c', firstSeq: 2n ** 64n - 1n, lastSeq: 2n ** 64n - 1n }]);
+    // A device past 2^53 (kept as bigints from then on) next to small sequences, in and out of order.
+    let mixed = agg.create();
+    for (const seq of [5n, 2n ** 60n, 6n, 2n ** 60n + 1n, 2n ** 53n - 1n, 2n ** 53n, 4n]) mixed = agg.add(mixed, { deviceId: 'd', seq }, 0);
+    const expectedMixed = [
+      { deviceId: 'd', firstSeq: 4n, lastSeq: 6n },
+      { deviceId: 'd', firstSeq: 2n ** 53n - 1n, lastSeq: 2n ** 53n },
+      { deviceId: 'd', firstSeq: 2n ** 60n, lastSeq: 2n ** 60n + 1n },
+    ];
+    expect(agg.result(mixed)).toEqual(expectedMixed);
+    expect(agg.result(agg.load(JSON.parse(JSON.stringify(agg.save(mixed)))))).toEqual(expectedMixed);
+    expect(agg.result(agg.merge(feed([['d', 3], ['e', 1]]), mixed))).toEqual([{ deviceId: 'd', firstSeq: 3n, lastSeq: 6n }, ...expectedMixed.slice(1), { deviceId: 'e', firstSeq: 1n, lastSeq: 1n }]);
   });
 
   it('tracks many devices in one window (indexed past a few) and saves in the same format as before', () => {

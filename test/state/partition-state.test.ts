@@ -241,27 +241,42 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     void dir.close();
   });
 
-  it('keeps a settled entry as its JSON: less heap, committed as it is, a fresh copy on the next get', () => {
+  it.each([
+    ['in memory', false],
+    ['on LMDB', true],
+  ])('moves a settled entry off the heap (%s): committed from the scratch space, then read from the local store, a fresh copy on each get', (_, lmdb) => {
     const log = new Log();
     const memory = new StateMemory(64 * 1024 * 1024);
-    const { state, store } = open(memoryStateDir(), memory);
+    const path = tmp();
+    const dir = lmdb ? openLmdbStateDir(path) : memoryStateDir();
+    const { state, store } = open(dir, memory);
     const big = { values: Array.from({ length: 50 }, (_, i) => i * 1.5), label: 'fired window' };
     store.set('w', big);
     store.set('other', 1);
+    // Many settled entries: past the scratch space's batch, so some are read back from disk.
+    for (let i = 0; i < 3000; i++) {
+      store.set(`s${i}`, { i, pad: 'p'.repeat(400) });
+      store.settle(`s${i}`);
+    }
     const before = memory.used;
     store.settle('w');
     expect(memory.used).toBeLessThan(before);
-    expect([...store.keys()].sort()).toEqual(['other', 'w']);
-    expect(all(store)).toEqual({ other: 1, w: big });
-    // Still dirty: the commit writes its JSON.
+    expect([...store.keys()].filter((k) => !k.startsWith('s')).sort()).toEqual(['other', 'w']);
+    expect(store.get('s7')).toEqual({ i: 7, pad: 'p'.repeat(400) });
+    store.settle('s7');
+    expect(all(store)).toMatchObject({ other: 1, w: big, s2999: { i: 2999 } });
+    // Still dirty: the commit writes its JSON from the scratch space; then it leaves the cache.
     store.settle('w');
+    const cachedBefore = (store as unknown as { cached: number }).cached;
     const c = state.prepare({ offset: '1' });
     log.append(c.records);
     c.finish(null);
+    expect((store as unknown as { cached: number }).cached).toBe(cachedBefore - 3001);
     const fresh = open(memoryStateDir());
     restore(fresh.state, log, false);
     expect(fresh.store.get('w')).toEqual(big);
-    // The next get decodes a fresh copy; a change to it is committed, a deletion too.
+    expect(fresh.store.get('s2999')).toEqual({ i: 2999, pad: 'p'.repeat(400) });
+    // The next get decodes a fresh copy (from the local store now); a change to it is committed, a deletion too.
     const copy = store.get('w') as { label: string };
     expect(copy).toEqual(big);
     expect(copy).not.toBe(big);
@@ -274,7 +289,29 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     c2.finish(null);
     const again = open(memoryStateDir());
     restore(again.state, log, false);
-    expect(all(again.store)).toEqual({ w: { ...big, label: 'revised' } });
+    expect(all(again.store)).toMatchObject({ w: { ...big, label: 'revised' }, s0: { i: 0 } });
+    expect(Object.keys(all(again.store))).toHaveLength(3001);
+  });
+
+  it('does not keep scratch entries across a reopen: a settled, uncommitted change is lost with the process like any other', async () => {
+    const path = tmp();
+    let dir = openLmdbStateDir(path);
+    let { state, store } = open(dir);
+    store.set('a', 1);
+    state.prepare({ offset: '1' }).finish('1');
+    for (let i = 0; i < 3000; i++) {
+      store.set(`s${i}`, 'x'.repeat(500));
+      store.settle(`s${i}`);
+    }
+    const scratchKey = (store as unknown as { prefix: string }).prefix + 's5';
+    expect(dir.kv(`${TOPIC}:0`).stashed(scratchKey)).toBe('"' + 'x'.repeat(500) + '"');
+    await dir.close();
+    dir = openLmdbStateDir(path);
+    expect(dir.kv(`${TOPIC}:0`).stashed(scratchKey)).toBeUndefined();
+    ({ state, store } = open(dir));
+    restore(state, new Log(), true);
+    expect(all(store)).toEqual({ a: 1 });
+    await dir.close();
   });
 
   it('keeps the heap under its budget by evicting committed entries, and reads them back from the local store', () => {
