@@ -1,4 +1,4 @@
-export { startKafka, ensureKafkaJars, kafkaJarDir, KAFKA_VERSION, type KafkaService, type KafkaReuse } from './kafka';
+export { startKafka, ensureKafkaJars, kafkaJarDir, KAFKA_VERSION, type KafkaService, type KafkaReuse, type KafkaSecurity, type KafkaSecureOptions } from './kafka';
 export { startMosquitto, ensureMosquitto, type MosquittoService, type MosquittoTls } from './mosquitto';
 export { freePort, canConnect } from './ports';
 export { startServices, type RunningServices } from './start';

@@ -7,6 +7,7 @@ import { loadConfig } from '../config';
 import { readStreamKeyFile, StreamKeyring, type StreamDataKey } from '../crypto';
 import { isVigilError, VigilError } from '../errors';
 import { out } from './output';
+import { configRelative, kafkaSecurity } from './tls-files';
 
 /** Options of `auditDelivery`, the core of `vigil audit` (a `Bus` is given, so tests need no Kafka). */
 export interface AuditDeliveryOptions {
@@ -94,11 +95,11 @@ export function auditCommand(): Command {
     .action(async (o: { acked: string; key: string[]; config?: string; kafka?: string; topicPrefix?: string; json?: boolean }) => {
       if (o.key.length === 0) throw new VigilError('VIGIL_E_AUDIT_OPTIONS', 'give the telemetry stream key file with --key', { details: { option: 'key' } });
       const keys = await Promise.all(o.key.map((f) => readStreamKeyFile(f)));
-      const cfg = o.kafka !== undefined && o.topicPrefix !== undefined ? undefined : loadConfig(o.config === undefined ? {} : { file: o.config });
-      const brokers = o.kafka !== undefined ? o.kafka.split(',').map((b) => b.trim()).filter((b) => b.length > 0) : (cfg?.kafka.brokers ?? []);
-      const topicPrefix = o.topicPrefix ?? cfg?.kafka.topicPrefix ?? '';
+      const cfg = loadConfig(o.config === undefined ? {} : { file: o.config });
+      const brokers = o.kafka !== undefined ? o.kafka.split(',').map((b) => b.trim()).filter((b) => b.length > 0) : cfg.kafka.brokers;
+      const topicPrefix = o.topicPrefix ?? cfg.kafka.topicPrefix;
       // Few retries: an unreachable Kafka is said within seconds, not after a minute of backoff.
-      const bus = new KafkaBus({ brokers, clientId: 'vigil-audit', logLevel: 'nothing', retries: 2, maxRetryTimeMs: 2000 });
+      const bus = new KafkaBus({ brokers, ...kafkaSecurity(cfg.kafka, configRelative(o.config ?? process.env.VIGIL_CONFIG)), clientId: 'vigil-audit', logLevel: 'nothing', retries: 2, maxRetryTimeMs: 2000 });
       try {
         const report = await auditDelivery({ bus, ackedFile: o.acked, keys, topicPrefix, json: o.json === true, where: brokers.join(',') });
         if (!report.ok) process.exitCode = 1;

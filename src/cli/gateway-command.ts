@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config';
-import { configBaseDir, startGateway } from './gateway-runner';
+import { startGateway } from './gateway-runner';
+import { configBaseDir } from './tls-files';
 import { runUntilSignal } from './run-until-signal';
 
 /** `vigil gateway --config <file>`: runs an edge gateway until SIGTERM or SIGINT (a stop is bounded: see runUntilSignal). */

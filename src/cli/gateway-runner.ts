@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { KafkaBus, MemoryBus, type Bus } from '../bus';
 import { READING_KINDS } from '../codec';
@@ -8,7 +8,7 @@ import { Admission, REJECTED_TOPIC } from '../edge/admission';
 import { Gateway } from '../edge/gateway';
 import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
-import { loadMqttTls } from './mqtt-tls';
+import { kafkaSecurity, loadMqttTls } from './tls-files';
 import { FileSpool } from '../edge/spool';
 import { channels, type GaugeSample } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
@@ -60,7 +60,8 @@ export interface StartGatewayOptions {
   readonly metrics?: VigilMetrics;
 }
 
-const TOPICS = [...READING_KINDS.map((k) => `telemetry.${k}`), REJECTED_TOPIC];
+/** The topics gateways write: one per reading kind, and the rejected frames'. */
+export const GATEWAY_TOPICS = [...READING_KINDS.map((k) => `telemetry.${k}`), REJECTED_TOPIC];
 
 /**
  * Starts a gateway from a validated configuration: registry, keys, replay store, spool,
@@ -102,7 +103,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
 
     const bus =
       options.bus ??
-      new KafkaBus({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+      new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
     if (!options.bus) closers.push(() => bus.close());
     bus.onConnectionChange((connected) => {
       channels.connection.publish({ peer: 'kafka', connected });
@@ -113,9 +114,9 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     const ensureTopics = async (): Promise<void> => {
       for (let delay = 500; !stopped && !topicsReady; delay = Math.min(delay * 2, 30_000)) {
         try {
-          await bus.admin().ensureTopics(TOPICS.map((topic) => ({ topic: cfg.kafka.topicPrefix + topic, partitions: cfg.kafka.partitions })));
+          await bus.admin().ensureTopics(GATEWAY_TOPICS.map((topic) => ({ topic: cfg.kafka.topicPrefix + topic, partitions: cfg.kafka.partitions })));
           topicsReady = true;
-          log.info({ topics: TOPICS.map((t) => cfg.kafka.topicPrefix + t) }, 'kafka topics ready');
+          log.info({ topics: GATEWAY_TOPICS.map((t) => cfg.kafka.topicPrefix + t) }, 'kafka topics ready');
         } catch (err) {
           log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot ensure kafka topics yet; spooling meanwhile');
           await new Promise((r) => setTimeout(r, delay).unref());
@@ -206,7 +207,3 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
   }
 }
 
-/** Relative paths of a config file are relative to the file's folder. */
-export function configBaseDir(configFile: string | undefined): string {
-  return configFile ? dirname(resolve(configFile)) : process.cwd();
-}

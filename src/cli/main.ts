@@ -9,6 +9,8 @@ import { deviceCommand } from './device-command';
 import { frameCommand } from './frame-command';
 import { gatewayCommand } from './gateway-command';
 import { keysCommand } from './keys-command';
+import { kafkaCommand } from './kafka-command';
+import { pkiCommand } from './pki-command';
 import { workerCommand } from './worker-command';
 import { addRunOptions, simCommand } from './sim-command';
 import { tapCommand } from './tap-command';
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addCommand(configCommand());
   program.addCommand(keysCommand());
+  program.addCommand(pkiCommand());
+  program.addCommand(kafkaCommand());
   program.addCommand(deviceCommand());
   program.addCommand(frameCommand());
   program.addCommand(simCommand());

@@ -5,6 +5,7 @@ import { readStreamKeyFile, StreamKeyring, type StreamDataKey } from '../crypto'
 import type { VigilErrorCode } from '../errors';
 import { StreamTap, TapTable, tapRecordJson, tapToken, type StreamTapStats, type TapRecord, type TapUnreadable } from '../tap';
 import { out } from './output';
+import { configRelative, kafkaSecurity } from './tls-files';
 
 /** Unreadable records reported one by one per error code; past it, only the final count. */
 const UNREADABLE_LINES_PER_CODE = 5;
@@ -121,8 +122,10 @@ export function tapCommand(): Command {
         for (const k of keys) out.write(keys.length === 1 ? `${tapToken(k, stream)}\n` : `${k.keyId}\t${tapToken(k, stream)}\n`);
         return;
       }
-      const brokers = o.brokers !== undefined ? o.brokers.split(',').map((b) => b.trim()).filter((b) => b.length > 0) : loadConfig(o.config === undefined ? {} : { file: o.config }).kafka.brokers;
-      const bus = new KafkaBus({ brokers, clientId: 'vigil-tap', logLevel: 'nothing' });
+      // The configuration gives the brokers (unless --brokers) and how to reach them (kafka.ssl, kafka.sasl).
+      const cfg = loadConfig(o.config === undefined ? {} : { file: o.config });
+      const brokers = o.brokers !== undefined ? o.brokers.split(',').map((b) => b.trim()).filter((b) => b.length > 0) : cfg.kafka.brokers;
+      const bus = new KafkaBus({ brokers, ...kafkaSecurity(cfg.kafka, configRelative(o.config ?? process.env.VIGIL_CONFIG)), clientId: 'vigil-tap', logLevel: 'nothing' });
       const ac = new AbortController();
       const interrupt = (): void => ac.abort();
       process.once('SIGINT', interrupt);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config';
-import { configBaseDir } from './gateway-runner';
+import { configBaseDir } from './tls-files';
 import { pipelineCatalogue } from './pipeline-catalogue';
 import { runUntilSignal } from './run-until-signal';
 import { startWorker } from './worker-runner';

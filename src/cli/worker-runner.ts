@@ -9,6 +9,7 @@ import { channels, type PipelineRestoreEvent } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { startPipeline, type PipelineDefinition, type PipelineWorker } from '../runtime';
 import { startHttpServer, type VigilHttpServer } from '../serve';
+import { kafkaSecurity } from './tls-files';
 
 /** Restart backoff of a failed pipeline: first delay, longest delay, and how long a run must last to reset it. */
 const RESTART_MIN_MS = 1000;
@@ -58,7 +59,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   }
   const telemetryKey = await readStreamKeyFile(path(cfg.worker.telemetryKeyFile));
   const derivedKeys = new Map(await Promise.all(names.map(async (n) => [n, await readStreamKeyFile(join(path(cfg.worker.keyDir), `derived.${n}.key.json`))] as const)));
-  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
   const ownBus = options.bus === undefined;
   bus.onConnectionChange((connected) => channels.connection.publish({ peer: 'kafka', connected }));
   // Which partitions a rebalance moved here, and how their state came back: operators read

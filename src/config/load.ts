@@ -137,8 +137,16 @@ function getPath(target: unknown, path: readonly PropertyKey[]): unknown {
   return node;
 }
 
+/** A key that holds a secret (a password given where it must not be): its value is never echoed. */
+const SECRET_KEY = /(^|\.)(password|passwd|secret|token|privateKey)$/i;
+
+function redact(key: string, value: unknown): unknown {
+  return value !== undefined && SECRET_KEY.test(key) ? '(hidden)' : value;
+}
+
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
+  if (value === '(hidden)') return '(hidden)';
   const s = JSON.stringify(value);
   return s.length > 80 ? s.slice(0, 77) + '...' : s;
 }
@@ -154,7 +162,7 @@ function configError(error: z.ZodError, raw: unknown, sources: Map<string, strin
         const key = [...parent, k].join('.');
         issues.push({
           key,
-          value: getPath(raw, [...parent, k]),
+          value: redact(key, getPath(raw, [...parent, k])),
           source: fileSource,
           problem: `is not a known key; allowed keys${parent.length ? ` under "${parent.join('.')}"` : ''}: ${allowed.join(', ')}`,
         });
@@ -167,7 +175,7 @@ function configError(error: z.ZodError, raw: unknown, sources: Map<string, strin
     const key = keyPath.join('.');
     issues.push({
       key: key || '(top level)',
-      value: getPath(raw, issue.path),
+      value: redact(key, getPath(raw, issue.path)),
       source: sources.get(key) ?? fileSource,
       problem: issue.message,
     });

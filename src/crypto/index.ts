@@ -30,6 +30,7 @@ export { SharedKeyCache, type SharedKeyCacheOptions, type DeviceBoxKeyLookup } f
 export { StreamKeyring } from './stream-keyring';
 export {
   writeKeyFile,
+  writeFileAtomically,
   readKeyFile,
   parseKeyFile,
   readDeviceKeyFile,

@@ -62,13 +62,24 @@ function toJson(file: KeyFile): Record<string, unknown> {
  *   cannot be written; `VIGIL_E_KEY_INVALID` for malformed ids.
  */
 export async function writeKeyFile(path: string, file: KeyFile, options: WriteKeyFileOptions = {}): Promise<void> {
-  const body = JSON.stringify(toJson(file), null, 2) + '\n';
+  await writeFileAtomically(path, JSON.stringify(toJson(file), null, 2) + '\n', { ...options, mode: 0o600 });
+}
+
+/**
+ * Writes a whole file at once (a temporary file, synced, then linked or renamed into place),
+ * so that nobody ever reads half of it; never replaces an existing file unless `overwrite`.
+ * `mode` 0600 for anything secret (whatever the umask), 0644 for public files such as
+ * certificates.
+ *
+ * @throws VigilError `VIGIL_E_KEY_FILE_WRITE` naming the file (it exists, a folder is missing…)
+ */
+export async function writeFileAtomically(path: string, body: string, options: WriteKeyFileOptions & { readonly mode: number }): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const fh = await open(tmp, 'wx', 0o600);
+    const fh = await open(tmp, 'wx', options.mode);
     try {
-      // The umask can only clear bits, but be explicit: 0600 whatever the umask.
-      await fh.chmod(0o600);
+      // The umask can only clear bits, but be explicit: the mode whatever the umask.
+      await fh.chmod(options.mode);
       await fh.writeFile(body, 'utf8');
       await fh.sync();
     } finally {
@@ -78,8 +89,8 @@ export async function writeKeyFile(path: string, file: KeyFile, options: WriteKe
     else await link(tmp, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'EEXIST' ? 'it already exists (pass overwrite to replace it)' : `${code ?? 'error'}`;
-    throw new VigilError('VIGIL_E_KEY_FILE_WRITE', `cannot write key file ${path}: ${reason}`, { details: { path, errno: code }, cause: err });
+    const reason = code === 'EEXIST' ? 'it already exists (pass overwrite to replace it)' : code === 'ENOENT' ? 'its folder does not exist' : `${code ?? 'error'}`;
+    throw new VigilError('VIGIL_E_KEY_FILE_WRITE', `cannot write ${path}: ${reason}`, { details: { path, errno: code }, cause: err });
   } finally {
     await unlink(tmp).catch(() => undefined);
   }

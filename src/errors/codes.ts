@@ -72,6 +72,9 @@ export const ERROR_CODES = {
   VIGIL_E_BUS_OPTIONS: { retriable: false, meaning: 'A bus client was built or called with options or arguments that are missing, of the wrong type or out of range.' },
   VIGIL_E_BUS_TOPIC_UNKNOWN: { retriable: false, meaning: 'A topic (or partition) named in a produce, subscribe or seek does not exist on the bus.' },
   VIGIL_E_BUS_NOT_ASSIGNED: { retriable: false, meaning: 'A commit or seek names a partition this consumer does not own (any more): a rebalance moved it.' },
+  VIGIL_E_BUS_AUTH: { retriable: false, meaning: 'Kafka refused the SASL credentials (unknown user, wrong password, a mechanism the brokers do not enable).' },
+  VIGIL_E_BUS_TLS: { retriable: false, meaning: "The TLS handshake with a Kafka broker failed: its certificate is not signed by kafka.ssl.caFile, has expired or does not hold the broker's name, or the broker speaks no TLS on that port." },
+  VIGIL_E_BUS_DENIED: { retriable: false, meaning: 'Kafka authorised the user but not this operation (its ACLs): the message names the operation and the topic or group.' },
   VIGIL_E_BUS_REQUEST: { retriable: false, meaning: 'The broker refused a request for another reason (message too large, not authorised, invalid config); retriable is taken from the broker error.' },
   // MQTT ingest connection (src/edge/mqtt)
   VIGIL_E_MQTT_OPTIONS: { retriable: false, meaning: 'An MQTT ingest client was built or called with options or arguments that are missing, of the wrong type or out of range.' },
@@ -79,6 +82,7 @@ export const ERROR_CODES = {
   VIGIL_E_MQTT_SUBSCRIBE_REFUSED: { retriable: false, meaning: 'The MQTT broker refused a subscription, or granted less than QoS1 (which would break at-least-once delivery).' },
   VIGIL_E_MQTT_CONNECTION_LOST: { retriable: true, meaning: 'The MQTT connection failed or dropped: socket error, connect timeout, keep-alive timeout, or the broker closed it (with a DISCONNECT reason code when it sent one).' },
   VIGIL_E_MQTT_PROTOCOL: { retriable: true, meaning: 'The MQTT broker sent a malformed or unexpected packet, broke Receive Maximum or sent a packet above Maximum Packet Size; the connection was closed.' },
+  VIGIL_E_PKI: { retriable: false, meaning: 'vigil pki cannot create or issue a certificate: an unknown role or algorithm, a bad name, validity or subject alternative name, or a CA certificate and key that are missing, expired, not a CA or not a pair.' },
   VIGIL_E_MQTT_TLS: { retriable: false, meaning: 'The TLS handshake with the MQTT broker failed on a certificate: the broker\'s (expired, wrong CA, wrong name) or ours (missing, expired, refused); the message names which.' },
   VIGIL_E_MQTT_CLOSED: { retriable: false, meaning: 'An MQTT ingest client was started after close(), or closed before it ever connected.' },
   // pipeline runtime (src/runtime)

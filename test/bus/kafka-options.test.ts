@@ -18,6 +18,9 @@ describe('resolveKafkaBusOptions', () => {
     ['logLevel', { logLevel: 'loud' as 'info' }],
     ['replicationFactor', { replicationFactor: 0 }],
     ['replicationFactor', { replicationFactor: 2.5 }],
+    ['sasl.mechanism', { sasl: { mechanism: 'plain' as 'scram-sha-512', username: 'u', password: 'p' } }],
+    ['sasl.username', { sasl: { mechanism: 'scram-sha-512', username: '', password: 'p' } }],
+    ['sasl.password', { sasl: { mechanism: 'scram-sha-512', username: 'u', password: '' } }],
   ])('refuses a bad %s, naming it', (option, over) => {
     const err = (() => {
       try {
@@ -49,5 +52,27 @@ describe('toVigilError (kafkajs errors)', () => {
     expect(toVigilError(proto('CORRUPT_MESSAGE', true), 'send')).toMatchObject({ code: 'VIGIL_E_BUS_REQUEST', retriable: true });
     const own = new VigilError('VIGIL_E_BUS_CLOSED', 'closed');
     expect(toVigilError(own, 'x')).toBe(own);
+  });
+
+  it('maps refused credentials, TLS failures and ACL refusals to their own codes, none retriable', () => {
+    const proto = (type: string) => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type, retriable: false });
+    const auth = toVigilError(Object.assign(new Error('SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512'), { name: 'KafkaJSSASLAuthenticationError' }), 'connect');
+    expect(auth).toMatchObject({ code: 'VIGIL_E_BUS_AUTH', retriable: false });
+    const tls = [
+      'Connection error: self-signed certificate in certificate chain',
+      "Connection error: Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list: 127.0.0.1",
+      'Connection error: Client network socket disconnected before secure TLS connection was established',
+      'Connection error: certificate has expired',
+    ];
+    for (const m of tls) expect(toVigilError(wrap(Object.assign(new Error(m), { name: 'KafkaJSConnectionError' })), 'connect')).toMatchObject({ code: 'VIGIL_E_BUS_TLS', retriable: false });
+    expect(toVigilError(proto('TOPIC_AUTHORIZATION_FAILED'), 'send to derived.vitals')).toMatchObject({ code: 'VIGIL_E_BUS_DENIED', message: expect.stringMatching(/^send to derived\.vitals: .*topic authorisation failed/) });
+    expect(toVigilError(proto('GROUP_AUTHORIZATION_FAILED'), 'consumer of group "g"').code).toBe('VIGIL_E_BUS_DENIED');
+    expect(toVigilError(proto('CLUSTER_AUTHORIZATION_FAILED'), 'ensureTopics').code).toBe('VIGIL_E_BUS_DENIED');
+    const aggregate = Object.assign(new Error('Topic creation errors'), { name: 'KafkaJSAggregateError', errors: [proto('TOPIC_AUTHORIZATION_FAILED')] });
+    expect(toVigilError(aggregate, 'ensureTopics').code).toBe('VIGIL_E_BUS_DENIED');
+    expect(toVigilError(Object.assign(new Error('Not authorized to access topics: [Topic authorization failed]'), { name: 'KafkaJSNonRetriableError' }), 'send').code).toBe('VIGIL_E_BUS_DENIED');
+    // kafkajs loses the reason behind a missing coordinator: the message gives both readings, the code stays retriable.
+    const coordinator = toVigilError(Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' }), 'consumer of group "g"', { groupId: 'g' });
+    expect(coordinator).toMatchObject({ code: 'VIGIL_E_BUS_UNAVAILABLE', retriable: true, message: expect.stringContaining('may not use the group') });
   });
 });

@@ -150,6 +150,26 @@ describe('loadConfig', () => {
     expect(e.message.split('\n')).toHaveLength(2);
   });
 
+  it('takes kafka.ssl and kafka.sasl, refuses a password in clear without echoing it, and wants exactly one password source', () => {
+    const ok = loadConfig({ env: { VIGIL_KAFKA_SSL_CA_FILE: 'pki/ca.crt', VIGIL_KAFKA_SASL_USERNAME: 'gw-1', VIGIL_KAFKA_SASL_PASSWORD_FILE: 'secrets/kafka.pass' } });
+    expect(ok.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'gw-1', passwordFile: 'secrets/kafka.pass' });
+    expect(ok.kafka.ssl).toEqual({ caFile: 'pki/ca.crt' });
+    const clear = failure(() => loadConfig({ file: file('clear.yaml', 'kafka:\n  sasl:\n    username: gw-1\n    password: hunter2-in-clear\n'), env: {} }));
+    expect(clear.message).toContain('config key "kafka.sasl.password"');
+    expect(clear.message).toContain('passwordFile');
+    expect(clear.message).not.toContain('hunter2-in-clear');
+    expect(JSON.stringify(clear.details)).not.toContain('hunter2-in-clear');
+    const neither = failure(() => loadConfig({ env: { VIGIL_KAFKA_SASL_USERNAME: 'gw-1' } }));
+    expect(neither.message).toContain('give exactly one of kafka.sasl.passwordFile and kafka.sasl.passwordEnv');
+    const both = failure(() => loadConfig({ env: { VIGIL_KAFKA_SASL_USERNAME: 'gw-1', VIGIL_KAFKA_SASL_PASSWORD_FILE: 'f', VIGIL_KAFKA_SASL_PASSWORD_ENV: 'KAFKA_PASSWORD' } }));
+    expect(both.message).toContain('give exactly one');
+    const mech = failure(() => loadConfig({ env: { VIGIL_KAFKA_SASL_USERNAME: 'gw-1', VIGIL_KAFKA_SASL_PASSWORD_ENV: 'P', VIGIL_KAFKA_SASL_MECHANISM: 'plain' } }));
+    expect(mech.message).toContain('config key "kafka.sasl.mechanism"');
+    expect(mech.message).toMatch(/scram-sha-512/);
+    const half = failure(() => loadConfig({ env: { VIGIL_KAFKA_SSL_CA_FILE: 'ca', VIGIL_KAFKA_SSL_CERT_FILE: 'c' } }));
+    expect(half.message).toContain('give both kafka.ssl.certFile and kafka.ssl.keyFile');
+  });
+
   it('names the file when it cannot be read or parsed', () => {
     const missing = join(dir, 'missing.yaml');
     const e1 = failure(() => loadConfig({ file: missing, env: {} }));

@@ -2,5 +2,6 @@
  * bus/kafka: the `Bus` on Kafka through kafkajs.
  */
 export { KafkaBus } from './kafka-bus';
-export { resolveKafkaBusOptions, type KafkaBusOptions, type KafkaLogEntry, type KafkaLogLevel, type ResolvedKafkaBusOptions } from './kafka-options';
+export { resolveKafkaBusOptions, KAFKA_SASL_MECHANISMS, type KafkaBusOptions, type KafkaLogEntry, type KafkaLogLevel, type ResolvedKafkaBusOptions, type KafkaSaslOptions, type KafkaSaslMechanism } from './kafka-options';
 export { toVigilError } from './to-vigil-error';
+export { roleAcls, KAFKA_ROLES, type KafkaRole, type KafkaAcl, type KafkaAclOperation, type RoleAclOptions } from './kafka-acls';

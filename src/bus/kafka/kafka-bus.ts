@@ -1,15 +1,17 @@
-import { Kafka } from 'kafkajs';
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, ResourcePatternTypes } from 'kafkajs';
 import { VigilError } from '../../errors';
 import type { BusAdmin } from '../admin';
 import type { Bus, ConnectionListener } from '../bus';
 import { ConnectionState } from '../connection-state';
 import type { BusConsumer, BusConsumerOptions } from '../consumer';
 import type { BusProducer, BusProducerOptions } from '../producer';
+import type { KafkaAcl } from './kafka-acls';
 import { KafkaAdmin } from './kafka-admin';
 import { KafkaConsumer } from './kafka-consumer';
 import { kafkaLogCreator, kafkajsLogLevel } from './kafka-logger';
 import { resolveKafkaBusOptions, type KafkaBusOptions, type ResolvedKafkaBusOptions } from './kafka-options';
 import { KafkaProducer } from './kafka-producer';
+import { toVigilError } from './to-vigil-error';
 
 /**
  * The Kafka bus (kafkajs 2.2.4, kept behind the `Bus` interface: DESIGN.md §7).
@@ -39,6 +41,8 @@ export class KafkaBus implements Bus {
       retry: { retries: o.retries, maxRetryTime: o.maxRetryTimeMs, initialRetryTime: 100 },
       logLevel: kafkajsLogLevel(o.logLevel),
       logCreator: kafkaLogCreator(o.log),
+      ...(o.ssl === undefined ? {} : { ssl: o.ssl }),
+      ...(o.sasl === undefined ? {} : { sasl: o.sasl.mechanism === 'scram-sha-512' ? { mechanism: 'scram-sha-512', username: o.sasl.username, password: o.sasl.password } : { mechanism: 'scram-sha-256', username: o.sasl.username, password: o.sasl.password } }),
     });
   }
 
@@ -61,6 +65,35 @@ export class KafkaBus implements Bus {
     const a = new KafkaAdmin(this.kafka, this.options, this.connection, (x) => this.clients.delete(x));
     this.clients.add(a);
     return a;
+  }
+
+  /**
+   * Creates ALLOW ACLs (Kafka only; the caller needs the right to alter the cluster: the
+   * admin). Creating one that exists is a no-op on the broker.
+   *
+   * @throws VigilError `VIGIL_E_BUS_DENIED` when this user may not, `VIGIL_E_BUS_REQUEST` when the brokers run no authorizer
+   */
+  async createAcls(acls: readonly KafkaAcl[]): Promise<void> {
+    this.open();
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      await admin.createAcls({
+        acl: acls.map((a) => ({
+          resourceType: a.resource === 'topic' ? AclResourceTypes.TOPIC : AclResourceTypes.GROUP,
+          resourceName: a.name,
+          resourcePatternType: a.prefixed ? ResourcePatternTypes.PREFIXED : ResourcePatternTypes.LITERAL,
+          principal: a.principal,
+          host: '*',
+          operation: AclOperationTypes[a.operation],
+          permissionType: AclPermissionTypes.ALLOW,
+        })),
+      });
+    } catch (err) {
+      throw toVigilError(err, `create ${acls.length} ACL(s)`);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   isConnected(): boolean {

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import { VigilError } from '../../errors';
 
 /** Log levels of the kafkajs adapter, quietest first. */
@@ -44,11 +45,30 @@ export interface KafkaBusOptions {
   readonly replicationFactor?: number;
   /** Lowest kafkajs level passed to `log`. Default `error`. */
   readonly logLevel?: KafkaLogLevel;
+  /**
+   * TLS to the brokers: Node TLS options (`ca`, and `cert`/`key` for a client certificate;
+   * the config's `kafka.ssl` files, read by the CLI). Default: plaintext.
+   */
+  readonly ssl?: ConnectionOptions;
+  /** SASL authentication (with `ssl`: SASL_SSL). The password is kept in memory only and never logged. */
+  readonly sasl?: KafkaSaslOptions;
   /** Where kafkajs logs go (e.g. a pino child). Default: dropped. */
   readonly log?: (entry: KafkaLogEntry) => void;
 }
 
-export type ResolvedKafkaBusOptions = Readonly<Required<Omit<KafkaBusOptions, 'log' | 'brokers'>> & { brokers: readonly string[]; log: ((entry: KafkaLogEntry) => void) | undefined }>;
+/** SASL SCRAM credentials of a Kafka user. */
+export interface KafkaSaslOptions {
+  readonly mechanism: KafkaSaslMechanism;
+  readonly username: string;
+  readonly password: string;
+}
+
+export const KAFKA_SASL_MECHANISMS = ['scram-sha-512', 'scram-sha-256'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+export type ResolvedKafkaBusOptions = Readonly<
+  Required<Omit<KafkaBusOptions, 'log' | 'brokers' | 'ssl' | 'sasl'>> & { brokers: readonly string[]; log: ((entry: KafkaLogEntry) => void) | undefined; ssl: ConnectionOptions | undefined; sasl: KafkaSaslOptions | undefined }
+>;
 
 const LEVELS: readonly KafkaLogLevel[] = ['nothing', 'error', 'warn', 'info', 'debug'];
 
@@ -87,6 +107,15 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): ResolvedKafkaB
   }
   const clientId = options.clientId ?? 'vigil';
   if (typeof clientId !== 'string' || clientId.length === 0) bad('clientId', clientId, 'a non-empty string');
+  if (options.ssl !== undefined && (typeof options.ssl !== 'object' || options.ssl === null)) bad('ssl', typeof options.ssl, 'Node TLS connection options');
+  const sasl = options.sasl;
+  if (sasl !== undefined) {
+    if (typeof sasl !== 'object' || sasl === null) bad('sasl', typeof sasl, 'an object with mechanism, username and password');
+    if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(sasl.mechanism)) bad('sasl.mechanism', sasl.mechanism, KAFKA_SASL_MECHANISMS.join(' or '));
+    if (typeof sasl.username !== 'string' || sasl.username.length === 0) bad('sasl.username', sasl.username, 'a non-empty string');
+    // Never the value: it is a secret.
+    if (typeof sasl.password !== 'string' || sasl.password.length === 0) bad('sasl.password', '(hidden)', 'a non-empty string');
+  }
   return Object.freeze({
     brokers: Object.freeze([...brokers]),
     clientId,
@@ -99,5 +128,7 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): ResolvedKafkaB
     replicationFactor,
     logLevel,
     log: options.log,
+    ssl: options.ssl,
+    sasl: sasl === undefined ? undefined : Object.freeze({ ...sasl }),
   });
 }

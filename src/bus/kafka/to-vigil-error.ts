@@ -23,12 +23,24 @@ const UNAVAILABLE_NAMES = new Set([
 const UNAVAILABLE_TYPES = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS', 'NOT_COORDINATOR', 'NOT_ENOUGH_REPLICAS', 'NOT_ENOUGH_REPLICAS_AFTER_APPEND', 'REQUEST_TIMED_OUT', 'NETWORK_EXCEPTION']);
 const TOPIC_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION']);
 const GROUP_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
+const DENIED_TYPES: ReadonlyMap<string, string> = new Map([
+  ['TOPIC_AUTHORIZATION_FAILED', 'topic'],
+  ['GROUP_AUTHORIZATION_FAILED', 'consumer group'],
+  ['CLUSTER_AUTHORIZATION_FAILED', 'cluster'],
+  ['TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'transactional id'],
+  ['DELEGATION_TOKEN_AUTHORIZATION_FAILED', 'delegation token'],
+]);
+const AUTH_TYPES = new Set(['SASL_AUTHENTICATION_FAILED', 'UNSUPPORTED_SASL_MECHANISM', 'ILLEGAL_SASL_STATE']);
+/** Node/OpenSSL's words for a certificate or handshake failure (kafkajs passes the socket error's message on). */
+const TLS_FAILURE = /certificate|self[- ]signed|unable to (verify|get local issuer)|CERT_|ERR_TLS|ERR_SSL|SSL routines|wrong version number|alert (handshake|bad|unknown)|Hostname\/IP does not match|altnames|before secure TLS connection was established/i;
 
 /** The innermost kafkajs error: retries wrap the one that tells what went wrong. */
 function root(err: KafkaJSLikeError): KafkaJSLikeError {
   let e = err;
   for (let i = 0; i < 5; i++) {
-    const inner = (e.originalError ?? (e.name === 'KafkaJSNumberOfRetriesExceeded' ? e.cause : undefined)) as KafkaJSLikeError | undefined;
+    // An aggregate (e.g. createTopics, one error per topic): the first tells what went wrong.
+    const first = e.name === 'KafkaJSAggregateError' && Array.isArray((e as { errors?: unknown }).errors) ? ((e as { errors: unknown[] }).errors[0] as KafkaJSLikeError | undefined) : undefined;
+    const inner = (first ?? e.originalError ?? (e.name === 'KafkaJSNumberOfRetriesExceeded' ? e.cause : undefined)) as KafkaJSLikeError | undefined;
     if (inner === undefined || inner === null || typeof inner !== 'object') break;
     e = inner;
   }
@@ -50,11 +62,30 @@ export function toVigilError(err: unknown, what: string, details: Readonly<Recor
   const name = r.name ?? e.name;
   const reason = r.message ?? e.message ?? 'unknown error';
   const d = { ...details, ...(type === undefined ? {} : { type }), ...(name === undefined ? {} : { kafkaError: name }) };
+  if (name === 'KafkaJSSASLAuthenticationError' || (type !== undefined && AUTH_TYPES.has(type))) {
+    return new VigilError('VIGIL_E_BUS_AUTH', `${what}: Kafka refused the credentials (${reason})`, { details: d, cause: err });
+  }
+  if (TLS_FAILURE.test(reason) || (typeof (r as { code?: unknown }).code === 'string' && TLS_FAILURE.test((r as { code: string }).code))) {
+    return new VigilError('VIGIL_E_BUS_TLS', `${what}: TLS with the broker failed (${reason})`, { details: d, cause: err });
+  }
+  // kafkajs reports a produce the ACLs refuse as a plain error ("Not authorized to access topics: […]").
+  const denied = (type === undefined ? undefined : DENIED_TYPES.get(type)) ?? (/Not authori[sz]ed to access (topics|group)|authorization failed/i.test(reason) ? (/group/i.test(reason) ? 'consumer group' : 'topic') : undefined);
+  if (denied !== undefined) {
+    return new VigilError('VIGIL_E_BUS_DENIED', `${what}: Kafka's ACLs do not allow it (${denied} authorisation failed: ${type})`, { details: d, cause: err });
+  }
   if (type !== undefined && TOPIC_TYPES.has(type)) {
     return new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `${what}: topic or partition does not exist (${reason})`, { details: d, cause: err });
   }
   if (type !== undefined && GROUP_TYPES.has(type)) {
     return new VigilError('VIGIL_E_BUS_NOT_ASSIGNED', `${what}: the group rebalanced (${type})`, { details: d, cause: err });
+  }
+  if (name === 'KafkaJSGroupCoordinatorNotFound' && typeof details.groupId === 'string') {
+    // kafkajs drops the broker's answer here: a group the ACLs refuse looks like a missing coordinator.
+    return new VigilError(
+      'VIGIL_E_BUS_UNAVAILABLE',
+      `${what}: Kafka named no coordinator for group "${details.groupId}": the cluster may still be starting, or (on a cluster with ACLs) this user may not use the group (vigil kafka grant gives each role its groups)`,
+      { details: d, cause: err },
+    );
   }
   if ((name !== undefined && UNAVAILABLE_NAMES.has(name)) || (type !== undefined && UNAVAILABLE_TYPES.has(type)) || /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|ECONNRESET/.test(reason)) {
     return new VigilError('VIGIL_E_BUS_UNAVAILABLE', `${what}: Kafka is unavailable (${reason})`, { details: d, cause: err });

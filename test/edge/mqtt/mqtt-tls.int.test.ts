@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startMosquitto, type MosquittoService } from '../../../scripts/services';
-import { loadMqttTls } from '../../../src/cli/mqtt-tls';
+import { loadMqttTls } from '../../../src/cli/tls-files';
 import { MqttIngestClient, type IngestMessage } from '../../../src/edge/mqtt';
 import { isVigilError, mqttTlsError, type VigilError } from '../../../src/errors';
 import { waitFor } from './fake-broker';

@@ -1,0 +1,109 @@
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
+import type { KafkaSaslMechanism, KafkaSaslOptions } from '../bus';
+import { VigilError } from '../errors';
+
+/** The `mqtt.tls` and `kafka.ssl` config sections. */
+export interface MqttTlsConfig {
+  readonly caFile: string;
+  readonly certFile?: string | undefined;
+  readonly keyFile?: string | undefined;
+  readonly serverName?: string | undefined;
+}
+
+/**
+ * Reads the files of `mqtt.tls` into Node TLS options. Each failure names the config key and
+ * the file: a missing or unreadable file, a file that is not PEM, and a private key that group
+ * or others can read (`VIGIL_E_KEY_FILE_PERMISSIONS`, as for every other key file).
+ */
+export function loadMqttTls(cfg: MqttTlsConfig, path: (p: string) => string): ConnectionOptions {
+  return loadTlsFiles('mqtt.tls', cfg, path);
+}
+
+/** `loadMqttTls` for any section (`kafka.ssl`): errors name `<section>.<key>`. */
+export function loadTlsFiles(section: string, cfg: MqttTlsConfig, path: (p: string) => string): ConnectionOptions {
+  const read = (key: string, file: string, what: RegExp, secret: boolean): Buffer => {
+    const at = path(file);
+    let text: Buffer;
+    try {
+      if (secret && process.platform !== 'win32') {
+        const mode = statSync(at).mode & 0o777;
+        if ((mode & 0o077) !== 0) {
+          throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `config key "${section}.${key}": ${at} has mode ${mode.toString(8).padStart(4, '0')}; a private key must not be accessible by group or others (chmod 600)`, { details: { key: `${section}.${key}`, path: at } });
+        }
+      }
+      text = readFileSync(at);
+    } catch (err) {
+      if (err instanceof VigilError) throw err;
+      throw new VigilError('VIGIL_E_KEY_FILE_READ', `config key "${section}.${key}": cannot read ${at}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { details: { key: `${section}.${key}`, path: at }, cause: err });
+    }
+    if (!what.test(text.toString('latin1'))) {
+      throw new VigilError('VIGIL_E_KEY_FILE_INVALID', `config key "${section}.${key}": ${at} is not a PEM ${secret ? 'private key' : 'certificate'}`, { details: { key: `${section}.${key}`, path: at } });
+    }
+    return text;
+  };
+  const cert = /-----BEGIN CERTIFICATE-----/;
+  return {
+    ca: read('caFile', cfg.caFile, cert, false),
+    ...(cfg.certFile === undefined ? {} : { cert: read('certFile', cfg.certFile, cert, false) }),
+    ...(cfg.keyFile === undefined ? {} : { key: read('keyFile', cfg.keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, true) }),
+    ...(cfg.serverName === undefined ? {} : { servername: cfg.serverName }),
+  };
+}
+
+/** `kafka.sasl` as configured: the password comes from a file or an environment variable, never the config. */
+export interface KafkaSaslConfig {
+  readonly mechanism: KafkaSaslMechanism;
+  readonly username: string;
+  readonly passwordFile?: string | undefined;
+  readonly passwordEnv?: string | undefined;
+}
+
+/**
+ * The SASL credentials of `kafka.sasl`, the password read from `passwordFile` (mode 0600, one
+ * line; a trailing newline is dropped) or the variable `passwordEnv`. Errors name the key and
+ * the file or variable, never the password.
+ */
+export function loadKafkaSasl(cfg: KafkaSaslConfig, path: (p: string) => string, env: NodeJS.ProcessEnv = process.env): KafkaSaslOptions {
+  let password: string;
+  if (cfg.passwordFile !== undefined) {
+    const at = path(cfg.passwordFile);
+    try {
+      const mode = statSync(at).mode & 0o777;
+      if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
+        throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `config key "kafka.sasl.passwordFile": ${at} has mode ${mode.toString(8).padStart(4, '0')}; a password file must not be accessible by group or others (chmod 600)`, { details: { key: 'kafka.sasl.passwordFile', path: at } });
+      }
+      password = readFileSync(at, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      if (err instanceof VigilError) throw err;
+      throw new VigilError('VIGIL_E_KEY_FILE_READ', `config key "kafka.sasl.passwordFile": cannot read ${at}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { details: { key: 'kafka.sasl.passwordFile', path: at }, cause: err });
+    }
+    if (password.length === 0 || password.includes('\n')) throw new VigilError('VIGIL_E_KEY_FILE_INVALID', `config key "kafka.sasl.passwordFile": ${at} must hold the password on one line`, { details: { key: 'kafka.sasl.passwordFile', path: at } });
+  } else {
+    const name = cfg.passwordEnv as string;
+    const v = env[name];
+    if (v === undefined || v.length === 0) throw new VigilError('VIGIL_E_CONFIG_INVALID', `config key "kafka.sasl.passwordEnv": the environment variable ${name} is not set (it must hold the Kafka password of ${cfg.username})`, { details: { key: 'kafka.sasl.passwordEnv', variable: name } });
+    password = v;
+  }
+  return { mechanism: cfg.mechanism, username: cfg.username, password };
+}
+
+/** The `kafka` section's transport security, as `KafkaBus` options (files and the password read now). */
+export function kafkaSecurity(kafka: { readonly ssl?: MqttTlsConfig | undefined; readonly sasl?: KafkaSaslConfig | undefined }, path: (p: string) => string): { ssl?: ConnectionOptions; sasl?: KafkaSaslOptions } {
+  return {
+    ...(kafka.ssl === undefined ? {} : { ssl: loadTlsFiles('kafka.ssl', kafka.ssl, path) }),
+    ...(kafka.sasl === undefined ? {} : { sasl: loadKafkaSasl(kafka.sasl, path) }),
+  };
+}
+
+/** Resolves a path of a config file's key against the file's folder (the working directory without a file), as the gateway and worker do. */
+export function configRelative(configFile: string | undefined): (p: string) => string {
+  const base = configBaseDir(configFile);
+  return (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+}
+
+/** The folder a config file's relative paths start from: its own (the working directory without a file). */
+export function configBaseDir(configFile: string | undefined): string {
+  return configFile ? dirname(resolve(configFile)) : process.cwd();
+}

@@ -1,0 +1,54 @@
+import { roleAcls } from '../../src/bus';
+import { isVigilError } from '../../src/errors';
+
+const rows = (role: Parameters<typeof roleAcls>[0], user: string, o?: Parameters<typeof roleAcls>[2]): string[] => roleAcls(role, user, o).map((a) => `${a.principal} ${a.operation} ${a.resource} ${a.name}${a.prefixed ? '*' : ''}`);
+
+describe('roleAcls (what vigil kafka grant creates)', () => {
+  it('gives a gateway telemetry to write and nothing to read', () => {
+    expect(rows('gateway', 'gw-1', { topicPrefix: 'ex1.' })).toEqual(['User:gw-1 WRITE topic ex1.telemetry.*', 'User:gw-1 DESCRIBE topic ex1.telemetry.*']);
+  });
+
+  it('gives a worker telemetry to read, derived streams and changelogs to write, in its groups; limited to pipelines when named', () => {
+    expect(rows('worker', 'w')).toEqual([
+      'User:w READ topic telemetry.*',
+      'User:w DESCRIBE topic telemetry.*',
+      'User:w WRITE topic derived.*',
+      'User:w DESCRIBE topic derived.*',
+      'User:w READ topic vigil.changelog.*',
+      'User:w WRITE topic vigil.changelog.*',
+      'User:w DESCRIBE topic vigil.changelog.*',
+      'User:w READ group vigil.pipeline.*',
+      'User:w DESCRIBE group vigil.pipeline.*',
+    ]);
+    const one = rows('worker', 'w', { pipelines: ['vitals'] });
+    expect(one).toContain('User:w WRITE topic derived.vitals');
+    expect(one).toContain('User:w READ group vigil.pipeline.vitals');
+    expect(one.filter((r) => r.includes('derived.') && r.endsWith('*'))).toEqual([]);
+  });
+
+  it('gives an analyst exactly the derived streams it is given, read only, and private tap groups', () => {
+    expect(rows('analyst', 'alice', { pipelines: ['vitals', 'geofence'] })).toEqual([
+      'User:alice READ topic derived.vitals',
+      'User:alice DESCRIBE topic derived.vitals',
+      'User:alice READ topic derived.geofence',
+      'User:alice DESCRIBE topic derived.geofence',
+      'User:alice READ group vigil.tap.*',
+      'User:alice DESCRIBE group vigil.tap.*',
+    ]);
+  });
+
+  it.each([
+    ['an unknown role', () => roleAcls('admin' as 'gateway', 'x')],
+    ['a user with a space', () => roleAcls('gateway', 'a b')],
+    ['an analyst without pipelines', () => roleAcls('analyst', 'alice')],
+    ['a pipeline name with a wildcard', () => roleAcls('worker', 'w', { pipelines: ['*'] })],
+  ])('refuses %s with VIGIL_E_BUS_OPTIONS', (_, fn) => {
+    let err: unknown;
+    try {
+      fn();
+    } catch (e) {
+      err = e;
+    }
+    expect(isVigilError(err, 'VIGIL_E_BUS_OPTIONS')).toBe(true);
+  });
+});
