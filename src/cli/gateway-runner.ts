@@ -10,6 +10,7 @@ import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
 import { kafkaSecurity, loadMqttTls } from './tls-files';
 import { FileSpool } from '../edge/spool';
+import { isVigilError } from '../errors';
 import { channels, type GaugeSample } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { FileRegistry } from '../registry';
@@ -118,7 +119,10 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
           topicsReady = true;
           log.info({ topics: GATEWAY_TOPICS.map((t) => cfg.kafka.topicPrefix + t) }, 'kafka topics ready');
         } catch (err) {
-          log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot ensure kafka topics yet; spooling meanwhile');
+          // Refused credentials, certificates or ACLs will not fix themselves: said as an error, with its code; frames still spool.
+          const refused = isVigilError(err) && !err.retriable;
+          if (refused) log.error({ code: err.code, err: err.message, retryInMs: delay }, 'kafka refuses this gateway (fix its credentials, certificates or ACLs); spooling meanwhile');
+          else log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot ensure kafka topics yet; spooling meanwhile');
           await new Promise((r) => setTimeout(r, delay).unref());
         }
       }

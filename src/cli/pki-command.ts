@@ -50,7 +50,7 @@ export function pkiCommand(): Command {
     });
   pki
     .command('issue <role> <name>')
-    .description(`issue a certificate signed by the CA in <dir>: <dir>/<role>/<name>.crt and .key (mode 0600). Roles: ${PKI_ROLES.join(', ')}. The name is the CN: a device's must be its device id (Mosquitto takes it as the MQTT user); broker and console certificates are for servers and carry --dns/--ip names`)
+    .description(`issue a certificate signed by the CA in <dir>: <dir>/<role>/<name>.crt and .key (mode 0600). Roles: ${PKI_ROLES.join(', ')}. The name is the CN, which Mosquitto takes as the MQTT user: a device's is its device id; a gateway's is gateway-<name> for gateway id <name> (deploy/mosquitto/acl); broker and console certificates are for servers and carry --dns/--ip names`)
     .option('-d, --dir <dir>', 'folder of the CA', 'pki')
     .option('--days <n>', 'validity in days (never past the CA\'s)', parseDays, 397)
     .addOption(algorithm())

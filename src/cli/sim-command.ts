@@ -1,8 +1,14 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { writeFileAtomically } from '../crypto';
+import { VigilError } from '../errors';
+import { issueCertificate } from '../pki';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../codec';
 import { Adversary, createFleet, FleetDriver, loadProvisionedFleet, provisionFleet, type FleetConfigInput, type FleetStats } from '../sim';
 import { printJson } from './output';
+import { loadTlsFiles } from './tls-files';
 
 function count(value: string): number {
   const n = Number(value);
@@ -45,10 +51,11 @@ export function simCommand(): Command {
     .option('--rate-hz <hz>', 'model steps per device per second', positive, 1)
     .option('--no-scenarios', 'no overheat, vitals spike, geofence entry, silence or GPS dropout')
     .option('--ingest-key-id <id>', 'key id of a newly created ingest key', 'sim-ingest')
+    .option('--pki <dir>', "also issue each device a TLS client certificate (CN = its device id) under the CA in <dir> (`vigil pki init`), as <dir>/device/<id>.crt/.key: what `vigil simulate --tls-dir <dir>` connects with")
     .action(
       async (o: {
         dir: string; vehicles: number; soldiers: number; ugs: number; uavs: number; seed: number; theatre: string; unit: string;
-        lat: number; lon: number; rateHz: number; scenarios: boolean; ingestKeyId: string;
+        lat: number; lon: number; rateHz: number; scenarios: boolean; ingestKeyId: string; pki?: string;
       }) => {
         const off = { enabled: false };
         const fleet: FleetConfigInput = {
@@ -57,9 +64,11 @@ export function simCommand(): Command {
           ...(o.scenarios ? {} : { scenarios: { overheat: off, vitalsSpike: off, geofence: off, silence: off, gpsDropout: off } }),
         };
         const p = await provisionFleet({ dir: o.dir, fleet, ingestKeyId: o.ingestKeyId });
+        const certificates = o.pki === undefined ? undefined : await issueDeviceCertificates(o.pki, [...p.created, ...p.reused]);
         printJson({
           dir: p.dir, manifest: p.manifestFile, registry: p.registryFile, ingestKeyFile: p.ingestKeyFile, ingestKeyId: p.ingestKeyId,
           ingestPublicKey: p.ingestPublicKey, devices: p.created.length + p.reused.length, created: p.created.length, reused: p.reused.length,
+          ...(certificates === undefined ? {} : { certificates }),
         });
       },
     );
@@ -67,7 +76,28 @@ export function simCommand(): Command {
   return sim;
 }
 
+/** A TLS client certificate per device under the CA in `pki` (issued once; existing ones are kept). */
+async function issueDeviceCertificates(pki: string, deviceIds: readonly string[]): Promise<{ dir: string; issued: number; reused: number }> {
+  const caKey = join(pki, 'ca.key');
+  const mode = (await stat(caKey).catch(() => null))?.mode;
+  if (mode === undefined) throw new VigilError('VIGIL_E_PKI', `--pki ${pki}: no CA there (${caKey} is missing); run vigil pki init --dir ${pki} first`, { details: { path: caKey } });
+  if ((mode & 0o077) !== 0 && process.platform !== 'win32') throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `${caKey} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; the CA key must not be accessible by group or others (chmod 600)`, { details: { path: caKey } });
+  const ca = { certPem: readFileSync(join(pki, 'ca.crt'), 'utf8'), keyPem: readFileSync(caKey, 'utf8') };
+  const dir = join(pki, 'device');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let issued = 0;
+  for (const id of deviceIds) {
+    if (existsSync(join(dir, `${id}.crt`)) && existsSync(join(dir, `${id}.key`))) continue;
+    const c = await issueCertificate(ca, { role: 'device', name: id });
+    await writeFileAtomically(join(dir, `${id}.key`), c.keyPem, { mode: 0o600, overwrite: true });
+    await writeFileAtomically(join(dir, `${id}.crt`), c.certPem, { mode: 0o644, overwrite: true });
+    issued++;
+  }
+  return { dir, issued, reused: deviceIds.length - issued };
+}
+
 interface RunOptions {
+  tlsDir?: string;
   dir: string;
   mqttUrl: string;
   rateHz?: number;
@@ -101,6 +131,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--no-receipts', 'count a frame delivered on the broker\'s PUBACK instead of a gateway\'s durable receipt (a broker with no Vigil gateway behind it)')
     .option('--acked-log <file>', 'write every frame a device knows durable (a gateway\'s durable receipt covered it) as a JSON line {deviceId, seq[, resent]}: what `vigil audit` checks Kafka against')
     .option('--log <file>', 'write every reading sent as a JSON line {deviceId, atMs, reading}: the simulator\'s own record of what it sent')
+    .option('--tls-dir <dir>', 'connect each device over TLS (an mqtts:// URL) with its client certificate <dir>/device/<id>.crt/.key, trusting <dir>/ca.crt (`vigil sim provision --pki <dir>` issues them); no wire adversary then: under the broker\'s ACL a device reads no other frames')
     .action(runSimulation);
 }
 
@@ -118,15 +149,24 @@ async function runSimulation(o: RunOptions): Promise<void> {
       const ackedLog = o.ackedLog ? createWriteStream(o.ackedLog, { flags: 'w' }) : undefined;
       // The last devices get the bad clocks, so the first of each archetype keeps its scenario.
       const badClock = fleet.devices.slice(Math.max(0, fleet.devices.length - o.badClocks)).map((d) => d.deviceId);
+      const tlsDir = o.tlsDir;
+      if (tlsDir !== undefined && !/^(mqtts|tls|wss):/.test(o.mqttUrl)) throw new VigilError('VIGIL_E_CLI_USAGE', `--tls-dir needs an mqtts:// (or wss://) --mqtt-url, got ${o.mqttUrl}`, { details: { option: 'mqtt-url' } });
+      const deviceTls = tlsDir === undefined ? undefined : (id: string) => loadTlsFiles('simulate --tls-dir', { caFile: join(tlsDir, 'ca.crt'), certFile: join(tlsDir, 'device', `${id}.crt`), keyFile: join(tlsDir, 'device', `${id}.key`) }, (p) => p);
+      // Every certificate is checked before any device connects: a missing one is named now, not after a partial start.
+      if (deviceTls !== undefined) for (const d of fleet.devices) deviceTls(d.deviceId);
       const driver = await FleetDriver.connect({
         fleet, keys, ingestPublicKey: manifest.ingestPublicKey, mqttUrl: o.mqttUrl, speed: o.speed, concurrency: Math.round(o.concurrency),
+        ...(deviceTls === undefined ? {} : { deviceMqtt: (id: string) => {
+          const t = deviceTls(id);
+          return { ca: t.ca as Buffer, cert: t.cert as Buffer, key: t.key as Buffer };
+        } }),
         receipts: o.receipts,
         clockOffsets: new Map(badClock.map((id) => [id, BAD_CLOCK_OFFSET_MS])),
         ...(ackedLog ? { onDurable: (deviceId: string, seq: bigint, _readings: number, resent: boolean) => void ackedLog.write(`{"deviceId":${JSON.stringify(deviceId)},"seq":"${seq}"${resent ? ',"resent":true' : ''}}\n`) } : {}),
         ...(log ? { onReading: (deviceId: string, reading: unknown, atMs: number) => void log.write(JSON.stringify({ deviceId, atMs, reading }) + '\n') } : {}),
       });
       const adversary =
-        o.replaysPerMin + o.tamperedPerMin > 0
+        o.replaysPerMin + o.tamperedPerMin > 0 && tlsDir === undefined
           ? await Adversary.start({ mqttUrl: o.mqttUrl, topicFilter: `vigil/v1/${manifest.config.theatre}/+/+/telemetry`, replaysPerMinute: o.replaysPerMin, tamperedPerMinute: o.tamperedPerMin })
           : undefined;
       let stop: () => void = () => undefined;

@@ -10,7 +10,8 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
  * Who a certificate is for. Clients (`device`, `gateway`, `worker`, `analyst`) get client
  * authentication only; `broker` (Mosquitto, Kafka) and `console` (the analysts' HTTPS) are
  * servers and get both. The name is the certificate's CN, which Mosquitto takes as the MQTT
- * user (`use_identity_as_username`): a device's is its device id, so the ACL's `%u` is it.
+ * user (`use_identity_as_username`): a device's is its device id, so the ACL's `%u` is it;
+ * a gateway's is `gateway-<gateway id>`, as deploy/mosquitto/acl names gateways.
  */
 export const PKI_ROLES = ['device', 'gateway', 'worker', 'analyst', 'console', 'broker'] as const;
 export type PkiRole = (typeof PKI_ROLES)[number];
@@ -180,6 +181,11 @@ async function importCa(ca: CaMaterial): Promise<{ cert: x509.X509Certificate; k
   return { cert, key, alg };
 }
 
+/** The CN a role's certificate carries for `name`: the MQTT user Mosquitto's ACL knows (gateways: `gateway-<id>`). */
+export function commonName(role: PkiRole, name: string): string {
+  return role === 'gateway' && !name.startsWith('gateway-') ? `gateway-${name}` : name;
+}
+
 /**
  * A certificate for one role and name, signed by the CA.
  *
@@ -207,7 +213,7 @@ export async function issueCertificate(ca: CaMaterial, options: IssueOptions): P
   const usages = x509.KeyUsageFlags.digitalSignature;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
-    subject: `CN=${rdn(name)}, OU=${role}, O=Vigil`,
+    subject: `CN=${rdn(commonName(role, name))}, OU=${role}, O=Vigil`,
     issuer: issuer.cert.subject,
     notBefore: new Date(now - 60_000),
     notAfter,

@@ -31,6 +31,8 @@ export interface FleetDriverOptions {
   readonly backend?: CryptoBackendOption;
   /** Extra mqtt.js options for every device connection. */
   readonly mqtt?: DeviceClientOptions['mqtt'];
+  /** MQTT options of one device, over `mqtt` (its TLS client certificate: `vigil simulate --tls-dir`). */
+  readonly deviceMqtt?: (deviceId: string) => DeviceClientOptions['mqtt'];
   /** Wall clock (default `Date.now`); tests inject one. */
   readonly now?: () => number;
   /**
@@ -162,7 +164,7 @@ export class FleetDriver {
           ...(options.lingerMs !== undefined ? { lingerMs: options.lingerMs } : {}),
           ...(options.maxQueuedFrames !== undefined ? { maxQueuedFrames: options.maxQueuedFrames } : {}),
           ...(options.backend !== undefined ? { backend: options.backend } : {}),
-          mqtt: { clientId: `vigil-sim-${d.deviceId}-${run}`, ...options.mqtt },
+          mqtt: { clientId: `vigil-sim-${d.deviceId}-${run}`, ...options.mqtt, ...options.deviceMqtt?.(d.deviceId) },
           ...(options.onDurable ? { onDurable: (seq: bigint, readings: number, resent: boolean) => options.onDurable?.(d.deviceId, seq, readings, resent) } : {}),
           ...(options.receipts !== undefined ? { receipts: options.receipts } : {}),
         });

@@ -12,11 +12,14 @@ describe('roleAcls (what vigil kafka grant creates)', () => {
     expect(rows('worker', 'w')).toEqual([
       'User:w READ topic telemetry.*',
       'User:w DESCRIBE topic telemetry.*',
+      'User:w DESCRIBE_CONFIGS topic telemetry.*',
       'User:w WRITE topic derived.*',
       'User:w DESCRIBE topic derived.*',
+      'User:w DESCRIBE_CONFIGS topic derived.*',
       'User:w READ topic vigil.changelog.*',
       'User:w WRITE topic vigil.changelog.*',
       'User:w DESCRIBE topic vigil.changelog.*',
+      'User:w DESCRIBE_CONFIGS topic vigil.changelog.*',
       'User:w READ group vigil.pipeline.*',
       'User:w DESCRIBE group vigil.pipeline.*',
     ]);
@@ -30,8 +33,10 @@ describe('roleAcls (what vigil kafka grant creates)', () => {
     expect(rows('analyst', 'alice', { pipelines: ['vitals', 'geofence'] })).toEqual([
       'User:alice READ topic derived.vitals',
       'User:alice DESCRIBE topic derived.vitals',
+      'User:alice DESCRIBE_CONFIGS topic derived.vitals',
       'User:alice READ topic derived.geofence',
       'User:alice DESCRIBE topic derived.geofence',
+      'User:alice DESCRIBE_CONFIGS topic derived.geofence',
       'User:alice READ group vigil.tap.*',
       'User:alice DESCRIBE group vigil.tap.*',
     ]);

@@ -187,7 +187,7 @@ describe('vigil kafka init and grant, as the admin of kafka.ssl + kafka.sasl (pa
     expect(JSON.parse(init.stdout).topics).toEqual(expect.arrayContaining([`${prefix2}telemetry.vitals`, `${prefix2}derived.vitals`, `${prefix2}vigil.changelog.vitals`]));
     const grant = await vigil('kafka', 'grant', 'analyst', 'bob', '--pipeline', 'vitals', '-c', join(dir, 'vigil.yaml'));
     expect(grant.code).toBe(0);
-    expect(JSON.parse(grant.stdout)).toMatchObject({ role: 'analyst', user: 'bob', created: true, acls: [`READ topic ${prefix2}derived.vitals`, `DESCRIBE topic ${prefix2}derived.vitals`, 'READ group vigil.tap.*', 'DESCRIBE group vigil.tap.*'] });
+    expect(JSON.parse(grant.stdout)).toMatchObject({ role: 'analyst', user: 'bob', created: true, acls: [`READ topic ${prefix2}derived.vitals`, `DESCRIBE topic ${prefix2}derived.vitals`, `DESCRIBE_CONFIGS topic ${prefix2}derived.vitals`, 'READ group vigil.tap.*', 'DESCRIBE group vigil.tap.*'] });
     // What bob can see of this deployment: its one stream.
     const seen = (await as('bob').admin().listTopics()).filter((t) => t.startsWith(prefix2));
     expect(seen).toEqual([`${prefix2}derived.vitals`]);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { KafkaBus, type BusConsumer, type BusMessage } from '../../src/bus';
+import { KafkaBus, type BusConsumer, type BusMessage, type KafkaBusOptions } from '../../src/bus';
 import { makeLabel, RecordCodec, type DerivedRecord, type Reading, type StreamDataKey } from '../../src';
 import { waitForTopics } from '../harness/wait-for-topics';
 
@@ -12,7 +12,8 @@ export function spawnVigil(args: readonly string[], env: NodeJS.ProcessEnv = {})
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'vigil-dev.ts'), ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    // A variable given as undefined is left out (not passed as the string "undefined").
+    env: Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined)),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
@@ -31,15 +32,21 @@ export class DerivedCollector {
   readonly messages: BusMessage[] = [];
   private readonly codec = new RecordCodec();
 
-  constructor(brokers: string, private readonly topic: string, private readonly key: StreamDataKey) {
-    this.bus = new KafkaBus({ brokers: brokers.split(','), clientId: `collector-${randomUUID().slice(0, 8)}` });
+  /** `options`: more bus options (an analyst's TLS and SASL credentials) and the consumer group (its ACLs may allow only some). */
+  constructor(
+    brokers: string,
+    private readonly topic: string,
+    private readonly key: StreamDataKey,
+    private readonly options: { bus?: Partial<KafkaBusOptions>; groupId?: string } = {},
+  ) {
+    this.bus = new KafkaBus({ ...options.bus, brokers: brokers.split(','), clientId: `collector-${randomUUID().slice(0, 8)}` });
   }
 
   async start(): Promise<void> {
     // The worker under test makes the derived topic when its pipeline starts, later than
     // any fixed pause on a loaded machine ("does not host this topic-partition").
     await waitForTopics(this.bus, [this.topic]);
-    this.consumer = this.bus.consumer({ groupId: `collector-${randomUUID()}`, fromBeginning: true, maxWaitMs: 200 });
+    this.consumer = this.bus.consumer({ groupId: this.options.groupId ?? `collector-${randomUUID()}`, fromBeginning: true, maxWaitMs: 200 });
     await this.consumer.subscribe([this.topic]);
     await this.consumer.run({ eachBatch: (b) => void this.messages.push(...b.messages) });
   }

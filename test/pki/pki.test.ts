@@ -60,12 +60,16 @@ describe('the PKI (vigil pki): certificates that real TLS stacks accept', () => 
       expect(c.checkIssued(caCert)).toBe(true);
       expect(c.verify(caCert.publicKey)).toBe(true);
       expect(c.subject).toContain(`OU=${role}`);
+      // The CN is the MQTT user deploy/mosquitto/acl knows: the device id, gateway-<id> for a gateway.
+      expect(c.subject).toContain(`CN=${role === 'device' ? 'uav-17' : `${role}-1`}`);
       const server = role === 'broker' || role === 'console';
       expect(c.subjectAltName ?? '').toBe(server ? `DNS:localhost, DNS:${role}-1, IP Address:127.0.0.1` : '');
       expect(c.keyUsage).toEqual(server ? ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'] : ['1.3.6.1.5.5.7.3.2']);
       expect(new Date(c.validTo).getTime() - Date.now()).toBeLessThan(11 * 86_400_000);
       expect(leaf.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
     }
+    // A gateway id gets the gateway- prefix the ACL's user sections use.
+    expect(new X509Certificate((await issueCertificate(ca, { role: 'gateway', name: 'gw-1', algorithm })).certPem).subject).toContain('CN=gateway-gw-1');
   });
 
   it('a client certificate it issued passes mutual TLS with a broker certificate it issued; another CA\'s does not, nor no certificate', async () => {

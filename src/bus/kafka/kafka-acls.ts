@@ -4,7 +4,7 @@ import { VigilError } from '../../errors';
 export const KAFKA_ROLES = ['gateway', 'worker', 'analyst'] as const;
 export type KafkaRole = (typeof KAFKA_ROLES)[number];
 
-export type KafkaAclOperation = 'READ' | 'WRITE' | 'DESCRIBE';
+export type KafkaAclOperation = 'READ' | 'WRITE' | 'DESCRIBE' | 'DESCRIBE_CONFIGS';
 
 /** One ALLOW rule: `operation` on a topic or consumer group named `name` (or every name starting with it, `prefixed`). */
 export interface KafkaAcl {
@@ -57,20 +57,21 @@ export function roleAcls(role: KafkaRole, user: string, options: RoleAclOptions 
   const principal = `User:${user}`;
   if (role === 'gateway') return rules(principal, 'topic', `${p}telemetry.`, true, ['WRITE', 'DESCRIBE']);
   if (role === 'worker') {
-    const read = rules(principal, 'topic', `${p}telemetry.`, true, ['READ', 'DESCRIBE']);
+    // DESCRIBE_CONFIGS: a worker checks its sources and its changelog (compacted, co-partitioned) before it starts.
+    const read = rules(principal, 'topic', `${p}telemetry.`, true, ['READ', 'DESCRIBE', 'DESCRIBE_CONFIGS']);
     if (pipelines === undefined || pipelines.length === 0) {
       return [
         ...read,
-        ...rules(principal, 'topic', `${p}derived.`, true, ['WRITE', 'DESCRIBE']),
-        ...rules(principal, 'topic', `${p}vigil.changelog.`, true, ['READ', 'WRITE', 'DESCRIBE']),
+        ...rules(principal, 'topic', `${p}derived.`, true, ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
+        ...rules(principal, 'topic', `${p}vigil.changelog.`, true, ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
         ...rules(principal, 'group', `${p}vigil.pipeline.`, true, ['READ', 'DESCRIBE']),
       ];
     }
     return [
       ...read,
       ...pipelines.flatMap((n) => [
-        ...rules(principal, 'topic', `${p}derived.${n}`, false, ['WRITE', 'DESCRIBE']),
-        ...rules(principal, 'topic', `${p}vigil.changelog.${n}`, false, ['READ', 'WRITE', 'DESCRIBE']),
+        ...rules(principal, 'topic', `${p}derived.${n}`, false, ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
+        ...rules(principal, 'topic', `${p}vigil.changelog.${n}`, false, ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
         ...rules(principal, 'group', `${p}vigil.pipeline.${n}`, false, ['READ', 'DESCRIBE']),
       ]),
     ];
@@ -78,5 +79,5 @@ export function roleAcls(role: KafkaRole, user: string, options: RoleAclOptions 
   if (pipelines === undefined || pipelines.length === 0) {
     throw new VigilError('VIGIL_E_BUS_OPTIONS', 'an analyst reads the derived streams it is given: name at least one pipeline', { details: { role } });
   }
-  return [...pipelines.flatMap((n) => rules(principal, 'topic', `${p}derived.${n}`, false, ['READ', 'DESCRIBE'])), ...rules(principal, 'group', 'vigil.tap.', true, ['READ', 'DESCRIBE'])];
+  return [...pipelines.flatMap((n) => rules(principal, 'topic', `${p}derived.${n}`, false, ['READ', 'DESCRIBE', 'DESCRIBE_CONFIGS'])), ...rules(principal, 'group', 'vigil.tap.', true, ['READ', 'DESCRIBE'])];
 }

@@ -27,7 +27,7 @@ export class KafkaAdmin implements BusAdmin {
   }
 
   ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
-    return this.call('ensureTopics', async (admin) => {
+    return this.call(`ensure topics ${specs.map((s) => s.topic).join(', ')}`, async (admin) => {
       validateTopicSpecs(specs);
       if (specs.length === 0) return;
       const existing = new Set(await admin.listTopics());
@@ -113,7 +113,7 @@ export class KafkaAdmin implements BusAdmin {
   }
 
   deleteTopics(topics: readonly string[]): Promise<void> {
-    return this.call('deleteTopics', async (admin) => {
+    return this.call(`delete topics ${topics.join(', ')}`, async (admin) => {
       const existing = new Set(await admin.listTopics());
       const names = topics.filter((t) => existing.has(t));
       if (names.length > 0) await admin.deleteTopics({ topics: names });
@@ -125,7 +125,7 @@ export class KafkaAdmin implements BusAdmin {
   }
 
   describeTopic(topic: string): Promise<TopicDescription | null> {
-    return this.call('describeTopic', async (admin) => {
+    return this.call(`describe topic ${topic} (metadata and configs)`, async (admin) => {
       if (!(await admin.listTopics()).includes(topic)) return null;
       const meta = await admin.fetchTopicMetadata({ topics: [topic] });
       const configs = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
@@ -136,7 +136,7 @@ export class KafkaAdmin implements BusAdmin {
   }
 
   offsets(topic: string): Promise<PartitionOffsets[]> {
-    return this.call('offsets', async (admin) => {
+    return this.call(`read the offsets of topic ${topic}`, async (admin) => {
       if (!(await admin.listTopics()).includes(topic)) {
         throw new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `topic "${topic}" does not exist`, { details: { topic } });
       }
