@@ -8,7 +8,7 @@ import { Admission, REJECTED_TOPIC } from '../edge/admission';
 import { Gateway } from '../edge/gateway';
 import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
-import { kafkaSecurity, loadMqttTls } from './tls-files';
+import { kafkaSecurity, loadMqttTls, loadServerTls } from './tls-files';
 import { FileSpool } from '../edge/spool';
 import { isVigilError } from '../errors';
 import { channels, type GaugeSample } from '../instrument';
@@ -152,7 +152,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     // (Kafka takes writes, or the spool has room: a DDIL gateway is still useful).
     const readiness = (): Record<string, boolean> => ({ mqtt: ingestRef.client?.connected === true, durable: bus.isConnected() || spool.stats().bytes < spool.stats().budgetBytes });
     const http: VigilHttpServer =
-      options.http === false ? { port: 0, url: '', close: () => Promise.resolve() } : await startHttpServer({ host: cfg.http.host, port: cfg.http.port, metrics, readiness });
+      options.http === false ? { port: 0, url: '', close: () => Promise.resolve() } : await startHttpServer({ host: cfg.http.host, port: cfg.http.port, metrics, readiness, ...(cfg.http.tls === undefined ? {} : { tls: loadServerTls(cfg.http.tls, path) }) });
     closers.push(() => http.close());
     const sampler = setInterval(() => {
       for (const g of gatewayGauges({ spool: spool.stats(), devices: registry.size, inflight: ingestRef.client?.inflight ?? 0, spooling: gateway.stats().mode === 'spool' })) channels.gauges.publish(g);

@@ -9,6 +9,7 @@ import { deviceCommand } from './device-command';
 import { frameCommand } from './frame-command';
 import { gatewayCommand } from './gateway-command';
 import { keysCommand } from './keys-command';
+import { consoleCommand } from './console-command';
 import { kafkaCommand } from './kafka-command';
 import { pkiCommand } from './pki-command';
 import { workerCommand } from './worker-command';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   program.addCommand(gatewayCommand());
   program.addCommand(tapCommand());
   program.addCommand(workerCommand());
+  program.addCommand(consoleCommand());
   program.addCommand(demoCommand());
   program.addCommand(auditCommand());
   exitOverrideEverywhere(program);

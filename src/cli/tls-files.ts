@@ -21,35 +21,48 @@ export function loadMqttTls(cfg: MqttTlsConfig, path: (p: string) => string): Co
   return loadTlsFiles('mqtt.tls', cfg, path);
 }
 
+const CERT = /-----BEGIN CERTIFICATE-----/;
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+/**
+ * Reads one PEM file a config key names: refuses a missing or unreadable file, one that is
+ * not the PEM it should be, and a private key that group or others can read, each error
+ * naming `<section>.<key>` and the file.
+ */
+function readPem(section: string, key: string, file: string, path: (p: string) => string, secret: boolean): Buffer {
+  const at = path(file);
+  let text: Buffer;
+  try {
+    if (secret && process.platform !== 'win32') {
+      const mode = statSync(at).mode & 0o777;
+      if ((mode & 0o077) !== 0) {
+        throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `config key "${section}.${key}": ${at} has mode ${mode.toString(8).padStart(4, '0')}; a private key must not be accessible by group or others (chmod 600)`, { details: { key: `${section}.${key}`, path: at } });
+      }
+    }
+    text = readFileSync(at);
+  } catch (err) {
+    if (err instanceof VigilError) throw err;
+    throw new VigilError('VIGIL_E_KEY_FILE_READ', `config key "${section}.${key}": cannot read ${at}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { details: { key: `${section}.${key}`, path: at }, cause: err });
+  }
+  if (!(secret ? PRIVATE_KEY : CERT).test(text.toString('latin1'))) {
+    throw new VigilError('VIGIL_E_KEY_FILE_INVALID', `config key "${section}.${key}": ${at} is not a PEM ${secret ? 'private key' : 'certificate'}`, { details: { key: `${section}.${key}`, path: at } });
+  }
+  return text;
+}
+
 /** `loadMqttTls` for any section (`kafka.ssl`): errors name `<section>.<key>`. */
 export function loadTlsFiles(section: string, cfg: MqttTlsConfig, path: (p: string) => string): ConnectionOptions {
-  const read = (key: string, file: string, what: RegExp, secret: boolean): Buffer => {
-    const at = path(file);
-    let text: Buffer;
-    try {
-      if (secret && process.platform !== 'win32') {
-        const mode = statSync(at).mode & 0o777;
-        if ((mode & 0o077) !== 0) {
-          throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `config key "${section}.${key}": ${at} has mode ${mode.toString(8).padStart(4, '0')}; a private key must not be accessible by group or others (chmod 600)`, { details: { key: `${section}.${key}`, path: at } });
-        }
-      }
-      text = readFileSync(at);
-    } catch (err) {
-      if (err instanceof VigilError) throw err;
-      throw new VigilError('VIGIL_E_KEY_FILE_READ', `config key "${section}.${key}": cannot read ${at}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { details: { key: `${section}.${key}`, path: at }, cause: err });
-    }
-    if (!what.test(text.toString('latin1'))) {
-      throw new VigilError('VIGIL_E_KEY_FILE_INVALID', `config key "${section}.${key}": ${at} is not a PEM ${secret ? 'private key' : 'certificate'}`, { details: { key: `${section}.${key}`, path: at } });
-    }
-    return text;
-  };
-  const cert = /-----BEGIN CERTIFICATE-----/;
   return {
-    ca: read('caFile', cfg.caFile, cert, false),
-    ...(cfg.certFile === undefined ? {} : { cert: read('certFile', cfg.certFile, cert, false) }),
-    ...(cfg.keyFile === undefined ? {} : { key: read('keyFile', cfg.keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, true) }),
+    ca: readPem(section, 'caFile', cfg.caFile, path, false),
+    ...(cfg.certFile === undefined ? {} : { cert: readPem(section, 'certFile', cfg.certFile, path, false) }),
+    ...(cfg.keyFile === undefined ? {} : { key: readPem(section, 'keyFile', cfg.keyFile, path, true) }),
     ...(cfg.serverName === undefined ? {} : { servername: cfg.serverName }),
   };
+}
+
+/** `http.tls`: the HTTPS server's certificate and key, read and checked as every other PEM file. */
+export function loadServerTls(cfg: { readonly certFile: string; readonly keyFile: string }, path: (p: string) => string): { cert: Buffer; key: Buffer } {
+  return { cert: readPem('http.tls', 'certFile', cfg.certFile, path, false), key: readPem('http.tls', 'keyFile', cfg.keyFile, path, true) };
 }
 
 /** `kafka.sasl` as configured: the password comes from a file or an environment variable, never the config. */

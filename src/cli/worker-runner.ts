@@ -9,7 +9,7 @@ import { channels, type PipelineRestoreEvent } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { startPipeline, type PipelineDefinition, type PipelineWorker } from '../runtime';
 import { startHttpServer, type VigilHttpServer } from '../serve';
-import { kafkaSecurity } from './tls-files';
+import { kafkaSecurity, loadServerTls } from './tls-files';
 
 /** Restart backoff of a failed pipeline: first delay, longest delay, and how long a run must last to reset it. */
 const RESTART_MIN_MS = 1000;
@@ -173,6 +173,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
         port: cfg.http.port,
         metrics,
         readiness: () => ({ kafka: bus.isConnected(), ...Object.fromEntries([...workers].map(([n, w]) => [n, w.stats().state === 'running'])) }),
+        ...(cfg.http.tls === undefined ? {} : { tls: loadServerTls(cfg.http.tls, path) }),
       });
   let stopping: Promise<void> | undefined;
   return {

@@ -121,10 +121,26 @@ export const configSchema = z.strictObject({
       stateCacheBytes: z.number().int().min(1_048_576).max(68_719_476_736).default(201_326_592).describe('Heap budget of the state caches of each pipeline, in bytes; beyond it, committed state is evicted to stateDir.'),
     })
     .prefault({}),
+  console: z
+    .strictObject({
+      streams: z
+        .array(z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, { message: 'expected a stream (topic) name without kafka.topicPrefix, e.g. derived.vitals' }))
+        .default([])
+        .describe('Streams the console offers (map and WebSocket tap), without kafka.topicPrefix; empty = derived.<pipeline> of every pipeline whose key is in keyDir.'),
+      keyDir: z.string().min(1).default('keys').describe('Folder of the stream keys, one <stream>.key.json per stream (as the workers name them); a stream is opened only with its own key.'),
+    })
+    .prefault({}),
   http: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1').describe('Address the HTTP server (/metrics, /healthz, /readyz) binds to.'),
       port: z.number().int().min(0).max(65535).default(9464).describe('Port of the HTTP server; 0 takes a free port.'),
+      tls: z
+        .strictObject({
+          certFile: z.string().min(1).describe('PEM certificate of the HTTPS server (vigil pki issue console <name>).'),
+          keyFile: z.string().min(1).describe('PEM private key of certFile; must not be readable by group or others (chmod 600).'),
+        })
+        .optional()
+        .describe('HTTPS instead of HTTP (the console\'s map and tap carry stream data: use it off loopback).'),
     })
     .prefault({}),
 });

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { VigilError } from '../errors';
@@ -20,6 +21,8 @@ export interface HttpServerOptions {
    * (`/map`) that reads it. Closed with the server.
    */
   readonly tap?: TapEndpoint;
+  /** HTTPS with this certificate and key (PEM) instead of HTTP; the URL says `https:`. */
+  readonly tls?: { readonly cert: Buffer | string; readonly key: Buffer | string };
 }
 
 export interface VigilHttpServer {
@@ -34,7 +37,8 @@ export interface VigilHttpServer {
  * every readiness check passes, 503 with the failing ones otherwise).
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<VigilHttpServer> {
-  const server: Server = createServer((req, res) => void handle(req, res, options));
+  const listener = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res, options);
+  const server: Server = options.tls === undefined ? createServer(listener) : createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (options.tap?.handleUpgrade(req, socket, head) !== true) socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   });
@@ -53,7 +57,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Vigil
   const port = (server.address() as AddressInfo).port;
   return {
     port,
-    url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
     close: async () => {
       // Upgraded (WebSocket) sockets are no longer the HTTP server's: the endpoint closes them.
       await options.tap?.close();

@@ -19,7 +19,7 @@ interface ComposeService {
 describe('shipped configuration files', () => {
   const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
   const services = compose.services;
-  const vigil = Object.entries(services).filter(([, s]) => s.command !== undefined && ['gateway', 'worker'].includes(s.command[0] ?? ''));
+  const vigil = Object.entries(services).filter(([, s]) => s.command !== undefined && ['gateway', 'worker', 'console'].includes(s.command[0] ?? ''));
   const configOf = (s: ComposeService): ReturnType<typeof loadConfig> => {
     const mount = (s.volumes ?? []).find((v) => v.endsWith(':/etc/vigil:ro'));
     if (mount === undefined) throw new Error('no /etc/vigil mount');
@@ -33,21 +33,35 @@ describe('shipped configuration files', () => {
     expect(cfg.http.host).toBe('0.0.0.0');
   });
 
-  it('docker-compose.yml runs Kafka, Mosquitto, Prometheus, one gateway and two workers', () => {
-    expect(Object.keys(services)).toEqual(expect.arrayContaining(['kafka', 'mosquitto', 'prometheus', 'gateway', 'worker-1', 'worker-2']));
-    expect(vigil.map(([name, s]) => `${name}:${s.command?.[0]}`).sort()).toEqual(['gateway:gateway', 'worker-1:worker', 'worker-2:worker']);
-    expect(services.kafka?.environment).toMatchObject({ KAFKA_PROCESS_ROLES: 'broker,controller' });
+  it('docker-compose.yml runs Kafka, its init step, Mosquitto, Prometheus, one gateway and two workers', () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['kafka', 'kafka-init', 'mosquitto', 'prometheus', 'gateway', 'worker-1', 'worker-2']));
+    expect(vigil.map(([name, s]) => `${name}:${s.command?.[0]}`).sort()).toEqual(['console:console', 'gateway:gateway', 'worker-1:worker', 'worker-2:worker']);
+    expect(services.kafka?.command).toEqual(['/bin/bash', '/etc/kafka/vigil/start.sh']);
+    expect(readFileSync(join(root, 'deploy', 'kafka', 'server.properties'), 'utf8')).toMatch(/^process\.roles=broker,controller$/m);
   });
 
-  it('every Vigil service has a valid configuration that reaches the compose Kafka', () => {
-    for (const [name, s] of vigil) {
+  it('every Vigil service reaches the compose Kafka over SASL_SSL as its own user, once kafka-init has run, with the files it names mounted', () => {
+    const users: Record<string, string> = {};
+    for (const [name, s] of [...vigil, ['kafka-init', services['kafka-init'] as ComposeService] as const]) {
       const cfg = configOf(s);
       expect([name, cfg.kafka.brokers]).toEqual([name, ['kafka:9092']]);
-      expect([name, cfg.http.host]).toEqual([name, '0.0.0.0']);
-      expect(s.depends_on).toHaveProperty('kafka');
+      expect([name, cfg.kafka.ssl?.caFile, cfg.kafka.sasl?.mechanism]).toEqual([name, 'tls/ca.crt', 'scram-sha-512']);
+      users[name] = cfg.kafka.sasl?.username ?? '';
+      // Every file the config names under tls/ is mounted there from deploy/secrets.
+      const named = [cfg.kafka.ssl?.caFile, cfg.kafka.sasl?.passwordFile, cfg.mqtt.tls?.caFile, cfg.mqtt.tls?.certFile, cfg.mqtt.tls?.keyFile, cfg.http.tls?.certFile, cfg.http.tls?.keyFile].filter((f): f is string => f !== undefined);
+      for (const f of named) expect([name, f, (s.volumes ?? []).some((v) => v.startsWith('./deploy/secrets/') && v.includes(`:/etc/vigil/${f}:ro`))]).toEqual([name, f, true]);
+      if (name !== 'kafka-init') {
+        expect([name, cfg.http.host]).toEqual([name, '0.0.0.0']);
+        expect(s.depends_on).toHaveProperty('kafka-init');
+      }
     }
+    expect(users).toEqual({ gateway: 'gw-1', 'worker-1': 'worker', 'worker-2': 'worker', console: 'console', 'kafka-init': 'admin' });
+    // The console holds the keys of exactly the streams it offers, mounted one by one.
+    const console = configOf(services.console as ComposeService);
+    for (const stream of console.console.streams) expect((services.console?.volumes ?? []).some((v) => v.endsWith(`:/etc/vigil/keys/${stream}.key.json:ro`))).toBe(true);
     const gateway = configOf(services.gateway as ComposeService);
-    expect(gateway.mqtt.url).toBe('mqtt://mosquitto:1883');
+    expect(gateway.mqtt.url).toBe('mqtts://mosquitto:8883');
+    expect(gateway.mqtt.tls).toEqual({ caFile: 'tls/ca.crt', certFile: 'tls/gateway.crt', keyFile: 'tls/gateway.key' });
   });
 
   it('the two workers run every pipeline under different Kafka client ids (one consumer group per pipeline)', () => {

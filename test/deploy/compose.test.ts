@@ -25,13 +25,23 @@ describe('docker-compose.yml', () => {
     const [bin, ...pre] = cmd as [string, ...string[]];
     execFileSync(bin, [...pre, '-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const services = execFileSync(bin, [...pre, '-f', 'docker-compose.yml', 'config', '--services'], { cwd: ROOT }).toString().trim().split('\n').sort();
-    expect(services).toEqual(['gateway', 'grafana', 'kafka', 'mosquitto', 'prometheus', 'worker-1', 'worker-2']);
+    expect(services).toEqual(['console', 'gateway', 'grafana', 'kafka', 'kafka-init', 'mosquitto', 'prometheus', 'worker-1', 'worker-2']);
   });
 
-  it('lets tools on the host reach Kafka, on loopback only', () => {
-    const file = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { ports?: string[]; environment?: Record<string, string> }> };
-    const kafka = file.services.kafka as { ports?: string[]; environment?: Record<string, string> };
-    expect(kafka.ports).toEqual(['127.0.0.1:29092:29092']);
-    expect(kafka.environment?.KAFKA_ADVERTISED_LISTENERS).toContain('HOST://localhost:29092');
+  it('lets tools on the host reach Kafka, on loopback only, and only over SASL_SSL', () => {
+    const file = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { ports?: string[] }> };
+    expect(file.services.kafka?.ports).toEqual(['127.0.0.1:29092:29092']);
+    const props = readFileSync(join(ROOT, 'deploy', 'kafka', 'server.properties'), 'utf8');
+    expect(props).toMatch(/^advertised\.listeners=.*HOST:\/\/localhost:29092/m);
+    // Secure by default: every listener authenticates; no PLAINTEXT one, no anonymous access.
+    const map = /^listener\.security\.protocol\.map=(.*)$/m.exec(props)?.[1] ?? '';
+    expect(map.split(',').map((e) => e.split(':')[1]).sort()).toEqual(['SASL_PLAINTEXT', 'SASL_SSL', 'SASL_SSL']);
+    expect(map).toMatch(/CONTROLLER:SASL_PLAINTEXT/);
+    expect(props).toMatch(/^allow\.everyone\.if\.no\.acl\.found=false$/m);
+    expect(props).toMatch(/^super\.users=User:admin$/m);
+    const mosquitto = readFileSync(join(ROOT, 'deploy', 'mosquitto', 'mosquitto.conf'), 'utf8');
+    expect(mosquitto.match(/^listener .*/gm)).toEqual(['listener 8883 0.0.0.0']);
+    expect(mosquitto).toMatch(/^allow_anonymous false$/m);
+    expect(mosquitto).toMatch(/^require_certificate true$/m);
   });
 });

@@ -1,0 +1,95 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
+import { KafkaBus, type Bus } from '../bus';
+import type { VigilConfig } from '../config';
+import { readStreamKeyFile, type StreamDataKey } from '../crypto';
+import { VigilError } from '../errors';
+import { createMetrics, type VigilMetrics } from '../metrics';
+import { startHttpServer, TapEndpoint, type VigilHttpServer } from '../serve';
+import { TapCatalog } from '../tap';
+import type { PipelineCatalogue } from './worker-runner';
+import { kafkaSecurity, loadServerTls } from './tls-files';
+
+export interface RunningConsole {
+  /** Streams offered, as topics (with kafka.topicPrefix): `/tap/<stream>` and the map's `stream=`. */
+  readonly streams: readonly string[];
+  readonly bus: Bus;
+  readonly metrics: VigilMetrics;
+  readonly http: VigilHttpServer;
+  readonly tap: TapEndpoint;
+  readonly log: Logger;
+  stop(): Promise<void>;
+}
+
+export interface StartConsoleOptions {
+  readonly baseDir?: string;
+  readonly bus?: Bus;
+  readonly logStream?: NodeJS.WritableStream;
+}
+
+/**
+ * `vigil console`: the analysts' service on its own, against Kafka. It serves the live map
+ * (`/map`), the WebSocket tap (`/tap/<stream>`, a tap token proving the stream's key: no key
+ * is ever served) and `/metrics`, `/healthz`, `/readyz`, over HTTPS when `http.tls` is set,
+ * on loopback unless `http.host` says otherwise. It holds the keys of the streams it offers
+ * (`console.keyDir/<stream>.key.json`) and opens each stream only with its own.
+ */
+export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogue, options: StartConsoleOptions = {}): Promise<RunningConsole> {
+  const base = options.baseDir ?? process.cwd();
+  const path = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const log = pino({ level: cfg.log.level, base: { console: cfg.kafka.clientId } }, options.logStream ?? process.stdout);
+  const keyDir = path(cfg.console.keyDir);
+  const keyFile = (stream: string): string => join(keyDir, `${stream}.key.json`);
+  // Named streams must all have keys; by default, the derived stream of every pipeline whose key is there.
+  const names = cfg.console.streams.length > 0 ? [...cfg.console.streams] : [...catalogue.keys()].map((n) => `derived.${n}`).filter((s) => existsSync(keyFile(s)));
+  if (names.length === 0) {
+    throw new VigilError('VIGIL_E_CONFIG_INVALID', `config key "console.keyDir": ${keyDir} holds no derived.<pipeline>.key.json; put the keys of the streams to offer there, or name them in console.streams`, { details: { key: 'console.keyDir', path: keyDir } });
+  }
+  const keys: Record<string, StreamDataKey[]> = {};
+  for (const n of names) keys[cfg.kafka.topicPrefix + n] = [await readStreamKeyFile(keyFile(n))];
+  const streams = Object.keys(keys);
+  const tls = cfg.http.tls === undefined ? undefined : loadServerTls(cfg.http.tls, path);
+  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+  const ownBus = options.bus === undefined;
+  const catalog = new TapCatalog({ bus, streams: keys });
+  const tap = new TapEndpoint({ catalog });
+  const metrics = createMetrics({ labels: { console: cfg.kafka.clientId } });
+  registerTapMetrics(metrics, tap);
+  // Which offered streams exist yet: said once at start (a stream appears when its pipeline first runs).
+  const present: string[] = [];
+  try {
+    for (const s of streams) if (await catalog.exists(s)) present.push(s);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'cannot reach kafka yet; the console serves meanwhile and taps fail until it can');
+  }
+  const missing = streams.filter((s) => !present.includes(s));
+  if (missing.length > 0) log.warn({ streams: missing }, 'offered streams without a topic yet (their pipelines have not run): taps of them are refused with 404 until they exist');
+  const http = await startHttpServer({ host: cfg.http.host, port: cfg.http.port, metrics, readiness: () => ({ kafka: bus.isConnected() }), tap, ...(tls === undefined ? {} : { tls }) });
+  let stopping: Promise<void> | undefined;
+  return {
+    streams,
+    bus,
+    metrics,
+    http,
+    tap,
+    log,
+    stop: () =>
+      (stopping ??= (async () => {
+        await http.close();
+        await catalog.close();
+        if (ownBus) await bus.close();
+      })()),
+  };
+}
+
+/** The tap's own series: clients now, refusals and records dropped for slow clients since start. */
+function registerTapMetrics(metrics: VigilMetrics, tap: TapEndpoint): void {
+  const registers = [metrics.registry];
+  new Gauge({ name: 'vigil_tap_clients', help: 'WebSocket tap clients connected now.', registers, collect() { this.set(tap.stats().clients); } });
+  let refused = 0;
+  new Counter({ name: 'vigil_tap_refused_total', help: 'WebSocket tap upgrades refused (wrong or missing token, stream not offered or absent).', registers, collect() { const now = tap.stats().refused; this.inc(now - refused); refused = now; } });
+  let dropped = 0;
+  new Counter({ name: 'vigil_tap_dropped_total', help: 'Records dropped for slow WebSocket tap clients (oldest first; each client is told).', registers, collect() { const now = tap.stats().dropped; this.inc(now - dropped); dropped = now; } });
+}
