@@ -54,8 +54,10 @@ export function ensureMosquitto(): string {
  * `tls` makes the listener the secure variant of the deployment's: TLS only, a client
  * certificate required, its CN as the MQTT user, no anonymous clients, and the ACL file
  * (deploy/mosquitto/acl by default) deciding who may publish and subscribe to what.
+ * `passwords` (user → password) makes it password-authenticated instead: no anonymous
+ * clients, a password file made with mosquitto_passwd.
  */
-export async function startMosquitto(options: { timeoutMs?: number; port?: number; persistenceDir?: string; maxQueuedMessages?: number; tls?: MosquittoTls } = {}): Promise<MosquittoService> {
+export async function startMosquitto(options: { timeoutMs?: number; port?: number; persistenceDir?: string; maxQueuedMessages?: number; tls?: MosquittoTls; passwords?: Readonly<Record<string, string>> } = {}): Promise<MosquittoService> {
   const bin = ensureMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-mosquitto-'));
   // A fixed port is for restart tests: the same broker address before and after.
@@ -84,6 +86,14 @@ export async function startMosquitto(options: { timeoutMs?: number; port?: numbe
       /^allow_anonymous true$/m,
       ['allow_anonymous false', `cafile ${copy(t.caFile, 'ca.crt')}`, `certfile ${copy(t.certFile, 'server.crt')}`, `keyfile ${copy(t.keyFile, 'server.key')}`, 'require_certificate true', 'use_identity_as_username true', `acl_file ${copy(t.aclFile ?? DEFAULT_ACL, 'acl')}`].join('\n'),
     );
+  }
+  if (options.passwords !== undefined) {
+    chmodSync(dir, 0o755);
+    const file = join(dir, 'passwords');
+    writeFileSync(file, '');
+    for (const [user, password] of Object.entries(options.passwords)) execFileSync('mosquitto_passwd', ['-b', file, user, password], { stdio: ['ignore', 'pipe', 'pipe'] });
+    chmodSync(file, 0o644);
+    text = text.replace(/^allow_anonymous true$/m, `allow_anonymous false\npassword_file ${file}`);
   }
   writeFileSync(conf, text);
   const logFile = join(dir, 'mosquitto.log');

@@ -8,7 +8,7 @@ import { Admission, REJECTED_TOPIC } from '../edge/admission';
 import { Gateway } from '../edge/gateway';
 import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
-import { kafkaSecurity, loadMqttTls, loadServerTls } from './tls-files';
+import { kafkaSecurity, loadMqttTls, loadServerTls, mqttCredentials } from './tls-files';
 import { FileSpool } from '../edge/spool';
 import { isVigilError } from '../errors';
 import { channels, type GaugeSample } from '../instrument';
@@ -168,6 +168,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       protocolVersion: options.mqttProtocolVersion ?? 5,
       receiveMaximum: g.receiveMaximum,
       ...(cfg.mqtt.tls === undefined ? {} : { tls: loadMqttTls(cfg.mqtt.tls, path) }),
+      ...mqttCredentials(cfg.mqtt, path),
       cleanStart: false,
       sessionExpirySeconds: 3600,
       onMessage: (m) => {

@@ -79,27 +79,43 @@ export interface KafkaSaslConfig {
  * the file or variable, never the password.
  */
 export function loadKafkaSasl(cfg: KafkaSaslConfig, path: (p: string) => string, env: NodeJS.ProcessEnv = process.env): KafkaSaslOptions {
-  let password: string;
+  return { mechanism: cfg.mechanism, username: cfg.username, password: readPassword('kafka.sasl', cfg, path, env, `the Kafka password of ${cfg.username}`) };
+}
+
+/**
+ * A password a config section names: from `<section>.passwordFile` (mode 0600, one line; a
+ * trailing newline is dropped) or the variable `<section>.passwordEnv`. Errors name the key
+ * and the file or variable, never the password.
+ */
+export function readPassword(section: string, cfg: { readonly passwordFile?: string | undefined; readonly passwordEnv?: string | undefined }, path: (p: string) => string, env: NodeJS.ProcessEnv, what: string): string {
   if (cfg.passwordFile !== undefined) {
+    const key = `${section}.passwordFile`;
     const at = path(cfg.passwordFile);
+    let password: string;
     try {
       const mode = statSync(at).mode & 0o777;
       if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
-        throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `config key "kafka.sasl.passwordFile": ${at} has mode ${mode.toString(8).padStart(4, '0')}; a password file must not be accessible by group or others (chmod 600)`, { details: { key: 'kafka.sasl.passwordFile', path: at } });
+        throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `config key "${key}": ${at} has mode ${mode.toString(8).padStart(4, '0')}; a password file must not be accessible by group or others (chmod 600)`, { details: { key, path: at } });
       }
       password = readFileSync(at, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
       if (err instanceof VigilError) throw err;
-      throw new VigilError('VIGIL_E_KEY_FILE_READ', `config key "kafka.sasl.passwordFile": cannot read ${at}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { details: { key: 'kafka.sasl.passwordFile', path: at }, cause: err });
+      throw new VigilError('VIGIL_E_KEY_FILE_READ', `config key "${key}": cannot read ${at}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { details: { key, path: at }, cause: err });
     }
-    if (password.length === 0 || password.includes('\n')) throw new VigilError('VIGIL_E_KEY_FILE_INVALID', `config key "kafka.sasl.passwordFile": ${at} must hold the password on one line`, { details: { key: 'kafka.sasl.passwordFile', path: at } });
-  } else {
-    const name = cfg.passwordEnv as string;
-    const v = env[name];
-    if (v === undefined || v.length === 0) throw new VigilError('VIGIL_E_CONFIG_INVALID', `config key "kafka.sasl.passwordEnv": the environment variable ${name} is not set (it must hold the Kafka password of ${cfg.username})`, { details: { key: 'kafka.sasl.passwordEnv', variable: name } });
-    password = v;
+    if (password.length === 0 || password.includes('\n')) throw new VigilError('VIGIL_E_KEY_FILE_INVALID', `config key "${key}": ${at} must hold the password on one line`, { details: { key, path: at } });
+    return password;
   }
-  return { mechanism: cfg.mechanism, username: cfg.username, password };
+  const key = `${section}.passwordEnv`;
+  const name = cfg.passwordEnv as string;
+  const v = env[name];
+  if (v === undefined || v.length === 0) throw new VigilError('VIGIL_E_CONFIG_INVALID', `config key "${key}": the environment variable ${name} is not set (it must hold ${what})`, { details: { key, variable: name } });
+  return v;
+}
+
+/** `mqtt.username` with its password (`mqtt.passwordFile` / `mqtt.passwordEnv`), for the MQTT CONNECT. */
+export function mqttCredentials(mqtt: { readonly username?: string | undefined; readonly passwordFile?: string | undefined; readonly passwordEnv?: string | undefined }, path: (p: string) => string, env: NodeJS.ProcessEnv = process.env): { username?: string; password?: string } {
+  if (mqtt.username === undefined) return {};
+  return { username: mqtt.username, password: readPassword('mqtt', mqtt, path, env, `the MQTT password of ${mqtt.username}`) };
 }
 
 /** The `kafka` section's transport security, as `KafkaBus` options (files and the password read now). */

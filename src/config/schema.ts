@@ -36,8 +36,15 @@ export const configSchema = z.strictObject({
         })
         .optional()
         .describe('TLS to the broker (mqtts:// URLs), with a client certificate when certFile and keyFile are given.'),
+      username: z.string().min(1).max(256).optional().describe('MQTT user of this process (a broker with password authentication); with TLS client certificates the certificate is the identity instead.'),
+      passwordFile: z.string().min(1).optional().describe('File holding the MQTT password on one line; must not be readable by group or others (chmod 600).'),
+      passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { message: 'expected an environment variable name' }).optional().describe('Environment variable holding the MQTT password (instead of passwordFile).'),
+      password: z.unknown().optional().describe('Refused: a password never goes in the config file.'),
     })
     .superRefine((m, ctx) => {
+      if (m.password !== undefined) ctx.addIssue({ code: 'custom', path: ['password'], message: 'a password never goes in the config file in clear: put it in a file (mqtt.passwordFile, mode 0600) or an environment variable (mqtt.passwordEnv)' });
+      if (m.username !== undefined && (m.passwordFile === undefined) === (m.passwordEnv === undefined)) ctx.addIssue({ code: 'custom', path: [m.passwordFile === undefined ? 'passwordFile' : 'passwordEnv'], message: 'with mqtt.username, give exactly one of mqtt.passwordFile and mqtt.passwordEnv' });
+      if (m.username === undefined && (m.passwordFile !== undefined || m.passwordEnv !== undefined)) ctx.addIssue({ code: 'custom', path: ['username'], message: 'a password without mqtt.username: give the user too' });
       if (m.tls !== undefined && !/^(mqtts|tls|wss):/.test(m.url)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'mqtt.tls is set, so the URL must be mqtts:// (or wss://)' });
       if (m.tls !== undefined && (m.tls.certFile === undefined) !== (m.tls.keyFile === undefined)) ctx.addIssue({ code: 'custom', path: ['tls', m.tls.certFile === undefined ? 'certFile' : 'keyFile'], message: 'give both mqtt.tls.certFile and mqtt.tls.keyFile, or neither' });
     })

@@ -166,6 +166,11 @@ describe('loadConfig', () => {
     const mech = failure(() => loadConfig({ env: { VIGIL_KAFKA_SASL_USERNAME: 'gw-1', VIGIL_KAFKA_SASL_PASSWORD_ENV: 'P', VIGIL_KAFKA_SASL_MECHANISM: 'plain' } }));
     expect(mech.message).toContain('config key "kafka.sasl.mechanism"');
     expect(mech.message).toMatch(/scram-sha-512/);
+    const mqttClear = failure(() => loadConfig({ file: file('mqtt.yaml', 'mqtt:\n  username: gw\n  password: mqtt-in-clear\n'), env: {} }));
+    expect(mqttClear.message).toContain('config key "mqtt.password"');
+    expect(mqttClear.message).not.toContain('mqtt-in-clear');
+    expect(failure(() => loadConfig({ env: { VIGIL_MQTT_PASSWORD_FILE: 'f' } })).message).toContain('a password without mqtt.username');
+    expect(loadConfig({ env: { VIGIL_MQTT_USERNAME: 'gateway-gw-1', VIGIL_MQTT_PASSWORD_ENV: 'MQTT_PW' } }).mqtt).toMatchObject({ username: 'gateway-gw-1', passwordEnv: 'MQTT_PW' });
     const half = failure(() => loadConfig({ env: { VIGIL_KAFKA_SSL_CA_FILE: 'ca', VIGIL_KAFKA_SSL_CERT_FILE: 'c' } }));
     expect(half.message).toContain('give both kafka.ssl.certFile and kafka.ssl.keyFile');
   });
