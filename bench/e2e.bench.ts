@@ -26,6 +26,12 @@
  *    The first second of each run is warm-up and not recorded. Peak RSS (VmHWM) of the
  *    gateway and worker processes; RSS of the gateway sampled over the 60 s run.
  *
+ * Secure variant (issue 12): `VIGIL_BENCH_E2E_SECURE=1 npm run bench e2e` measures instead the
+ * gateway's sustained rate twice in one run, on plaintext brokers and then on the deployment's
+ * secure ones (Mosquitto TLS with client certificates and an ACL, Kafka SASL_SSL with SCRAM and
+ * the StandardAuthorizer, the gateway as Kafka user gw-1 with the gateway role), same search,
+ * same machine; prints secure/plaintext (target >= 85 %).
+ *
  * Run: `npm run bench e2e`. Env: VIGIL_BENCH_E2E_SECONDS (search run length, default 6),
  * VIGIL_BENCH_RSS_SECONDS (default 60), VIGIL_BENCH_E2E_BISECTIONS (default 4),
  * VIGIL_BENCH_RECEIVE_MAXIMUM (the gateway's gateway.receiveMaximum; Mosquitto keeps 1000), VIGIL_BENCH_VERBOSE=1 (children's stderr),
@@ -34,10 +40,14 @@
  */
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
+import { parse, stringify } from 'yaml';
 import { startKafka, startMosquitto, type KafkaService, type MosquittoService } from '../scripts/services';
 import { FrameOpener, RecordCodec, type DerivedRecord, type TelemetryRecord } from '../src/codec';
+import { KafkaBus, roleAcls } from '../src/bus';
 import { boxSharedKey } from '../src/crypto';
+import { createCa, issueCertificate, type IssuedCertificate } from '../src/pki';
 import { BENCH_PIPELINE_OOO_MS, benchPowerPipeline } from './lib/bench-pipeline';
 import { BenchChild } from './lib/child-process';
 import { provisionBench, type BenchProvision } from './lib/provision';
@@ -99,11 +109,14 @@ function count(deviceId: string, seq: bigint, eventTimeMs: number, ingestTimeMs:
   rec(t.kafka, now - eventTimeMs);
 }
 
-async function startConsumer(brokers: string, prov: BenchProvision): Promise<Consumer> {
-  const kafka = new Kafka({ clientId: 'bench-e2e-consumer', brokers: [brokers], logLevel: logLevel.NOTHING });
+/** How this process reaches Kafka: plaintext, or the secure variant's TLS and SCRAM credentials. */
+type KafkaAccess = Pick<KafkaConfig, 'ssl' | 'sasl'>;
+
+async function startConsumer(brokers: string, prov: BenchProvision, access: KafkaAccess = {}, topics: readonly string[] = ['telemetry.power', NAIVE_TOPIC, DERIVED_TOPIC]): Promise<Consumer> {
+  const kafka = new Kafka({ clientId: 'bench-e2e-consumer', brokers: [brokers], logLevel: logLevel.NOTHING, ...access });
   const consumer = kafka.consumer({ groupId: `bench-e2e-${prov.theatre}`, maxWaitTimeInMs: 20, minBytes: 1, maxBytesPerPartition: 4 << 20 });
   await consumer.connect();
-  await consumer.subscribe({ topics: ['telemetry.power', NAIVE_TOPIC, DERIVED_TOPIC], fromBeginning: true });
+  await consumer.subscribe({ topics: [...topics], fromBeginning: true });
   const codec = new RecordCodec();
   const opener = new FrameOpener();
   await consumer.run({
@@ -221,8 +234,8 @@ async function searchSustained(pub: BenchChild, label: string, runs: RunResult[]
   return lo;
 }
 
-async function waitTopics(brokers: string, topics: readonly string[], timeoutMs = 60_000): Promise<void> {
-  const admin = new Kafka({ clientId: 'bench-e2e-admin', brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+async function waitTopics(brokers: string, topics: readonly string[], timeoutMs = 60_000, access: KafkaAccess = {}): Promise<void> {
+  const admin = new Kafka({ clientId: 'bench-e2e-admin', brokers: [brokers], logLevel: logLevel.NOTHING, ...access }).admin();
   await admin.connect();
   try {
     const deadline = Date.now() + timeoutMs;
@@ -237,8 +250,8 @@ async function waitTopics(brokers: string, topics: readonly string[], timeoutMs 
   }
 }
 
-async function createTopics(brokers: string, topics: readonly string[]): Promise<void> {
-  const admin = new Kafka({ clientId: 'bench-e2e-admin', brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+async function createTopics(brokers: string, topics: readonly string[], access: KafkaAccess = {}): Promise<void> {
+  const admin = new Kafka({ clientId: 'bench-e2e-admin', brokers: [brokers], logLevel: logLevel.NOTHING, ...access }).admin();
   await admin.connect();
   try {
     await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })) });
@@ -391,7 +404,106 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+/** One sustained-rate search of the gateway on the given brokers (plaintext, or secure with `secure` set). */
+async function gatewaySustained(label: string, secure: boolean, rows: BenchRow[]): Promise<number> {
+  const started: BenchChild[] = [];
+  let kafka: KafkaService | undefined;
+  let mosq: MosquittoService | undefined;
+  let prov: BenchProvision | undefined;
+  let consumer: Consumer | undefined;
+  try {
+    let ca: IssuedCertificate | undefined;
+    let access: KafkaAccess = {};
+    let publisherTls: { ca: string; cert: string; key: string } | undefined;
+    const gwPassword = `gw-${Math.random().toString(36).slice(2)}`;
+    if (secure) {
+      ca = await createCa({ name: 'bench-e2e-ca', days: 1 });
+      kafka = await startKafka({ secure: { users: { 'gw-1': gwPassword } } });
+    } else {
+      kafka = await startKafka();
+    }
+    const security = kafka.security;
+    if (security !== undefined) access = { ssl: { ca: [readFileSync(security.caFile, 'utf8')] }, sasl: { mechanism: 'scram-sha-512', username: security.admin.username, password: security.admin.password } };
+    // Provisioned first: the gateway's id (its certificate's CN) is known only then.
+    prov = await provisionBench({ kafkaBrokers: kafka.brokers, mqttUrl: 'mqtt://127.0.0.1:1', devices: DEVICES, pipeline: benchPowerPipeline.name });
+    const p = prov;
+    const cfg = parse(readFileSync(p.configFile, 'utf8')) as { mqtt: Record<string, unknown>; kafka: Record<string, unknown>; gateway: { id: string; group: string } };
+    if (secure && ca !== undefined && security !== undefined) {
+      const file = (name: string, text: string, mode = 0o644): string => {
+        writeFileSync(join(p.dir, name), text, { mode });
+        return join(p.dir, name);
+      };
+      const server = await issueCertificate(ca, { role: 'broker', name: 'localhost', days: 1 });
+      const gatewayCert = await issueCertificate(ca, { role: 'gateway', name: cfg.gateway.id, days: 1 });
+      const pubCert = await issueCertificate(ca, { role: 'device', name: 'bench-publisher', days: 1 });
+      // The deployment's ACL shape: the publisher (standing in for 100 devices on 4 connections) writes telemetry, the gateway takes it.
+      const acl = file('acl', [`user bench-publisher`, `topic write vigil/v1/+/+/+/telemetry`, `user gateway-${cfg.gateway.id}`, `topic read vigil/v1/+/+/+/telemetry`, `topic read $share/${cfg.gateway.group}/vigil/v1/+/+/+/telemetry`, `topic write vigil/v1/+/+/+/receipt`, ''].join('\n'));
+      mosq = await startMosquitto({ tls: { caFile: file('ca.crt', ca.certPem), certFile: file('server.crt', server.certPem), keyFile: file('server.key', server.keyPem, 0o600), aclFile: acl } });
+      cfg.mqtt = { ...cfg.mqtt, url: `mqtts://127.0.0.1:${mosq.port}`, tls: { caFile: join(p.dir, 'ca.crt'), certFile: file('gateway.crt', gatewayCert.certPem), keyFile: file('gateway.key', gatewayCert.keyPem, 0o600) } };
+      cfg.kafka = { ...cfg.kafka, ssl: { caFile: security.caFile }, sasl: { username: 'gw-1', passwordFile: file('gw-1.pass', `${gwPassword}\n`, 0o600) } };
+      publisherTls = { ca: ca.certPem, cert: pubCert.certPem, key: pubCert.keyPem };
+      // The admin makes the topics and the gateway role's ACLs; the gateway may create none.
+      const admin = new KafkaBus({ brokers: [kafka.brokers], ssl: { ca: readFileSync(security.caFile) }, sasl: { mechanism: 'scram-sha-512', ...security.admin }, logLevel: 'nothing' });
+      try {
+        await admin.admin().ensureTopics([...['position', 'vitals', 'vehicle', 'ugs', 'power', 'metric', 'rejected'].map((k) => ({ topic: `telemetry.${k}`, partitions: 3 }))]);
+        await admin.createAcls(roleAcls('gateway', 'gw-1'));
+      } finally {
+        await admin.close();
+      }
+    } else {
+      mosq = await startMosquitto();
+      cfg.mqtt = { ...cfg.mqtt, url: mosq.url };
+      // The bus's ensureTopics waits until every partition is served (kafkajs's waitForLeaders does not).
+      const admin = new KafkaBus({ brokers: [kafka.brokers], logLevel: 'nothing' });
+      try {
+        await admin.admin().ensureTopics([{ topic: 'telemetry.power', partitions: 3 }]);
+      } finally {
+        await admin.close();
+      }
+    }
+    writeFileSync(p.configFile, stringify(cfg));
+    consumer = await startConsumer(kafka.brokers, p, access, ['telemetry.power']);
+    const pub = await BenchChild.start('publisher', join(LIB, 'publisher-child.ts'), []);
+    started.push(pub);
+    const init = await pub.request('init', {
+      url: cfg.mqtt.url, connections: CONNECTIONS, window: PUB_WINDOW, ...(publisherTls === undefined ? {} : { tls: publisherTls }),
+      devices: p.devices.map((d) => ({ deviceId: d.deviceId, topic: p.topicOf(d.deviceId), sharedKey: Buffer.from(boxSharedKey(p.ingest.box.publicKey, d.box.secretKey)).toString('base64') })),
+    });
+    if (init.error) throw new Error(`publisher init: ${String(init.error)}`);
+    const gateway = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [p.configFile]);
+    started.push(gateway);
+    await waitTopics(kafka.brokers, ['telemetry.power'], 60_000, access);
+    const runs: RunResult[] = [];
+    const sustained = await searchSustained(pub, label, runs);
+    for (const r of runs) rows.push(row(label, 'search', r, { 'admit p50 ms': r.admit.p50, 'admit p99 ms': r.admit.p99 }));
+    return sustained;
+  } finally {
+    for (const c of started.reverse()) await c.stop(10_000).catch(() => undefined);
+    await consumer?.disconnect().catch(() => undefined);
+    await mosq?.stop().catch(() => undefined);
+    await kafka?.stop().catch(() => undefined);
+    prov?.cleanup();
+  }
+}
+
+async function mainSecure(): Promise<void> {
+  const rows: BenchRow[] = [];
+  process.stderr.write('e2e --secure: the gateway on plaintext brokers, then on TLS Mosquitto + SASL_SSL Kafka with ACLs…\n');
+  const plain = await gatewaySustained('gateway, plaintext', false, rows);
+  const secure = await gatewaySustained('gateway, TLS + SASL_SSL', true, rows);
+  const ratio = plain > 0 ? secure / plain : 0;
+  writeReport('e2e-secure', rows, {
+    headline: { plaintextSustainedFramesPerSec: plain, secureSustainedFramesPerSec: secure, secureToPlaintext: Number(ratio.toFixed(3)), secureToPlaintextTarget: 0.85 },
+    settings: {
+      searchRunMs: SEARCH_MS, startRate: START_RATE, bisections: BISECTIONS, devices: DEVICES, publisherConnections: CONNECTIONS, publisherWindow: PUB_WINDOW,
+      secure: 'Mosquitto TLS only, client certificates required, ACL file; Kafka SASL_SSL (SCRAM-SHA-512, TLS 1.3, ECDSA P-256 certificates), StandardAuthorizer, the gateway as user gw-1 with the gateway role',
+      passRule: 'publisher lag < 500 ms, < 0.5 s of frames not yet in Kafka when publishing ended, every frame in Kafka within 4 s',
+    },
+  });
+  process.stdout.write(`gateway sustained: plaintext ${plain} frames/s, TLS + SASL_SSL ${secure} frames/s, ratio ${(100 * ratio).toFixed(1)}% (target >= 85%)\n`);
+}
+
+(process.env.VIGIL_BENCH_E2E_SECURE === '1' ? mainSecure() : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

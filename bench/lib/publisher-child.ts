@@ -7,7 +7,7 @@
  * broker backpressure) still carries its scheduled time, so any delay counts against the
  * measured latency (no coordinated omission).
  *
- * IPC: `init` {url, connections, window, devices:[{deviceId, topic, sharedKey(base64)}]} → `ready`;
+ * IPC: `init` {url, connections, window, devices:[{deviceId, topic, sharedKey(base64)}], tls?: {ca, cert, key} (PEM)} → `ready`;
  * `run` {rate, durationMs} → `started` {t0, frames} then `run` {published, acked, maxLagMs, endLagMs};
  * `count` → {published, acked, lagMs}; `stop`.
  */
@@ -44,7 +44,8 @@ async function init(m: ChildMessage): Promise<void> {
   const n = m.connections as number;
   conns = await Promise.all(
     Array.from({ length: n }, (_, i) => new Promise<Conn>((resolve, reject) => {
-      const client = mqtt.connect(m.url as string, { clientId: `bench-pub-${process.pid}-${i}`, protocolVersion: 5, reconnectPeriod: 0 });
+      const tls = m.tls as { ca: string; cert: string; key: string } | undefined;
+      const client = mqtt.connect(m.url as string, { clientId: `bench-pub-${process.pid}-${i}`, protocolVersion: 5, reconnectPeriod: 0, ...(tls === undefined ? {} : { ca: tls.ca, cert: tls.cert, key: tls.key }) });
       client.once('connect', () => resolve({ client, inflight: 0 }));
       client.once('error', reject);
     })),
