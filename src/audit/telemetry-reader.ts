@@ -23,6 +23,8 @@ export interface ReadTelemetryOptions {
   readonly stallTimeoutMs?: number;
   /** Progress lines (topics found, partitions done). Default: none. */
   readonly log?: (line: string) => void;
+  /** Read these topics (full names) instead of the deployment's telemetry topics. */
+  readonly topics?: readonly string[];
 }
 
 /** The telemetry topics of a deployment: `<prefix>telemetry.<kind>`, `telemetry.rejected` (not sealed) left out. */
@@ -45,7 +47,8 @@ export async function readTelemetry(o: ReadTelemetryOptions, visit: TelemetryVis
   const admin = o.bus.admin();
   let snapshot: PartitionOffsets[];
   try {
-    const topics = telemetryTopics(await admin.listTopics(), prefix);
+    const all = await admin.listTopics();
+    const topics = o.topics === undefined ? telemetryTopics(all, prefix) : o.topics.filter((t) => all.includes(t));
     snapshot = (await Promise.all(topics.map((t) => admin.offsets(t)))).flat();
   } finally {
     await admin.close();

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { AckedLog, auditReportJson, formatAuditTable, runAudit, type AuditReport } from '../audit';
 import { KafkaBus, type Bus } from '../bus';
 import { loadConfig } from '../config';
-import { readStreamKeyFile, StreamKeyring, type StreamDataKey } from '../crypto';
+import { readStreamKeyRing, StreamKeyring, type StreamDataKey } from '../crypto';
 import { isVigilError, VigilError } from '../errors';
 import { out } from './output';
 import { configRelative, kafkaSecurity } from './tls-files';
@@ -94,7 +94,8 @@ export function auditCommand(): Command {
     .option('--json', 'the report as one JSON object instead of the table')
     .action(async (o: { acked: string; key: string[]; config?: string; kafka?: string; topicPrefix?: string; json?: boolean }) => {
       if (o.key.length === 0) throw new VigilError('VIGIL_E_AUDIT_OPTIONS', 'give the telemetry stream key file with --key', { details: { option: 'key' } });
-      const keys = await Promise.all(o.key.map((f) => readStreamKeyFile(f)));
+      // Each file may be a ring (vigil keys rotate): every key in it opens what it sealed, the current one first.
+      const keys = (await Promise.all(o.key.map((f) => readStreamKeyRing(f)))).flatMap((r) => r.all);
       const cfg = loadConfig(o.config === undefined ? {} : { file: o.config });
       const brokers = o.kafka !== undefined ? o.kafka.split(',').map((b) => b.trim()).filter((b) => b.length > 0) : cfg.kafka.brokers;
       const topicPrefix = o.topicPrefix ?? cfg.kafka.topicPrefix;

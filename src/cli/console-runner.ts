@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { Counter, Gauge } from 'prom-client';
 import { KafkaBus, type Bus } from '../bus';
 import type { VigilConfig } from '../config';
-import { readStreamKeyFile, type StreamDataKey } from '../crypto';
+import { readStreamKeyRing, type StreamDataKey } from '../crypto';
 import { VigilError } from '../errors';
-import { createMetrics, type VigilMetrics } from '../metrics';
+import { createMetrics, registerTapMetrics, type VigilMetrics } from '../metrics';
 import { startHttpServer, TapEndpoint, type VigilHttpServer } from '../serve';
 import { TapCatalog } from '../tap';
 import type { PipelineCatalogue } from './worker-runner';
@@ -48,7 +47,8 @@ export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogu
     throw new VigilError('VIGIL_E_CONFIG_INVALID', `config key "console.keyDir": ${keyDir} holds no derived.<pipeline>.key.json; put the keys of the streams to offer there, or name them in console.streams`, { details: { key: 'console.keyDir', path: keyDir } });
   }
   const keys: Record<string, StreamDataKey[]> = {};
-  for (const n of names) keys[cfg.kafka.topicPrefix + n] = [await readStreamKeyFile(keyFile(n))];
+  // A ring (vigil keys rotate) offers every key: records sealed before a rotation stay readable, tokens of any key are accepted.
+  for (const n of names) keys[cfg.kafka.topicPrefix + n] = [...(await readStreamKeyRing(keyFile(n))).all];
   const streams = Object.keys(keys);
   const tls = cfg.http.tls === undefined ? undefined : loadServerTls(cfg.http.tls, path);
   const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
@@ -56,7 +56,7 @@ export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogu
   const catalog = new TapCatalog({ bus, streams: keys });
   const tap = new TapEndpoint({ catalog });
   const metrics = createMetrics({ labels: { console: cfg.kafka.clientId } });
-  registerTapMetrics(metrics, tap);
+  registerTapMetrics(metrics, () => tap.stats());
   // Which offered streams exist yet: said once at start (a stream appears when its pipeline first runs).
   const present: string[] = [];
   try {
@@ -82,14 +82,4 @@ export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogu
         if (ownBus) await bus.close();
       })()),
   };
-}
-
-/** The tap's own series: clients now, refusals and records dropped for slow clients since start. */
-function registerTapMetrics(metrics: VigilMetrics, tap: TapEndpoint): void {
-  const registers = [metrics.registry];
-  new Gauge({ name: 'vigil_tap_clients', help: 'WebSocket tap clients connected now.', registers, collect() { this.set(tap.stats().clients); } });
-  let refused = 0;
-  new Counter({ name: 'vigil_tap_refused_total', help: 'WebSocket tap upgrades refused (wrong or missing token, stream not offered or absent).', registers, collect() { const now = tap.stats().refused; this.inc(now - refused); refused = now; } });
-  let dropped = 0;
-  new Counter({ name: 'vigil_tap_dropped_total', help: 'Records dropped for slow WebSocket tap clients (oldest first; each client is told).', registers, collect() { const now = tap.stats().dropped; this.inc(now - dropped); dropped = now; } });
 }

@@ -3,11 +3,12 @@ import pino, { type Logger } from 'pino';
 import { KafkaBus, MemoryBus, type Bus } from '../bus';
 import { READING_KINDS } from '../codec';
 import type { VigilConfig } from '../config';
-import { readIngestKeyFile, readStreamKeyFile, resolveCryptoBackend } from '../crypto';
+import { readIngestKeyFile, readStreamKeyRing, resolveCryptoBackend } from '../crypto';
 import { Admission, REJECTED_TOPIC } from '../edge/admission';
 import { Gateway } from '../edge/gateway';
 import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
+import { watchKeyRing } from './key-ring-watch';
 import { kafkaSecurity, loadMqttTls, loadServerTls, mqttCredentials } from './tls-files';
 import { FileSpool } from '../edge/spool';
 import { isVigilError } from '../errors';
@@ -42,6 +43,8 @@ export interface RunningGateway {
   readonly log: Logger;
   /** The readiness checks /readyz reports (for a process that serves its own HTTP). */
   readiness(): Record<string, boolean>;
+  /** Reads the stream key ring again now (SIGHUP); it is also re-read within a second of changing. */
+  reloadKeys(): Promise<void>;
   /** Stops taking frames, makes what was received durable and acknowledged, then closes everything. */
   stop(): Promise<void>;
 }
@@ -95,7 +98,11 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       else log.info({ change: e.type, deviceId: e.type === 'remove' ? e.before.deviceId : e.after.deviceId, status: e.type === 'upsert' ? e.after.status : undefined }, 'registry change applied');
     });
     const ingestKeys = await readIngestKeyFile(path(g.ingestKeyFile));
-    const streamKey = await readStreamKeyFile(path(g.streamKeyFile));
+    // A ring: the current key seals; `vigil keys rotate stream` makes a new one current, applied within a second (or on SIGHUP).
+    const streamRing = await readStreamKeyRing(path(g.streamKeyFile));
+    let streamKey = streamRing.current;
+    const keyWatch = watchKeyRing(path(g.streamKeyFile), streamRing, (ring) => (streamKey = ring.current), log);
+    closers.push(() => keyWatch.stop());
     const replay = await FileReplayStore.open(join(path(g.dataDir), 'replay'));
     closers.push(() => replay.close());
     if (replay.recovery.droppedBytes > 0) log.warn({ ...replay.recovery }, 'replay log had a torn tail (never acknowledged frames); cut');
@@ -195,6 +202,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     let stopping: Promise<void> | undefined;
     return {
       gateway, ingest: mq, bus, spool, registry, metrics, http, log, readiness,
+      reloadKeys: () => keyWatch.reload(),
       stop: () => {
         stopping ??= (async () => {
           log.info({}, 'stopping: no new frames; flushing what was received');

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { KafkaBus, type Bus } from '../bus';
 import { loadConfig } from '../config';
-import { readStreamKeyFile, StreamKeyring, type StreamDataKey } from '../crypto';
+import { readStreamKeyRing, StreamKeyring, type StreamDataKey } from '../crypto';
 import type { VigilErrorCode } from '../errors';
 import { StreamTap, TapTable, tapRecordJson, tapToken, type StreamTapStats, type TapRecord, type TapUnreadable } from '../tap';
 import { out } from './output';
@@ -117,7 +117,8 @@ export function tapCommand(): Command {
     .option('-n, --limit <n>', 'stop after n records', nonNegativeInt)
     .option('--token', 'print the WebSocket tap token of the stream for each key, then exit')
     .action(async (stream: string, o: { key: string[]; brokers?: string; config?: string; json?: boolean; fromBeginning?: boolean; limit?: number; token?: boolean }) => {
-      const keys = await Promise.all(o.key.map((f) => readStreamKeyFile(f)));
+      // Each file may be a ring (vigil keys rotate): every key in it opens what it sealed, the current one first.
+      const keys = (await Promise.all(o.key.map((f) => readStreamKeyRing(f)))).flatMap((r) => r.all);
       if (o.token === true) {
         for (const k of keys) out.write(keys.length === 1 ? `${tapToken(k, stream)}\n` : `${k.keyId}\t${tapToken(k, stream)}\n`);
         return;

@@ -3,12 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import { KafkaBus, type Bus } from '../bus';
 import type { VigilConfig } from '../config';
-import { readStreamKeyFile, StreamKeyring } from '../crypto';
+import { readStreamKeyRing, StreamKeyring, type StreamKeyRing } from '../crypto';
 import { isVigilError, VigilError } from '../errors';
 import { channels, type PipelineRestoreEvent } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { startPipeline, type PipelineDefinition, type PipelineWorker } from '../runtime';
 import { startHttpServer, type VigilHttpServer } from '../serve';
+import { watchKeyRing } from './key-ring-watch';
 import { kafkaSecurity, loadServerTls } from './tls-files';
 
 /** Restart backoff of a failed pipeline: first delay, longest delay, and how long a run must last to reset it. */
@@ -25,6 +26,8 @@ export interface RunningWorker {
   readonly metrics: VigilMetrics;
   readonly http: VigilHttpServer;
   readonly log: Logger;
+  /** Reads the key rings again now (SIGHUP); they are also re-read within a second of changing. */
+  reloadKeys(): Promise<void>;
   /** Checkpoints, leaves the consumer groups, closes everything. */
   stop(): Promise<void>;
 }
@@ -57,8 +60,12 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
       throw new VigilError('VIGIL_E_CONFIG_INVALID', `config key "worker.pipelines" names "${n}", which is not a pipeline; allowed: ${[...catalogue.keys()].join(', ')}`, { details: { key: 'worker.pipelines' } });
     }
   }
-  const telemetryKey = await readStreamKeyFile(path(cfg.worker.telemetryKeyFile));
-  const derivedKeys = new Map(await Promise.all(names.map(async (n) => [n, await readStreamKeyFile(join(path(cfg.worker.keyDir), `derived.${n}.key.json`))] as const)));
+  // Key rings (vigil keys rotate stream): every key of the telemetry ring opens inputs; each
+  // derived ring's current key seals results, its older keys open earlier checkpoints.
+  const telemetryFile = path(cfg.worker.telemetryKeyFile);
+  const derivedFile = (n: string): string => join(path(cfg.worker.keyDir), `derived.${n}.key.json`);
+  let telemetryRing = await readStreamKeyRing(telemetryFile);
+  const derivedRings = new Map(await Promise.all(names.map(async (n) => [n, await readStreamKeyRing(derivedFile(n))] as const)));
   const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
   const ownBus = options.bus === undefined;
   bus.onConnectionChange((connected) => channels.connection.publish({ peer: 'kafka', connected }));
@@ -80,11 +87,24 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   const quit = new AbortController();
   const restarts = new Set<Promise<void>>();
   const backoff = new Map<string, { delayMs: number; startedAt: number }>();
+  // Rotations apply without a restart: new keys join each pipeline's keyring, a new derived key seals from the next batch.
+  const keyWatches = [
+    watchKeyRing(telemetryFile, telemetryRing, (ring) => {
+      telemetryRing = ring;
+      for (const w of workers.values()) w.useKeys({ read: ring.all });
+    }, log),
+    ...names.map((n) =>
+      watchKeyRing(derivedFile(n), derivedRings.get(n) as StreamKeyRing, (ring) => {
+        derivedRings.set(n, ring);
+        workers.get(n)?.useKeys({ derived: ring.current, read: ring.all });
+      }, log),
+    ),
+  ];
   const launch = async (n: string): Promise<PipelineWorker> => {
     const w = await startPipeline(catalogue.get(n) as PipelineDefinition, {
       bus,
-      keyring: new StreamKeyring([telemetryKey]),
-      derivedKey: derivedKeys.get(n) as NonNullable<ReturnType<typeof derivedKeys.get>>,
+      keyring: new StreamKeyring([...telemetryRing.all, ...(derivedRings.get(n)?.all ?? [])]),
+      derivedKey: (derivedRings.get(n) as NonNullable<ReturnType<typeof derivedRings.get>>).current,
       checkpointIntervalMs: cfg.worker.checkpointIntervalMs,
       stateDir: path(cfg.worker.stateDir),
       stateCacheBytes: cfg.worker.stateCacheBytes,
@@ -178,9 +198,13 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   let stopping: Promise<void> | undefined;
   return {
     workers, bus, metrics, http, log,
+    reloadKeys: async () => {
+      for (const w of keyWatches) await w.reload();
+    },
     stop: () => {
       stopping ??= (async () => {
         log.info({}, 'stopping: last checkpoint, leaving the groups');
+        for (const w of keyWatches) w.stop();
         await stopAll();
         channels.pipelineRestore.unsubscribe(onRestore);
         await http.close();

@@ -36,6 +36,8 @@ export {
   readDeviceKeyFile,
   readIngestKeyFile,
   readStreamKeyFile,
+  readStreamKeyRing,
+  type StreamKeyRing,
   type KeyFile,
   type WriteKeyFileOptions,
   type ReadKeyFileOptions,

@@ -11,7 +11,7 @@ import { resolveCryptoBackend } from './select-backend';
 export type KeyFile =
   | { readonly type: 'device'; readonly keys: DeviceKeys }
   | { readonly type: 'ingest'; readonly keys: IngestKeys }
-  | { readonly type: 'stream'; readonly key: StreamDataKey };
+  | { readonly type: 'stream'; readonly key: StreamDataKey; readonly older?: readonly StreamDataKey[] };
 
 export interface WriteKeyFileOptions {
   /** Replace an existing file. Default false: key files are never clobbered by accident. */
@@ -47,9 +47,13 @@ function toJson(file: KeyFile): Record<string, unknown> {
     case 'ingest':
       assertKeyId(file.keys.keyId, 'ingest key id');
       return { ...head, keyId: file.keys.keyId, box: { publicKey: b64(file.keys.box.publicKey), secretKey: b64(file.keys.box.secretKey) } };
-    case 'stream':
+    case 'stream': {
       assertKeyId(file.key.keyId, 'stream key id');
-      return { ...head, keyId: file.key.keyId, key: b64(file.key.key) };
+      const older = file.older ?? [];
+      for (const k of older) assertKeyId(k.keyId, 'stream key id');
+      // A key ring: the current key seals, the older ones (newest first) still open what they sealed.
+      return { ...head, keyId: file.key.keyId, key: b64(file.key.key), ...(older.length === 0 ? {} : { older: older.map((k) => ({ keyId: k.keyId, key: b64(k.key) })) }) };
+    }
   }
 }
 
@@ -144,6 +148,22 @@ export async function readStreamKeyFile(path: string, options?: ReadKeyFileOptio
   return expectType(await readKeyFile(path, options), 'stream', path).key;
 }
 
+/** A stream's key ring: the current key (sealing) and every key that opens its records, current first. */
+export interface StreamKeyRing {
+  readonly current: StreamDataKey;
+  readonly all: readonly StreamDataKey[];
+}
+
+/**
+ * Reads a stream key file as a ring: its key is the current one (new records are sealed
+ * with it), `older` keys still open what they sealed (`vigil keys rotate` / `retire`). A file
+ * without `older` is a ring of one.
+ */
+export async function readStreamKeyRing(path: string, options?: ReadKeyFileOptions): Promise<StreamKeyRing> {
+  const f = expectType(await readKeyFile(path, options), 'stream', path);
+  return { current: f.key, all: [f.key, ...(f.older ?? [])] };
+}
+
 function expectType<T extends KeyFile['type']>(file: KeyFile, type: T, path: string): Extract<KeyFile, { type: T }> {
   if (file.type !== type) {
     throw new VigilError('VIGIL_E_KEY_FILE_INVALID', `key file ${path} holds a ${file.type} key, expected ${type}`, { details: { path, type: file.type } });
@@ -203,8 +223,18 @@ export function parseKeyFile(text: string, path = '<memory>', options: ReadKeyFi
     }
     case 'ingest':
       return { type: 'ingest', keys: { keyId: id(o.keyId, 'keyId'), box: boxPair(o.box) } };
-    case 'stream':
-      return { type: 'stream', key: { keyId: id(o.keyId, 'keyId'), key: bytes(o.key, 'key', SECRETBOX_KEY_BYTES) } };
+    case 'stream': {
+      const key = { keyId: id(o.keyId, 'keyId'), key: bytes(o.key, 'key', SECRETBOX_KEY_BYTES) };
+      if (o.older === undefined) return { type: 'stream', key };
+      if (!Array.isArray(o.older) || o.older.length > 64) throw bad('field "older" must be a list of at most 64 older keys');
+      const older = o.older.map((k: unknown, i: number) => {
+        const e = obj(k, `older[${i}]`);
+        return { keyId: id(e.keyId, `older[${i}].keyId`), key: bytes(e.key, `older[${i}].key`, SECRETBOX_KEY_BYTES) };
+      });
+      const ids = new Set([key.keyId, ...older.map((k) => k.keyId)]);
+      if (ids.size !== older.length + 1) throw bad('key ids of the ring (keyId and older[].keyId) must differ');
+      return { type: 'stream', key, older };
+    }
     default:
       throw bad('field "type" must be one of device, ingest, stream');
   }

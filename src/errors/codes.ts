@@ -82,6 +82,7 @@ export const ERROR_CODES = {
   VIGIL_E_MQTT_SUBSCRIBE_REFUSED: { retriable: false, meaning: 'The MQTT broker refused a subscription, or granted less than QoS1 (which would break at-least-once delivery).' },
   VIGIL_E_MQTT_CONNECTION_LOST: { retriable: true, meaning: 'The MQTT connection failed or dropped: socket error, connect timeout, keep-alive timeout, or the broker closed it (with a DISCONNECT reason code when it sent one).' },
   VIGIL_E_MQTT_PROTOCOL: { retriable: true, meaning: 'The MQTT broker sent a malformed or unexpected packet, broke Receive Maximum or sent a packet above Maximum Packet Size; the connection was closed.' },
+  VIGIL_E_KEY_IN_USE: { retriable: false, meaning: 'vigil keys retire refused to drop a stream key: records sealed with it remain in the named topics (until retention removes them).' },
   VIGIL_E_PKI: { retriable: false, meaning: 'vigil pki cannot create or issue a certificate: an unknown role or algorithm, a bad name, validity or subject alternative name, or a CA certificate and key that are missing, expired, not a CA or not a pair.' },
   VIGIL_E_MQTT_TLS: { retriable: false, meaning: 'The TLS handshake with the MQTT broker failed on a certificate: the broker\'s (expired, wrong CA, wrong name) or ours (missing, expired, refused); the message names which.' },
   VIGIL_E_MQTT_CLOSED: { retriable: false, meaning: 'An MQTT ingest client was started after close(), or closed before it ever connected.' },

@@ -1,1 +1,2 @@
 export { createMetrics, type MetricsOptions, type VigilMetrics } from './vigil-metrics';
+export { registerTapMetrics, type TapStatsSource } from './tap-metrics';

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { BusAdmin, BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage, TopicPartition, TopicPartitionOffset } from '../bus';
 import { parseOffset } from '../bus';
 import { RECORD_KEY_ID_HEADER, RecordCodec, type DerivedRecord, type DerivedValue } from '../codec';
+import type { StreamDataKey } from '../crypto';
 import { VigilError, isVigilError } from '../errors';
 import { channels, type PipelineBatchEvent, type PipelineDropEvent } from '../instrument';
 import { withinCeiling } from './ceiling';
@@ -110,6 +111,28 @@ export class PipelineWorker {
     this.dropEvent = { pipeline: definition.name, stage: 'input', reason: '' };
     if (!options.keyring.has(options.stateKey.keyId)) options.keyring.add(options.stateKey);
     this.memory = new StateMemory(options.stateCacheBytes);
+    this.derivedKey = options.derivedKey;
+    this.stateKey = options.stateKey;
+    this.stateKeyFollowsDerived = options.stateKey === options.derivedKey;
+  }
+
+  private derivedKey: StreamDataKey;
+  private stateKey: StreamDataKey;
+  private readonly stateKeyFollowsDerived: boolean;
+
+  /**
+   * A rotated key ring, without a restart: `read` keys are added to the keyring (records and
+   * checkpoints sealed under any of them open), and `derived`, when given, seals results
+   * (and checkpoints, unless a separate `stateKey` was given) from the next batch on.
+   * Records carry their key id, so readers holding the ring open old and new alike.
+   */
+  useKeys(keys: { readonly derived?: StreamDataKey; readonly read?: readonly StreamDataKey[] }): void {
+    for (const k of keys.read ?? []) this.options.keyring.add(k);
+    if (keys.derived !== undefined) {
+      this.options.keyring.add(keys.derived);
+      this.derivedKey = keys.derived;
+      if (this.stateKeyFollowsDerived) this.stateKey = keys.derived;
+    }
   }
 
   /** The topics this worker reads and writes (with the prefix applied). */
@@ -351,7 +374,7 @@ export class PipelineWorker {
   /** Seals and sends results; returns how many were sent. The send is awaited at the next checkpoint. */
   private publish(task: PartitionTask, outputs: readonly DerivedOutput[]): number {
     const { ceiling, name } = this.definition;
-    const key = this.options.derivedKey;
+    const key = this.derivedKey;
     const messages: OutgoingMessage[] = [];
     for (const out of outputs) {
       const label = out.label ?? task.label;
@@ -421,7 +444,7 @@ export class PipelineWorker {
     // Results first: a checkpoint must never claim offsets whose results could be lost.
     await producer.flush();
     if (this.sendFailure !== undefined) throw this.sendFailure;
-    const stateKey = this.options.stateKey;
+    const stateKey = this.stateKey;
     const headers = { [RECORD_KEY_ID_HEADER]: stateKey.keyId };
     const prepared: Array<[PartitionTask, PreparedCommit]> = [];
     for (const t of tasks) {
