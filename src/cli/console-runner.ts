@@ -9,6 +9,7 @@ import { createMetrics, registerTapMetrics, type VigilMetrics } from '../metrics
 import { startHttpServer, TapEndpoint, type VigilHttpServer } from '../serve';
 import { TapCatalog } from '../tap';
 import type { PipelineCatalogue } from './worker-runner';
+import { watchKeyRing } from './key-ring-watch';
 import { kafkaSecurity, loadServerTls } from './tls-files';
 
 export interface RunningConsole {
@@ -19,6 +20,8 @@ export interface RunningConsole {
   readonly http: VigilHttpServer;
   readonly tap: TapEndpoint;
   readonly log: Logger;
+  /** Reads the stream key rings again now (SIGHUP); they are also re-read within a second of changing. */
+  reloadKeys(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,6 +57,10 @@ export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogu
   const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
   const ownBus = options.bus === undefined;
   const catalog = new TapCatalog({ bus, streams: keys });
+  // Rotated rings apply without a restart (within a second, or reloadKeys on SIGHUP).
+  const watches = await Promise.all(
+    names.map(async (n) => watchKeyRing(keyFile(n), await readStreamKeyRing(keyFile(n)), (ring) => catalog.setKeys(cfg.kafka.topicPrefix + n, ring.all), log)),
+  );
   const tap = new TapEndpoint({ catalog });
   const metrics = createMetrics({ labels: { console: cfg.kafka.clientId } });
   registerTapMetrics(metrics, () => tap.stats());
@@ -75,8 +82,12 @@ export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogu
     http,
     tap,
     log,
+    reloadKeys: async () => {
+      for (const w of watches) await w.reload();
+    },
     stop: () =>
       (stopping ??= (async () => {
+        for (const w of watches) w.stop();
         await http.close();
         await catalog.close();
         if (ownBus) await bus.close();

@@ -44,6 +44,17 @@ export class TapCatalog {
     }
   }
 
+  /**
+   * Replaces the keys of an offered stream (a rotated key ring): tokens of the new keys are
+   * accepted and taps opened from now on read records under any of them.
+   */
+  setKeys(stream: string, keys: readonly StreamDataKey[]): void {
+    if (!this.keys.has(stream)) throw new VigilError('VIGIL_E_TAP_OPTIONS', `stream ${stream} is not offered for tapping`, { details: { stream } });
+    if (keys.length === 0) throw new VigilError('VIGIL_E_TAP_OPTIONS', `tap catalog: give at least one key for ${stream}`, { details: { stream } });
+    const ring = new StreamKeyring(keys);
+    this.keys.set(stream, ring.ids().map((id) => ring.get(id)));
+  }
+
   /** Streams offered, in the order given. */
   streams(): string[] {
     return [...this.keys.keys()];

@@ -104,6 +104,19 @@ describe('vigil console (real Kafka)', () => {
     expect(metrics).toMatch(/^vigil_tap_refused_total\{[^}]*\} 3$/m);
   }, 60_000);
 
+  it('takes a rotated key ring without a restart: tokens of the new key and of the old one both open the stream', async () => {
+    const c = await start();
+    const stream = `${prefix}derived.vitals`;
+    const rotated = generateStreamKey('derived.vitals-console-2');
+    expect(await frames(`${c.http.url.replace('http', 'ws')}/tap/${stream}?token=${tapToken(rotated, stream)}`).status).toBe(401);
+    await writeKeyFile(join(dir, 'keys', 'derived.vitals.key.json'), { type: 'stream', key: rotated, older: [vitalsKey] }, { overwrite: true });
+    await c.reloadKeys();
+    expect(await frames(`${c.http.url.replace('http', 'ws')}/tap/${stream}?token=${tapToken(rotated, stream)}`).status).toBe(101);
+    const old = frames(`${c.http.url.replace('http', 'ws')}/tap/${stream}?from=beginning&token=${tapToken(vitalsKey, stream)}`);
+    expect(await old.status).toBe(101);
+    await until(() => old.all.filter((f) => f.type === 'record').length >= 3, 30_000, 'the records sealed under the older key');
+  }, 60_000);
+
   it('serves HTTPS with a vigil pki console certificate', async () => {
     const ca = await createCa({ days: 1 });
     const cert = await issueCertificate(ca, { role: 'console', name: 'console-1', days: 1 });
