@@ -16,13 +16,7 @@ export function consoleCommand(): Command {
       const cfg = o.stream ? { ...base, console: { ...base.console, streams: o.stream } } : base;
       const running = await startConsole(cfg, pipelineCatalogue(), { baseDir: configBaseDir(o.config ?? process.env.VIGIL_CONFIG) });
       running.log.info({ http: running.http.url, map: `${running.http.url}/map`, streams: running.streams }, 'console started');
-      // SIGHUP: read the stream key rings again now (they are also re-read within a second of changing).
-      const hup = (): void => void running.reloadKeys();
-      process.on('SIGHUP', hup);
-      try {
-        await runUntilSignal(running);
-      } finally {
-        process.off('SIGHUP', hup);
-      }
+      // SIGTERM/SIGINT stop it; SIGHUP reads the stream key rings again (also re-read within a second of changing).
+      await runUntilSignal(running);
     });
 }

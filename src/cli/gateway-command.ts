@@ -12,13 +12,7 @@ export function gatewayCommand(): Command {
     .action(async (o: { config?: string }) => {
       const cfg = loadConfig(o.config === undefined ? {} : { file: o.config });
       const running = await startGateway(cfg, { baseDir: configBaseDir(o.config ?? process.env.VIGIL_CONFIG) });
-      // SIGHUP: read the stream key rings again now (they are also re-read within a second of changing).
-      const hup = (): void => void running.reloadKeys();
-      process.on('SIGHUP', hup);
-      try {
-        await runUntilSignal(running);
-      } finally {
-        process.off('SIGHUP', hup);
-      }
+      // SIGTERM/SIGINT stop it; SIGHUP reads the stream key rings again (also re-read within a second of changing).
+      await runUntilSignal(running);
     });
 }

@@ -1,6 +1,8 @@
 /** What `runUntilSignal` needs of a running service. */
 export interface Stoppable {
   stop(): Promise<void>;
+  /** Called on SIGHUP: read the stream key rings again (gateway, worker, console). */
+  reloadKeys?(): Promise<void>;
   readonly log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -10,7 +12,7 @@ export interface RunUntilSignalOptions {
   /** Ends the process (tests pass their own). Default `process.exit`. */
   readonly exit?: (code: number) => void;
   /** Where the signals come from (tests pass an EventEmitter). Default `process`. */
-  readonly signals?: { once(event: 'SIGTERM' | 'SIGINT', listener: () => void): unknown };
+  readonly signals?: { once(event: 'SIGTERM' | 'SIGINT', listener: () => void): unknown; on?(event: 'SIGHUP', listener: () => void): unknown; off?(event: 'SIGHUP', listener: () => void): unknown };
 }
 
 export const DEFAULT_STOP_DEADLINE_MS = 20_000;
@@ -25,7 +27,8 @@ export function runUntilSignal(running: Stoppable, options: RunUntilSignalOption
   const deadlineMs = options.deadlineMs ?? DEFAULT_STOP_DEADLINE_MS;
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const signals = options.signals ?? process;
-  return new Promise<void>((resolve) => {
+  let hup: (() => void) | undefined;
+  const finished = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -50,5 +53,16 @@ export function runUntilSignal(running: Stoppable, options: RunUntilSignalOption
     };
     signals.once('SIGTERM', () => stop('SIGTERM'));
     signals.once('SIGINT', () => stop('SIGINT'));
+    const reload = running.reloadKeys;
+    if (reload !== undefined && signals.on !== undefined) {
+      hup = (): void => {
+        running.log.info({ signal: 'SIGHUP' }, 'signal received: reading the stream key rings again');
+        void reload.call(running);
+      };
+      signals.on('SIGHUP', hup);
+    }
+  });
+  return finished.finally(() => {
+    if (hup !== undefined) signals.off?.('SIGHUP', hup);
   });
 }

@@ -16,13 +16,7 @@ export function workerCommand(): Command {
       const cfg = o.pipeline ? { ...base, worker: { ...base.worker, pipelines: o.pipeline } } : base;
       const running = await startWorker(cfg, pipelineCatalogue(), { baseDir: configBaseDir(o.config ?? process.env.VIGIL_CONFIG) });
       running.log.info({ pipelines: [...running.workers.keys()], http: running.http.url }, 'worker started');
-      // SIGHUP: read the stream key rings again now (they are also re-read within a second of changing).
-      const hup = (): void => void running.reloadKeys();
-      process.on('SIGHUP', hup);
-      try {
-        await runUntilSignal(running);
-      } finally {
-        process.off('SIGHUP', hup);
-      }
+      // SIGTERM/SIGINT stop it; SIGHUP reads the stream key rings again (also re-read within a second of changing).
+      await runUntilSignal(running);
     });
 }

@@ -30,4 +30,18 @@ describe('runUntilSignal', () => {
     });
     expect(await exited).toBe(1);
   });
+
+  it('reads the key rings again on SIGHUP, as often as it comes, and stops listening once stopped', async () => {
+    const signals = new EventEmitter();
+    let reloads = 0;
+    const { running, lines } = service(() => Promise.resolve());
+    const done = runUntilSignal({ ...running, reloadKeys: async () => void reloads++ }, { signals, exit: () => undefined, deadlineMs: 1000 });
+    signals.emit('SIGHUP');
+    signals.emit('SIGHUP');
+    expect(reloads).toBe(2);
+    signals.emit('SIGTERM');
+    await done;
+    expect(signals.listenerCount('SIGHUP')).toBe(0);
+    expect(lines).toContain('info signal received: reading the stream key rings again');
+  });
 });
