@@ -8,7 +8,7 @@ import { issueCertificate } from '../pki';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../codec';
 import { Adversary, createFleet, FleetDriver, loadProvisionedFleet, provisionFleet, type FleetConfigInput, type FleetStats } from '../sim';
 import { printJson } from './output';
-import { loadTlsFiles } from './tls-files';
+import { loadTlsFiles, mqttCredentials } from './tls-files';
 
 function count(value: string): number {
   const n = Number(value);
@@ -98,6 +98,8 @@ async function issueDeviceCertificates(pki: string, deviceIds: readonly string[]
 
 interface RunOptions {
   tlsDir?: string;
+  mqttUsername?: string;
+  mqttPasswordFile?: string;
   dir: string;
   mqttUrl: string;
   rateHz?: number;
@@ -131,6 +133,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--no-receipts', 'count a frame delivered on the broker\'s PUBACK instead of a gateway\'s durable receipt (a broker with no Vigil gateway behind it)')
     .option('--acked-log <file>', 'write every frame a device knows durable (a gateway\'s durable receipt covered it) as a JSON line {deviceId, seq[, resent]}: what `vigil audit` checks Kafka against')
     .option('--log <file>', 'write every reading sent as a JSON line {deviceId, atMs, reading}: the simulator\'s own record of what it sent')
+    .option('--mqtt-username <user>', 'MQTT user every device connects as, for a broker with password authentication (with --mqtt-password-file)')
+    .option('--mqtt-password-file <file>', 'file holding that user\'s password on one line (mode 0600)')
     .option('--tls-dir <dir>', 'connect each device over TLS (an mqtts:// URL) with its client certificate <dir>/device/<id>.crt/.key, trusting <dir>/ca.crt (`vigil sim provision --pki <dir>` issues them); no wire adversary then: under the broker\'s ACL a device reads no other frames')
     .action(runSimulation);
 }
@@ -151,11 +155,14 @@ async function runSimulation(o: RunOptions): Promise<void> {
       const badClock = fleet.devices.slice(Math.max(0, fleet.devices.length - o.badClocks)).map((d) => d.deviceId);
       const tlsDir = o.tlsDir;
       if (tlsDir !== undefined && !/^(mqtts|tls|wss):/.test(o.mqttUrl)) throw new VigilError('VIGIL_E_CLI_USAGE', `--tls-dir needs an mqtts:// (or wss://) --mqtt-url, got ${o.mqttUrl}`, { details: { option: 'mqtt-url' } });
+      if ((o.mqttUsername === undefined) !== (o.mqttPasswordFile === undefined)) throw new VigilError('VIGIL_E_CLI_USAGE', 'give --mqtt-username and --mqtt-password-file together', { details: { option: o.mqttUsername === undefined ? 'mqtt-username' : 'mqtt-password-file' } });
+      const credentials = o.mqttUsername === undefined ? {} : mqttCredentials({ username: o.mqttUsername, passwordFile: o.mqttPasswordFile }, (p) => p);
       const deviceTls = tlsDir === undefined ? undefined : (id: string) => loadTlsFiles('simulate --tls-dir', { caFile: join(tlsDir, 'ca.crt'), certFile: join(tlsDir, 'device', `${id}.crt`), keyFile: join(tlsDir, 'device', `${id}.key`) }, (p) => p);
       // Every certificate is checked before any device connects: a missing one is named now, not after a partial start.
       if (deviceTls !== undefined) for (const d of fleet.devices) deviceTls(d.deviceId);
       const driver = await FleetDriver.connect({
         fleet, keys, ingestPublicKey: manifest.ingestPublicKey, mqttUrl: o.mqttUrl, speed: o.speed, concurrency: Math.round(o.concurrency),
+        mqtt: credentials,
         ...(deviceTls === undefined ? {} : { deviceMqtt: (id: string) => {
           const t = deviceTls(id);
           return { ca: t.ca as Buffer, cert: t.cert as Buffer, key: t.key as Buffer };
@@ -167,7 +174,7 @@ async function runSimulation(o: RunOptions): Promise<void> {
       });
       const adversary =
         o.replaysPerMin + o.tamperedPerMin > 0 && tlsDir === undefined
-          ? await Adversary.start({ mqttUrl: o.mqttUrl, topicFilter: `vigil/v1/${manifest.config.theatre}/+/+/telemetry`, replaysPerMinute: o.replaysPerMin, tamperedPerMinute: o.tamperedPerMin })
+          ? await Adversary.start({ mqttUrl: o.mqttUrl, topicFilter: `vigil/v1/${manifest.config.theatre}/+/+/telemetry`, replaysPerMinute: o.replaysPerMin, tamperedPerMinute: o.tamperedPerMin, ...credentials })
           : undefined;
       let stop: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));

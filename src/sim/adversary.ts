@@ -11,6 +11,9 @@ export interface AdversaryOptions {
   readonly tamperedPerMinute?: number;
   /** MQTT protocol of the broker (default 5). */
   readonly protocolVersion?: 4 | 5;
+  /** The broker's credentials, when it wants a user and password (an insider with a device's login). */
+  readonly username?: string;
+  readonly password?: string;
 }
 
 export interface AdversaryStats {
@@ -37,7 +40,7 @@ export class Adversary {
   private constructor(private readonly client: MqttClient) {}
 
   static async start(options: AdversaryOptions): Promise<Adversary> {
-    const client = mqtt.connect(options.mqttUrl, { protocolVersion: options.protocolVersion ?? 5, clientId: `vigil-sim-adversary-${process.pid}-${Date.now()}`, reconnectPeriod: 1000 });
+    const client = mqtt.connect(options.mqttUrl, { protocolVersion: options.protocolVersion ?? 5, clientId: `vigil-sim-adversary-${process.pid}-${Date.now()}`, reconnectPeriod: 1000, ...(options.username === undefined ? {} : { username: options.username, password: options.password ?? '' }) });
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
       client.once('error', (err) => reject(new VigilError('VIGIL_E_SERVICE_START', `adversary cannot reach ${options.mqttUrl}: ${err.message}`, { cause: err, retriable: true })));

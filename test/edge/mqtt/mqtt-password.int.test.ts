@@ -6,6 +6,7 @@ import { startMosquitto, type MosquittoService } from '../../../scripts/services
 import { mqttCredentials } from '../../../src/cli/tls-files';
 import { MqttIngestClient, type IngestMessage } from '../../../src/edge/mqtt';
 import { isVigilError } from '../../../src/errors';
+import { exited, spawnVigil } from '../../e2e/e2e-helpers';
 import { waitFor } from './fake-broker';
 
 /**
@@ -78,4 +79,17 @@ describe('MQTT with a user and password (real Mosquitto, password file)', () => 
     expect(isVigilError(err, 'VIGIL_E_CONFIG_INVALID') && err.message).toContain('mqtt.passwordEnv');
     expect(mqttCredentials({}, (p) => p)).toEqual({});
   });
+
+  it('vigil simulate connects its devices with --mqtt-username and --mqtt-password-file', async () => {
+    writeFileSync(join(dir, 'uav.pass'), 'uav-secret-1\n', { mode: 0o600 });
+    const provision = spawnVigil(['sim', 'provision', '--dir', join(dir, 'fleet'), '--vehicles', '0', '--soldiers', '2', '--ugs', '0', '--uavs', '0', '--no-scenarios']);
+    expect(await exited(provision.child)).toBe(0);
+    const run = (extra: string[]): ReturnType<typeof spawnVigil> =>
+      spawnVigil(['simulate', '--dir', join(dir, 'fleet'), '--mqtt-url', broker.url, '--duration', '2', '--no-receipts', '--bad-clocks', '0', '--replays-per-min', '0', '--tampered-per-min', '0', ...extra]);
+    const ok = run(['--mqtt-username', 'uav-1', '--mqtt-password-file', join(dir, 'uav.pass')]);
+    expect(await exited(ok.child)).toBe(0);
+    expect((JSON.parse(ok.output().slice(ok.output().indexOf('{'))) as { framesAcked: number }).framesAcked).toBeGreaterThan(0);
+    const anonymous = run([]);
+    expect(await exited(anonymous.child)).not.toBe(0);
+  }, 60_000);
 });
