@@ -1,5 +1,9 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { configOptions, loadConfig } from '../config';
+import { checkConfigFiles } from './config-files';
+import { configRelative } from './tls-files';
+
+const ROLES = ['gateway', 'worker', 'console'] as const;
 
 /** `vigil config check|options`: validate a config file, list every option. */
 export function configCommand(): Command {
@@ -8,9 +12,20 @@ export function configCommand(): Command {
     .command('check')
     .description('validate a config file plus VIGIL_* overrides and print the effective configuration')
     .option('-c, --config <file>', 'YAML or JSON config file (default: $VIGIL_CONFIG)')
-    .action((opts: { config?: string }) => {
+    .addOption(new Option('--files <role>', 'also check every file the role reads at start, as it will read them (keys and their modes, registry, TLS certificates and keys, passwords; no secret is printed): exit 2 if any is unusable').choices(ROLES))
+    .action(async (opts: { config?: string; files?: (typeof ROLES)[number] }) => {
       const cfg = loadConfig(opts.config === undefined ? {} : { file: opts.config });
-      process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+      if (opts.files === undefined) {
+        process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+        return;
+      }
+      const role = opts.files;
+      const roles = new Set([role, 'kafka', 'http', ...(role === 'gateway' ? ['mqtt'] : [])] as const);
+      const checks = await checkConfigFiles(cfg, configRelative(opts.config ?? process.env.VIGIL_CONFIG), roles as Parameters<typeof checkConfigFiles>[2]);
+      for (const c of checks) process.stdout.write(`${c.ok ? 'ok     ' : 'FAILED '} ${c.key}: ${c.what}${c.ok ? '' : ` — ${c.code}: ${c.message}`}\n`);
+      const failed = checks.filter((c) => !c.ok).length;
+      process.stdout.write(`${checks.length - failed} ok, ${failed} failed\n`);
+      if (failed > 0) process.exitCode = 2;
     });
   cmd
     .command('options')
