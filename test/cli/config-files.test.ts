@@ -10,10 +10,19 @@ import { installCliCapture } from './cli-harness';
 describe('vigil config check --files', () => {
   const vigil = installCliCapture();
   let dir = '';
+  // CI points VIGIL_MQTT_URL / VIGIL_KAFKA_BROKERS at its plaintext brokers; they would override this test's config.
+  const saved: Record<string, string | undefined> = {};
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'vigil-config-files-'));
+    for (const k of Object.keys(process.env).filter((k) => k.startsWith('VIGIL_') && !k.startsWith('VIGIL_BENCH_'))) {
+      saved[k] = process.env[k];
+      delete process.env[k];
+    }
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('checks every file a gateway reads at start, as it reads them, naming each problem and no secret', async () => {
     mkdirSync(join(dir, 'keys'));
@@ -36,7 +45,7 @@ describe('vigil config check --files', () => {
       }),
     );
     const bad = await vigil('config', 'check', '--files', 'gateway', '-c', join(dir, 'vigil.yaml'));
-    expect(bad.code).toBe(2);
+    expect({ code: bad.code, stderr: bad.stderr }).toEqual({ code: 2, stderr: '' });
     expect(bad.stdout).toMatch(/^FAILED {2}mqtt\.tls: .*VIGIL_E_KEY_FILE_PERMISSIONS/m);
     expect(bad.stdout).toMatch(/^FAILED {2}gateway\.streamKeyFile: .*VIGIL_E_KEY_FILE_READ/m);
     expect(bad.stdout).toMatch(/^ok {6}kafka\.sasl: Kafka password$/m);
