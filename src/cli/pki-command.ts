@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomically } from '../crypto';
 import { VigilError } from '../errors';
-import { createCa, issueCertificate, PKI_ALGORITHMS, PKI_ROLES, type IssuedCertificate, type PkiAlgorithm, type PkiRole } from '../pki';
+import { createCa, issueCertificate, PKI_ALGORITHMS, PKI_ROLES, type CaMaterial, type IssuedCertificate, type PkiAlgorithm, type PkiRole } from '../pki';
 import { printJson } from './output';
 
 function parseDays(value: string): number {
@@ -26,6 +26,26 @@ async function writePair(dir: string, base: string, issued: IssuedCertificate, o
 
 function summary(issued: IssuedCertificate, files: { cert: string; key: string }): Record<string, string> {
   return { subject: issued.subject, serialNumber: issued.serialNumber, notAfter: issued.notAfter.toISOString(), fingerprint256: issued.fingerprint256, certFile: files.cert, keyFile: files.key };
+}
+
+/**
+ * The CA in `dir` (`ca.crt`, `ca.key`), as `vigil pki init` wrote it: refuses a CA key group
+ * or others can read (`VIGIL_E_KEY_FILE_PERMISSIONS`) and a missing file (`VIGIL_E_PKI`,
+ * saying to run `vigil pki init`).
+ */
+export async function readCaFiles(dir: string): Promise<CaMaterial> {
+  const keyMode = (await stat(join(dir, 'ca.key')).catch(() => null))?.mode;
+  if (keyMode !== undefined && (keyMode & 0o077) !== 0 && process.platform !== 'win32') {
+    throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `${join(dir, 'ca.key')} has mode ${(keyMode & 0o777).toString(8).padStart(4, '0')}; the CA key must not be accessible by group or others (chmod 600)`, { details: { path: join(dir, 'ca.key') } });
+  }
+  const read = async (file: string): Promise<string> => {
+    try {
+      return await readFile(join(dir, file), 'utf8');
+    } catch (err) {
+      throw new VigilError('VIGIL_E_PKI', `cannot read the CA's ${file} in ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run vigil pki init --dir ${dir} first, or point at the CA's folder)`, { details: { path: join(dir, file) } });
+    }
+  };
+  return { certPem: await read('ca.crt'), keyPem: await read('ca.key') };
 }
 
 /**
@@ -60,18 +80,7 @@ export function pkiCommand(): Command {
     .option('--force', 'replace existing files of that name')
     .action(async (role: string, name: string, o: { dir: string; days: number; algorithm: PkiAlgorithm; dns?: string[]; ip?: string[]; out?: string; force?: boolean }) => {
       if (!(PKI_ROLES as readonly string[]).includes(role)) throw new VigilError('VIGIL_E_CLI_USAGE', `role "${role}" is not one of ${PKI_ROLES.join(', ')}`, { details: { argument: 'role' } });
-      const read = async (file: string): Promise<string> => {
-        try {
-          return await readFile(join(o.dir, file), 'utf8');
-        } catch (err) {
-          throw new VigilError('VIGIL_E_PKI', `cannot read the CA's ${file} in ${o.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run vigil pki init first, or point --dir at the CA's folder)`, { details: { path: join(o.dir, file) } });
-        }
-      };
-      const keyMode = (await stat(join(o.dir, 'ca.key')).catch(() => null))?.mode;
-      if (keyMode !== undefined && (keyMode & 0o077) !== 0 && process.platform !== 'win32') {
-        throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `${join(o.dir, 'ca.key')} has mode ${(keyMode & 0o777).toString(8).padStart(4, '0')}; the CA key must not be accessible by group or others (chmod 600)`, { details: { path: join(o.dir, 'ca.key') } });
-      }
-      const ca = { certPem: await read('ca.crt'), keyPem: await read('ca.key') };
+      const ca = await readCaFiles(o.dir);
       const issued = await issueCertificate(ca, { role: role as PkiRole, name, days: o.days, algorithm: o.algorithm, ...(o.dns === undefined ? {} : { dns: o.dns }), ...(o.ip === undefined ? {} : { ips: o.ip }) });
       const files = await writePair(o.out ?? join(o.dir, role), name, issued, o.force === true);
       printJson({ type: role, ...summary(issued, files), caFile: join(o.dir, 'ca.crt') });

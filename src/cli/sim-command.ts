@@ -1,5 +1,5 @@
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { writeFileAtomically } from '../crypto';
@@ -8,6 +8,7 @@ import { issueCertificate } from '../pki';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../codec';
 import { Adversary, createFleet, FleetDriver, loadProvisionedFleet, provisionFleet, type FleetConfigInput, type FleetStats } from '../sim';
 import { printJson } from './output';
+import { readCaFiles } from './pki-command';
 import { loadTlsFiles, mqttCredentials } from './tls-files';
 
 function count(value: string): number {
@@ -78,11 +79,7 @@ export function simCommand(): Command {
 
 /** A TLS client certificate per device under the CA in `pki` (issued once; existing ones are kept). */
 async function issueDeviceCertificates(pki: string, deviceIds: readonly string[]): Promise<{ dir: string; issued: number; reused: number }> {
-  const caKey = join(pki, 'ca.key');
-  const mode = (await stat(caKey).catch(() => null))?.mode;
-  if (mode === undefined) throw new VigilError('VIGIL_E_PKI', `--pki ${pki}: no CA there (${caKey} is missing); run vigil pki init --dir ${pki} first`, { details: { path: caKey } });
-  if ((mode & 0o077) !== 0 && process.platform !== 'win32') throw new VigilError('VIGIL_E_KEY_FILE_PERMISSIONS', `${caKey} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; the CA key must not be accessible by group or others (chmod 600)`, { details: { path: caKey } });
-  const ca = { certPem: readFileSync(join(pki, 'ca.crt'), 'utf8'), keyPem: readFileSync(caKey, 'utf8') };
+  const ca = await readCaFiles(pki);
   const dir = join(pki, 'device');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   let issued = 0;
