@@ -75,10 +75,25 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   channels.pipelineRestore.subscribe(onRestore);
   const metrics = options.metrics ?? createMetrics({ labels: { worker: cfg.kafka.clientId }, pipelines: names });
   const workers = new Map<string, PipelineWorker>();
-  // Sources exist before the first worker subscribes, whether or not a gateway ran yet.
+  // Sources exist before the first worker subscribes, whether or not a gateway ran yet: made
+  // by the first launch that reaches Kafka (a worker may start while Kafka is down).
   const prefix = cfg.kafka.topicPrefix;
   const sources = [...new Set(names.flatMap((n) => [...(catalogue.get(n) as PipelineDefinition).sources].map((t) => prefix + t)))];
-  await bus.admin().ensureTopics(sources.map((topic) => ({ topic, partitions: cfg.kafka.partitions })));
+  let sourcesMade: Promise<void> | undefined;
+  const ensureSources = (): Promise<void> => {
+    sourcesMade ??= (async () => {
+      const admin = bus.admin();
+      try {
+        await admin.ensureTopics(sources.map((topic) => ({ topic, partitions: cfg.kafka.partitions })));
+      } finally {
+        await admin.close().catch(() => undefined);
+      }
+    })().catch((err: unknown) => {
+      sourcesMade = undefined; // the next launch tries again
+      throw err;
+    });
+    return sourcesMade;
+  };
 
   // Supervision: a pipeline that stops on a retriable error (Kafka went away for longer than
   // its client retries) is started again from its last checkpoint, with backoff, for as long
@@ -101,6 +116,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
     ),
   ];
   const launch = async (n: string): Promise<PipelineWorker> => {
+    await ensureSources();
     const w = await startPipeline(catalogue.get(n) as PipelineDefinition, {
       bus,
       keyring: new StreamKeyring([...telemetryRing.all, ...(derivedRings.get(n)?.all ?? [])]),
@@ -132,6 +148,9 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
     const b = backoff.get(n);
     const delayMs = b !== undefined && Date.now() - b.startedAt < RESTART_STABLE_MS ? Math.min(b.delayMs * 2, RESTART_MAX_MS) : RESTART_MIN_MS;
     log.warn({ pipeline: n, code: err.code, err: err.message, retryInMs: delayMs }, 'pipeline stopped; restarting it from its last checkpoint');
+    superviseRestart(n, delayMs);
+  };
+  const superviseRestart = (n: string, delayMs: number): void => {
     restarting.add(n);
     const r = restart(n, delayMs).finally(() => {
       restarting.delete(n);
@@ -179,8 +198,18 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   };
   try {
     for (const n of names) {
-      const w = await launch(n);
-      log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline running');
+      try {
+        const w = await launch(n);
+        log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline running');
+      } catch (err) {
+        // Kafka unreachable at start (a restart during an outage, services started in any
+        // order): the worker comes up, /readyz says the pipeline is not running, and the
+        // supervisor starts it once Kafka answers. Anything else still fails the start.
+        if (!isVigilError(err) || !err.retriable) throw err;
+        log.warn({ pipeline: n, code: err.code, err: err.message, retryInMs: RESTART_MIN_MS }, 'pipeline could not start; starting it again when Kafka answers');
+        channels.pipelineFailure.publish({ pipeline: n, reason: err.code, action: 'restart' });
+        superviseRestart(n, RESTART_MIN_MS);
+      }
     }
   } catch (err) {
     await stopAll();
@@ -192,7 +221,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
         host: cfg.http.host,
         port: cfg.http.port,
         metrics,
-        readiness: () => ({ kafka: bus.isConnected(), ...Object.fromEntries([...workers].map(([n, w]) => [n, w.stats().state === 'running'])) }),
+        readiness: () => ({ kafka: bus.isConnected(), ...Object.fromEntries(names.map((n) => [n, workers.get(n)?.stats().state === 'running'])) }),
         ...(cfg.http.tls === undefined ? {} : { tls: loadServerTls(cfg.http.tls, path) }),
       });
   let stopping: Promise<void> | undefined;

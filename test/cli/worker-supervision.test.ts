@@ -84,6 +84,26 @@ describe('worker supervision of its pipelines (in-memory bus)', () => {
     expect(events).toHaveLength(seen);
   }, 40_000);
 
+  it('comes up while Kafka is unreachable and starts its pipelines once Kafka answers (a restart during an outage)', async () => {
+    // The first two attempts to make the source topics find no Kafka.
+    let unreachable = 2;
+    const admin = bus.admin.bind(bus);
+    bus.admin = () => {
+      const a = admin();
+      const ensureTopics = a.ensureTopics.bind(a);
+      a.ensureTopics = (specs) => (unreachable-- > 0 ? Promise.reject(new VigilError('VIGIL_E_BUS_UNAVAILABLE', 'ensure topics: Kafka is unavailable (connect ECONNREFUSED)')) : ensureTopics(specs));
+      return a;
+    };
+    const catalogue = new Map([['flaky', flaky('flaky', () => null)]]);
+    worker = await startWorker(config(['flaky']), catalogue, { bus, http: false });
+    const w = worker;
+    expect(w.workers.get('flaky')).toBeUndefined(); // not started yet, and the worker did not exit
+    expect(events).toEqual([{ pipeline: 'flaky', reason: 'VIGIL_E_BUS_UNAVAILABLE', action: 'restart' }]);
+    await until(() => w.workers.get('flaky')?.stats().state === 'running', 30_000, 'running once Kafka answers', 50);
+    expect(unreachable).toBeLessThan(0);
+    expect(await bus.admin().listTopics()).toContain('telemetry.power');
+  }, 40_000);
+
   it('leaves a pipeline stopped by an error that retrying cannot mend, and keeps the others running', async () => {
     let flakyLeft = 1;
     const catalogue = new Map([
