@@ -58,7 +58,8 @@ describe('vigil CLI', () => {
     );
     const hexFile = join(dir, 'frame.hex');
     writeFileSync(hexFile, Buffer.from(frame).toString('hex'));
-    const insp = await vigil('frame', 'inspect', hexFile, '--ingest-key', ingestFile, '--registry', reg);
+    // Judged as a gateway would have judged it when it was sealed (now it is too old to admit).
+    const insp = await vigil('frame', 'inspect', hexFile, '--ingest-key', ingestFile, '--registry', reg, '--at', '2026-11-28T00:00:01Z');
     expect(insp.code).toBe(0);
     const report = JSON.parse(insp.stdout);
     expect(report.header).toMatchObject({ version: 1, deviceId: 'uav-7', epoch: 1, seq: '42', eventTime: '2026-11-28T00:00:00.000Z' });
