@@ -6,7 +6,7 @@ import { devicePublicKeys, readDeviceKeyFile, readIngestKeyFile } from '../crypt
 import { judgeFrame } from '../edge/admission';
 import { VigilError } from '../errors';
 import { addDevice, emptyRegistry, MemoryRegistry, readRegistryFile, toDeviceEntry } from '../registry';
-import { b64, printJson } from './output';
+import { b64, printJson, examples } from './output';
 
 /** Most bytes read from a frame file: a largest frame as hex text, with room for spacing. */
 const MAX_FRAME_FILE_BYTES = 4 * MAX_FRAME_BYTES;
@@ -82,10 +82,11 @@ function parseTime(value: string): number {
  * readings, or the exact reason the gateway would refuse the frame (exit 1).
  */
 export function frameCommand(): Command {
-  const frame = new Command('frame').description('work with wire-format frames');
+  const frame = new Command('frame').description('work with wire-format frames').addHelpText('after', examples('vigil frame inspect frame.hex --ingest-key keys/ingest.key.json --registry registry.yaml'));
   frame
     .command('inspect <frame>')
     .description('decode a frame (a file of raw bytes or hex, or hex on the command line); with keys, say what a gateway would answer (exit 1 when it would refuse the frame)')
+    .addHelpText('after', examples('vigil frame inspect frame.hex', 'vigil frame inspect frame.bin --ingest-key keys/ingest.key.json --registry registry.yaml', 'vigil frame inspect frame.hex --ingest-key keys/ingest.key.json --device-key uav-0042.key.json --at 2026-11-28T10:00:00Z'))
     .option('--ingest-key <file>', 'ingest key file, to open the body')
     .option('-r, --registry <file>', 'registry file: the device public keys and the rules a gateway applies (signature required, kinds, rate)')
     .option('--device-key <file>', "the device's key file instead of a registry (public halves used; the registry's defaults apply)")

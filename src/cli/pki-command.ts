@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomically } from '../crypto';
 import { VigilError } from '../errors';
 import { createCa, issueCertificate, PKI_ALGORITHMS, PKI_ROLES, type CaMaterial, type IssuedCertificate, type PkiAlgorithm, type PkiRole } from '../pki';
-import { printJson } from './output';
+import { printJson, examples } from './output';
 
 function parseDays(value: string): number {
   const n = Number(value);
@@ -53,11 +53,12 @@ export async function readCaFiles(dir: string): Promise<CaMaterial> {
  * console), so an operator need not learn openssl to secure a deployment.
  */
 export function pkiCommand(): Command {
-  const pki = new Command('pki').description('a small certificate authority for TLS on MQTT, Kafka and the console (ECDSA P-256 or Ed25519)');
+  const pki = new Command('pki').description('a small certificate authority for TLS on MQTT, Kafka and the console (ECDSA P-256 or Ed25519)').addHelpText('after', examples('vigil pki init --dir pki', 'vigil pki issue gateway gw-1 --dir pki'));
   const algorithm = (): Option => new Option('--algorithm <alg>', 'key algorithm').choices(PKI_ALGORITHMS).default('p256');
   pki
     .command('init')
     .description('create a CA: <dir>/ca.crt (give it to every client and broker) and <dir>/ca.key (mode 0600; keep it offline once the certificates are issued)')
+    .addHelpText('after', examples('vigil pki init --dir pki', "vigil pki init --dir pki --algorithm ed25519 --name 'Vigil North CA'"))
     .option('-d, --dir <dir>', 'folder of the CA', 'pki')
     .option('--name <cn>', 'CN of the CA certificate', 'Vigil CA')
     .option('--days <n>', 'validity in days', parseDays, 3650)
@@ -71,6 +72,7 @@ export function pkiCommand(): Command {
   pki
     .command('issue <role> <name>')
     .description(`issue a certificate signed by the CA in <dir>: <dir>/<role>/<name>.crt and .key (mode 0600). Roles: ${PKI_ROLES.join(', ')}. The name is the CN, which Mosquitto takes as the MQTT user: a device's is its device id; a gateway's is gateway-<name> for gateway id <name> (deploy/mosquitto/acl); broker and console certificates are for servers and carry --dns/--ip names`)
+    .addHelpText('after', examples('vigil pki issue gateway gw-1 --dir pki', 'vigil pki issue broker mosquitto --dir pki --dns mosquitto.local', 'vigil pki issue device uav-0042 --dir pki'))
     .option('-d, --dir <dir>', 'folder of the CA', 'pki')
     .option('--days <n>', 'validity in days (never past the CA\'s)', parseDays, 397)
     .addOption(algorithm())
