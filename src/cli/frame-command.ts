@@ -25,7 +25,9 @@ function readFrameFile(path: string): Buffer {
       if (got === 0) break;
       n += got;
     }
-    if (n > MAX_FRAME_FILE_BYTES) throw new Error(`${path} holds more than ${MAX_FRAME_FILE_BYTES} bytes: not a frame (a frame is at most ${MAX_FRAME_BYTES} bytes, ${2 * MAX_FRAME_BYTES} as hex)`);
+    if (n > MAX_FRAME_FILE_BYTES) {
+      throw new VigilError('VIGIL_E_FRAME_TOO_LARGE', `${path} holds more than ${MAX_FRAME_FILE_BYTES} bytes: not a frame (a frame is at most ${MAX_FRAME_BYTES} bytes, ${2 * MAX_FRAME_BYTES} as hex)`, { details: { path } });
+    }
     return buf.subarray(0, n);
   } finally {
     closeSync(fd);
@@ -40,7 +42,7 @@ function frameBytes(arg: string): Uint8Array {
     return /^[0-9a-fA-F\s]+$/.test(text) ? new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'hex')) : new Uint8Array(raw);
   }
   const hex = arg.replace(/\s+/g, '');
-  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new Error(`"${arg.slice(0, 40)}" is neither a file nor hex bytes`);
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new VigilError('VIGIL_E_CLI_USAGE', `"${arg.slice(0, 40)}" is neither a file nor hex bytes`, { details: { argument: 'frame' } });
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 

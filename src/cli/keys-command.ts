@@ -5,7 +5,7 @@ import { RECORD_KEY_ID_HEADER } from '../codec';
 import { loadConfig } from '../config';
 import { generateDeviceKeys, generateIngestKeys, generateStreamKey, readKeyFile, StreamKeyring, writeKeyFile, type StreamDataKey } from '../crypto';
 import { VigilError } from '../errors';
-import { b64, printJson, examples } from './output';
+import { b64, examples, forceOption, printJson } from './output';
 import { configRelative, kafkaSecurity } from './tls-files';
 
 /** The next key id of a ring: a trailing number counted up (`telemetry-1` → `telemetry-2`), else `-2` appended; never one the ring has. */
@@ -44,7 +44,7 @@ export function keysCommand(): Command {
     .option('--force', 'overwrite an existing key file')
     .action(async (deviceId: string, o: { out: string; epoch: number; force?: boolean }) => {
       const k = generateDeviceKeys(deviceId, o.epoch);
-      await writeKeyFile(o.out, { type: 'device', keys: k }, { overwrite: o.force === true });
+      await writeKeyFile(o.out, { type: 'device', keys: k }, forceOption(o.force));
       printJson({ type: 'device', file: o.out, deviceId, epoch: k.epoch, boxPublicKey: b64(k.box.publicKey), signPublicKey: b64(k.sign.publicKey) });
     });
   gen
@@ -55,7 +55,7 @@ export function keysCommand(): Command {
     .option('--force', 'overwrite an existing key file')
     .action(async (keyId: string, o: { out: string; force?: boolean }) => {
       const k = generateIngestKeys(keyId);
-      await writeKeyFile(o.out, { type: 'ingest', keys: k }, { overwrite: o.force === true });
+      await writeKeyFile(o.out, { type: 'ingest', keys: k }, forceOption(o.force));
       printJson({ type: 'ingest', file: o.out, keyId, boxPublicKey: b64(k.box.publicKey) });
     });
   gen
@@ -66,7 +66,7 @@ export function keysCommand(): Command {
     .option('--force', 'overwrite an existing key file')
     .action(async (keyId: string, o: { out: string; force?: boolean }) => {
       const k = generateStreamKey(keyId);
-      await writeKeyFile(o.out, { type: 'stream', key: k }, { overwrite: o.force === true });
+      await writeKeyFile(o.out, { type: 'stream', key: k }, forceOption(o.force));
       printJson({ type: 'stream', file: o.out, keyId });
     });
   keys

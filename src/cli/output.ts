@@ -20,3 +20,8 @@ export function b64(bytes: Uint8Array): string {
 export function examples(...lines: readonly string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 }
+
+/** Write options of a command with `--force`: a file that exists is refused, naming the option that replaces it. */
+export function forceOption(force: boolean | undefined): { overwrite: boolean; overwriteHint: string } {
+  return { overwrite: force === true, overwriteHint: 'pass --force' };
+}

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomically } from '../crypto';
 import { VigilError } from '../errors';
 import { createCa, issueCertificate, PKI_ALGORITHMS, PKI_ROLES, type CaMaterial, type IssuedCertificate, type PkiAlgorithm, type PkiRole } from '../pki';
-import { printJson, examples } from './output';
+import { examples, forceOption, printJson } from './output';
 
 function parseDays(value: string): number {
   const n = Number(value);
@@ -14,13 +14,13 @@ function parseDays(value: string): number {
 
 const list = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)];
 
-async function writePair(dir: string, base: string, issued: IssuedCertificate, overwrite: boolean): Promise<{ cert: string; key: string }> {
+async function writePair(dir: string, base: string, issued: IssuedCertificate, force: boolean | undefined): Promise<{ cert: string; key: string }> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const cert = join(dir, `${base}.crt`);
   const key = join(dir, `${base}.key`);
   // Key first: a certificate without its key is useless, a key without its certificate is re-issued.
-  await writeFileAtomically(key, issued.keyPem, { mode: 0o600, overwrite });
-  await writeFileAtomically(cert, issued.certPem, { mode: 0o644, overwrite });
+  await writeFileAtomically(key, issued.keyPem, { mode: 0o600, ...forceOption(force) });
+  await writeFileAtomically(cert, issued.certPem, { mode: 0o644, ...forceOption(force) });
   return { cert, key };
 }
 
@@ -66,7 +66,7 @@ export function pkiCommand(): Command {
     .option('--force', 'replace an existing CA (every certificate it issued stops being trusted)')
     .action(async (o: { dir: string; name: string; days: number; algorithm: PkiAlgorithm; force?: boolean }) => {
       const ca = await createCa({ name: o.name, days: o.days, algorithm: o.algorithm });
-      const files = await writePair(o.dir, 'ca', ca, o.force === true);
+      const files = await writePair(o.dir, 'ca', ca, o.force);
       printJson({ type: 'ca', ...summary(ca, files) });
     });
   pki
@@ -84,7 +84,7 @@ export function pkiCommand(): Command {
       if (!(PKI_ROLES as readonly string[]).includes(role)) throw new VigilError('VIGIL_E_CLI_USAGE', `role "${role}" is not one of ${PKI_ROLES.join(', ')}`, { details: { argument: 'role' } });
       const ca = await readCaFiles(o.dir);
       const issued = await issueCertificate(ca, { role: role as PkiRole, name, days: o.days, algorithm: o.algorithm, ...(o.dns === undefined ? {} : { dns: o.dns }), ...(o.ip === undefined ? {} : { ips: o.ip }) });
-      const files = await writePair(o.out ?? join(o.dir, role), name, issued, o.force === true);
+      const files = await writePair(o.out ?? join(o.dir, role), name, issued, o.force);
       printJson({ type: role, ...summary(issued, files), caFile: join(o.dir, 'ca.crt') });
     });
   return pki;
