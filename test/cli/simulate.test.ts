@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -51,6 +51,19 @@ describe('vigil simulate and vigil sim run are one command under two names', () 
       expect(a.code).toBe(2);
       expect(a.stderr).toMatch(/^vigil: VIGIL_E_(CLI_USAGE|CONFIG_READ): /);
       expect(b).toEqual(a);
+    }
+  });
+});
+
+describe('docs/simulator.md', () => {
+  it('documents every option of vigil sim provision and vigil simulate', () => {
+    const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'simulator.md'), 'utf8');
+    const program = buildProgram();
+    for (const cmd of [find(program, 'sim', 'provision'), find(program, 'simulate')]) {
+      for (const o of cmd.options) {
+        const option = `${cmd.name()} ${o.long ?? o.flags}`;
+        expect({ option, documented: doc.includes(`\`${o.long ?? o.flags}`) }).toEqual({ option, documented: true });
+      }
     }
   });
 });
