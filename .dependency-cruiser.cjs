@@ -1,4 +1,4 @@
-// Import rules of DESIGN.md §2, checked by `npm run lint` (lint:deps).
+// Import rules of docs/architecture.md §2, checked by `npm run lint` (lint:deps).
 // Each module may import only the modules listed beside it (and itself). `errors` and
 // `instrument` are leaves every module may import: the one VigilError type with its closed
 // list of codes, and the diagnostics_channel definitions that metrics subscribe to.
@@ -15,7 +15,7 @@ const MAY_IMPORT = {
   bus: ['codec'],
   edge: ['codec', 'crypto', 'registry', 'replay', 'bus'],
   stream: [],
-  // Keyed state stores: local disk cache + changelog records (issue 11; DESIGN.md §2 amended).
+  // Keyed state stores: local disk cache + changelog records (issue 11; docs/architecture.md §2 amended).
   state: ['stream', 'bus', 'crypto'],
   runtime: ['stream', 'state', 'bus', 'codec', 'crypto'],
   metrics: [],
@@ -34,7 +34,7 @@ const NPM_ONLY = {
 
 const moduleRules = Object.entries(MAY_IMPORT).map(([mod, allowed]) => ({
   name: `boundary-${mod}`,
-  comment: `src/${mod}/ may import only ${allowed.length ? allowed.join(', ') + ', ' : ''}errors, instrument and itself (DESIGN.md §2)`,
+  comment: `src/${mod}/ may import only ${allowed.length ? allowed.join(', ') + ', ' : ''}errors, instrument and itself (docs/architecture.md §2)`,
   severity: 'error',
   from: { path: `^src/${mod}/` },
   to: { path: '^src/', pathNot: [`^src/(${[mod, 'errors', 'instrument', ...allowed].join('|')})/`] },
@@ -42,7 +42,7 @@ const moduleRules = Object.entries(MAY_IMPORT).map(([mod, allowed]) => ({
 
 const npmRules = Object.entries(NPM_ONLY).map(([mod, pkgs]) => ({
   name: `packages-${mod}`,
-  comment: `src/${mod}/ may use only these packages: ${pkgs.join(', ')} (DESIGN.md §2)`,
+  comment: `src/${mod}/ may use only these packages: ${pkgs.join(', ')} (docs/architecture.md §2)`,
   severity: 'error',
   from: { path: `^src/${mod}/` },
   to: {
@@ -57,14 +57,14 @@ module.exports = {
     { name: 'not-to-unresolvable', severity: 'error', from: {}, to: { couldNotResolve: true } },
     {
       name: 'pipelines-public-api-only',
-      comment: 'pipelines/ import Vigil only through src/index.ts (DESIGN.md §2)',
+      comment: 'pipelines/ import Vigil only through src/index.ts (docs/architecture.md §2)',
       severity: 'error',
       from: { path: '^pipelines/' },
       to: { path: '^src/', pathNot: '^src/index\\.ts$' },
     },
     {
       name: 'prom-client-in-metrics-only',
-      comment: 'domain code emits diagnostics_channel events; only src/metrics/ imports prom-client (DESIGN.md §8.7)',
+      comment: 'domain code emits diagnostics_channel events; only src/metrics/ imports prom-client (docs/architecture.md §8.7)',
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/metrics/' },
       to: { path: 'node_modules/prom-client/' },

@@ -1,5 +1,5 @@
 /**
- * MQTT ingest with acknowledgement after durability (DESIGN.md §4, §7): messages/s received
+ * MQTT ingest with acknowledgement after durability (docs/architecture.md §4, §7): messages/s received
  * AND acknowledged when every ack waits for a simulated group commit of D ms.
  *
  * (a) mqtt.js with `customHandleAcks` (manual ack): the naive way; mqtt.js processes the next
@@ -7,7 +7,7 @@
  *     behind every commit.
  * (b) Vigil's pipelined `MqttIngestClient` (src/edge/mqtt): every PUBLISH delivered at once,
  *     PUBACKs in receive order per commit.
- * (c) mqtt.js × K connections in one shared subscription: the other way out DESIGN.md §7 names.
+ * (c) mqtt.js × K connections in one shared subscription: the other way out docs/architecture.md §7 names.
  *
  * Same for every row: one private Mosquitto (scripts/mosquitto/vigil.conf, max_inflight 1000)
  * on 127.0.0.1, the same publishers (P mqtt.js clients in a worker thread, each keeping W QoS1

@@ -146,7 +146,7 @@ export interface KafkaNodeFiles {
 
 /**
  * Writes a combined broker+controller node's `server.properties` and log4j config into its
- * folder (DESIGN.md §7) and returns how to run it.
+ * folder (docs/architecture.md §7) and returns how to run it.
  */
 export function writeKafkaNodeFiles(layout: KafkaNodeLayout, libs: string, heap: readonly [string, string]): KafkaNodeFiles {
   const { dir, port, controllerPort } = layout;
@@ -168,7 +168,7 @@ export function writeKafkaNodeFiles(layout: KafkaNodeLayout, libs: string, heap:
       ...(sec === undefined ? [] : secureProperties(sec)),
       `log.dirs=${join(dir, 'data')}`,
       'num.partitions=1',
-      // Topics are created up front by whoever uses them (DESIGN.md §7).
+      // Topics are created up front by whoever uses them (docs/architecture.md §7).
       'auto.create.topics.enable=false',
       'offsets.topic.num.partitions=10',
       'group.initial.rebalance.delay.ms=0',
@@ -194,7 +194,7 @@ export function writeKafkaNodeFiles(layout: KafkaNodeLayout, libs: string, heap:
 }
 
 /**
- * The secure variant (issue 12, DESIGN.md §3): clients and brokers on SASL_SSL with
+ * The secure variant (issue 12, docs/architecture.md §3): clients and brokers on SASL_SSL with
  * SCRAM-SHA-512 (users live in the cluster metadata, created at format time), the
  * controller listener on SASL PLAIN as `admin` (KRaft controllers cannot use SCRAM: they
  * hold the credentials), the StandardAuthorizer with `admin` as the only super user and no

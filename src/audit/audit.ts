@@ -22,7 +22,7 @@ export interface RunAuditOptions {
 }
 
 /**
- * An operator's proof of delivery (DESIGN.md §4): reads every telemetry topic up to its
+ * An operator's proof of delivery (docs/architecture.md §4): reads every telemetry topic up to its
  * current end and reports, per device, frames acknowledged, stored, lost (acknowledged, not
  * stored), out of order and duplicated. `vigil audit` and the chaos harness both use it.
  *

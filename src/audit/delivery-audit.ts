@@ -131,7 +131,7 @@ class DeviceState {
 }
 
 /**
- * Compares what the bus holds with what devices were told is durable (DESIGN.md §4):
+ * Compares what the bus holds with what devices were told is durable (docs/architecture.md §4):
  * `record` every opened telemetry record in reading order, then `report` against an acked
  * log. Per device and topic-partition it keeps the first occurrences as a sorted typed array
  * (plus a small set of late ones), so a million frames take tens of megabytes, not hundreds.

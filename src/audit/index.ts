@@ -1,5 +1,5 @@
 /**
- * audit: proof of delivery (DESIGN.md §4). Compares what devices were told is durable (an
+ * audit: proof of delivery (docs/architecture.md §4). Compares what devices were told is durable (an
  * acked log: `vigil simulate --acked-log`, `DeviceClient` `onDurable`) with the sealed
  * telemetry records on the bus, per device: acknowledged, stored, lost, out of order,
  * duplicated. `vigil audit` and the chaos harness (test/chaos) are built on it.

@@ -6,7 +6,7 @@ import type { BusProducer, BusProducerOptions } from './producer';
 export type ConnectionListener = (connected: boolean) => void;
 
 /**
- * The message bus (DESIGN.md §1): Kafka in production (`KafkaBus`), in-process for tests and
+ * The message bus (docs/architecture.md §1): Kafka in production (`KafkaBus`), in-process for tests and
  * the single-process demo (`MemoryBus`), with the same contract (test/bus/bus.contract.ts).
  *
  * @example

@@ -1,5 +1,5 @@
 /**
- * bus: the message bus between gateways and pipelines (DESIGN.md §1, §2). One `Bus`
+ * bus: the message bus between gateways and pipelines (docs/architecture.md §1, §2). One `Bus`
  * interface; `KafkaBus` in production, `MemoryBus` in tests and the single-process demo,
  * both held to one contract suite (test/bus/bus.contract.ts).
  */

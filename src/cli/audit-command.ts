@@ -6,7 +6,7 @@ import { KafkaBus, type Bus } from '../bus';
 import { loadConfig } from '../config';
 import { readStreamKeyRing, StreamKeyring, type StreamDataKey } from '../crypto';
 import { isVigilError, VigilError } from '../errors';
-import { out } from './output';
+import { out, examples } from './output';
 import { configRelative, kafkaSecurity } from './tls-files';
 
 /** Options of `auditDelivery`, the core of `vigil audit` (a `Bus` is given, so tests need no Kafka). */
@@ -86,6 +86,7 @@ function collect(value: string, previous: string[]): string[] {
 export function auditCommand(): Command {
   return new Command('audit')
     .description('check the telemetry in Kafka against an acked log: per device acknowledged, stored, lost, out of order, duplicates (exit 1 on loss or disorder)')
+    .addHelpText('after', examples('vigil audit --acked acked.jsonl --key keys/telemetry.key.json --config vigil.yaml', 'vigil audit --acked acked.jsonl -k keys/telemetry-1.key.json -k keys/telemetry-2.key.json --kafka 127.0.0.1:9092 --json'))
     .requiredOption('--acked <file>', 'acked log: JSON lines {"deviceId","seq"} of frames devices were told are durable (vigil simulate --acked-log)')
     .requiredOption('-k, --key <file>', 'telemetry stream key file; repeat for several keys (rotation)', collect, [])
     .option('-c, --config <file>', 'YAML or JSON config file for kafka.brokers and kafka.topicPrefix (default: $VIGIL_CONFIG)')

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo/demo';
 import { pipelineCatalogue } from './pipeline-catalogue';
+import { examples } from './output';
 
 function port(v: string): number {
   const n = Number(v);
@@ -12,6 +13,7 @@ function port(v: string): number {
 export function demoCommand(): Command {
   return new Command('demo')
     .description('run everything in one process: embedded MQTT broker, in-memory bus, gateway, all pipelines, a simulated fleet, /metrics and a live tap')
+    .addHelpText('after', examples('vigil demo', 'vigil demo --duration 60 --mqtt-port 0', 'vigil demo --kafka 127.0.0.1:9092 --mqtt-url mqtt://127.0.0.1:1883'))
     .option('--dir <dir>', 'where keys, registry, spool and logs go', '.vigil/demo')
     .option('--mqtt-port <port>', 'port of the embedded MQTT broker (a free one when taken)', port, 1883)
     .option('--http-port <port>', 'port of /metrics, /healthz, /readyz (a free one when taken)', port, 9464)

@@ -4,7 +4,7 @@ import { CLASSIFICATION_LEVELS, READING_KINDS, type ClassificationLevel, type Re
 import { devicePublicKeys, readDeviceKeyFile } from '../crypto';
 import { VigilError } from '../errors';
 import { addDevice, emptyRegistry, readRegistryFile, revokeDevice, rotateDevice, writeRegistryFile, type NewDevice, type PriorityClass } from '../registry';
-import { out, printJson } from './output';
+import { out, printJson, examples } from './output';
 
 function kinds(value: string): ReadingKind[] {
   const list = value.split(',').map((s) => s.trim());
@@ -22,10 +22,11 @@ const registryOption = (): Option => new Option('-r, --registry <file>', 'regist
 
 /** `vigil device add|revoke|rotate|list`: edits the registry file atomically. */
 export function deviceCommand(): Command {
-  const device = new Command('device').description('manage the device registry file');
+  const device = new Command('device').description('manage the device registry file').addHelpText('after', examples('vigil device add -r registry.yaml -k keys/uav-0042.key.json --theatre north --unit recon-3 --class uav', 'vigil device list -r registry.yaml'));
   device
     .command('add')
     .description("register a device from its key file (only the public halves are stored)")
+    .addHelpText('after', examples('vigil device add -r registry.yaml -k keys/uav-0042.key.json --theatre north --unit recon-3 --class uav', 'vigil device add -r registry.yaml -k keys/ugs-7.key.json --theatre north --unit recon-3 --class ugs --kinds ugs,power --rate 2 --require-signature'))
     .addOption(registryOption())
     .requiredOption('-k, --key <file>', 'the device key file from `vigil keys gen device`')
     .requiredOption('--theatre <name>', 'theatre (MQTT topic level)')
@@ -57,6 +58,7 @@ export function deviceCommand(): Command {
   device
     .command('revoke <deviceId>')
     .description('revoke a device: gateways refuse its frames from the next reload on')
+    .addHelpText('after', examples('vigil device revoke uav-0042 -r registry.yaml'))
     .addOption(registryOption())
     .action((deviceId: string, o: { registry: string }) => {
       writeRegistryFile(o.registry, revokeDevice(readRegistryFile(o.registry), deviceId));
@@ -65,6 +67,7 @@ export function deviceCommand(): Command {
   device
     .command('rotate <deviceId>')
     .description('move a device to the epoch of a new key file (`vigil keys gen device <id> --epoch N+1`)')
+    .addHelpText('after', examples('vigil keys gen device uav-0042 --epoch 2 -o keys/uav-0042.e2.key.json', 'vigil device rotate uav-0042 -r registry.yaml -k keys/uav-0042.e2.key.json'))
     .addOption(registryOption())
     .requiredOption('-k, --key <file>', 'the new device key file')
     .action(async (deviceId: string, o: { registry: string; key: string }) => {
@@ -78,6 +81,7 @@ export function deviceCommand(): Command {
   device
     .command('list')
     .description('list the registered devices')
+    .addHelpText('after', examples('vigil device list -r registry.yaml', 'vigil device list -r registry.yaml --json'))
     .addOption(registryOption())
     .option('--json', 'print JSON instead of a table')
     .action((o: { registry: string; json?: boolean }) => {

@@ -1,10 +1,12 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { FrameOpener, MAX_FRAME_BYTES } from '../codec';
-import { boxSharedKey, getCryptoBackend, readDeviceKeyFile, readIngestKeyFile } from '../crypto';
-import { isVigilError } from '../errors';
-import { readRegistryFile, toDeviceEntry } from '../registry';
-import { b64, printJson } from './output';
+import { loadConfig } from '../config';
+import { devicePublicKeys, readDeviceKeyFile, readIngestKeyFile } from '../crypto';
+import { judgeFrame } from '../edge/admission';
+import { VigilError } from '../errors';
+import { addDevice, emptyRegistry, MemoryRegistry, readRegistryFile, toDeviceEntry } from '../registry';
+import { b64, printJson, examples } from './output';
 
 /** Most bytes read from a frame file: a largest frame as hex text, with room for spacing. */
 const MAX_FRAME_FILE_BYTES = 4 * MAX_FRAME_BYTES;
@@ -23,7 +25,9 @@ function readFrameFile(path: string): Buffer {
       if (got === 0) break;
       n += got;
     }
-    if (n > MAX_FRAME_FILE_BYTES) throw new Error(`${path} holds more than ${MAX_FRAME_FILE_BYTES} bytes: not a frame (a frame is at most ${MAX_FRAME_BYTES} bytes, ${2 * MAX_FRAME_BYTES} as hex)`);
+    if (n > MAX_FRAME_FILE_BYTES) {
+      throw new VigilError('VIGIL_E_FRAME_TOO_LARGE', `${path} holds more than ${MAX_FRAME_FILE_BYTES} bytes: not a frame (a frame is at most ${MAX_FRAME_BYTES} bytes, ${2 * MAX_FRAME_BYTES} as hex)`, { details: { path } });
+    }
     return buf.subarray(0, n);
   } finally {
     closeSync(fd);
@@ -38,7 +42,7 @@ function frameBytes(arg: string): Uint8Array {
     return /^[0-9a-fA-F\s]+$/.test(text) ? new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'hex')) : new Uint8Array(raw);
   }
   const hex = arg.replace(/\s+/g, '');
-  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new Error(`"${arg.slice(0, 40)}" is neither a file nor hex bytes`);
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new VigilError('VIGIL_E_CLI_USAGE', `"${arg.slice(0, 40)}" is neither a file nor hex bytes`, { details: { argument: 'frame' } });
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 
@@ -52,23 +56,47 @@ function refusedReading(body: unknown, details: Readonly<Record<string, unknown>
   return { decodedBody: body };
 }
 
+/** The registry a judgement runs against: the file's, or one device from its key file with the registry's defaults. */
+async function judgingRegistry(o: { deviceKey?: string; registry?: string }): Promise<{ registry: MemoryRegistry; rules: string }> {
+  if (o.deviceKey !== undefined && o.registry !== undefined) {
+    throw new VigilError('VIGIL_E_CLI_USAGE', 'give --registry (the rules a gateway applies) or --device-key (only its keys), not both', { details: { option: 'device-key' } });
+  }
+  if (o.registry !== undefined) return { registry: new MemoryRegistry(readRegistryFile(o.registry).devices.map(toDeviceEntry)), rules: `registry ${o.registry}` };
+  if (o.deviceKey === undefined) {
+    throw new VigilError('VIGIL_E_CLI_USAGE', '--ingest-key opens the body with the device public key: give --registry (or --device-key) too', { details: { option: 'registry' } });
+  }
+  const keys = devicePublicKeys(await readDeviceKeyFile(o.deviceKey));
+  // Its keys only: the registry's defaults (no signature required, every kind, default rate).
+  const doc = addDevice(emptyRegistry(), keys, { theatre: 'inspect', unit: 'inspect' });
+  return { registry: new MemoryRegistry(doc.devices.map(toDeviceEntry)), rules: `device key ${o.deviceKey} with the registry defaults (no signature required, every kind)` };
+}
+
+function parseTime(value: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError('an ISO 8601 time or milliseconds since the epoch');
+  return ms;
+}
+
 /**
  * `vigil frame inspect`: for sensor integrators debugging their own implementation. Shows
- * the clear header, and with the ingest key plus the device's public key (from its key file
- * or the registry) opens the body and shows the readings, or the exact reason it fails.
+ * the clear header, and with the ingest key and the registry (or the device's key file)
+ * gives the gateway's own verdict (`judgeFrame`: the admission chain itself) and the
+ * readings, or the exact reason the gateway would refuse the frame (exit 1).
  */
 export function frameCommand(): Command {
-  const frame = new Command('frame').description('work with wire-format frames');
+  const frame = new Command('frame').description('work with wire-format frames').addHelpText('after', examples('vigil frame inspect frame.hex --ingest-key keys/ingest.key.json --registry registry.yaml'));
   frame
     .command('inspect <frame>')
-    .description('decode a frame (a file of raw bytes or hex, or hex on the command line)')
+    .description('decode a frame (a file of raw bytes or hex, or hex on the command line); with keys, say what a gateway would answer (exit 1 when it would refuse the frame)')
+    .addHelpText('after', examples('vigil frame inspect frame.hex', 'vigil frame inspect frame.bin --ingest-key keys/ingest.key.json --registry registry.yaml', 'vigil frame inspect frame.hex --ingest-key keys/ingest.key.json --device-key uav-0042.key.json --at 2026-11-28T10:00:00Z'))
     .option('--ingest-key <file>', 'ingest key file, to open the body')
-    .option('--device-key <file>', "the device's key file (public halves used)")
-    .option('-r, --registry <file>', 'registry file holding the device public keys')
-    .action(async (arg: string, o: { ingestKey?: string; deviceKey?: string; registry?: string }) => {
-      const opener = new FrameOpener();
+    .option('-r, --registry <file>', 'registry file: the device public keys and the rules a gateway applies (signature required, kinds, rate)')
+    .option('--device-key <file>', "the device's key file instead of a registry (public halves used; the registry's defaults apply)")
+    .option('-c, --config <file>', "a gateway's configuration: its clock-skew and frame-age bounds (default: the defaults)")
+    .option('--at <time>', 'judge the frame as a gateway would at this time (ISO 8601 or ms since the epoch; default now), e.g. when it was captured', parseTime)
+    .action(async (arg: string, o: { ingestKey?: string; deviceKey?: string; registry?: string; config?: string; at?: number }) => {
       const bytes = frameBytes(arg);
-      const header = opener.decode(bytes);
+      const header = new FrameOpener().decode(bytes);
       const report: Record<string, unknown> = {
         bytes: bytes.length,
         header: {
@@ -79,32 +107,22 @@ export function frameCommand(): Command {
         signed: header.signature !== null,
       };
       if (o.ingestKey) {
-        const ingest = await readIngestKeyFile(o.ingestKey);
-        let boxPub: Uint8Array | undefined;
-        let signPub: Uint8Array | undefined;
-        if (o.deviceKey) {
-          const k = await readDeviceKeyFile(o.deviceKey);
-          [boxPub, signPub] = [k.box.publicKey, k.sign.publicKey];
-        } else if (o.registry) {
-          const d = readRegistryFile(o.registry).devices.find((x) => x.id === header.deviceId);
-          const keys = d ? toDeviceEntry(d).keys.get(header.epoch) : undefined;
-          [boxPub, signPub] = [keys?.boxPublicKey, keys?.signPublicKey];
-        }
-        if (!boxPub) {
-          report.body = { error: `no public key for ${header.deviceId} at epoch ${header.epoch}; give --device-key or --registry` };
+        const ingestKeys = await readIngestKeyFile(o.ingestKey);
+        const { registry, rules } = await judgingRegistry(o);
+        const gateway = loadConfig(o.config === undefined ? { env: {} } : { file: o.config }).gateway;
+        const at = o.at;
+        const j = judgeFrame(bytes, {
+          registry, ingestKeys, maxClockSkewMs: gateway.maxClockSkewMs, maxFrameAgeMs: gateway.maxFrameAgeMs, ...(at === undefined ? {} : { clock: () => at }),
+        });
+        report.judgedWith = rules;
+        if (j.result.ok) {
+          report.body = { readings: j.readings, signatureVerified: header.signature !== null };
         } else {
-          const shared = boxSharedKey(boxPub, ingest.box.secretKey);
-          const openOptions = signPub ? { verifier: getCryptoBackend().createVerifier(signPub) } : {};
-          try {
-            const readings = opener.open(header, shared, openOptions);
-            report.body = { readings, signatureVerified: header.signature !== null };
-          } catch (err) {
-            if (!isVigilError(err)) throw err;
-            report.body = { error: err.message, code: err.code, ...(err.code === 'VIGIL_E_READING_INVALID' ? refusedReading(opener.openBody(header, shared, openOptions), err.details) : {}) };
-            process.exitCode = 1;
-          }
+          const { code, message } = j.result;
+          report.body = { error: message, code, ...(code === 'VIGIL_E_READING_INVALID' ? refusedReading(j.body, j.details ?? {}) : j.body === undefined ? {} : { decodedBody: j.body }) };
+          process.exitCode = 1;
         }
-        report.devicePublicKey = b64(boxPub ?? new Uint8Array());
+        report.devicePublicKey = b64(registry.get(header.deviceId)?.keys.get(header.epoch)?.boxPublicKey ?? new Uint8Array());
       }
       printJson(report);
     });

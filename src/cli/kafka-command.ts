@@ -3,7 +3,7 @@ import { KAFKA_ROLES, KafkaBus, roleAcls, type KafkaRole, type TopicSpec } from 
 import { loadConfig, type VigilConfig } from '../config';
 import { VigilError } from '../errors';
 import { GATEWAY_TOPICS } from './gateway-runner';
-import { printJson } from './output';
+import { printJson, examples } from './output';
 import { pipelineCatalogue } from './pipeline-catalogue';
 import { configRelative, kafkaSecurity } from './tls-files';
 
@@ -32,10 +32,11 @@ export function deploymentTopics(cfg: VigilConfig, pipelines: readonly string[])
  * each role's ACLs.
  */
 export function kafkaCommand(): Command {
-  const kafka = new Command('kafka').description("provision Kafka for Vigil as the cluster's admin user (kafka.sasl of the config): topics, and ACLs per role");
+  const kafka = new Command('kafka').description("provision Kafka for Vigil as the cluster's admin user (kafka.sasl of the config): topics, and ACLs per role").addHelpText('after', examples('vigil kafka init --config admin.yaml', 'vigil kafka grant gateway gw-1 --config admin.yaml'));
   kafka
     .command('init')
     .description('create every topic of the deployment: telemetry.<kind>, telemetry.rejected, derived.<pipeline> and vigil.changelog.<pipeline> (compacted), with kafka.partitions partitions; existing ones are left as they are')
+    .addHelpText('after', examples('vigil kafka init --config admin.yaml', 'vigil kafka init --config admin.yaml -p vitals geofence'))
     .option('-c, --config <file>', 'YAML or JSON config file (default: $VIGIL_CONFIG); its kafka section says where and as whom')
     .option('-p, --pipeline <name...>', 'pipelines whose topics to create (default: all)')
     .action(async (o: { config?: string; pipeline?: string[] }) => {
@@ -54,6 +55,7 @@ export function kafkaCommand(): Command {
   kafka
     .command('grant <role> <user>')
     .description(`give a Kafka user the ACLs of a role (${KAFKA_ROLES.join(', ')}): a gateway writes telemetry.*; a worker reads telemetry.*, writes derived.* and its changelogs in its groups; an analyst reads the derived streams of --pipeline`)
+    .addHelpText('after', examples('vigil kafka grant gateway gw-1 --config admin.yaml', 'vigil kafka grant analyst alice --config admin.yaml -p vitals --dry-run'))
     .option('-c, --config <file>', 'YAML or JSON config file (default: $VIGIL_CONFIG); its kafka section says where and as whom')
     .option('-p, --pipeline <name...>', 'analyst: the pipelines whose derived stream it reads (required); worker: only these pipelines (default: all)')
     .option('--dry-run', 'print the ACLs without creating them')

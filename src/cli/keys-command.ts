@@ -5,7 +5,7 @@ import { RECORD_KEY_ID_HEADER } from '../codec';
 import { loadConfig } from '../config';
 import { generateDeviceKeys, generateIngestKeys, generateStreamKey, readKeyFile, StreamKeyring, writeKeyFile, type StreamDataKey } from '../crypto';
 import { VigilError } from '../errors';
-import { b64, printJson } from './output';
+import { b64, examples, forceOption, printJson } from './output';
 import { configRelative, kafkaSecurity } from './tls-files';
 
 /** The next key id of a ring: a trailing number counted up (`telemetry-1` → `telemetry-2`), else `-2` appended; never one the ring has. */
@@ -33,44 +33,49 @@ export function parseEpoch(value: string): number {
 
 /** `vigil keys gen device|ingest|stream`: new key files (mode 0600) and their public halves on stdout. */
 export function keysCommand(): Command {
-  const keys = new Command('keys').description('generate key files');
-  const gen = keys.command('gen').description('generate a new key file; never overwrites one unless --force');
+  const keys = new Command('keys').description('generate key files').addHelpText('after', examples('vigil keys gen ingest ingest-1 -o keys/ingest.key.json', 'vigil keys rotate stream keys/telemetry.key.json'));
+  const gen = keys.command('gen').description('generate a new key file; never overwrites one unless --force').addHelpText('after', examples('vigil keys gen device uav-0042 -o keys/uav-0042.key.json', 'vigil keys gen stream telemetry-1 -o keys/telemetry.key.json'));
   gen
     .command('device <deviceId>')
     .description("a device's X25519 + Ed25519 key pairs at a key epoch; prints the public halves for the registry")
+    .addHelpText('after', examples('vigil keys gen device uav-0042 -o keys/uav-0042.key.json', 'vigil keys gen device uav-0042 --epoch 2 -o keys/uav-0042.e2.key.json'))
     .requiredOption('-o, --out <file>', 'key file to write (mode 0600)')
     .option('-e, --epoch <n>', 'key epoch (rotate = next epoch)', parseEpoch, 1)
     .option('--force', 'overwrite an existing key file')
     .action(async (deviceId: string, o: { out: string; epoch: number; force?: boolean }) => {
       const k = generateDeviceKeys(deviceId, o.epoch);
-      await writeKeyFile(o.out, { type: 'device', keys: k }, { overwrite: o.force === true });
+      await writeKeyFile(o.out, { type: 'device', keys: k }, forceOption(o.force));
       printJson({ type: 'device', file: o.out, deviceId, epoch: k.epoch, boxPublicKey: b64(k.box.publicKey), signPublicKey: b64(k.sign.publicKey) });
     });
   gen
     .command('ingest <keyId>')
     .description("the gateways' ingest X25519 key pair; devices seal frames to its public half")
+    .addHelpText('after', examples('vigil keys gen ingest ingest-1 -o keys/ingest.key.json'))
     .requiredOption('-o, --out <file>', 'key file to write (mode 0600)')
     .option('--force', 'overwrite an existing key file')
     .action(async (keyId: string, o: { out: string; force?: boolean }) => {
       const k = generateIngestKeys(keyId);
-      await writeKeyFile(o.out, { type: 'ingest', keys: k }, { overwrite: o.force === true });
+      await writeKeyFile(o.out, { type: 'ingest', keys: k }, forceOption(o.force));
       printJson({ type: 'ingest', file: o.out, keyId, boxPublicKey: b64(k.box.publicKey) });
     });
   gen
     .command('stream <keyId>')
     .description('a stream data key (secretbox) that seals the records of one stream in Kafka')
+    .addHelpText('after', examples('vigil keys gen stream telemetry-1 -o keys/telemetry.key.json', 'vigil keys gen stream derived.vitals-1 -o keys/derived.vitals.key.json'))
     .requiredOption('-o, --out <file>', 'key file to write (mode 0600)')
     .option('--force', 'overwrite an existing key file')
     .action(async (keyId: string, o: { out: string; force?: boolean }) => {
       const k = generateStreamKey(keyId);
-      await writeKeyFile(o.out, { type: 'stream', key: k }, { overwrite: o.force === true });
+      await writeKeyFile(o.out, { type: 'stream', key: k }, forceOption(o.force));
       printJson({ type: 'stream', file: o.out, keyId });
     });
   keys
     .command('rotate')
     .description('rotate a key without stopping anyone')
+    .addHelpText('after', examples('vigil keys rotate stream keys/telemetry.key.json'))
     .command('stream <file>')
     .description('make a new current key in a stream key file, keeping the old ones to read what they sealed: gateways and workers reading the file switch within a second (or on SIGHUP), records carry their key id, so every holder of the ring reads old and new records')
+    .addHelpText('after', examples('vigil keys rotate stream keys/telemetry.key.json', 'vigil keys rotate stream keys/derived.vitals.key.json --key-id derived.vitals-2026'))
     .option('--key-id <id>', 'id of the new key (default: the current id with its number counted up)')
     .action(async (file: string, o: { keyId?: string }) => {
       const ring = await readRingFile(file);
@@ -84,8 +89,10 @@ export function keysCommand(): Command {
   keys
     .command('retire')
     .description('drop an old key from a ring once no retained record needs it')
+    .addHelpText('after', examples('vigil keys retire stream keys/derived.vitals.key.json derived.vitals-1 -t derived.vitals -c vigil.yaml'))
     .command('stream <file> <keyId>')
     .description('remove an older key from a stream key file, after checking that no record under it is left in the given topics (read from their oldest record to their end); refuses while any is, saying where')
+    .addHelpText('after', examples('vigil keys retire stream keys/derived.vitals.key.json derived.vitals-1 -t derived.vitals -c vigil.yaml', 'vigil keys retire stream keys/telemetry.key.json telemetry-1 -t telemetry.position telemetry.vitals -c vigil.yaml'))
     .requiredOption('-t, --topic <name...>', 'topics sealed with this stream key, full names (e.g. telemetry.position telemetry.vitals …, or derived.vitals)')
     .option('-c, --config <file>', 'YAML or JSON config file for kafka.brokers and how to reach them (default: $VIGIL_CONFIG)')
     .option('--force', 'remove the key even though records under it remain (they become unreadable for everyone)')

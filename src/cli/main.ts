@@ -15,6 +15,7 @@ import { pkiCommand } from './pki-command';
 import { workerCommand } from './worker-command';
 import { addRunOptions, simCommand } from './sim-command';
 import { tapCommand } from './tap-command';
+import { examples } from './output';
 
 function version(): string {
   try {
@@ -29,6 +30,7 @@ function version(): string {
 export function buildProgram(): Command {
   const program = new Command('vigil')
     .description('Vigil: telemetry ingestion and stream analytics for military IoT')
+    .addHelpText('after', examples('vigil demo', 'vigil keys gen ingest ingest-1 -o keys/ingest.key.json', 'vigil gateway --config vigil.yaml', 'vigil <command> --help'))
     .version(version())
     .showHelpAfterError()
     .exitOverride();

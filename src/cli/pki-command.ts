@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomically } from '../crypto';
 import { VigilError } from '../errors';
 import { createCa, issueCertificate, PKI_ALGORITHMS, PKI_ROLES, type CaMaterial, type IssuedCertificate, type PkiAlgorithm, type PkiRole } from '../pki';
-import { printJson } from './output';
+import { examples, forceOption, printJson } from './output';
 
 function parseDays(value: string): number {
   const n = Number(value);
@@ -14,13 +14,13 @@ function parseDays(value: string): number {
 
 const list = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)];
 
-async function writePair(dir: string, base: string, issued: IssuedCertificate, overwrite: boolean): Promise<{ cert: string; key: string }> {
+async function writePair(dir: string, base: string, issued: IssuedCertificate, force: boolean | undefined): Promise<{ cert: string; key: string }> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const cert = join(dir, `${base}.crt`);
   const key = join(dir, `${base}.key`);
   // Key first: a certificate without its key is useless, a key without its certificate is re-issued.
-  await writeFileAtomically(key, issued.keyPem, { mode: 0o600, overwrite });
-  await writeFileAtomically(cert, issued.certPem, { mode: 0o644, overwrite });
+  await writeFileAtomically(key, issued.keyPem, { mode: 0o600, ...forceOption(force) });
+  await writeFileAtomically(cert, issued.certPem, { mode: 0o644, ...forceOption(force) });
   return { cert, key };
 }
 
@@ -53,11 +53,12 @@ export async function readCaFiles(dir: string): Promise<CaMaterial> {
  * console), so an operator need not learn openssl to secure a deployment.
  */
 export function pkiCommand(): Command {
-  const pki = new Command('pki').description('a small certificate authority for TLS on MQTT, Kafka and the console (ECDSA P-256 or Ed25519)');
+  const pki = new Command('pki').description('a small certificate authority for TLS on MQTT, Kafka and the console (ECDSA P-256 or Ed25519)').addHelpText('after', examples('vigil pki init --dir pki', 'vigil pki issue gateway gw-1 --dir pki'));
   const algorithm = (): Option => new Option('--algorithm <alg>', 'key algorithm').choices(PKI_ALGORITHMS).default('p256');
   pki
     .command('init')
     .description('create a CA: <dir>/ca.crt (give it to every client and broker) and <dir>/ca.key (mode 0600; keep it offline once the certificates are issued)')
+    .addHelpText('after', examples('vigil pki init --dir pki', "vigil pki init --dir pki --algorithm ed25519 --name 'Vigil North CA'"))
     .option('-d, --dir <dir>', 'folder of the CA', 'pki')
     .option('--name <cn>', 'CN of the CA certificate', 'Vigil CA')
     .option('--days <n>', 'validity in days', parseDays, 3650)
@@ -65,12 +66,13 @@ export function pkiCommand(): Command {
     .option('--force', 'replace an existing CA (every certificate it issued stops being trusted)')
     .action(async (o: { dir: string; name: string; days: number; algorithm: PkiAlgorithm; force?: boolean }) => {
       const ca = await createCa({ name: o.name, days: o.days, algorithm: o.algorithm });
-      const files = await writePair(o.dir, 'ca', ca, o.force === true);
+      const files = await writePair(o.dir, 'ca', ca, o.force);
       printJson({ type: 'ca', ...summary(ca, files) });
     });
   pki
     .command('issue <role> <name>')
     .description(`issue a certificate signed by the CA in <dir>: <dir>/<role>/<name>.crt and .key (mode 0600). Roles: ${PKI_ROLES.join(', ')}. The name is the CN, which Mosquitto takes as the MQTT user: a device's is its device id; a gateway's is gateway-<name> for gateway id <name> (deploy/mosquitto/acl); broker and console certificates are for servers and carry --dns/--ip names`)
+    .addHelpText('after', examples('vigil pki issue gateway gw-1 --dir pki', 'vigil pki issue broker mosquitto --dir pki --dns mosquitto.local', 'vigil pki issue device uav-0042 --dir pki'))
     .option('-d, --dir <dir>', 'folder of the CA', 'pki')
     .option('--days <n>', 'validity in days (never past the CA\'s)', parseDays, 397)
     .addOption(algorithm())
@@ -82,7 +84,7 @@ export function pkiCommand(): Command {
       if (!(PKI_ROLES as readonly string[]).includes(role)) throw new VigilError('VIGIL_E_CLI_USAGE', `role "${role}" is not one of ${PKI_ROLES.join(', ')}`, { details: { argument: 'role' } });
       const ca = await readCaFiles(o.dir);
       const issued = await issueCertificate(ca, { role: role as PkiRole, name, days: o.days, algorithm: o.algorithm, ...(o.dns === undefined ? {} : { dns: o.dns }), ...(o.ip === undefined ? {} : { ips: o.ip }) });
-      const files = await writePair(o.out ?? join(o.dir, role), name, issued, o.force === true);
+      const files = await writePair(o.out ?? join(o.dir, role), name, issued, o.force);
       printJson({ type: role, ...summary(issued, files), caFile: join(o.dir, 'ca.crt') });
     });
   return pki;

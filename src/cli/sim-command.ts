@@ -7,7 +7,7 @@ import { VigilError } from '../errors';
 import { issueCertificate } from '../pki';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../codec';
 import { Adversary, createFleet, FleetDriver, loadProvisionedFleet, provisionFleet, type FleetConfigInput, type FleetStats } from '../sim';
-import { printJson } from './output';
+import { printJson, examples } from './output';
 import { readCaFiles } from './pki-command';
 import { loadTlsFiles, mqttCredentials } from './tls-files';
 
@@ -35,10 +35,11 @@ function progressLine(s: FleetStats, readingsPerSecond: number): string {
 
 /** `vigil sim provision|run`: a simulated fleet for demos, benchmarks and trying Vigil out. */
 export function simCommand(): Command {
-  const sim = new Command('sim').description('a simulated fleet of vehicles, soldiers, ground sensors and UAVs');
+  const sim = new Command('sim').description('a simulated fleet of vehicles, soldiers, ground sensors and UAVs').addHelpText('after', examples('vigil sim provision --dir fleet', 'vigil sim run --dir fleet --mqtt-url mqtt://127.0.0.1:1883 --duration 60'));
   sim
     .command('provision')
     .description('write the ingest key, device keys (0600), registry.yaml and fleet.json into a directory; reuses what exists')
+    .addHelpText('after', examples('vigil sim provision --dir fleet', 'vigil sim provision --dir fleet --vehicles 20 --soldiers 40 --ugs 10 --uavs 2 --seed 7', 'vigil sim provision --dir fleet --pki pki'))
     .requiredOption('--dir <dir>', 'directory to provision')
     .option('--vehicles <n>', 'vehicles (convoys of up to 10)', count, 4)
     .option('--soldiers <n>', 'dismounted soldiers (patrols of up to 8)', count, 8)
@@ -116,8 +117,14 @@ const BAD_CLOCK_OFFSET_MS = 15 * 60_000;
 
 /** The options and action of `vigil sim run`, also registered as `vigil simulate`. */
 export function addRunOptions(cmd: Command): Command {
+  const name = cmd.parent === null ? `vigil ${cmd.name()}` : `vigil ${cmd.parent.name()} ${cmd.name()}`;
   return cmd
     .description('run a provisioned fleet against an MQTT broker; progress on stderr every second, a JSON summary at the end; Ctrl-C stops cleanly')
+    .addHelpText('after', examples(
+      `${name} --dir fleet --mqtt-url mqtt://127.0.0.1:1883 --duration 60`,
+      `${name} --dir fleet --mqtt-url mqtt://broker:1883 --acked-log acked.jsonl --bad-clocks 0 --replays-per-min 0 --tampered-per-min 0`,
+      `${name} --dir fleet --mqtt-url mqtts://broker:8883 --tls-dir pki`,
+    ))
     .requiredOption('--dir <dir>', 'a directory written by `vigil sim provision`')
     .requiredOption('--mqtt-url <url>', 'MQTT broker, e.g. mqtt://127.0.0.1:1883')
     .option('--rate-hz <hz>', 'model steps per device per second (default: as provisioned)', positive)

@@ -4,7 +4,7 @@ import { loadConfig } from '../config';
 import { readStreamKeyRing, StreamKeyring, type StreamDataKey } from '../crypto';
 import type { VigilErrorCode } from '../errors';
 import { StreamTap, TapTable, tapRecordJson, tapToken, type StreamTapStats, type TapRecord, type TapUnreadable } from '../tap';
-import { out } from './output';
+import { out, examples } from './output';
 import { configRelative, kafkaSecurity } from './tls-files';
 
 /** Unreadable records reported one by one per error code; past it, only the final count. */
@@ -108,6 +108,7 @@ function nonNegativeInt(value: string): number {
 export function tapCommand(): Command {
   return new Command('tap')
     .description('show a stream live, opened with your stream keys (a stream under a key you lack is refused)')
+    .addHelpText('after', examples('vigil tap derived.vitals --key keys/derived.vitals.key.json', 'vigil tap telemetry.position --key keys/telemetry.key.json --from-beginning --limit 100 --json', 'vigil tap derived.vitals --token --key keys/derived.vitals.key.json'))
     .argument('<stream>', 'stream (Kafka topic), e.g. derived.vitals or telemetry.position')
     .requiredOption('-k, --key <file>', 'stream key file; repeat for several keys (rotation)', collect, [])
     .option('--brokers <list>', 'Kafka brokers host:port, comma-separated (default: kafka.brokers of the configuration)')

@@ -4,11 +4,13 @@ import { configBaseDir } from './tls-files';
 import { pipelineCatalogue } from './pipeline-catalogue';
 import { runUntilSignal } from './run-until-signal';
 import { startWorker } from './worker-runner';
+import { examples } from './output';
 
 /** `vigil worker --config <file>`: runs pipeline workers until SIGTERM or SIGINT. */
 export function workerCommand(): Command {
   return new Command('worker')
     .description('run pipeline workers: telemetry from Kafka through the pipelines to derived.<pipeline> (several processes split the partitions)')
+    .addHelpText('after', examples('vigil worker --config vigil.yaml', 'vigil worker --config vigil.yaml -p vitals geofence'))
     .option('-c, --config <file>', 'YAML or JSON config file (default: $VIGIL_CONFIG); relative paths in it are taken from its folder')
     .option('-p, --pipeline <name...>', 'pipelines to run (default: worker.pipelines, or all)')
     .action(async (o: { config?: string; pipeline?: string[] }) => {

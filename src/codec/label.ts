@@ -93,7 +93,7 @@ function intern(label: ClassificationLabel): ClassificationLabel {
 
 /**
  * The label of data combined from `a` and `b`: the higher classification and the
- * intersection of releasability (DESIGN.md §3: releasable only where both inputs were).
+ * intersection of releasability (docs/architecture.md §3: releasable only where both inputs were).
  */
 export function combineLabels(a: ClassificationLabel, b: ClassificationLabel): ClassificationLabel {
   const level = classificationRank(a.level) >= classificationRank(b.level) ? a.level : b.level;

@@ -4,7 +4,7 @@ import { isVigilErrorCode, VigilError, type VigilErrorCode } from '../errors';
 import { DEVICE_ID_PATTERN, MAX_EPOCH } from './frame';
 import { RECORD_KEY_ID_HEADER } from './record';
 
-/** Topic of rejection records (DESIGN.md §6). */
+/** Topic of rejection records (docs/architecture.md §6). */
 export const REJECTED_TOPIC = 'telemetry.rejected';
 
 /** The clear header of a rejected frame, when it decoded: what the sender claims, unverified. */

@@ -194,16 +194,24 @@ function deepFreeze<T>(value: T): T {
 
 /**
  * JSON or YAML text to a value. Both refuse a key given twice (JSON.parse keeps the last one
- * silently) and YAML refuses tags it does not know (`!!js/function`), instead of warning.
+ * silently), naming it and its line, and YAML refuses tags it does not know
+ * (`!!js/function`, `!custom`) instead of printing a warning.
  */
 function parseConfigText(text: string, json: boolean): unknown {
   if (json) JSON.parse(text); // JSON's own syntax errors, in JSON's terms
   const doc = parseDocument(text, { uniqueKeys: true, logLevel: 'silent' });
   const problem = doc.errors[0] ?? doc.warnings[0];
-  if (problem !== undefined) {
-    const line = problem.linePos?.[0]?.line;
-    const what = /unique/i.test(problem.message) ? 'a key is given twice' : (problem.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, '');
-    throw new Error(`${what}${line === undefined ? '' : ` (line ${line})`}`);
+  if (problem === undefined) return doc.toJS();
+  const at = problem.linePos?.[0];
+  const where = at === undefined ? '' : ` (line ${at.line})`;
+  if (problem.code === 'DUPLICATE_KEY') {
+    // The position is the second occurrence of the key: its text up to the colon.
+    const key = /^\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^:#\n]*?)\s*:/.exec(text.slice(problem.pos[0]))?.[1];
+    const name = key === undefined ? '' : ` "${key.replace(/^(["'])(.*)\1$/, '$2')}"`;
+    throw new Error(`the key${name} is given twice${where}`);
   }
-  return doc.toJS();
+  if (problem.code === 'TAG_RESOLVE_FAILED') {
+    throw new Error(`the tag ${text.slice(problem.pos[0], problem.pos[1]).split(/\s/)[0] ?? ''} is not allowed${where}: a configuration holds plain values only`);
+  }
+  throw new Error(`${(problem.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, '')}${where}`);
 }

@@ -16,6 +16,8 @@ export type KeyFile =
 export interface WriteKeyFileOptions {
   /** Replace an existing file. Default false: key files are never clobbered by accident. */
   readonly overwrite?: boolean;
+  /** How the caller replaces an existing file, for the refusal's message (default "pass overwrite"; the CLI: "pass --force"). */
+  readonly overwriteHint?: string;
 }
 
 export interface ReadKeyFileOptions {
@@ -93,7 +95,7 @@ export async function writeFileAtomically(path: string, body: string, options: W
     else await link(tmp, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'EEXIST' ? 'it already exists (pass overwrite to replace it)' : code === 'ENOENT' ? 'its folder does not exist' : `${code ?? 'error'}`;
+    const reason = code === 'EEXIST' ? `it already exists (${options.overwriteHint ?? 'pass overwrite'} to replace it)` : code === 'ENOENT' ? 'its folder does not exist' : `${code ?? 'error'}`;
     throw new VigilError('VIGIL_E_KEY_FILE_WRITE', `cannot write ${path}: ${reason}`, { details: { path, errno: code }, cause: err });
   } finally {
     await unlink(tmp).catch(() => undefined);

@@ -1,5 +1,5 @@
 /**
- * runtime: runs pipelines (DESIGN.md §1, §4): consume `telemetry.<kind>` in a consumer
+ * runtime: runs pipelines (docs/architecture.md §1, §4): consume `telemetry.<kind>` in a consumer
  * group, open sealed records, dedupe, run the operators per source partition, seal and
  * publish results to `derived.<pipeline>`, checkpoint state with offsets to
  * `vigil.changelog.<pipeline>`. See docs/runtime.md.

@@ -3,7 +3,7 @@ import type { Aggregate, JsonValue } from '../stream';
 
 /**
  * An aggregate giving a window's result the label of its inputs: the highest
- * classification and the intersection of releasability (DESIGN.md §3). Put it in the
+ * classification and the intersection of releasability (docs/architecture.md §3). Put it in the
  * window's `aggregate({...})` and pass the result as the output's `label`. Exact and
  * independent of arrival order; `undefined` for an empty window.
  *

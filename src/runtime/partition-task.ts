@@ -38,7 +38,7 @@ type Registered =
  * The operator chain of one source partition: dedupe (rejections pass) → one reading per element →
  * watermarks → the pipeline's own operators. Kafka keys telemetry by device, so every
  * device's keyed state lives in exactly one partition's chain, and a rebalance moves a
- * partition's whole state with it (DESIGN.md §4).
+ * partition's whole state with it (docs/architecture.md §4).
  *
  * State: the pipeline's named stores (`ctx.state`) and dedupe live in `state` (a bounded
  * cache over the local store); a commit writes the entries changed since the last one,

@@ -94,7 +94,7 @@ export class PipelineWorker {
   private sendFailure: unknown;
   private stopping: Promise<void> | undefined;
   private readonly counters = { records: 0, invalid: 0, outputs: 0, refused: 0, checkpoints: 0, checkpointFailures: 0, restored: 0, restoreRecords: 0, pressureCommits: 0 };
-  // One payload per call site, reused (DESIGN.md §8.8); subscribers read it synchronously.
+  // One payload per call site, reused (docs/architecture.md §8.8); subscribers read it synchronously.
   private readonly batchEvent: PipelineBatchEvent;
   private readonly dropEvent: PipelineDropEvent;
 

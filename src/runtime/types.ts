@@ -9,7 +9,7 @@ import type { JsonValue, StatefulOperator, StreamEvent } from '../stream';
  */
 export type SourceKind = ReadingKind | 'rejected';
 
-/** A source topic of a pipeline: `telemetry.<kind>` or `telemetry.rejected` (DESIGN.md §6). */
+/** A source topic of a pipeline: `telemetry.<kind>` or `telemetry.rejected` (docs/architecture.md §6). */
 export type TelemetryTopic<K extends SourceKind = SourceKind> = `telemetry.${K}`;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * tap: analyst access to sealed streams (DESIGN.md §1, §3). A tap reads one stream in a
+ * tap: analyst access to sealed streams (docs/architecture.md §1, §3). A tap reads one stream in a
  * private consumer group and opens each record with the analyst's keys; records under keys
  * the analyst lacks are never shown. The `vigil tap` CLI, the WebSocket tap and the live map
  * (src/serve) are built on it. Tap tokens let a key holder grant remote read access to one

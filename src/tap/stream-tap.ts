@@ -69,7 +69,7 @@ export interface StreamTapOptions {
 /**
  * A live reader of one sealed stream for an analyst: a private consumer group over the
  * stream, each record opened with the analyst's keyring (docs/wire-format.md §7) and handed
- * out decoded. Need-to-know by cryptography (DESIGN.md §3): a record under a key id the
+ * out decoded. Need-to-know by cryptography (docs/architecture.md §3): a record under a key id the
  * analyst does not hold is never shown; when the stream's first records name such a key the
  * tap stops with `VIGIL_E_TAP_NO_KEY` naming the stream, that key id and the ones held. A
  * record that fails to open (changed bytes, wrong key bytes under a held id, malformed) is

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-// The import rules of DESIGN.md §2 are enforced by dependency-cruiser in `npm run lint`.
+// The import rules of docs/architecture.md §2 are enforced by dependency-cruiser in `npm run lint`.
 // These tests prove the rules bite: a forbidden import in a scratch tree fails the check.
 const ROOT = join(__dirname, '..', '..');
 const CONFIG = join(ROOT, '.dependency-cruiser.cjs');

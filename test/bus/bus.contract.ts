@@ -70,7 +70,7 @@ class Recorder {
 }
 
 /**
- * The behaviour every `Bus` implementation must have (DESIGN.md §8.6). Run it against each
+ * The behaviour every `Bus` implementation must have (docs/architecture.md §8.6). Run it against each
  * one with a harness: memory in the unit project, Kafka against the real broker.
  */
 export function busContract(name: string, harness: BusHarness): void {

@@ -3,7 +3,7 @@ import { ConnectionState } from '../../src/bus/connection-state';
 import { ACKS_ALL, KafkaProducer } from '../../src/bus/kafka/kafka-producer';
 import { resolveKafkaBusOptions } from '../../src/bus/kafka';
 
-// DESIGN.md §4: a write the gateway acknowledges must survive a broker's loss. That rests on
+// docs/architecture.md §4: a write the gateway acknowledges must survive a broker's loss. That rests on
 // how every request is made (acks=all, idempotent, one in flight), so this pins it down on a
 // stand-in kafkajs client that records what it is asked.
 describe('KafkaProducer requests', () => {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,11 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const vigil = installCliCapture();
+
+/** The environment of a spawned CLI without the VIGIL_* variables CI sets for its brokers. */
+function cliEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIL_')));
+}
 
 describe('vigil CLI', () => {
   it('generates keys, manages the registry, and inspects a frame end to end', async () => {
@@ -33,7 +38,13 @@ describe('vigil CLI', () => {
 
     const refused = await vigil('keys', 'gen', 'device', 'uav-7', '-o', devFile);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/VIGIL_E_KEY_FILE_WRITE/);
+    expect(refused.stderr).toBe(`vigil: VIGIL_E_KEY_FILE_WRITE: cannot write ${devFile}: it already exists (pass --force to replace it)\n`);
+    expect((await vigil('keys', 'gen', 'device', 'uav-7', '-o', join(dir, 'spare.key.json'))).code).toBe(0);
+    expect((await vigil('keys', 'gen', 'device', 'uav-7', '-o', join(dir, 'spare.key.json'), '--force')).code).toBe(0);
+    expect((await vigil('pki', 'init', '--dir', join(dir, 'pki'))).code).toBe(0);
+    const ca = await vigil('pki', 'init', '--dir', join(dir, 'pki'));
+    expect(ca.code).toBe(2);
+    expect(ca.stderr).toMatch(/^vigil: VIGIL_E_KEY_FILE_WRITE: cannot write .*ca\.key: it already exists \(pass --force to replace it\)$/m);
 
     const add = await vigil('device', 'add', '-r', reg, '-k', devFile, '--theatre', 'north', '--unit', 'recon-3', '--class', 'uav', '--priority', 'flash', '--ceiling', 'SECRET', '--kinds', 'position,power', '--require-signature');
     expect(add.code).toBe(0);
@@ -58,7 +69,8 @@ describe('vigil CLI', () => {
     );
     const hexFile = join(dir, 'frame.hex');
     writeFileSync(hexFile, Buffer.from(frame).toString('hex'));
-    const insp = await vigil('frame', 'inspect', hexFile, '--ingest-key', ingestFile, '--registry', reg);
+    // Judged as a gateway would have judged it when it was sealed (now it is too old to admit).
+    const insp = await vigil('frame', 'inspect', hexFile, '--ingest-key', ingestFile, '--registry', reg, '--at', '2026-11-28T00:00:01Z');
     expect(insp.code).toBe(0);
     const report = JSON.parse(insp.stdout);
     expect(report.header).toMatchObject({ version: 1, deviceId: 'uav-7', epoch: 1, seq: '42', eventTime: '2026-11-28T00:00:00.000Z' });
@@ -106,19 +118,59 @@ describe('vigil CLI', () => {
   });
 
   it('refuses bad command lines with VIGIL_E_CLI_USAGE and exit 2; help and --version exit 0', async () => {
-    for (const args of [['tap', 'telemetry.position', '--limit', 'abc'], ['nosuch'], ['keys', 'gen', '--epoch', '-1'], ['device', 'add', '--rate', 'abc']]) {
+    const cases: [string[], RegExp][] = [
+      // invalid option arguments (issue 14's four examples)
+      [['tap', 'telemetry.position', '--limit', 'abc'], /option '-n, --limit <n>' argument 'abc' is invalid\. must be a non-negative integer/],
+      [['device', 'add', '--rate', 'abc'], /option '--rate <fps>' argument 'abc' is invalid\. a positive number/],
+      [['device', 'add', '-r', 'r.yaml', '-k', 'k.json', '--theatre', 'n', '--unit', 'u', '--kinds', 'position,lasers'], /option '--kinds <list>' argument 'position,lasers' is invalid\. "lasers" is not a reading kind/],
+      [['keys', 'gen', 'device', 'x', '-o', 'x.json', '--epoch', '-1'], /option '-e, --epoch <n>' argument '-1' is invalid\. an integer in 0\.\.4294967295/],
+      [['keys', 'gen', '--epoch', '-1'], /unknown option '--epoch'/],
+      // unknown command and option, missing argument
+      [['nosuch'], /unknown command 'nosuch'/],
+      [['config', 'check', '--nope'], /unknown option '--nope'/],
+      [['tap'], /missing required argument 'stream'/],
+      [['device', 'revoke', '-r', 'r.yaml'], /missing required argument 'deviceId'/],
+    ];
+    for (const [args, message] of cases) {
       const r = await vigil(...args);
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.stderr).toMatch(/^vigil: VIGIL_E_CLI_USAGE: /);
+      expect(r.stderr).toMatch(message);
+      expect(r.stdout).toBe('');
     }
     expect((await vigil('--version')).code).toBe(0);
     expect((await vigil('config', '--help')).code).toBe(0);
   });
 
-  it('ends quietly when its reader goes away (vigil config options | head -1)', () => {
-    const r = spawnSync('bash', ['-c', 'node bin/vigil.js config options | head -1'], { cwd: join(__dirname, '..', '..'), encoding: 'utf8' });
-    expect(r.stdout).toMatch(/^log\.level /);
-    expect(r.stderr).toBe('');
+  it.each([['config', 'options'], ['--help'], ['keys', 'gen', 'stream', '--help'], ['nosuch']].map((a) => [a.join(' '), a] as const))(
+    'ends quietly when its reader goes away before it writes (vigil %s | head): no EPIPE stack trace',
+    async (_name, args) => {
+      // The built CLI, as a shell pipe runs it; the reader's end is closed before the CLI has started.
+      const child = spawn(process.execPath, ['bin/vigil.js', ...args], { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv() });
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).not.toMatch(/EPIPE|Error:|\n\s+at /);
+      expect(code).toBe(args[0] === 'nosuch' ? 2 : 0);
+    },
+  );
+
+  it('refuses a YAML tag it does not know and a key given twice with VIGIL_E_CONFIG_READ, and no raw YAMLWarning on stderr', async () => {
+    const tagged = join(dir, 'tagged.yaml');
+    writeFileSync(tagged, 'log:\n  level: !!js/function "function () { return 1 }"\n');
+    const child = spawn(process.execPath, ['bin/vigil.js', 'config', 'check', '-c', tagged], { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv() });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toBe(`vigil: VIGIL_E_CONFIG_READ: config file ${tagged} is not valid YAML: the tag !!js/function is not allowed (line 2): a configuration holds plain values only\n`);
+
+    const twice = join(dir, 'twice.json');
+    writeFileSync(twice, '{\n  "gateway": { "id": "gw-1" },\n  "gateway": { "id": "gw-2" }\n}\n');
+    const r = await vigil('config', 'check', '-c', twice);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`vigil: VIGIL_E_CONFIG_READ: config file ${twice} is not valid JSON: the key "gateway" is given twice (line 3)\n`);
   });
 
   it('reports a missing required option without exiting the process', async () => {
@@ -129,13 +181,13 @@ describe('vigil CLI', () => {
 
   it('says clearly when a frame argument is neither a file nor hex', async () => {
     const r = await vigil('frame', 'inspect', 'not-hex-at-all');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/neither a file nor hex bytes/);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vigil: VIGIL_E_CLI_USAGE: "not-hex-at-all" is neither a file nor hex bytes/);
   });
 
   it('reads a frame file only up to the largest frame: a file that never ends is refused, not read for ever', async () => {
     const r = await vigil('frame', 'inspect', '/dev/zero');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/\/dev\/zero holds more than 131072 bytes: not a frame \(a frame is at most 32768 bytes/);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vigil: VIGIL_E_FRAME_TOO_LARGE: \/dev\/zero holds more than 131072 bytes: not a frame \(a frame is at most 32768 bytes/);
   });
 });

@@ -57,11 +57,15 @@ describe('loadConfig', () => {
     try {
       const json = failure(() => loadConfig({ file: file('d.json', '{"log":{"level":"info"},\n"log":{"level":"debug"}}'), env: {} }));
       expect(json.code).toBe('VIGIL_E_CONFIG_READ');
-      expect(json.message).toMatch(/is not valid JSON: a key is given twice \(line 2\)/);
+      expect(json.message).toMatch(/is not valid JSON: the key "log" is given twice \(line 2\)$/);
+      const nested = failure(() => loadConfig({ file: file('n.json', '{\n  "kafka": {\n    "brokers": ["a:1"],\n    "brokers": ["b:2"]\n  }\n}'), env: {} }));
+      expect(nested.message).toMatch(/is not valid JSON: the key "brokers" is given twice \(line 4\)$/);
       const yaml = failure(() => loadConfig({ file: file('d.yaml', 'log:\n  level: info\n  level: debug\n'), env: {} }));
-      expect(yaml.message).toMatch(/is not valid YAML: a key is given twice \(line 3\)/);
+      expect(yaml.message).toMatch(/is not valid YAML: the key "level" is given twice \(line 3\)$/);
       const tag = failure(() => loadConfig({ file: file('t.yaml', 'log:\n  level: !!js/function "function () {}"\n'), env: {} }));
-      expect(tag.message).toMatch(/Unresolved tag: tag:yaml.org,2002:js\/function \(line 2\)/);
+      expect(tag.code).toBe('VIGIL_E_CONFIG_READ');
+      expect(tag.message).toMatch(/is not valid YAML: the tag !!js\/function is not allowed \(line 2\): a configuration holds plain values only$/);
+      expect(failure(() => loadConfig({ file: file('c.yaml', 'log: !custom 3\n'), env: {} })).message).toMatch(/the tag !custom is not allowed \(line 1\)/);
       expect(failure(() => loadConfig({ file: file('b.json', '{"log": '), env: {} })).message).toMatch(/is not valid JSON/);
       // Nothing printed on the side (no raw YAMLWarning).
       expect(warn).not.toHaveBeenCalled();

@@ -14,7 +14,7 @@ import { KafkaProducer } from './kafka-producer';
 import { toVigilError } from './to-vigil-error';
 
 /**
- * The Kafka bus (kafkajs 2.2.4, kept behind the `Bus` interface: DESIGN.md §7).
+ * The Kafka bus (kafkajs 2.2.4, kept behind the `Bus` interface: docs/architecture.md §7).
  *
  * @example
  * const bus = new KafkaBus({ brokers: ['127.0.0.1:9092'], sendTimeoutMs: 5000, log: (e) => logger[e.level](e.extra, e.message) });

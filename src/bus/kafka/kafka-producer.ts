@@ -40,7 +40,7 @@ function toKafkaMessage(topic: string, m: OutgoingMessage, index: number): Messa
  * `acks=all`: the partition leader answers only once every in-sync replica has the batch, and
  * refuses it (NOT_ENOUGH_REPLICAS, retriable) while fewer than `min.insync.replicas` are in
  * sync. With replication factor 3 and min ISR 2 a write we acknowledge survives the loss of
- * any one broker (DESIGN.md §4). Never lower it: the gateway acknowledges MQTT frames on it.
+ * any one broker (docs/architecture.md §4). Never lower it: the gateway acknowledges MQTT frames on it.
  */
 export const ACKS_ALL = -1;
 

@@ -112,7 +112,7 @@ class Batch {
 }
 
 /**
- * The gateway's delivery core (DESIGN.md §4): admits frames, makes them durable in batches
+ * The gateway's delivery core (docs/architecture.md §4): admits frames, makes them durable in batches
  * (group commit), and only then acknowledges them, in receive order.
  *
  * - While Kafka takes writes (`direct`), a batch goes to the bus producer; the acks follow

@@ -1,5 +1,5 @@
 /**
- * edge/mqtt: the gateway's MQTT 5 ingest connection on `mqtt-packet` (DESIGN.md §4, §7):
+ * edge/mqtt: the gateway's MQTT 5 ingest connection on `mqtt-packet` (docs/architecture.md §4, §7):
  * pipelined QoS1 delivery, acknowledgements after durability with PUBACKs in receive order,
  * Receive Maximum flow control, reconnect with backoff.
  */

@@ -18,7 +18,7 @@ export interface MqttIngestCloseOptions {
 
 /**
  * The gateway's MQTT 5 ingest connection: subscribes at QoS1 and pipelines delivery, so that
- * "acknowledge only once durable" (DESIGN.md §4) costs no throughput (DESIGN.md §7).
+ * "acknowledge only once durable" (docs/architecture.md §4) costs no throughput (docs/architecture.md §7).
  *
  * - Every PUBLISH is handed to `onMessage` as soon as it is parsed; up to `receiveMaximum`
  *   QoS1 messages can be awaiting durability at once. Call `ack(msg)` when the frame is

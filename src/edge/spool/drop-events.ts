@@ -1,7 +1,7 @@
 import { channels } from '../../instrument';
 
 /**
- * `diagnostics_channel` names the spool publishes on (DESIGN.md §8.7: metrics and logs
+ * `diagnostics_channel` names the spool publishes on (docs/architecture.md §8.7: metrics and logs
  * subscribe; the spool never imports them). The channels themselves live in
  * `src/instrument` with every other instrumentation event. Messages: `SpoolDropEvent` on the
  * drop channels, `SpoolRecoveryReport` (plus `dir`) on `recovered`.

@@ -1,5 +1,5 @@
 /**
- * edge/spool: the gateway's store-and-forward spool (DESIGN.md §4). `FileSpool` on disk,
+ * edge/spool: the gateway's store-and-forward spool (docs/architecture.md §4). `FileSpool` on disk,
  * `MemorySpool` in memory, both behind the `Spool` interface.
  */
 export type {

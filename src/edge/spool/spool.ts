@@ -1,5 +1,5 @@
 /**
- * The store-and-forward spool of the edge gateway (DESIGN.md §4): where admitted frames wait,
+ * The store-and-forward spool of the edge gateway (docs/architecture.md §4): where admitted frames wait,
  * durably, while Kafka is unreachable, and from where they drain, in order per device, when
  * the link returns. Two implementations share these semantics: `MemorySpool` (no
  * durability; tests and the single-process demo) and `FileSpool` (segment files on disk).

@@ -90,7 +90,7 @@ describe('Admission', () => {
     expect(r.records.every((x) => x.key === 'uav-1' && x.keyId === streamKey(x.topic.split('.')[1] as string).keyId)).toBe(true);
   });
 
-  // Every rejection reason of DESIGN.md §3, end to end through the chain.
+  // Every rejection reason of docs/architecture.md §3, end to end through the chain.
   const cases: Array<[string, string, (f: Fixture) => Uint8Array]> = [
     ['unknown device', 'VIGIL_E_DEVICE_UNKNOWN', (f) => f.frame({ keys: generateDeviceKeys('ghost-9', 1) })],
     ['revoked device', 'VIGIL_E_DEVICE_REVOKED', (f) => {

@@ -3,7 +3,7 @@ import { runLeaderKill } from '../../harness/leader-kill';
 
 const mqttUrl = process.env.VIGIL_MQTT_URL as string;
 
-// DESIGN.md §4: Kafka is a real cluster in production (RF 3, min.insync.replicas=2,
+// docs/architecture.md §4: Kafka is a real cluster in production (RF 3, min.insync.replicas=2,
 // acks=all), and the loss of a partition leader under load loses nothing. A gateway takes
 // QoS1 frames from six devices while the leader of the busiest telemetry partition is
 // SIGKILLed; it is restarted once writes resume. Every frame the gateway acknowledged must

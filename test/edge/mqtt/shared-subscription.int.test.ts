@@ -3,7 +3,7 @@ import { MqttIngestClient } from '../../../src/edge/mqtt';
 import { waitFor } from './fake-broker';
 import { connectPublisher, publishNumbered, randomTheatre } from './mqtt-helpers';
 
-// Gateways scale by MQTT 5 shared subscriptions (DESIGN.md §1, §6).
+// Gateways scale by MQTT 5 shared subscriptions (docs/architecture.md §1, §6).
 const url = process.env.VIGIL_MQTT_URL as string;
 
 describe('MqttIngestClient shared subscription (real Mosquitto)', () => {

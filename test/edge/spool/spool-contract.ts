@@ -25,7 +25,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 /**
- * The behaviour every `Spool` implementation must have (DESIGN.md §8.6): run it against each
+ * The behaviour every `Spool` implementation must have (docs/architecture.md §8.6): run it against each
  * one with a factory.
  */
 export function spoolContract(name: string, factory: SpoolFactory): void {
