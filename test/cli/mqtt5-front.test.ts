@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
+import { join } from 'node:path';
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt';
 import { generate, parser as createParser, type Packet } from 'mqtt-packet';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/cli/demo/embedded-broker';
@@ -57,6 +59,29 @@ describe('MQTT 5 in front of the demo broker (aedes speaks 3.1.1)', () => {
     await v5.c.publishAsync('front/c', 'after', { qos: 1 });
     await new Promise((r) => setTimeout(r, 100));
     expect(got.filter((g) => g.startsWith('v5')).length).toBe(2);
+  });
+
+  it('survives a client reset in the middle of its CONNECT, and goes on serving others', async () => {
+    // In its own process: jest would swallow the unhandled socket error that kills a real demo.
+    const script = `require(${JSON.stringify(join(__dirname, '../../src/cli/demo/embedded-broker.ts'))}).startEmbeddedBroker({ port: 0 }).then((b) => console.log(b.port))`;
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stdout.once('data', (b: Buffer) => resolve(Number(b.toString().trim())));
+        child.once('exit', (code) => reject(new Error(`broker exited with ${code}`)));
+      });
+      const socket = tcpConnect(port, '127.0.0.1');
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      socket.write(connectBytes(5).subarray(0, 4));
+      await new Promise((r) => setTimeout(r, 100));
+      socket.resetAndDestroy();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(child.exitCode).toBeNull();
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0 });
+      await c.endAsync();
+    } finally {
+      child.kill();
+    }
   });
 
   it('disconnects a client that uses a topic alias it was not granted, with reason 0x94', async () => {

@@ -2,6 +2,9 @@ import type { Socket } from 'node:net';
 import { Duplex, PassThrough, Writable } from 'node:stream';
 import { generate, parser as createParser, type IConnackPacket, type Packet } from 'mqtt-packet';
 
+/** As long as aedes waits for a CONNECT (its `connectTimeout` default). */
+const CONNECT_TIMEOUT_MS = 30_000;
+
 /**
  * aedes 0.51 speaks MQTT 3.1.1 only and answers an MQTT 5 CONNECT with CONNACK 132
  * (unsupported protocol version); aedes 1.x is ESM-only, which jest on Node 20 cannot load.
@@ -20,11 +23,16 @@ import { generate, parser as createParser, type IConnackPacket, type Packet } fr
  */
 export function handleWithMqtt5Front(socket: Socket, handle: (stream: Duplex) => void): void {
   let head = Buffer.alloc(0);
+  // Until aedes has the socket, a reset or a client that never finishes its CONNECT is ours to end.
+  const onError = (): void => void socket.destroy();
+  const timer = setTimeout(onError, CONNECT_TIMEOUT_MS);
   const onData = (chunk: Buffer): void => {
     head = Buffer.concat([head, chunk]);
     const level = connectProtocolLevel(head);
     if (level === undefined) return; // not enough bytes yet
+    clearTimeout(timer);
     socket.off('data', onData);
+    socket.off('error', onError);
     socket.pause();
     if (level === 5) translate(socket, head, handle);
     else {
@@ -33,7 +41,10 @@ export function handleWithMqtt5Front(socket: Socket, handle: (stream: Duplex) =>
     }
   };
   socket.on('data', onData);
+  socket.on('error', onError);
+  socket.once('close', () => clearTimeout(timer));
 }
+
 
 /**
  * The protocol level byte of a CONNECT at the start of `buf` (fixed header, remaining length,
@@ -94,6 +105,7 @@ function translate(socket: Socket, head: Buffer, handle: (stream: Duplex) => voi
   };
 
   fromClient.on('packet', (p: Packet) => {
+    if (closed) return;
     const v4 = downgrade(p, unsubscribing);
     if (typeof v4 === 'number') close(v4);
     else toBroker.write(generate(v4, { protocolVersion: 4 }));
@@ -110,6 +122,7 @@ function translate(socket: Socket, head: Buffer, handle: (stream: Duplex) => voi
     } else toClient(p); // publish, puback…pubcomp, suback (3.1.1 grants are valid MQTT 5 reason codes), pingresp
   });
   fromBroker.on('error', () => close(0x83));
+  toBroker.on('error', () => close());
 
   socket.on('data', (chunk: Buffer) => fromClient.parse(chunk));
   socket.on('error', () => close());
