@@ -36,6 +36,10 @@ export interface RunningDemo {
   /** The live map's URL, with its tap tokens in the fragment. */
   readonly mapUrl: string;
   readonly dir: string;
+  /** The registry the demo's gateway reads (and reloads within a second of a change): enrol your own devices here. */
+  readonly registryFile: string;
+  /** Base64 X25519 public half of the demo's ingest key: what devices seal their frames to. */
+  readonly ingestPublicKey: string;
   /** Derived records seen by the terminal tap, per stream. */
   readonly derivedSeen: ReadonlyMap<string, number>;
   stop(): Promise<void>;
@@ -62,7 +66,7 @@ export function formatDerived(rec: DerivedRecord): string {
 
 /**
  * `vigil demo`: the whole system in one process with no server installed — aedes as the
- * MQTT broker, the in-memory bus, a gateway, every pipeline, a simulated fleet, /metrics,
+ * MQTT broker (MQTT 5 and 3.1.1), the in-memory bus, a gateway, every pipeline, a simulated fleet, /metrics,
  * and a live tap of the derived streams in the terminal. With `mqttUrl`/`kafkaBrokers` the
  * same demo runs against real brokers.
  */
@@ -102,6 +106,7 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
       stops.push(() => (broker as EmbeddedBroker).close());
       mqttUrl = broker.url;
     }
+    // The gateway speaks 3.1.1 to aedes directly (aedes has no shared subscriptions); devices use MQTT 5, as the integrator guide says.
     const protocol = broker ? 4 : 5;
     const bus: Bus = options.kafkaBrokers ? new KafkaBus({ brokers: options.kafkaBrokers, clientId: 'vigil-demo', sendTimeoutMs: 5000 }) : new MemoryBus();
     stops.push(() => bus.close());
@@ -189,7 +194,6 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
       ingestPublicKey: provisioned.ingestPublicKey,
       mqttUrl,
       speed: 1,
-      ...(protocol === 4 ? { mqtt: { protocolVersion: 4 as const } } : {}),
     });
     stops.push(() => driver.stop());
     driver.start();
@@ -197,13 +201,14 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     say('');
     say('Vigil demo running (Ctrl-C stops it):');
     say(`  fleet      ${fleetConfig.vehicles} vehicles, ${fleetConfig.soldiers} soldiers, ${fleetConfig.ugs} ground sensors, ${fleetConfig.uavs} UAVs publishing sealed frames`);
-    say(`  mqtt       ${mqttUrl}${broker ? ' (embedded aedes, MQTT 3.1.1)' : ''}`);
+    say(`  mqtt       ${mqttUrl}${broker ? ' (embedded aedes, MQTT 5 and 3.1.1)' : ''}`);
     say(`  bus        ${options.kafkaBrokers ? `Kafka ${options.kafkaBrokers.join(',')}` : 'in-memory'}`);
     say(`  pipelines  ${[...catalogue.keys()].join(', ')}`);
     say(`  metrics    ${http.url}/metrics   health ${http.url}/readyz`);
     const alerts = derivedKeys.has('geofence') ? `&alerts=derived.geofence&alertsToken=${tapToken(derivedKeys.get('geofence') as StreamDataKey, 'derived.geofence')}` : '';
     say(`  live map   ${http.url}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}`);
     say(`  files      ${dir} (keys, registry, spool; logs in demo.log)`);
+    say(`  enrol      your own device: add it to ${provisioned.registryFile} (vigil device add -r …), seal to ingest key ${provisioned.ingestPublicKey}`);
     say('  derived records appear below as windows close (the first within about 15 s):');
     say('');
     return {
@@ -211,6 +216,8 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
       httpUrl: http.url,
       mapUrl: `${http.url}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}`,
       dir,
+      registryFile: provisioned.registryFile,
+      ingestPublicKey: provisioned.ingestPublicKey,
       derivedSeen: seen,
       stop: stopAll,
     };

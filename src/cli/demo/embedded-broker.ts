@@ -3,8 +3,9 @@ import { createServer, type Server } from 'node:net';
 // the demo broker listens on loopback and takes no QoS2 traffic from Vigil's devices.
 import { createBroker } from 'aedes';
 import { VigilError } from '../../errors';
+import { handleWithMqtt5Front } from './mqtt5-front';
 
-/** The demo's in-process MQTT broker (aedes; MQTT 3.1.1). */
+/** The demo's in-process MQTT broker: aedes (MQTT 3.1.1) behind a translator that also lets MQTT 5 clients in. */
 export interface EmbeddedBroker {
   readonly url: string;
   readonly port: number;
@@ -24,7 +25,8 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 }
 
 /**
- * Starts aedes on `port` (1883 by default). When the port is taken it says so and, with
+ * Starts aedes on `port` (1883 by default), for MQTT 5 and 3.1.1 clients (`handleWithMqtt5Front`).
+ * When the port is taken it says so and, with
  * `fallbackToFreePort`, takes a free one instead (the caller prints it); otherwise it fails
  * with `VIGIL_E_PORT_IN_USE` naming the port: never an obscure EADDRINUSE.
  */
@@ -32,7 +34,7 @@ export async function startEmbeddedBroker(options: { port?: number; host?: strin
   const host = options.host ?? '127.0.0.1';
   const wanted = options.port ?? 1883;
   const aedes = createBroker();
-  const server = createServer(aedes.handle);
+  const server = createServer((socket) => handleWithMqtt5Front(socket, (stream) => aedes.handle(stream)));
   let port: number;
   try {
     port = await listen(server, wanted, host);
