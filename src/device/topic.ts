@@ -5,7 +5,7 @@ const LEVEL = /^[a-z0-9-]{1,32}$/;
 const DEVICE = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /**
- * The topic a device publishes its frames to (DESIGN.md §6):
+ * The topic a device publishes its frames to (docs/architecture.md §6):
  * `vigil/v1/<theatre>/<unit>/<device>/telemetry`.
  */
 export function telemetryTopic(theatre: string, unit: string, deviceId: string): string {

@@ -40,7 +40,7 @@ describe('sequence sources', () => {
     expect(isVigilError(err, 'VIGIL_E_CONFIG_INVALID')).toBe(true);
   });
 
-  it('builds the telemetry topic of DESIGN.md §6 and refuses levels that would break it', () => {
+  it('builds the telemetry topic of docs/architecture.md §6 and refuses levels that would break it', () => {
     expect(telemetryTopic('north', 'recon-3', 'uav-0042')).toBe('vigil/v1/north/recon-3/uav-0042/telemetry');
     expect(() => telemetryTopic('north/x', 'u', 'd')).toThrow(/theatre/);
     expect(() => telemetryTopic('n', 'u', 'd+#')).toThrow(/device id/);
