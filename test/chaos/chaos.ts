@@ -6,6 +6,9 @@
  *   npm run chaos -- --seed 42                 # replay seed 42 (a failing run prints its seed)
  *   npm run chaos -- --schedule saved.json     # run a saved schedule
  *   npm run chaos -- --duration 30m            # random seeds for 30 minutes, then a summary
+ *   npm run chaos -- --workers --seed 2        # pipeline workers instead of the gateway (issue 11):
+ *                                              # worker SIGKILL/SIGTERM/lost disk/join/leave, Kafka stop and hang;
+ *                                              # the results must equal one uninterrupted worker's
  *   options: --load 60s (load per schedule), --faults kafka-stop,gateway-kill (kinds to draw),
  *            --cluster (a 3-node Kafka: broker kills and leader changes; Kafka faults hit one broker),
  *            --json (summary as JSON only on stdout), --keep (keep every run's folder)
@@ -15,6 +18,8 @@ import { join } from 'node:path';
 import { runSchedule, type ScheduleResult } from './run-schedule';
 import { FAULTS, generateSchedule, parseSchedule, type ChaosSchedule, type FaultKind } from './schedule';
 import { ChaosServices } from './services';
+import { describeWorkerResult, referenceResults, runWorkerSchedule, type Results, type WorkerRunResult } from './run-worker-schedule';
+import { generateWorkerSchedule, parseWorkerSchedule, WORKER_FAULTS, type WorkerChaosSchedule, type WorkerFaultKind } from './worker-schedule';
 
 interface Args {
   seeds: number[];
@@ -22,6 +27,8 @@ interface Args {
   durationMs?: number;
   loadMs?: number;
   faults?: FaultKind[];
+  workerFaults?: WorkerFaultKind[];
+  workers: boolean;
   json: boolean;
   keep: boolean;
   cluster: boolean;
@@ -34,7 +41,7 @@ function duration(v: string, flag: string): number {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { seeds: [], json: false, keep: false, cluster: false };
+  const a: Args = { seeds: [], json: false, keep: false, cluster: false, workers: argv.includes('--workers') };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string;
     const value = (): string => {
@@ -49,7 +56,12 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--schedule') a.schedule = value();
     else if (flag === '--duration') a.durationMs = duration(value(), flag);
     else if (flag === '--load') a.loadMs = duration(value(), flag);
-    else if (flag === '--faults') {
+    else if (flag === '--faults' && a.workers) {
+      a.workerFaults = value().split(',').map((f) => {
+        if (!Object.prototype.hasOwnProperty.call(WORKER_FAULTS, f)) throw new Error(`--faults: unknown worker fault ${JSON.stringify(f)}; known: ${Object.keys(WORKER_FAULTS).join(', ')}`);
+        return f as WorkerFaultKind;
+      });
+    } else if (flag === '--faults') {
       a.faults = value().split(',').map((f) => {
         if (!Object.prototype.hasOwnProperty.call(FAULTS, f)) throw new Error(`--faults: unknown fault ${JSON.stringify(f)}; known: ${Object.keys(FAULTS).join(', ')}`);
         return f as FaultKind;
@@ -57,6 +69,7 @@ function parseArgs(argv: readonly string[]): Args {
     } else if (flag === '--json') a.json = true;
     else if (flag === '--keep') a.keep = true;
     else if (flag === '--cluster') a.cluster = true;
+    else if (flag === '--workers') a.workers = true;
     else throw new Error(`unknown option ${flag}; see the header of test/chaos/chaos.ts`);
   }
   return a;
@@ -108,6 +121,7 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  if (args.workers) return workersMain(args, services, say);
   const opts = { ...(args.loadMs !== undefined ? { loadMs: args.loadMs } : {}), ...(args.faults !== undefined ? { faults: args.faults } : {}), cluster: args.cluster };
   const saved = args.schedule !== undefined ? parseSchedule(JSON.parse(readFileSync(args.schedule, 'utf8')), args.schedule) : undefined;
   const deadline = args.durationMs !== undefined ? Date.now() + args.durationMs : undefined;
@@ -152,6 +166,51 @@ async function main(): Promise<number> {
     seeds: results.map((r) => r.seed),
   };
   if (args.json) process.stdout.write(JSON.stringify({ summary, results: results.map((r) => ({ ...r, devices: undefined })) }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+  else say(`summary: ${JSON.stringify(summary)}`);
+  return summary.failed.length === 0 ? 0 : 1;
+}
+
+/** `--workers`: worker schedules against one reference, computed once; the same seeds, duration and summary conventions. */
+async function workersMain(args: Args, services: ChaosServices, say: (line: string) => void): Promise<number> {
+  const opts = { ...(args.loadMs !== undefined ? { loadMs: args.loadMs } : {}), ...(args.workerFaults !== undefined ? { faults: args.workerFaults } : {}) };
+  const saved = args.schedule !== undefined ? parseWorkerSchedule(JSON.parse(readFileSync(args.schedule, 'utf8')), args.schedule) : undefined;
+  const deadline = args.durationMs !== undefined ? Date.now() + args.durationMs : undefined;
+  let nextSeed = args.seeds.length > 0 ? undefined : Date.now() % 1_000_000_000;
+  const queue: WorkerChaosSchedule[] = saved !== undefined ? [saved] : args.seeds.map((s) => generateWorkerSchedule(s, opts));
+  const results: WorkerRunResult[] = [];
+  const t0 = Date.now();
+  let reference: Results;
+  try {
+    reference = await referenceResults(services, say);
+    for (;;) {
+      let s = queue.shift();
+      if (s === undefined && nextSeed !== undefined && (results.length === 0 || (deadline !== undefined && Date.now() < deadline))) s = generateWorkerSchedule(nextSeed++, opts);
+      if (s === undefined) break;
+      say(`seed ${s.seed}: ${s.workers} workers, ${s.steps.length} faults over ${s.loadMs / 1000} s of input`);
+      const r = await runWorkerSchedule(s, { services, reference, log: say, keep: args.keep });
+      results.push(r);
+      say(describeWorkerResult(r));
+      if (!r.ok) {
+        const file = join(r.dir, 'schedule.json');
+        writeFileSync(file, JSON.stringify(r.schedule, null, 2) + '\n');
+        say([...r.differences.slice(0, 5).map((d) => `  differs: ${d}`), `  schedule: ${JSON.stringify(r.schedule)}`, `  replay: npm run chaos -- --workers --seed ${r.seed}   (or: npm run chaos -- --workers --schedule ${file})`, `  logs: ${r.dir}`].join('\n'));
+      }
+      if (deadline !== undefined) say(`progress: ${results.length} schedules, ${results.filter((x) => !x.ok).length} failed, ${Math.max(0, Math.round((deadline - Date.now()) / 60_000))} min left`);
+    }
+  } finally {
+    await services.down();
+  }
+  const summary = {
+    schedules: results.length,
+    passed: results.filter((r) => r.ok).length,
+    failed: results.filter((r) => !r.ok).map((r) => r.seed),
+    faultsApplied: results.reduce((n, r) => n + r.faults.length, 0),
+    faultsPlanned: results.reduce((n, r) => n + r.faultsPlanned, 0),
+    differences: results.reduce((n, r) => n + r.differences.length, 0),
+    minutes: Math.round((Date.now() - t0) / 6000) / 10,
+    seeds: results.map((r) => r.seed),
+  };
+  if (args.json) process.stdout.write(JSON.stringify({ summary, results }) + '\n');
   else say(`summary: ${JSON.stringify(summary)}`);
   return summary.failed.length === 0 ? 0 : 1;
 }

@@ -330,7 +330,8 @@ async function endGatewaySession(url: string, clientId: string): Promise<void> {
   await c?.endAsync().catch(() => undefined);
 }
 
-async function deleteTopics(brokers: string, prefix: string): Promise<void> {
+/** Deletes the topics of a run (its prefix); never throws (the brokers may be down). */
+export async function deleteTopics(brokers: string, prefix: string): Promise<void> {
   let bus: KafkaBus | undefined;
   try {
     bus = new KafkaBus({ brokers: brokers.split(','), clientId: 'chaos-cleanup', logLevel: 'nothing', retries: 2 });

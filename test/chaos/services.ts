@@ -49,6 +49,13 @@ export class ChaosServices {
     }
   }
 
+  /** Only Kafka (a single node), running and not hung: what the worker schedules need. */
+  async kafkaUp(): Promise<void> {
+    if (this.kafkaHung) this.kafkaResume();
+    if (this.cluster !== undefined) await this.clusterDiscard();
+    if (this.kafka === undefined) await this.kafkaStart();
+  }
+
   /** Cluster mode: the node leading `topic`[`partition`] now. */
   async leader(topic: string, partition = 0): Promise<number> {
     if (this.cluster === undefined) throw new Error('no kafka cluster (kafkaNodes: 3) is running');
