@@ -139,8 +139,9 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       stopped = true;
       return topicsDone;
     });
-    const producer = bus.producer();
-    closers.push(() => producer.close());
+    // One producer per lane (gateway.kafkaLanes): each keeps one batch in flight.
+    const producers = Array.from({ length: g.kafkaLanes }, () => bus.producer());
+    closers.push(() => Promise.all(producers.map((p) => p.close())));
 
     const admission = new Admission({ gatewayId: g.id, registry, replay, ingestKeys, streamKey: () => streamKey, maxClockSkewMs: g.maxClockSkewMs, maxFrameAgeMs: g.maxFrameAgeMs, backend });
     closers.push(() => admission.close());
@@ -150,7 +151,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       ? new ReceiptPublisher({ gatewayId: g.id, keyOf: (d, e) => admission.sharedKey(d, e), publish: (t, p) => ingestRef.client?.publish(t, p) ?? false, intervalMs: g.receiptIntervalMs, backend })
       : undefined;
     if (receipts) closers.push(() => receipts.close());
-    const gateway = new Gateway({ gatewayId: g.id, admission, producer, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix, busSink: bus instanceof MemoryBus ? 'memory' : 'kafka', ...(receipts ? { receipts } : {}) });
+    const gateway = new Gateway({ gatewayId: g.id, admission, producer: producers, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix, busSink: bus instanceof MemoryBus ? 'memory' : 'kafka', ...(receipts ? { receipts } : {}) });
     closers.push(() => gateway.close());
 
     const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id }, gateway: true });

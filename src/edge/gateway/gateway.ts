@@ -19,7 +19,13 @@ export interface GatewayOptions {
   /** What the producer writes to, for the durability metrics' `sink` label: `kafka` (default) or `memory` (the in-process bus). */
   readonly busSink?: 'kafka' | 'memory';
   readonly admission: Admission;
-  readonly producer: BusProducer;
+  /**
+   * The Kafka lanes: one producer per lane, each with one batch in flight (an idempotent
+   * producer keeps one request in flight per broker). A device always uses the same lane
+   * (`laneOf`), so its frames stay in order while the lanes' batches overlap; several
+   * lanes keep one slow acknowledgement from holding every device behind it.
+   */
+  readonly producer: BusProducer | readonly BusProducer[];
   readonly spool: Spool;
   readonly replay: ReplayStore;
   /** The telemetry stream key that authenticates rejection records (read per rejection, so a rotation applies at once). */
@@ -84,7 +90,25 @@ interface PendingMessage {
   readonly priority: SpoolPriority;
 }
 
-/** Frames received while the previous batch was being made durable. */
+/** The lane of a device: FNV-1a of its id, modulo the lane count (stable across restarts). */
+export function laneOf(deviceId: string, lanes: number): number {
+  if (lanes <= 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < deviceId.length; i++) {
+    h ^= deviceId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % lanes;
+}
+
+/** One Kafka lane: its producer, the batch being formed and whether a batch is in flight. */
+interface Lane {
+  readonly producer: BusProducer;
+  pending: Batch;
+  flushing: boolean;
+}
+
+/** Frames of one lane received while its previous batch was being made durable. */
 class Batch {
   readonly acks: Array<() => void> = [];
   /** Per frame, in receive order: the MQTT topic, the admitted frame (null for a rejection) and its messages. */
@@ -116,8 +140,11 @@ class Batch {
  * (group commit), and only then acknowledges them, in receive order.
  *
  * - While Kafka takes writes (`direct`), a batch goes to the bus producer; the acks follow
- *   its acknowledgement. One batch is in flight at a time; frames arriving meanwhile form
- *   the next batch, so the batch size follows the load and an idle gateway sends at once.
+ *   its acknowledgement. Each lane (one producer, `laneOf(deviceId)`) has one batch in
+ *   flight at a time; frames arriving meanwhile form its next batch, so the batch size
+ *   follows the load and an idle gateway sends at once. Lanes overlap, a device never
+ *   changes lane, so its frames stay in order; PUBACKs still leave in receive order
+ *   (the connection's AckSequencer holds an acknowledgement that overtakes an earlier one).
  * - A gateway that starts with a non-empty spool starts in `spool` mode and drains it first.
  * - When a write fails, the gateway switches to `spool`: this batch and every later one is
  *   fsynced into the spool, and a drainer moves the spool to Kafka, flash first and in order
@@ -131,8 +158,7 @@ class Batch {
  *   acknowledged once that record is durable too.
  */
 export class Gateway {
-  private pending = new Batch();
-  private flushing = false;
+  private readonly lanes: Lane[];
   private mode: 'direct' | 'spool' = 'direct';
   private draining: Promise<void> | undefined;
   private readonly stopping = new AbortController();
@@ -152,6 +178,9 @@ export class Gateway {
   private readonly counters = { framesIn: 0, accepted: 0, rejected: 0, acked: 0, batches: 0, spooledFrames: 0, drainedEntries: 0 };
 
   constructor(private readonly o: GatewayOptions) {
+    const producers = Array.isArray(o.producer) ? (o.producer as readonly BusProducer[]) : [o.producer as BusProducer];
+    if (producers.length === 0) throw new RangeError('a gateway needs at least one producer (lane)');
+    this.lanes = producers.map((producer) => ({ producer, pending: new Batch(), flushing: false }));
     this.clock = o.clock ?? Date.now;
     this.log = o.logger ?? silent;
     this.drainMax = o.drain?.maxEntries ?? 500;
@@ -176,13 +205,15 @@ export class Gateway {
    */
   handle(topic: string, payload: Uint8Array, ack: () => void): void {
     this.counters.framesIn++;
-    const b = this.pending;
-    if (b.frames === 0) b.firstAt = this.clock();
     const r = this.o.admission.admit(payload, topic);
     const ev = this.event;
     ev.bytes = payload.length;
+    let lane: Lane;
     if (r.ok) {
       this.counters.accepted++;
+      lane = this.laneFor(r.deviceId);
+      const b = lane.pending;
+      if (b.frames === 0) b.firstAt = this.clock();
       b.add(
         topic,
         ack,
@@ -205,14 +236,27 @@ export class Gateway {
         if (r.code === 'VIGIL_E_REPLAY') this.o.receipts.durable(topic, r.header.deviceId, r.header.epoch, BigInt(r.header.seq));
         else if (r.final) this.o.receipts.refused(topic, r.header.deviceId, r.header.epoch, BigInt(r.header.seq));
       }
-      b.add(topic, ack, null, [{ topic: this.topic(rec.topic), msg: { key: rec.key, value: Buffer.from(rec.value), headers: rec.headers }, deviceId: r.header?.deviceId ?? rec.key, priority: 'routine' }]);
+      const deviceId = r.header?.deviceId ?? rec.key;
+      lane = this.laneFor(deviceId);
+      const b = lane.pending;
+      if (b.frames === 0) b.firstAt = this.clock();
+      b.add(topic, ack, null, [{ topic: this.topic(rec.topic), msg: { key: rec.key, value: Buffer.from(rec.value), headers: rec.headers }, deviceId, priority: 'routine' }]);
       ev.result = 'rejected';
       ev.reason = r.code;
       ev.readings = 0;
       if (r.code === 'VIGIL_E_INTERNAL') this.log.error({ reason: r.code, sha256: r.sha256, message: r.message }, 'frame rejected by an internal error');
     }
     if (channels.frameAdmission.hasSubscribers) channels.frameAdmission.publish(ev);
-    if (!this.flushing) void this.flush();
+    if (!lane.flushing) void this.flush(lane);
+  }
+
+  private laneFor(deviceId: string): Lane {
+    const lanes = this.lanes;
+    return lanes.length === 1 ? (lanes[0] as Lane) : (lanes[laneOf(deviceId, lanes.length)] as Lane);
+  }
+
+  private get busy(): boolean {
+    return this.lanes.some((l) => l.flushing || l.pending.frames > 0);
   }
 
   /** The prefixed topic name, built once per topic rather than per frame. */
@@ -225,12 +269,12 @@ export class Gateway {
   }
 
   stats(): GatewayStats {
-    return { ...this.counters, mode: this.mode, pendingFrames: this.pending.frames };
+    return { ...this.counters, mode: this.mode, pendingFrames: this.lanes.reduce((n, l) => n + l.pending.frames, 0) };
   }
 
   /** Resolves when everything received so far is durable and acknowledged. */
   drained(): Promise<void> {
-    if (!this.flushing && this.pending.frames === 0) return Promise.resolve();
+    if (!this.busy) return Promise.resolve();
     return new Promise((r) => this.idle.push(r));
   }
 
@@ -244,21 +288,24 @@ export class Gateway {
     await this.draining;
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
+  /** One lane's loop: one batch in flight; frames that arrive meanwhile form its next batch. */
+  private async flush(lane: Lane): Promise<void> {
+    lane.flushing = true;
     try {
-      while (this.pending.frames > 0) {
-        const batch = this.pending;
-        this.pending = new Batch();
-        await this.makeDurable(batch);
+      while (lane.pending.frames > 0) {
+        const batch = lane.pending;
+        lane.pending = new Batch();
+        await this.makeDurable(lane, batch);
         await this.release(batch, batch.frames);
         this.counters.batches++;
       }
     } finally {
-      this.flushing = false;
-      const waiters = this.idle;
-      this.idle = [];
-      for (const w of waiters) w();
+      lane.flushing = false;
+      if (!this.busy) {
+        const waiters = this.idle;
+        this.idle = [];
+        for (const w of waiters) w();
+      }
     }
   }
 
@@ -286,10 +333,10 @@ export class Gateway {
     batch.released = upTo;
   }
 
-  private async makeDurable(batch: Batch): Promise<void> {
+  private async makeDurable(lane: Lane, batch: Batch): Promise<void> {
     if (this.mode === 'direct') {
       try {
-        await Promise.all([...batch.byTopic].map(([topic, msgs]) => this.o.producer.send(topic, msgs)));
+        await Promise.all([...batch.byTopic].map(([topic, msgs]) => lane.producer.send(topic, msgs)));
         this.durable(this.o.busSink ?? 'kafka', batch.frames, batch.firstAt);
         return;
       } catch (err) {
@@ -398,7 +445,7 @@ export class Gateway {
         list.push({ key: e.key ?? null, value: e.value, ...(e.headers ? { headers: e.headers } : {}) });
       }
       try {
-        await Promise.all([...byTopic].map(([topic, msgs]) => this.o.producer.send(topic, msgs)));
+        await Promise.all([...byTopic].map(([topic, msgs]) => (this.lanes[0] as Lane).producer.send(topic, msgs)));
       } catch (err) {
         this.handBack(batch);
         this.log.warn({ err: (err as Error).message, retryInMs: backoff }, 'spool drain: kafka still unreachable');
