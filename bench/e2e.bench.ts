@@ -32,6 +32,15 @@
  * the StandardAuthorizer, the gateway as Kafka user gw-1 with the gateway role), same search,
  * same machine; prints secure/plaintext (target >= 85 %).
  *
+ * Cost variant (issue 16): `VIGIL_BENCH_E2E_COST=1 npm run bench e2e` finds the naive bridge's
+ * sustained rate, then at 25 % and 50 % of it (a load both sustain) measures, in the same run,
+ * **CPU microseconds per frame** of the naive bridge process and of the gateway process with
+ * 1 Kafka lane and with VIGIL_BENCH_LANES (default 4) lanes — user + system time from
+ * /proc/<pid>/stat from the end of the warm-up second to the end of the run (drain included),
+ * divided by the frames published after warm-up — with the gateway's event-loop delay p99 and
+ * publish → Kafka latency of each run (no worker). CPU per frame is stable where throughput on
+ * this shared machine is not.
+ *
  * Run: `npm run bench e2e`. Env: VIGIL_BENCH_E2E_SECONDS (search run length, default 6),
  * VIGIL_BENCH_RSS_SECONDS (default 60), VIGIL_BENCH_E2E_BISECTIONS (default 4),
  * VIGIL_BENCH_RECEIVE_MAXIMUM (the gateway's gateway.receiveMaximum; Mosquitto keeps 1000), VIGIL_BENCH_VERBOSE=1 (children's stderr),
@@ -49,7 +58,7 @@ import { KafkaBus, roleAcls } from '../src/bus';
 import { boxSharedKey } from '../src/crypto';
 import { createCa, issueCertificate, type IssuedCertificate } from '../src/pki';
 import { BENCH_PIPELINE_OOO_MS, benchPowerPipeline } from './lib/bench-pipeline';
-import { BenchChild } from './lib/child-process';
+import { BenchChild, processCpuSeconds } from './lib/child-process';
 import { provisionBench, type BenchProvision } from './lib/provision';
 import { writeReport, type BenchRow } from './lib/report';
 
@@ -503,7 +512,97 @@ async function mainSecure(): Promise<void> {
   process.stdout.write(`gateway sustained: plaintext ${plain} frames/s, TLS + SASL_SSL ${secure} frames/s, ratio ${(100 * ratio).toFixed(1)}% (target >= 85%)\n`);
 }
 
-(process.env.VIGIL_BENCH_E2E_SECURE === '1' ? mainSecure() : main()).then(
+/** One measured run at `rate`: CPU µs per frame of `child` from the end of warm-up to the end of the run. */
+async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<{ run: RunResult; cpuUsPerFrame: number; loop?: Record<string, unknown> }> {
+  let cpu0 = 0;
+  const warm = setTimeout(() => {
+    cpu0 = processCpuSeconds(child.pid);
+    void child.request('loopReset').catch(() => undefined);
+  }, WARMUP_MS);
+  const run = await runAt(pub, rate, LAT_MS);
+  clearTimeout(warm);
+  const cpu = processCpuSeconds(child.pid) - cpu0;
+  const frames = Math.max(1, Math.round((rate * (LAT_MS - WARMUP_MS)) / 1000));
+  const loop = child.name === 'gateway' ? await child.request('loop') : undefined;
+  return { run, cpuUsPerFrame: Number(((cpu * 1e6) / frames).toFixed(1)), ...(loop ? { loop: { p50Ms: loop.p50Ms, p99Ms: loop.p99Ms, maxMs: loop.maxMs } } : {}) };
+}
+
+async function mainCost(): Promise<void> {
+  const started: BenchChild[] = [];
+  let kafka: KafkaService | undefined;
+  let mosq: MosquittoService | undefined;
+  let prov: BenchProvision | undefined;
+  let consumer: Consumer | undefined;
+  const rows: BenchRow[] = [];
+  const lanes = Number(process.env.VIGIL_BENCH_LANES ?? 4);
+  try {
+    process.stderr.write('e2e cost: starting Kafka and Mosquitto on 127.0.0.1…\n');
+    [kafka, mosq] = await Promise.all([startKafka(), startMosquitto()]);
+    prov = await provisionBench({ kafkaBrokers: kafka.brokers, mqttUrl: mosq.url, devices: DEVICES, pipeline: benchPowerPipeline.name });
+    await createTopics(kafka.brokers, ['telemetry.power', NAIVE_TOPIC, DERIVED_TOPIC]);
+    consumer = await startConsumer(kafka.brokers, prov);
+    const p = prov;
+    const pub = await BenchChild.start('publisher', join(LIB, 'publisher-child.ts'), []);
+    started.push(pub);
+    const init = await pub.request('init', {
+      url: mosq.url, connections: CONNECTIONS, window: PUB_WINDOW,
+      devices: p.devices.map((d) => ({ deviceId: d.deviceId, topic: p.topicOf(d.deviceId), sharedKey: Buffer.from(boxSharedKey(p.ingest.box.publicKey, d.box.secretKey)).toString('base64') })),
+    });
+    if (init.error) throw new Error(`publisher init: ${String(init.error)}`);
+
+    const naive = await BenchChild.start('naive-bridge', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, `vigil/v1/${p.theatre}/+/+/telemetry`, NAIVE_TOPIC]);
+    started.push(naive);
+    const naiveRuns: RunResult[] = [];
+    const naiveSustained = await searchSustained(pub, 'naive', naiveRuns);
+    if (naiveSustained === 0) throw new Error('the naive bridge sustained no rate');
+    const rates = [0.25, 0.5].map((share) => Math.max(100, Math.round((naiveSustained * share) / 100) * 100));
+    const cost: Record<string, Record<string, unknown>> = {};
+    for (const rate of rates) {
+      phase = `naive cost @ ${rate}/s`;
+      const c = await costRun(pub, naive, rate);
+      cost[`naive @ ${rate}`] = { rate, cpuUsPerFrame: c.cpuUsPerFrame, publishToKafka: c.run.kafka, pass: c.run.pass };
+      rows.push(row('naive bridge', `cost @ ${rate}/s`, c.run, { 'cpu µs/frame': c.cpuUsPerFrame }));
+    }
+    await naive.stop();
+
+    for (const n of [1, lanes]) {
+      const file = `${p.configFile}.lanes-${n}.yaml`;
+      const doc = parse(readFileSync(p.configFile, 'utf8')) as { gateway: Record<string, unknown> };
+      writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: n } }));
+      const gw = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [file]);
+      started.push(gw);
+      await waitTopics(kafka.brokers, ['telemetry.power']);
+      for (const rate of rates) {
+        phase = `gateway (${n} lane${n > 1 ? 's' : ''}) cost @ ${rate}/s`;
+        const c = await costRun(pub, gw, rate);
+        cost[`gateway ${n} lane${n > 1 ? 's' : ''} @ ${rate}`] = { rate, lanes: n, cpuUsPerFrame: c.cpuUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, pass: c.run.pass, why: c.run.why };
+        rows.push(row(`gateway, ${n} lane${n > 1 ? 's' : ''}`, `cost @ ${rate}/s`, c.run, { 'cpu µs/frame': c.cpuUsPerFrame, 'loop p99 ms': Number((c.loop?.p99Ms as number).toFixed(1)) }));
+      }
+      await gw.stop();
+    }
+    const at = (k: string): number => (cost[k]?.cpuUsPerFrame as number) ?? 0;
+    const headline: Record<string, unknown> = { naiveSustainedFramesPerSec: naiveSustained, rates, lanes };
+    for (const rate of rates) {
+      headline[`gatewayToNaiveCpu@${rate}`] = Number((at(`gateway 1 lane @ ${rate}`) / at(`naive @ ${rate}`)).toFixed(2));
+      headline[`gateway${lanes}LanesToNaiveCpu@${rate}`] = Number((at(`gateway ${lanes} lanes @ ${rate}`) / at(`naive @ ${rate}`)).toFixed(2));
+    }
+    writeReport('e2e-cost', rows, { headline, cost, settings: { runMs: LAT_MS, warmupMs: WARMUP_MS, devices: DEVICES, publisherConnections: CONNECTIONS, cpu: 'user+system from /proc/<pid>/stat, warm-up end to run end (drain included), / frames published after warm-up' } });
+    for (const [k, v] of Object.entries(cost)) {
+      const lat = v.publishToKafka as ReturnType<typeof pct>;
+      const loop = v.eventLoop as { p99Ms: number } | undefined;
+      process.stdout.write(`${k.padEnd(26)} ${String(v.cpuUsPerFrame).padStart(7)} µs/frame   publish→Kafka p50 ${lat.p50} ms p99 ${lat.p99} ms p99.9 ${lat.p999} ms${loop ? `   loop p99 ${loop.p99Ms.toFixed(1)} ms` : ''}${v.pass ? '' : `   (run did not pass: ${String(v.why ?? '')})`}\n`);
+    }
+  } finally {
+    process.stderr.write('\ne2e cost: stopping processes…\n');
+    for (const c of started.reverse()) await c.stop(10_000).catch(() => undefined);
+    await consumer?.disconnect().catch(() => undefined);
+    await mosq?.stop().catch(() => undefined);
+    await kafka?.stop().catch(() => undefined);
+    prov?.cleanup();
+  }
+}
+
+(process.env.VIGIL_BENCH_E2E_COST === '1' ? mainCost() : process.env.VIGIL_BENCH_E2E_SECURE === '1' ? mainSecure() : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

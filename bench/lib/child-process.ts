@@ -7,6 +7,14 @@ export interface ChildMessage {
   readonly [k: string]: unknown;
 }
 
+/** CPU time (user + system) a process has used so far, seconds, from /proc/<pid>/stat (clock ticks of 1/100 s). */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) in parentheses: utime is the 14th field, stime the 15th.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
 /** Memory of a process from /proc/<pid>/status: peak (VmHWM) and current (VmRSS) resident set, bytes. */
 export function processMemory(pid: number): { hwmBytes: number; rssBytes: number } {
   try {
