@@ -3,6 +3,7 @@ import type { CryptoBackend, Signer, Verifier } from './backend';
 import { MAC_BYTES, SIGNATURE_BYTES, SIGN_PUBLIC_KEY_BYTES, SIGN_SEED_BYTES } from './constants';
 import { hsalsa20SharedKey } from './hsalsa20';
 import { assertKeyBytes } from './key-checks';
+import { pooledRandom } from './random-pool';
 
 /** The part of sodium-native's API this backend uses (the package ships no typings). */
 interface SodiumNative {
@@ -43,10 +44,11 @@ export function createSodiumBackend(): CryptoBackend {
   if (na === null) {
     throw new VigilError('VIGIL_E_CRYPTO_BACKEND', 'crypto backend "sodium" requested but sodium-native is not installed or does not load');
   }
+  const random = pooledRandom((b) => na.randombytes_buf(b));
   return {
     name: 'sodium',
     randomFill(target) {
-      na.randombytes_buf(target);
+      random(target);
     },
     boxPublicKey(secretKey) {
       const pk = new Uint8Array(32);
