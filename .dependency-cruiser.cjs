@@ -23,6 +23,8 @@ const MAY_IMPORT = {
   sim: ['device', 'codec', 'crypto', 'registry'],
   tap: ['bus', 'codec', 'crypto'],
   audit: ['bus', 'codec', 'crypto'],
+  // Cursor-on-Target to TAK (issue 13): reads streams like a tap, checks labels against the link's ceiling.
+  cot: ['tap', 'bus', 'codec', 'crypto', 'runtime'],
 };
 
 // Third-party packages a module may use, where the design restricts them.

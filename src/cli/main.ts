@@ -15,6 +15,7 @@ import { pkiCommand } from './pki-command';
 import { workerCommand } from './worker-command';
 import { addRunOptions, simCommand } from './sim-command';
 import { tapCommand } from './tap-command';
+import { cotCommand } from './cot-command';
 import { examples } from './output';
 
 function version(): string {
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   program.addCommand(tapCommand());
   program.addCommand(workerCommand());
   program.addCommand(consoleCommand());
+  program.addCommand(cotCommand());
   program.addCommand(demoCommand());
   program.addCommand(auditCommand());
   exitOverrideEverywhere(program);
