@@ -43,7 +43,7 @@ export interface RunTapOptions {
  */
 export async function runTap(o: RunTapOptions): Promise<StreamTapStats> {
   const log = o.log ?? ((line: string) => void process.stderr.write(line + '\n'));
-  const table = new TapTable();
+  const table = new TapTable({ color: o.json !== true && (out as NodeJS.WriteStream).isTTY === true });
   const shownPerCode = new Map<VigilErrorCode, number>();
   let shown = 0;
   let headerDone = o.json === true;

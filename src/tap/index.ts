@@ -8,5 +8,6 @@
 export { StreamTap, type StreamTapOptions, type StreamTapStats, type TapUnreadable } from './stream-tap';
 export { TapCatalog, type TapCatalogOptions, type CatalogTapOptions } from './tap-catalog';
 export { tapRecordJson, type TapRecord, type TapRecordJson, type Jsonified } from './tap-record';
-export { TapTable } from './tap-table';
+export { TapTable, type TapTableOptions } from './tap-table';
+export { alertState, emphasise, feedValue, fitColumns, utcClock, visibleValues } from './feed-format';
 export { tapToken, verifyTapToken, TAP_TOKEN_CONTEXT } from './tap-token';

@@ -41,7 +41,7 @@ describe('vigil demo (embedded, in one process)', () => {
     while (![...demo.derivedSeen.values()].some((n) => n > 0) && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 100));
     expect([...demo.derivedSeen.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     // A printed line names a pipeline, a key, a window and values.
-    expect(text).toMatch(/^(vitals|unit-picture|geofence|sensor-health|vehicle-anomaly) +\S+ +\d\d:\d\d:\d\d.*=/m);
+    expect(text).toMatch(/^[▲▽ ] (vitals|unit-picture|geofence|sensor-health|vehicle-anomaly) +\S+ +\d\d:\d\d:\d\d.*=/m);
     const metrics = await (await fetch(`${demo.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/vigil_gateway_frames_total\{result="accepted"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/vigil_pipeline_outputs_total\{pipeline="[a-z-]+"[^}]*\} [1-9]/);

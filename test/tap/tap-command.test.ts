@@ -41,13 +41,16 @@ describe('vigil tap (runTap on a memory bus)', () => {
     expect(stats.records).toBe(3);
     const lines = stdout.trimEnd().split('\n');
     expect(lines).toEqual([
-      'time (UTC)               key           window      values                                    rev  label',
-      '2026-01-01 12:00:00.000  sol-001       10s         heartRateBpm=80 n=10 posture=standing          SECRET GBR,USA',
-      '2026-01-01 12:00:00.000  sol-001       10s         heartRateBpm=80 n=10 posture=standing     r1   SECRET GBR,USA',
-      '2026-01-01 12:00:10.000  sol-002       10s         heartRateBpm=81 n=10 posture=standing          SECRET GBR,USA',
+      'time (UTC)    key              win      values                                    rev label',
+      '── 2026-01-01 ──',
+      '12:00:00.000Z sol-001          10s      heartRateBpm=80 n=10 posture=standing         SECRET GBR,USA',
+      '12:00:00.000Z sol-001          10s      heartRateBpm=80 n=10 posture=standing     r1  SECRET GBR,USA',
+      '12:00:10.000Z sol-002          10s      heartRateBpm=81 n=10 posture=standing         SECRET GBR,USA',
     ]);
+    // Every line fits 100 columns.
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(100);
     // Columns line up: every row has its label at the same place.
-    expect(new Set(lines.slice(1).map((l) => l.indexOf('SECRET'))).size).toBe(1);
+    expect(new Set(lines.slice(2).map((l) => l.indexOf('SECRET'))).size).toBe(1);
     expect(logs[0]).toBe('tap: derived.vitals from now on, keys derived.vitals-1; Ctrl-C to stop');
     expect(logs[logs.length - 1]).toBe('tap: 3 records');
   });
@@ -66,8 +69,11 @@ describe('vigil tap (runTap on a memory bus)', () => {
     await produce(bus, 'telemetry.position', [sealed(position('veh-001', 3), positionKey)]);
     await runTap({ bus, stream: 'telemetry.position', keys: [positionKey], fromBeginning: true, limit: 1, log: (l) => void logs.push(l) });
     expect(stdout.trimEnd().split('\n').slice(1)).toEqual([
-      '2026-01-01 12:00:03.000  veh-001       position    lat=51.503 lon=-0.14 speedMps=4.5 headingDeg=90 accuracyM=3       RESTRICTED GBR',
-      '2026-01-01 12:00:03.500  veh-001       position    lat=51.5035 lon=-0.1395 speedMps=4.5 headingDeg=90 accuracyM=3       RESTRICTED GBR',
+      '── 2026-01-01 ──',
+      '12:00:03.000Z veh-001          position lat=51.503 lon=-0.14 speedMps=4.5             RESTRICTED GBR',
+      '                                        headingDeg=90 accuracyM=3',
+      '12:00:03.500Z veh-001          position lat=51.5035 lon=-0.1395 speedMps=4.5          RESTRICTED GBR',
+      '                                        headingDeg=90 accuracyM=3',
     ]);
   });
 

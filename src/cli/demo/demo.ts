@@ -7,7 +7,7 @@ import { configSchema, type VigilConfig } from '../../config';
 import { generateStreamKey, readStreamKeyFile, StreamKeyring, writeKeyFile, type StreamDataKey } from '../../crypto';
 import { createMetrics } from '../../metrics';
 import { startHttpServer, TapEndpoint, type VigilHttpServer } from '../../serve';
-import { TapCatalog, tapToken } from '../../tap';
+import { alertState, emphasise, feedValue, fitColumns, TapCatalog, tapToken, utcClock, visibleValues } from '../../tap';
 import { createFleet, FleetDriver, loadProvisionedFleet, provisionFleet } from '../../sim';
 import { startGateway, type RunningGateway } from '../gateway-runner';
 import { startWorker, type PipelineCatalogue, type RunningWorker } from '../worker-runner';
@@ -45,23 +45,15 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
-function fmtValue(v: unknown): string {
-  // Six significant digits: enough for a position (51.2345°), short for a mean heart rate.
-  return typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : String(v);
-}
-
-function hhmmss(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 19);
-}
-
-/** One terminal line for a derived record. */
-export function formatDerived(rec: DerivedRecord): string {
-  const values = Object.entries(rec.values)
-    .slice(0, 6)
-    .map(([k, v]) => `${k}=${fmtValue(v)}`)
+/** One terminal line for a derived record: UTC clock times, internal values hidden, alerts marked (▲ raised, ▽ cleared), at most `width` columns. */
+export function formatDerived(rec: DerivedRecord, width = 100): string {
+  const alert = alertState(rec);
+  const values = visibleValues(rec.values)
+    .map(([k, v]) => `${k}=${feedValue(v)}`)
     .join(' ');
-  const window = rec.windowStartMs === rec.windowEndMs ? hhmmss(rec.windowEndMs) : `${hhmmss(rec.windowStartMs)}–${hhmmss(rec.windowEndMs)}`;
-  return `${rec.pipeline.padEnd(16)} ${rec.key.padEnd(22)} ${window.padEnd(17)} ${values}${rec.revision > 0 ? `  (revision ${rec.revision})` : ''}`;
+  const window = rec.windowStartMs === rec.windowEndMs ? utcClock(rec.windowEndMs) : `${utcClock(rec.windowStartMs).slice(0, -1)}–${utcClock(rec.windowEndMs)}`;
+  const mark = alert === 'raised' ? '▲' : alert === 'cleared' ? '▽' : ' ';
+  return fitColumns(`${mark} ${rec.pipeline.padEnd(15)} ${rec.key.padEnd(20)} ${window.padEnd(18)} ${values}${rec.revision > 0 ? ` (r${rec.revision})` : ''}`, width);
 }
 
 /**
@@ -153,6 +145,7 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     const codec = new RecordCodec();
     const seen = new Map<string, number>();
     const perSecond = options.tapPerSecond ?? 8;
+    const color = (out as NodeJS.WriteStream).isTTY === true;
     let printed = 0;
     let windowStart = Date.now();
     let suppressed = 0;
@@ -171,16 +164,20 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
             printed = 0;
             suppressed = 0;
           }
-          if (printed >= perSecond) {
+          let rec: DerivedRecord;
+          try {
+            rec = codec.open(m.value, keyring.get(keyId)) as DerivedRecord;
+          } catch {
+            continue; // a record the demo cannot open is counted, not shown
+          }
+          // The throttle holds back statistics, never an alert or its clear.
+          const alert = alertState(rec);
+          if (printed >= perSecond && alert === undefined) {
             suppressed++;
             continue;
           }
-          try {
-            say(formatDerived(codec.open(m.value, keyring.get(keyId)) as DerivedRecord));
-            printed++;
-          } catch {
-            /* a record the demo cannot open is counted, not shown */
-          }
+          say(emphasise(formatDerived(rec), alert, color));
+          printed++;
         }
       },
     });
