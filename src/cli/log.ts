@@ -2,13 +2,12 @@ import pino, { type Logger } from 'pino';
 import type { KafkaLogEntry } from '../bus';
 
 /**
- * The part of a process a log line comes from: the `component` field of every line
- * (docs/operations.md, "Log fields"). Bound once in a child logger, never repeated per call.
+ * The parts of a process a log line comes from: the `component` field of every line, each
+ * documented in docs/operations.md, "Log fields" (a test holds them in step). Bound once in
+ * a child logger, never repeated per call.
  */
-export type LogComponent =
-  | 'gateway' | 'admission' | 'spool' | 'replay' | 'registry' | 'mqtt' | 'kafka' | 'keys'
-  | 'worker' | 'pipeline' | 'state'
-  | 'console' | 'tap';
+export const LOG_COMPONENTS = ['gateway', 'admission', 'mqtt', 'kafka', 'spool', 'replay', 'registry', 'keys', 'worker', 'pipeline', 'state', 'console', 'tap'] as const;
+export type LogComponent = (typeof LOG_COMPONENTS)[number];
 
 /** Who the process is, in every line: `gatewayId` (gateway), `worker` (worker: its Kafka client id), `console` (console: its Kafka client id). */
 export type ProcessIdentity = { readonly gatewayId: string } | { readonly worker: string } | { readonly console: string };

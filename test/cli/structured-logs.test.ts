@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -7,7 +7,7 @@ import { map } from 'rxjs';
 import { MemoryBus } from '../../src/bus';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/cli/demo/embedded-broker';
 import { startGateway } from '../../src/cli/gateway-runner';
-import { kafkaLogSink, processLogger } from '../../src/cli/log';
+import { kafkaLogSink, LOG_COMPONENTS, processLogger } from '../../src/cli/log';
 import { startConsole } from '../../src/cli/console-runner';
 import { runUntilSignal } from '../../src/cli/run-until-signal';
 import { startWorker, type PipelineCatalogue } from '../../src/cli/worker-runner';
@@ -40,6 +40,20 @@ async function sigterm(running: Parameters<typeof runUntilSignal>[0]): Promise<v
 function find(lines: readonly LogLine[], msg: string): LogLine | undefined {
   return lines.find((l) => l.msg === msg);
 }
+
+describe('docs/operations.md "Log fields"', () => {
+  const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Log fields'));
+  /** First cells of the section's table rows: field and component names. */
+  const rows = [...section.matchAll(/^\| `([a-zA-Z]+)` \|/gm)].map((m) => m[1] as string);
+
+  it('documents every component, and the tests below cover only documented ones', () => {
+    expect(doc).toContain('## Log fields');
+    for (const c of LOG_COMPONENTS) expect(section).toMatch(new RegExp(`^\\| \`${c}\` \\| `, 'm'));
+    for (const c of [...GATEWAY_COMPONENTS, ...WORKER_COMPONENTS, ...CONSOLE_COMPONENTS]) expect(LOG_COMPONENTS).toContain(c);
+    expect(rows).toEqual(expect.arrayContaining(['component', 'gatewayId', 'worker', 'console', 'pipeline', 'err', 'code', 'causeCode', 'kafka']));
+  });
+});
 
 describe('errorLogFields', () => {
   it('gives the message and the code of a VigilError, and the code of its VigilError cause', () => {
