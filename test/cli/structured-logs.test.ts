@@ -17,17 +17,13 @@ import { generateIngestKeys, generateStreamKey, writeKeyFile } from '../../src/c
 import { errorLogFields, VigilError } from '../../src/errors';
 import { definePipeline, type PipelineDefinition } from '../../src/runtime';
 import { emptyRegistry, writeRegistryFile } from '../../src/registry';
-import { captureLog, jsonLines, repeatedFields, unstructuredLines, type LogLine } from '../harness/log-lines';
+import { captureLog, CONSOLE_COMPONENTS, GATEWAY_COMPONENTS, jsonLines, repeatedFields, unstructuredLines, WORKER_COMPONENTS, type LogLine } from '../harness/log-lines';
 import { until } from '../harness/until';
 
 // Issue 14 item 5: every line a long-running process logs can be searched by component and
 // by who logged it (gatewayId, worker, pipeline, console), and an error by its VIGIL_E_ code
 // (docs/operations.md, "Log fields"). Each process kind runs in-process here through a
 // start, failures and a stop (SIGTERM), and every line it wrote is checked.
-
-const GATEWAY_COMPONENTS = ['gateway', 'admission', 'spool', 'replay', 'registry', 'mqtt', 'kafka', 'keys'];
-const WORKER_COMPONENTS = ['worker', 'pipeline', 'state', 'kafka', 'keys'];
-const CONSOLE_COMPONENTS = ['console', 'tap', 'kafka', 'keys'];
 
 /** Stops `running` the way the CLI does on SIGTERM (runUntilSignal), so its signal lines are checked too. */
 async function sigterm(running: Parameters<typeof runUntilSignal>[0]): Promise<void> {

@@ -16,6 +16,11 @@ export function captureLog(max = 400): { stream: Writable; lines: string[] } {
   return { stream, lines };
 }
 
+/** The components each process kind logs under (docs/operations.md, "Log fields"). */
+export const GATEWAY_COMPONENTS = ['gateway', 'admission', 'spool', 'replay', 'registry', 'mqtt', 'kafka', 'keys'];
+export const WORKER_COMPONENTS = ['worker', 'pipeline', 'state', 'kafka', 'keys'];
+export const CONSOLE_COMPONENTS = ['console', 'tap', 'kafka', 'keys'];
+
 /** One JSON log line, parsed. */
 export type LogLine = Record<string, unknown> & { level: number; msg: string };
 
