@@ -11,12 +11,16 @@ import { kafkaLogSink, LOG_COMPONENTS, processLogger } from '../../src/cli/log';
 import { startConsole } from '../../src/cli/console-runner';
 import { runUntilSignal } from '../../src/cli/run-until-signal';
 import { startWorker, type PipelineCatalogue } from '../../src/cli/worker-runner';
-import { makeLabel, RecordCodec } from '../../src/codec';
 import { configSchema } from '../../src/config';
-import { generateIngestKeys, generateStreamKey, writeKeyFile } from '../../src/crypto';
+import { FrameSealer, makeLabel, RecordCodec } from '../../src/codec';
+import { boxSharedKey, devicePublicKeys, generateDeviceKeys, generateIngestKeys, generateStreamKey, getCryptoBackend, writeKeyFile } from '../../src/crypto';
+import { Admission } from '../../src/edge/admission';
+import { Gateway } from '../../src/edge/gateway';
+import { MemorySpool } from '../../src/edge/spool';
 import { errorLogFields, VigilError } from '../../src/errors';
 import { definePipeline, type PipelineDefinition } from '../../src/runtime';
-import { emptyRegistry, writeRegistryFile } from '../../src/registry';
+import { addDevice, emptyRegistry, MemoryRegistry, toDeviceEntry, writeRegistryFile } from '../../src/registry';
+import { MemoryReplayStore } from '../../src/replay';
 import { captureLog, CONSOLE_COMPONENTS, GATEWAY_COMPONENTS, jsonLines, repeatedFields, unstructuredLines, WORKER_COMPONENTS, type LogLine } from '../harness/log-lines';
 import { until } from '../harness/until';
 
@@ -77,6 +81,35 @@ describe('kafkajs lines routed through the process logger', () => {
     expect(raw).not.toContain('hunter2');
     expect(raw).not.toContain('"stack"');
     // One component and one gatewayId per line: the extras did not shadow the bound fields.
+    expect(repeatedFields(lines, ['component', 'gatewayId'])).toEqual([]);
+  });
+});
+
+describe('the gateway core (src/edge/gateway) given the process logger', () => {
+  it('logs a frame refused by an internal error under component admission, with its code', async () => {
+    const backend = getCryptoBackend('auto');
+    const ingest = generateIngestKeys('ingest-core');
+    const device = generateDeviceKeys('dev-core', 1);
+    const registry = new MemoryRegistry(addDevice(emptyRegistry(), devicePublicKeys(device), { theatre: 'north', unit: 'u1' }).devices.map(toDeviceEntry));
+    registry.get = () => {
+      throw new TypeError('a bug in the registry (test)');
+    };
+    const streamKey = generateStreamKey('telemetry-core');
+    const replay = new MemoryReplayStore();
+    const admission = new Admission({ gatewayId: 'gw-core', registry, replay, ingestKeys: ingest, streamKey: () => streamKey, backend });
+    const bus = new MemoryBus();
+    await bus.admin().ensureTopics([{ topic: 'telemetry.rejected', partitions: 1 }]);
+    const { stream, lines } = captureLog();
+    const gateway = new Gateway({ gatewayId: 'gw-core', admission, producer: bus.producer(), spool: new MemorySpool(), replay, rejectionKey: () => streamKey, logger: processLogger({ gatewayId: 'gw-core' }, 'info', stream) });
+    const frame = new FrameSealer({ backend }).seal({ deviceId: 'dev-core', epoch: 1, seq: 1n, eventTimeMs: Date.now(), readings: [{ kind: 'power', offsetMs: 0, batteryPct: 50, voltageV: 24 }] }, boxSharedKey(ingest.box.publicKey, device.box.secretKey, backend));
+    let acked = false;
+    gateway.handle('vigil/v1/north/u1/dev-core/telemetry', frame, () => (acked = true));
+    await gateway.close();
+    await bus.close();
+    expect(acked).toBe(true);
+    const all = jsonLines(lines);
+    expect(all).toEqual([expect.objectContaining({ level: 50, gatewayId: 'gw-core', component: 'admission', code: 'VIGIL_E_INTERNAL', msg: 'frame rejected by an internal error' })]);
+    expect(String(all[0]?.err)).toContain('a bug in the registry (test)');
     expect(repeatedFields(lines, ['component', 'gatewayId'])).toEqual([]);
   });
 });

@@ -219,7 +219,7 @@ export class Gateway {
       ev.result = 'rejected';
       ev.reason = r.code;
       ev.readings = 0;
-      if (r.code === 'VIGIL_E_INTERNAL') this.logs.admission.error({ code: r.code, reason: r.code, sha256: r.sha256, message: r.message }, 'frame rejected by an internal error');
+      if (r.code === 'VIGIL_E_INTERNAL') this.logs.admission.error({ code: r.code, err: r.message, sha256: r.sha256 }, 'frame rejected by an internal error');
     }
     if (channels.frameAdmission.hasSubscribers) channels.frameAdmission.publish(ev);
     if (!this.flushing) void this.flush();
