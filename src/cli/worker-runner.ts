@@ -206,7 +206,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   const stopAll = async (): Promise<void> => {
     quit.abort();
     await Promise.all([...restarts]);
-    await Promise.all([...workers.values()].map((w) => w.stop().catch((err: unknown) => log.error(errorLogFields(err), 'worker stop failed'))));
+    await Promise.all([...workers].map(([n, w]) => w.stop().catch((err: unknown) => plog(n).error(errorLogFields(err), 'worker stop failed'))));
     if (ownBus) await bus.close();
   };
   try {
