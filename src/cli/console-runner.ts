@@ -1,15 +1,16 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { KafkaBus, type Bus } from '../bus';
 import type { VigilConfig } from '../config';
 import { readStreamKeyRing, type StreamDataKey } from '../crypto';
-import { VigilError } from '../errors';
+import { errorLogFields, VigilError } from '../errors';
 import { createMetrics, registerTapMetrics, type VigilMetrics } from '../metrics';
 import { startHttpServer, TapEndpoint, type VigilHttpServer } from '../serve';
 import { TapCatalog } from '../tap';
 import type { PipelineCatalogue } from './worker-runner';
 import { watchKeyRing } from './key-ring-watch';
+import { componentLog, kafkaLogSink, processLogger } from './log';
 import { kafkaSecurity, loadServerTls } from './tls-files';
 
 export interface RunningConsole {
@@ -19,6 +20,7 @@ export interface RunningConsole {
   readonly metrics: VigilMetrics;
   readonly http: VigilHttpServer;
   readonly tap: TapEndpoint;
+  /** The console's own lines (`component: "console"`, `console`); docs/operations.md, "Log fields". */
   readonly log: Logger;
   /** Reads the stream key rings again now (SIGHUP); they are also re-read within a second of changing. */
   reloadKeys(): Promise<void>;
@@ -41,7 +43,9 @@ export interface StartConsoleOptions {
 export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogue, options: StartConsoleOptions = {}): Promise<RunningConsole> {
   const base = options.baseDir ?? process.cwd();
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
-  const log = pino({ level: cfg.log.level, base: { console: cfg.kafka.clientId } }, options.logStream ?? process.stdout);
+  // Every line carries console (the Kafka client id) and its component (docs/operations.md, "Log fields").
+  const root = processLogger({ console: cfg.kafka.clientId }, cfg.log.level, options.logStream);
+  const log = componentLog(root, 'console');
   const keyDir = path(cfg.console.keyDir);
   const keyFile = (stream: string): string => join(keyDir, `${stream}.key.json`);
   // Named streams must all have keys; by default, the derived stream of every pipeline whose key is there.
@@ -54,12 +58,12 @@ export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogu
   for (const n of names) keys[cfg.kafka.topicPrefix + n] = [...(await readStreamKeyRing(keyFile(n))).all];
   const streams = Object.keys(keys);
   const tls = cfg.http.tls === undefined ? undefined : loadServerTls(cfg.http.tls, path);
-  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, logLevel: 'error', log: kafkaLogSink(root) });
   const ownBus = options.bus === undefined;
   const catalog = new TapCatalog({ bus, streams: keys });
   // Rotated rings apply without a restart (within a second, or reloadKeys on SIGHUP).
   const watches = await Promise.all(
-    names.map(async (n) => watchKeyRing(keyFile(n), await readStreamKeyRing(keyFile(n)), (ring) => catalog.setKeys(cfg.kafka.topicPrefix + n, ring.all), log)),
+    names.map(async (n) => watchKeyRing(keyFile(n), await readStreamKeyRing(keyFile(n)), (ring) => catalog.setKeys(cfg.kafka.topicPrefix + n, ring.all), componentLog(root, 'keys'))),
   );
   const tap = new TapEndpoint({ catalog });
   const metrics = createMetrics({ labels: { console: cfg.kafka.clientId } });
@@ -69,10 +73,10 @@ export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogu
   try {
     for (const s of streams) if (await catalog.exists(s)) present.push(s);
   } catch (err) {
-    log.warn({ err: (err as Error).message }, 'cannot reach kafka yet; the console serves meanwhile and taps fail until it can');
+    componentLog(root, 'kafka').warn(errorLogFields(err), 'cannot reach kafka yet; the console serves meanwhile and taps fail until it can');
   }
   const missing = streams.filter((s) => !present.includes(s));
-  if (missing.length > 0) log.warn({ streams: missing }, 'offered streams without a topic yet (their pipelines have not run): taps of them are refused with 404 until they exist');
+  if (missing.length > 0) componentLog(root, 'tap').warn({ streams: missing }, 'offered streams without a topic yet (their pipelines have not run): taps of them are refused with 404 until they exist');
   const http = await startHttpServer({ host: cfg.http.host, port: cfg.http.port, metrics, readiness: () => ({ kafka: bus.isConnected() }), tap, ...(tls === undefined ? {} : { tls }) });
   let stopping: Promise<void> | undefined;
   return {

@@ -1,5 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { KafkaBus, MemoryBus, type Bus } from '../bus';
 import { READING_KINDS } from '../codec';
 import type { VigilConfig } from '../config';
@@ -9,9 +9,10 @@ import { Gateway } from '../edge/gateway';
 import { ReceiptPublisher } from '../edge/receipts';
 import { MqttIngestClient } from '../edge/mqtt';
 import { watchKeyRing } from './key-ring-watch';
+import { componentLog, kafkaLogSink, processLogger } from './log';
 import { kafkaSecurity, loadMqttTls, loadServerTls, mqttCredentials } from './tls-files';
 import { FileSpool } from '../edge/spool';
-import { isVigilError } from '../errors';
+import { errorLogFields, isVigilError } from '../errors';
 import { channels, type GaugeSample } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { FileRegistry } from '../registry';
@@ -40,6 +41,7 @@ export interface RunningGateway {
   readonly registry: FileRegistry;
   readonly metrics: VigilMetrics;
   readonly http: VigilHttpServer;
+  /** The gateway's own lines (`component: "gateway"`, `gatewayId`); docs/operations.md, "Log fields". */
   readonly log: Logger;
   /** The readiness checks /readyz reports (for a process that serves its own HTTP). */
   readiness(): Record<string, boolean>;
@@ -77,7 +79,11 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
   const base = options.baseDir ?? process.cwd();
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const g = cfg.gateway;
-  const log = pino({ level: cfg.log.level, base: { gateway: g.id } }, options.logStream ?? process.stdout);
+  // Every line carries gatewayId and its component (docs/operations.md, "Log fields").
+  const root = processLogger({ gatewayId: g.id }, cfg.log.level, options.logStream);
+  const log = componentLog(root, 'gateway');
+  const kafkaLog = componentLog(root, 'kafka');
+  const mqttLog = componentLog(root, 'mqtt');
   const backend = resolveCryptoBackend(cfg.crypto.backend);
   const closers: Array<() => Promise<unknown> | void> = [];
   const closeAll = async (): Promise<void> => {
@@ -85,7 +91,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       try {
         await c();
       } catch (err) {
-        log.error({ err: (err as Error).message }, 'error while stopping');
+        log.error(errorLogFields(err), 'error while stopping');
       }
     }
   };
@@ -93,29 +99,30 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
   try {
     const registry = FileRegistry.open(path(g.registryFile));
     closers.push(() => registry.close());
+    const registryLog = componentLog(root, 'registry');
     registry.subscribe((e) => {
-      if (e.type === 'error') log.error({ err: e.error.message }, 'registry reload refused; keeping the last good version');
-      else log.info({ change: e.type, deviceId: e.type === 'remove' ? e.before.deviceId : e.after.deviceId, status: e.type === 'upsert' ? e.after.status : undefined }, 'registry change applied');
+      if (e.type === 'error') registryLog.error(errorLogFields(e.error), 'registry reload refused; keeping the last good version');
+      else registryLog.info({ change: e.type, deviceId: e.type === 'remove' ? e.before.deviceId : e.after.deviceId, status: e.type === 'upsert' ? e.after.status : undefined }, 'registry change applied');
     });
     const ingestKeys = await readIngestKeyFile(path(g.ingestKeyFile));
     // A ring: the current key seals; `vigil keys rotate stream` makes a new one current, applied within a second (or on SIGHUP).
     const streamRing = await readStreamKeyRing(path(g.streamKeyFile));
     let streamKey = streamRing.current;
-    const keyWatch = watchKeyRing(path(g.streamKeyFile), streamRing, (ring) => (streamKey = ring.current), log);
+    const keyWatch = watchKeyRing(path(g.streamKeyFile), streamRing, (ring) => (streamKey = ring.current), componentLog(root, 'keys'));
     closers.push(() => keyWatch.stop());
     const replay = await FileReplayStore.open(join(path(g.dataDir), 'replay'));
     closers.push(() => replay.close());
-    if (replay.recovery.droppedBytes > 0) log.warn({ ...replay.recovery }, 'replay log had a torn tail (never acknowledged frames); cut');
+    if (replay.recovery.droppedBytes > 0) componentLog(root, 'replay').warn({ ...replay.recovery }, 'replay log had a torn tail (never acknowledged frames); cut');
     const spool = await FileSpool.open({ dir: join(path(g.dataDir), 'spool'), fsync: g.fsync, budgetBytes: g.spoolBudgetBytes, shed: g.spoolWhenFull === 'shed' });
     closers.push(() => spool.close());
 
     const bus =
       options.bus ??
-      new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+      new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: `${cfg.kafka.clientId}-${g.id}`, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: kafkaLogSink(root) });
     if (!options.bus) closers.push(() => bus.close());
     bus.onConnectionChange((connected) => {
       channels.connection.publish({ peer: 'kafka', connected });
-      log.info({ connected }, connected ? 'kafka reachable' : 'kafka unreachable');
+      kafkaLog.info({ connected }, connected ? 'kafka reachable' : 'kafka unreachable');
     });
     let topicsReady = false;
     let stopped = false;
@@ -124,12 +131,12 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
         try {
           await bus.admin().ensureTopics(GATEWAY_TOPICS.map((topic) => ({ topic: cfg.kafka.topicPrefix + topic, partitions: cfg.kafka.partitions })));
           topicsReady = true;
-          log.info({ topics: GATEWAY_TOPICS.map((t) => cfg.kafka.topicPrefix + t) }, 'kafka topics ready');
+          kafkaLog.info({ topics: GATEWAY_TOPICS.map((t) => cfg.kafka.topicPrefix + t) }, 'kafka topics ready');
         } catch (err) {
           // Refused credentials, certificates or ACLs will not fix themselves: said as an error, with its code; frames still spool.
           const refused = isVigilError(err) && !err.retriable;
-          if (refused) log.error({ code: err.code, err: err.message, retryInMs: delay }, 'kafka refuses this gateway (fix its credentials, certificates or ACLs); spooling meanwhile');
-          else log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot ensure kafka topics yet; spooling meanwhile');
+          if (refused) kafkaLog.error({ ...errorLogFields(err), retryInMs: delay }, 'kafka refuses this gateway (fix its credentials, certificates or ACLs); spooling meanwhile');
+          else kafkaLog.warn({ ...errorLogFields(err), retryInMs: delay }, 'cannot ensure kafka topics yet; spooling meanwhile');
           await new Promise((r) => setTimeout(r, delay).unref());
         }
       }
@@ -151,7 +158,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       ? new ReceiptPublisher({ gatewayId: g.id, keyOf: (d, e) => admission.sharedKey(d, e), publish: (t, p) => ingestRef.client?.publish(t, p) ?? false, intervalMs: g.receiptIntervalMs, backend })
       : undefined;
     if (receipts) closers.push(() => receipts.close());
-    const gateway = new Gateway({ gatewayId: g.id, admission, producer: producers, spool, replay, rejectionKey: () => streamKey, logger: log, topicPrefix: cfg.kafka.topicPrefix, busSink: bus instanceof MemoryBus ? 'memory' : 'kafka', ...(receipts ? { receipts } : {}) });
+    const gateway = new Gateway({ gatewayId: g.id, admission, producer: producers, spool, replay, rejectionKey: () => streamKey, logger: root, topicPrefix: cfg.kafka.topicPrefix, busSink: bus instanceof MemoryBus ? 'memory' : 'kafka', ...(receipts ? { receipts } : {}) });
     closers.push(() => gateway.close());
 
     const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id }, gateway: true });
@@ -187,15 +194,15 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
     ingestRef.client = mq;
     mq.on('connect', () => {
       channels.connection.publish({ peer: 'mqtt', connected: true });
-      log.info({ url: cfg.mqtt.url }, 'mqtt connected');
+      mqttLog.info({ url: cfg.mqtt.url }, 'mqtt connected');
       // Receipts of frames made durable while no connection was up were held: send them now.
       receipts?.flush();
     });
     mq.on('disconnect', (e) => {
       channels.connection.publish({ peer: 'mqtt', connected: false });
-      log.warn({ err: e.error?.message, unacked: e.unacked }, 'mqtt disconnected; the broker redelivers unacknowledged frames');
+      mqttLog.warn({ ...(e.error === undefined ? {} : errorLogFields(e.error)), unacked: e.unacked }, 'mqtt disconnected; the broker redelivers unacknowledged frames');
     });
-    mq.on('error', (e) => log.warn({ err: e.message, code: e.code }, 'mqtt error'));
+    mq.on('error', (e) => mqttLog.warn(errorLogFields(e), 'mqtt error'));
     closers.push(() => mq.close({ drainTimeoutMs: 2000 }));
     await mq.start();
     log.info({ http: http.url, backend: backend.name, subscription: `$share/${g.group}/${g.subscription}` }, 'gateway started');

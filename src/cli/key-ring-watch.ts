@@ -1,5 +1,6 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { readStreamKeyRing, type StreamKeyRing } from '../crypto';
+import { errorLogFields } from '../errors';
 
 export interface KeyRingWatch {
   /** Reads the file again now (SIGHUP); resolves once applied, or once the failure was reported. */
@@ -30,7 +31,7 @@ export function watchKeyRing(file: string, first: StreamKeyRing, apply: (ring: S
         report.info({ file, current: ring.current.keyId, keys: ring.all.map((k) => k.keyId) }, 'stream key ring reloaded');
       } catch (err) {
         const message = (err as Error).message;
-        if (message !== lastError) report.error({ file, err: message }, 'cannot read the stream key ring; keeping the keys in use');
+        if (message !== lastError) report.error({ file, ...errorLogFields(err) }, 'cannot read the stream key ring; keeping the keys in use');
         lastError = message;
       }
     })().finally(() => (running = undefined)));

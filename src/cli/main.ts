@@ -67,14 +67,15 @@ function exitOverrideEverywhere(cmd: Command): void {
 /** Commander's codes for help and version output: not errors. */
 const NOT_ERRORS = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version', 'commander.executeSubCommandAsync']);
 
-let pipeHandled = false;
-
-/** `vigil config options | head`: a reader that goes away ends the output quietly, not with a stack trace. */
+/**
+ * `vigil config options | head`: a reader that goes away ends the output quietly, not with a
+ * stack trace. Added once per stream, found by name: a module loaded again (each jest test
+ * file) must not add another listener to the same process.stdout (MaxListenersExceededWarning).
+ */
 function quietOnClosedPipe(): void {
-  if (pipeHandled) return;
-  pipeHandled = true;
   for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (stream.listeners('error').some((l) => l.name === 'vigilQuietOnClosedPipe')) continue;
+    stream.on('error', function vigilQuietOnClosedPipe(err: NodeJS.ErrnoException) {
       if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
       throw err;
     });

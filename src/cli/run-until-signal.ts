@@ -1,3 +1,5 @@
+import { errorLogFields } from '../errors';
+
 /** What `runUntilSignal` needs of a running service. */
 export interface Stoppable {
   stop(): Promise<void>;
@@ -46,7 +48,7 @@ export function runUntilSignal(running: Stoppable, options: RunUntilSignalOption
         },
         (err: unknown) => {
           clearTimeout(timer);
-          running.log.warn({ err: (err as Error).message }, 'stop failed');
+          running.log.warn(errorLogFields(err), 'stop failed');
           exit(1);
         },
       );

@@ -1,15 +1,16 @@
 import { join, resolve, isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { KafkaBus, type Bus } from '../bus';
 import type { VigilConfig } from '../config';
 import { readStreamKeyRing, StreamKeyring, type StreamKeyRing } from '../crypto';
-import { isVigilError, VigilError } from '../errors';
+import { errorLogFields, isVigilError, VigilError } from '../errors';
 import { channels, type PipelineRestoreEvent } from '../instrument';
 import { createMetrics, type VigilMetrics } from '../metrics';
 import { startPipeline, type PipelineDefinition, type PipelineWorker } from '../runtime';
 import { startHttpServer, type VigilHttpServer } from '../serve';
 import { watchKeyRing } from './key-ring-watch';
+import { componentLog, kafkaLogSink, processLogger } from './log';
 import { kafkaSecurity, loadServerTls } from './tls-files';
 
 /** Restart backoff of a failed pipeline: first delay, longest delay, and how long a run must last to reset it. */
@@ -25,6 +26,7 @@ export interface RunningWorker {
   readonly bus: Bus;
   readonly metrics: VigilMetrics;
   readonly http: VigilHttpServer;
+  /** The worker's own lines (`component: "worker"`, `worker`); docs/operations.md, "Log fields". */
   readonly log: Logger;
   /** Reads the key rings again now (SIGHUP); they are also re-read within a second of changing. */
   reloadKeys(): Promise<void>;
@@ -53,7 +55,17 @@ export interface StartWorkerOptions {
 export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const base = options.baseDir ?? process.cwd();
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
-  const log = pino({ level: cfg.log.level, base: { worker: cfg.kafka.clientId } }, options.logStream ?? process.stdout);
+  // Every line carries worker (the Kafka client id) and its component; a pipeline's lines
+  // also carry pipeline (docs/operations.md, "Log fields").
+  const root = processLogger({ worker: cfg.kafka.clientId }, cfg.log.level, options.logStream);
+  const log = componentLog(root, 'worker');
+  const pipelineLogs = new Map<string, Logger>();
+  const plog = (n: string): Logger => {
+    let l = pipelineLogs.get(n);
+    if (l === undefined) pipelineLogs.set(n, (l = componentLog(root, 'pipeline', { pipeline: n })));
+    return l;
+  };
+  const stateLog = componentLog(root, 'state');
   const names = cfg.worker.pipelines.length > 0 ? cfg.worker.pipelines : [...catalogue.keys()];
   for (const n of names) {
     if (!catalogue.has(n)) {
@@ -66,12 +78,12 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   const derivedFile = (n: string): string => join(path(cfg.worker.keyDir), `derived.${n}.key.json`);
   let telemetryRing = await readStreamKeyRing(telemetryFile);
   const derivedRings = new Map(await Promise.all(names.map(async (n) => [n, await readStreamKeyRing(derivedFile(n))] as const)));
-  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: (e) => log.warn({ kafka: e.namespace, ...e.extra }, e.message) });
+  const bus = options.bus ?? new KafkaBus({ brokers: cfg.kafka.brokers, ...kafkaSecurity(cfg.kafka, path), clientId: cfg.kafka.clientId, sendTimeoutMs: cfg.kafka.sendTimeoutMs, replicationFactor: cfg.kafka.replicationFactor, logLevel: 'error', log: kafkaLogSink(root) });
   const ownBus = options.bus === undefined;
   bus.onConnectionChange((connected) => channels.connection.publish({ peer: 'kafka', connected }));
   // Which partitions a rebalance moved here, and how their state came back: operators read
   // these lines to see that a rebalance restored only what moved.
-  const onRestore = (e: PipelineRestoreEvent): void => log.info({ pipeline: e.pipeline, partitions: e.assigned, fromLocalStore: e.local, seconds: Number(e.seconds.toFixed(3)) }, 'state restored');
+  const onRestore = (e: PipelineRestoreEvent): void => stateLog.info({ pipeline: e.pipeline, partitions: e.assigned, fromLocalStore: e.local, seconds: Number(e.seconds.toFixed(3)) }, 'state restored');
   channels.pipelineRestore.subscribe(onRestore);
   const metrics = options.metrics ?? createMetrics({ labels: { worker: cfg.kafka.clientId }, pipelines: names });
   const workers = new Map<string, PipelineWorker>();
@@ -107,12 +119,12 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
     watchKeyRing(telemetryFile, telemetryRing, (ring) => {
       telemetryRing = ring;
       for (const w of workers.values()) w.useKeys({ read: ring.all });
-    }, log),
+    }, componentLog(root, 'keys')),
     ...names.map((n) =>
       watchKeyRing(derivedFile(n), derivedRings.get(n) as StreamKeyRing, (ring) => {
         derivedRings.set(n, ring);
         workers.get(n)?.useKeys({ derived: ring.current, read: ring.all });
-      }, log),
+      }, componentLog(root, 'keys', { pipeline: n })),
     ),
   ];
   const launch = async (n: string): Promise<PipelineWorker> => {
@@ -128,7 +140,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
       groupId: `${prefix}vigil.pipeline.${n}`,
       derivedPartitions: cfg.kafka.partitions,
       onError: (err) => failed(n, err),
-      onRefused: (out, err) => log.warn({ pipeline: n, key: out.key, code: err.code }, 'derived result refused'),
+      onRefused: (out, err) => plog(n).warn({ key: out.key, ...errorLogFields(err) }, 'derived result refused'),
     });
     workers.set(n, w);
     return w;
@@ -137,17 +149,18 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   const failed = (n: string, err: VigilError): void => {
     if (quit.signal.aborted) return;
     const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    const fields = { ...errorLogFields(err), ...(cause === undefined ? {} : { cause }) };
     const reason = isVigilError(err.cause) ? err.cause.code : err.code;
     channels.pipelineFailure.publish({ pipeline: n, reason, action: err.retriable ? 'restart' : 'stopped' });
     if (!err.retriable) {
-      log.error({ pipeline: n, code: err.code, err: err.message, cause }, 'pipeline stopped for good: retrying cannot mend this; fix the cause and restart the worker');
+      plog(n).error(fields, 'pipeline stopped for good: retrying cannot mend this; fix the cause and restart the worker');
       return;
     }
     if (restarting.has(n)) return; // a restart is under way; it checks how its start went
     // A pipeline that fails again soon after a restart waits longer each time (1 s … 30 s).
     const b = backoff.get(n);
     const delayMs = b !== undefined && Date.now() - b.startedAt < RESTART_STABLE_MS ? Math.min(b.delayMs * 2, RESTART_MAX_MS) : RESTART_MIN_MS;
-    log.warn({ pipeline: n, code: err.code, err: err.message, retryInMs: delayMs }, 'pipeline stopped; restarting it from its last checkpoint');
+    plog(n).warn({ ...fields, retryInMs: delayMs }, 'pipeline stopped; restarting it from its last checkpoint');
     superviseRestart(n, delayMs);
   };
   const superviseRestart = (n: string, delayMs: number): void => {
@@ -175,38 +188,38 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
           return;
         }
         if (w.stats().state === 'running') {
-          log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline restarted');
+          plog(n).info({ partitions: w.stats().partitions }, 'pipeline restarted');
           return;
         }
-        log.warn({ pipeline: n, state: w.stats().state }, 'pipeline failed again while starting; retrying');
+        plog(n).warn({ state: w.stats().state }, 'pipeline failed again while starting; retrying');
       } catch (err) {
         if (quit.signal.aborted) return;
         if (isVigilError(err) && !err.retriable) {
           channels.pipelineFailure.publish({ pipeline: n, reason: err.code, action: 'stopped' });
-          log.error({ pipeline: n, code: err.code, err: err.message }, 'pipeline restart failed for good: retrying cannot mend this; fix the cause and restart the worker');
+          plog(n).error(errorLogFields(err), 'pipeline restart failed for good: retrying cannot mend this; fix the cause and restart the worker');
           return;
         }
-        log.warn({ pipeline: n, err: (err as Error).message, retryInMs: Math.min(delayMs * 2, RESTART_MAX_MS) }, 'pipeline restart failed; retrying');
+        plog(n).warn({ ...errorLogFields(err), retryInMs: Math.min(delayMs * 2, RESTART_MAX_MS) }, 'pipeline restart failed; retrying');
       }
     }
   };
   const stopAll = async (): Promise<void> => {
     quit.abort();
     await Promise.all([...restarts]);
-    await Promise.all([...workers.values()].map((w) => w.stop().catch((err: unknown) => log.error({ err: (err as Error).message }, 'worker stop failed'))));
+    await Promise.all([...workers].map(([n, w]) => w.stop().catch((err: unknown) => plog(n).error(errorLogFields(err), 'worker stop failed'))));
     if (ownBus) await bus.close();
   };
   try {
     for (const n of names) {
       try {
         const w = await launch(n);
-        log.info({ pipeline: n, partitions: w.stats().partitions }, 'pipeline running');
+        plog(n).info({ partitions: w.stats().partitions }, 'pipeline running');
       } catch (err) {
         // Kafka unreachable at start (a restart during an outage, services started in any
         // order): the worker comes up, /readyz says the pipeline is not running, and the
         // supervisor starts it once Kafka answers. Anything else still fails the start.
         if (!isVigilError(err) || !err.retriable) throw err;
-        log.warn({ pipeline: n, code: err.code, err: err.message, retryInMs: RESTART_MIN_MS }, 'pipeline could not start; starting it again when Kafka answers');
+        plog(n).warn({ ...errorLogFields(err), retryInMs: RESTART_MIN_MS }, 'pipeline could not start; starting it again when Kafka answers');
         channels.pipelineFailure.publish({ pipeline: n, reason: err.code, action: 'restart' });
         superviseRestart(n, RESTART_MIN_MS);
       }

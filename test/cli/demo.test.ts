@@ -7,6 +7,7 @@ import { runDemo, type DemoOptions, type RunningDemo } from '../../src/cli/demo/
 import { pipelineCatalogue } from '../../src/cli/pipeline-catalogue';
 import { readDeviceKeyFile } from '../../src/crypto';
 import { DeviceClient } from '../../src/device';
+import { GATEWAY_COMPONENTS, jsonLines, unstructuredLines, WORKER_COMPONENTS } from '../harness/log-lines';
 import { until } from '../harness/until';
 import { installCliCapture } from './cli-harness';
 
@@ -51,6 +52,15 @@ describe('vigil demo (embedded, in one process)', () => {
     expect((await fetch(`${demo.httpUrl}/readyz`)).status).toBe(200);
     await demo.stop();
     demo = undefined;
+    // demo.log holds the gateway's and the worker's lines, each with its component and identity (docs/operations.md, "Log fields").
+    const logged = jsonLines(readFileSync(join(dir, 'demo.log'), 'utf8').trim().split('\n'));
+    const gatewayLines = logged.filter((l) => l.gatewayId === 'demo-gw');
+    const workerLines = logged.filter((l) => l.worker === 'vigil-demo');
+    expect(gatewayLines.some((l) => l.msg === 'gateway started')).toBe(true);
+    expect(workerLines.some((l) => l.msg === 'pipeline running')).toBe(true);
+    expect(gatewayLines.length + workerLines.length).toBe(logged.length);
+    expect(unstructuredLines(gatewayLines, { gatewayId: 'demo-gw' }, GATEWAY_COMPONENTS)).toEqual([]);
+    expect(unstructuredLines(workerLines, { worker: 'vigil-demo' }, WORKER_COMPONENTS)).toEqual([]);
   }, 120_000);
 
   // Issue 14 item 9: the integrator guide tells devices to use MQTT 5, so the demo's broker

@@ -1,17 +1,23 @@
 import type { BusProducer, OutgoingMessage } from '../../bus';
 import { RECORD_KEY_ID_HEADER } from '../../codec';
 import type { StreamDataKey } from '../../crypto';
-import { isVigilError } from '../../errors';
+import { errorLogFields } from '../../errors';
 import { channels, type FrameAdmissionEvent } from '../../instrument';
 import type { ReplayStore } from '../../replay';
 import { rejectionRecord, type Admission, type Admitted } from '../admission';
 import type { Spool, SpoolBatch, SpoolEntry, SpoolPriority } from '../spool';
 
-/** Where the gateway reports what it does; pino's logger fits. */
+/**
+ * Where the gateway reports what it does; pino's logger fits. With `child`, its spool,
+ * Kafka, admission and replay lines go through children bound to `component` (`spool`,
+ * `kafka`, `admission`, `replay`): give it the process's logger, not one already bound to
+ * a component (docs/operations.md, "Log fields").
+ */
 export interface GatewayLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  child?(bindings: { component: string }): GatewayLogger;
 }
 
 export interface GatewayOptions {
@@ -167,6 +173,8 @@ export class Gateway {
   private idle: Array<() => void> = [];
   private readonly clock: () => number;
   private readonly log: GatewayLogger;
+  /** Per component (`child` of the logger given, or that logger itself). */
+  private readonly logs: Readonly<Record<'spool' | 'kafka' | 'admission' | 'replay', GatewayLogger>>;
   private readonly drainMax: number;
   private readonly drainMaxBytes: number;
   private readonly retryMin: number;
@@ -183,6 +191,8 @@ export class Gateway {
     this.lanes = producers.map((producer) => ({ producer, pending: new Batch(), flushing: false }));
     this.clock = o.clock ?? Date.now;
     this.log = o.logger ?? silent;
+    const part = (component: string): GatewayLogger => this.log.child?.({ component }) ?? this.log;
+    this.logs = { spool: part('spool'), kafka: part('kafka'), admission: part('admission'), replay: part('replay') };
     this.drainMax = o.drain?.maxEntries ?? 500;
     this.drainMaxBytes = o.drain?.maxBytes ?? Math.max(1, Math.min(1024 * 1024, Math.floor(o.spool.stats().budgetBytes / 8)));
     this.retryMin = o.drain?.retryMinMs ?? 250;
@@ -194,7 +204,7 @@ export class Gateway {
     const held = o.spool.stats().entries;
     if (held > 0) {
       this.mode = 'spool';
-      this.log.info({ entries: held, bytes: o.spool.stats().bytes }, 'spool holds frames from before the start; spooling new frames behind them and draining to kafka');
+      this.logs.spool.info({ entries: held, bytes: o.spool.stats().bytes }, 'spool holds frames from before the start; spooling new frames behind them and draining to kafka');
       this.startDrainer();
     }
   }
@@ -244,7 +254,7 @@ export class Gateway {
       ev.result = 'rejected';
       ev.reason = r.code;
       ev.readings = 0;
-      if (r.code === 'VIGIL_E_INTERNAL') this.log.error({ reason: r.code, sha256: r.sha256, message: r.message }, 'frame rejected by an internal error');
+      if (r.code === 'VIGIL_E_INTERNAL') this.logs.admission.error({ code: r.code, err: r.message, sha256: r.sha256 }, 'frame rejected by an internal error');
     }
     if (channels.frameAdmission.hasSubscribers) channels.frameAdmission.publish(ev);
     if (!lane.flushing) void this.flush(lane);
@@ -326,7 +336,7 @@ export class Gateway {
       await this.o.replay.flush();
     } catch (err) {
       // The frames are durable; a lost replay entry can at worst admit one duplicate.
-      this.log.error({ err: (err as Error).message }, 'replay store flush failed');
+      this.logs.replay.error(errorLogFields(err), 'replay store flush failed');
     }
     for (let i = batch.released; i < upTo; i++) (batch.acks[i] as () => void)();
     this.counters.acked += upTo - batch.released;
@@ -340,7 +350,7 @@ export class Gateway {
         this.durable(this.o.busSink ?? 'kafka', batch.frames, batch.firstAt);
         return;
       } catch (err) {
-        this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, frames: batch.frames }, 'kafka write failed; spooling');
+        this.logs.kafka.warn({ ...errorLogFields(err), frames: batch.frames }, 'kafka write failed; spooling');
         this.mode = 'spool';
         this.startDrainer();
       }
@@ -352,7 +362,7 @@ export class Gateway {
       this.durable('spool', batch.frames, batch.firstAt);
       return;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, frames: batch.frames }, 'spool refused a whole batch; spooling frame by frame');
+      this.logs.spool.warn({ ...errorLogFields(err), frames: batch.frames }, 'spool refused a whole batch; spooling frame by frame');
     } finally {
       this.spoolAppends--;
     }
@@ -368,7 +378,7 @@ export class Gateway {
         await this.release(batch, i + 1);
         attempt = 0;
       } catch (err) {
-        if (attempt === 0) this.log.error({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, waiting: batch.frames - i }, 'spool full; holding acknowledgements');
+        if (attempt === 0) this.logs.spool.error({ ...errorLogFields(err), waiting: batch.frames - i }, 'spool full; holding acknowledgements');
         await sleep(Math.min(this.retryMax, this.retryMin * 2 ** Math.min(attempt++, 6)));
       } finally {
         this.spoolAppends--;
@@ -425,14 +435,14 @@ export class Gateway {
       try {
         batch = await this.o.spool.peek({ maxEntries: this.drainMax, maxBytes: this.drainMaxBytes });
       } catch (err) {
-        this.log.error({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, retryInMs: backoff }, 'spool drain: cannot read the spool; retrying');
+        this.logs.spool.error({ ...errorLogFields(err), retryInMs: backoff }, 'spool drain: cannot read the spool; retrying');
         await retry();
         continue;
       }
       if (!batch) {
         if (this.spoolAppends === 0 && this.o.spool.stats().entries === 0) {
           this.mode = 'direct';
-          this.log.info({ drained: this.counters.drainedEntries }, 'spool drained; writing to kafka directly again');
+          this.logs.spool.info({ drained: this.counters.drainedEntries }, 'spool drained; writing to kafka directly again');
           return;
         }
         await pause(this.pollMs, this.stopping.signal);
@@ -448,7 +458,7 @@ export class Gateway {
         await Promise.all([...byTopic].map(([topic, msgs]) => (this.lanes[0] as Lane).producer.send(topic, msgs)));
       } catch (err) {
         this.handBack(batch);
-        this.log.warn({ err: (err as Error).message, retryInMs: backoff }, 'spool drain: kafka still unreachable');
+        this.logs.spool.warn({ ...errorLogFields(err), retryInMs: backoff }, 'spool drain: kafka still unreachable');
         await retry();
         continue;
       }
@@ -457,7 +467,7 @@ export class Gateway {
       } catch (err) {
         // Sent but not released: hand them back so they go to Kafka again (at-least-once).
         this.handBack(batch);
-        this.log.error({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined, retryInMs: backoff }, 'spool drain: cannot release sent entries; retrying');
+        this.logs.spool.error({ ...errorLogFields(err), retryInMs: backoff }, 'spool drain: cannot release sent entries; retrying');
         await retry();
         continue;
       }
@@ -471,7 +481,7 @@ export class Gateway {
     try {
       this.o.spool.nack(batch);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, code: isVigilError(err) ? err.code : undefined }, 'spool drain: cannot hand a batch back to the spool');
+      this.logs.spool.warn(errorLogFields(err), 'spool drain: cannot hand a batch back to the spool');
     }
   }
 }
