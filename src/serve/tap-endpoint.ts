@@ -67,6 +67,11 @@ export class TapEndpoint {
     return true;
   }
 
+  /** Whether `token` is the tap token of an offered `stream` (what other endpoints of the map ask, e.g. `/zones.json`). */
+  authorize(stream: string, token: string | null | undefined): boolean {
+    return this.options.catalog.authorize(stream, token);
+  }
+
   stats(): TapEndpointStats {
     let dropped = this.dropped;
     for (const c of this.clients) dropped += c.sender.stats().dropped;

@@ -11,6 +11,7 @@ import { TapCatalog, tapToken } from '../../tap';
 import { createFleet, FleetDriver, loadProvisionedFleet, provisionFleet } from '../../sim';
 import { startGateway, type RunningGateway } from '../gateway-runner';
 import { startWorker, type PipelineCatalogue, type RunningWorker } from '../worker-runner';
+import { REFERENCE_ZONES } from '../../../pipelines';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker';
 
 export interface DemoOptions {
@@ -62,6 +63,20 @@ export function formatDerived(rec: DerivedRecord): string {
     .join(' ');
   const window = rec.windowStartMs === rec.windowEndMs ? hhmmss(rec.windowEndMs) : `${hhmmss(rec.windowStartMs)}–${hhmmss(rec.windowEndMs)}`;
   return `${rec.pipeline.padEnd(16)} ${rec.key.padEnd(22)} ${window.padEnd(17)} ${values}${rec.revision > 0 ? `  (revision ${rec.revision})` : ''}`;
+}
+
+/** Alert streams the demo's map link shows, in this order, when their pipelines run. */
+const MAP_ALERT_STREAMS = ['geofence', 'vitals', 'sensor-health', 'vehicle-anomaly'];
+
+/**
+ * The demo's live map link: positions and every alert stream, each with its tap token, from
+ * the beginning of what the bus holds (`from=beginning`, also the page's default), so alerts
+ * raised and devices heard before the page was opened are on it.
+ */
+export function demoMapUrl(httpUrl: string, telemetryKey: StreamDataKey, derivedKeys: ReadonlyMap<string, StreamDataKey>): string {
+  const names = MAP_ALERT_STREAMS.filter((n) => derivedKeys.has(n));
+  const alerts = names.length === 0 ? '' : `&alerts=${names.map((n) => `derived.${n}`).join(',')}&alertsToken=${names.map((n) => tapToken(derivedKeys.get(n) as StreamDataKey, `derived.${n}`)).join(',')}`;
+  return `${httpUrl}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}&from=beginning`;
 }
 
 /**
@@ -141,9 +156,9 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     for (const [n, k] of derivedKeys) streams[`derived.${n}`] = [k];
     const tapOf = (): TapEndpoint => new TapEndpoint({ catalog: new TapCatalog({ bus, streams }) });
     try {
-      http = await startHttpServer({ host: '127.0.0.1', port: options.httpPort ?? 9464, metrics, readiness, tap: tapOf() });
+      http = await startHttpServer({ host: '127.0.0.1', port: options.httpPort ?? 9464, metrics, readiness, tap: tapOf(), map: { zones: REFERENCE_ZONES } });
     } catch {
-      http = await startHttpServer({ host: '127.0.0.1', port: 0, metrics, readiness, tap: tapOf() });
+      http = await startHttpServer({ host: '127.0.0.1', port: 0, metrics, readiness, tap: tapOf(), map: { zones: REFERENCE_ZONES } });
       say(`note: HTTP port ${options.httpPort ?? 9464} is in use; serving on ${http.port} instead`);
     }
     stops.push(() => http.close());
@@ -205,8 +220,8 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     say(`  bus        ${options.kafkaBrokers ? `Kafka ${options.kafkaBrokers.join(',')}` : 'in-memory'}`);
     say(`  pipelines  ${[...catalogue.keys()].join(', ')}`);
     say(`  metrics    ${http.url}/metrics   health ${http.url}/readyz`);
-    const alerts = derivedKeys.has('geofence') ? `&alerts=derived.geofence&alertsToken=${tapToken(derivedKeys.get('geofence') as StreamDataKey, 'derived.geofence')}` : '';
-    say(`  live map   ${http.url}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}`);
+    const mapUrl = demoMapUrl(http.url, telemetryKey, derivedKeys);
+    say(`  live map   ${mapUrl}`);
     say(`  files      ${dir} (keys, registry, spool; logs in demo.log)`);
     say(`  enrol      your own device: add it to ${provisioned.registryFile} (vigil device add -r …), seal to ingest key ${provisioned.ingestPublicKey}`);
     say('  derived records appear below as windows close (the first within about 15 s):');
@@ -214,7 +229,7 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     return {
       mqttUrl,
       httpUrl: http.url,
-      mapUrl: `${http.url}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}`,
+      mapUrl,
       dir,
       registryFile: provisioned.registryFile,
       ingestPublicKey: provisioned.ingestPublicKey,
