@@ -38,8 +38,9 @@ interface Client {
  * token (`tapToken`; also accepted as `Authorization: Bearer <token>`), one JSON text frame
  * per record, shaped as `vigil tap --json` prints them. Each client gets its own tap (a
  * private consumer group, from the latest record unless `from=beginning`) and a bounded send
- * queue: a slow client loses the oldest records, with a `dropped` notice, never the server's
- * memory. Refusals happen before the upgrade: 401 for a wrong or missing token and, alike,
+ * queue: a slow client loses the oldest live records, with a `dropped` notice, never the
+ * server's memory; with `from=beginning` the records the bus held before the client came are
+ * read at the client's pace instead (backpressure on its own tap), so none of them is lost. Refusals happen before the upgrade: 401 for a wrong or missing token and, alike,
  * for a stream not offered here (no probing which streams exist); 404 only to a holder of
  * the stream's key, for an offered stream whose topic does not exist yet.
  *
@@ -117,9 +118,18 @@ export class TapEndpoint {
     // Whatever a client sends is ignored (the tap is one-way); errors end it through 'close'.
     socket.on('error', () => socket.terminate());
     try {
+      const openedAt = Date.now();
       const tap = await this.options.catalog.open(stream, {
         fromBeginning,
-        onRecord: (r) => client.sender.push(JSON.stringify(tapRecordJson(r))),
+        // History (what the bus held before this client came) is read at the client's pace and
+        // never dropped: nothing that happened before the page opened goes missing. Live records
+        // beyond a slow client's budget push out the oldest (counted): a live view wants the newest.
+        onRecord: (r) => {
+          const text = JSON.stringify(tapRecordJson(r));
+          if (fromBeginning && r.timestamp < openedAt && client.sender.full()) return client.sender.whenRoom().then(() => client.sender.push(text));
+          client.sender.push(text);
+          return undefined;
+        },
         onUnreadable: (u) => client.sender.push(JSON.stringify({ type: 'unreadable', partition: u.partition, offset: u.offset, keyId: u.keyId, code: u.code })),
         onError: (err) => this.fail(client, err.code, err.message),
       });
