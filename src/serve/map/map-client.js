@@ -172,13 +172,13 @@
   var devices = new Map();
   var alerts = [];
   var streams = new Map();
-  var stats = { records: 0, recent: [], serverDropped: 0, pageDropped: 0, malformed: 0, latest: 0, lastProblem: '' };
+  var stats = { records: 0, rate: [0, 0, 0, 0, 0, 0], serverDropped: 0, pageDropped: 0, malformed: 0, latest: 0, lastProblem: '' };
   var latencies = new Float64Array(LIMITS.latencySamples), nLatency = 0;
   var fps = { frames: 0, since: performance.now(), value: 0, longFrames: 0, last: performance.now() };
   var view = { live: true, t: 0, autoFit: true, lastFit: 0 };
   var dirty = new Set(), alertsDirty = true, timeDirty = false, pending = false, lastRender = 0;
   var symbols = [], generic = { sidc: 'S*GP-----------', label: 'other device' };
-  var iconCache = new Map();
+  var symbolCache = new Map();
 
   $('streamname').textContent = [STREAM].concat(alertStreams).join(' + ');
   if (!TOKEN) {
@@ -187,16 +187,29 @@
   }
 
   // ------------------------------------------------------------------ map
-  var map = L.map('map', { preferCanvas: true, zoomControl: true, attributionControl: true, minZoom: 2, maxZoom: 19, worldCopyJump: true }).setView([51.2, 9.5], 12);
+  var map = L.map('map', { preferCanvas: true, zoomSnap: 0.5, zoomControl: true, attributionControl: true, minZoom: 2, maxZoom: 19, worldCopyJump: true }).setView([51.2, 9.5], 12);
   map.attributionControl.setPrefix('Leaflet');
   L.control.scale({ imperial: false }).addTo(map);
   var svg = L.svg({ padding: 0.2 });
   var gridLayer = L.layerGroup().addTo(map);
   var zoneLayer = L.layerGroup().addTo(map);
   var trailLayer = L.layerGroup().addTo(map);
-  var deviceLayer = L.layerGroup().addTo(map);
   var alertLayer = L.layerGroup().addTo(map);
   L.control.layers(null, { grid: gridLayer, zones: zoneLayer, trails: trailLayer, alerts: alertLayer }, { collapsed: true }).addTo(map);
+  var FitControl = L.Control.extend({
+    options: { position: 'topleft' },
+    onAdd: function () {
+      var button = L.DomUtil.create('button', 'fit-button');
+      button.type = 'button';
+      button.id = 'fit';
+      button.textContent = 'fit';
+      button.title = 'fit the view to the devices and zones, and keep it fitted';
+      L.DomEvent.disableClickPropagation(button);
+      L.DomEvent.on(button, 'click', function () { view.autoFit = true; fit(true); });
+      return button;
+    },
+  });
+  new FitControl().addTo(map);
   var stopAutoFit = function () { view.autoFit = false; };
   map.getContainer().addEventListener('wheel', stopAutoFit, { passive: true });
   map.on('dragstart', stopAutoFit);
@@ -234,22 +247,89 @@
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; }); }
 
   // ------------------------------------------------------------------ devices
-  function iconOf(sidc) {
-    var icon = iconCache.get(sidc);
-    if (!icon) {
+  /** A symbol drawn once per SIDC (milsymbol), then stamped onto the canvas for every device that has it. */
+  function symbolOf(sidc) {
+    var img = symbolCache.get(sidc);
+    if (!img) {
       var sym = new ms.Symbol(sidc, { size: 22 });
-      var a = sym.getAnchor(), s = sym.getSize();
-      icon = L.icon({ iconUrl: sym.toDataURL(), iconSize: [s.width, s.height], iconAnchor: [a.x, a.y], popupAnchor: [0, -a.y], className: 'vigil-device' });
-      iconCache.set(sidc, icon);
+      var a = sym.getAnchor(), s = sym.getSize(), ratio = window.devicePixelRatio || 1;
+      img = { canvas: sym.asCanvas(ratio), w: s.width, h: s.height, ax: a.x, ay: a.y, url: sym.toDataURL() };
+      symbolCache.set(sidc, img);
     }
-    return icon;
+    return img;
   }
+
+  /**
+   * Devices are painted on one canvas, not one DOM element each: thousands of moving symbols
+   * then cost one redraw per frame instead of thousands of style changes. What the last frame
+   * painted is kept (`drawn`) for clicks and for the tests.
+   */
+  var SymbolLayer = L.Layer.extend({
+    onAdd: function () {
+      this._canvas = L.DomUtil.create('canvas', 'vigil-symbols leaflet-zoom-hide');
+      this.getPane('markerPane').appendChild(this._canvas);
+      this.drawn = [];
+      this._reset();
+    },
+    onRemove: function () { L.DomUtil.remove(this._canvas); this.drawn = []; },
+    getEvents: function () { return { moveend: this._reset, zoomend: this._reset, resize: this._reset }; },
+    _reset: function () {
+      var size = this._map.getSize(), ratio = window.devicePixelRatio || 1;
+      this._topLeft = this._map.containerPointToLayerPoint([0, 0]);
+      L.DomUtil.setPosition(this._canvas, this._topLeft);
+      this._canvas.width = size.x * ratio; this._canvas.height = size.y * ratio;
+      this._canvas.style.width = size.x + 'px'; this._canvas.style.height = size.y + 'px';
+      this._size = size;
+      this._draw();
+    },
+    redraw: function () { if (this._map && !this._frame) this._frame = L.Util.requestAnimFrame(this._draw, this); },
+    _draw: function () {
+      this._frame = null;
+      if (!this._map) return;
+      var ctx = this._canvas.getContext('2d'), ratio = window.devicePixelRatio || 1, map = this._map, tl = this._topLeft, size = this._size;
+      var labels = map.getZoom() >= 15;
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.clearRect(0, 0, size.x, size.y);
+      ctx.font = '11px system-ui, "DejaVu Sans", sans-serif';
+      var drawn = [];
+      devices.forEach(function (d) {
+        if (!d.visible) return;
+        var p = map.latLngToLayerPoint([d.shownLat, d.shownLon]);
+        var x = p.x - tl.x, y = p.y - tl.y;
+        if (x < -40 || y < -40 || x > size.x + 40 || y > size.y + 40) return;
+        var img = symbolOf(d.sidc);
+        ctx.globalAlpha = d.stale ? 0.45 : 1;
+        ctx.drawImage(img.canvas, x - img.ax, y - img.ay, img.w, img.h);
+        if (labels) {
+          ctx.lineWidth = 3; ctx.strokeStyle = '#0e1419'; ctx.fillStyle = '#d5dde4';
+          ctx.strokeText(d.id, x - img.ax + img.w + 3, y + 4); ctx.fillText(d.id, x - img.ax + img.w + 3, y + 4);
+        }
+        drawn.push({ id: d.id, sidc: d.sidc, x: x, y: y, x0: x - img.ax, y0: y - img.ay, x1: x - img.ax + img.w, y1: y - img.ay + img.h });
+      });
+      ctx.globalAlpha = 1;
+      this.drawn = drawn;
+    },
+    /** The device painted under a container point, the topmost first. */
+    hit: function (pt) {
+      for (var i = this.drawn.length - 1; i >= 0; i--) {
+        var b = this.drawn[i];
+        if (pt.x >= b.x0 - 2 && pt.x <= b.x1 + 2 && pt.y >= b.y0 - 2 && pt.y <= b.y1 + 2) return devices.get(b.id);
+      }
+      return null;
+    },
+  });
+  var symbolLayer = new SymbolLayer().addTo(map);
+  var devicePopup = L.popup({ autoPan: true });
+  function openDevice(d) {
+    if (d && d.shownLat !== undefined) devicePopup.setLatLng([d.shownLat, d.shownLon]).setContent(popupOf(d)).openOn(map);
+  }
+  map.on('click', function (e) { openDevice(symbolLayer.hit(e.containerPoint)); });
+  map.on('mousemove', function (e) { map.getContainer().style.cursor = symbolLayer.hit(e.containerPoint) ? 'pointer' : ''; });
 
   function evictOldestDevice() {
     var oldest = null;
     devices.forEach(function (d) { if (!oldest || d.t < oldest.t) oldest = d; });
     if (!oldest) return;
-    if (oldest.marker) deviceLayer.removeLayer(oldest.marker);
     if (oldest.trail) trailLayer.removeLayer(oldest.trail);
     devices.delete(oldest.id);
     dirty.delete(oldest.id);
@@ -260,7 +340,7 @@
     var d = devices.get(p.id);
     if (!d) {
       if (devices.size >= LIMITS.devices) evictOldestDevice();
-      d = { id: p.id, sidc: sidcOf(p.id, symbols, generic), t: -Infinity, lat: 0, lon: 0, info: {}, hist: new History(LIMITS.points), marker: null, trail: null, busTs: 0, stale: false };
+      d = { id: p.id, sidc: sidcOf(p.id, symbols, generic), t: -Infinity, lat: 0, lon: 0, info: {}, hist: new History(LIMITS.points), visible: false, trail: null, busTs: 0, stale: false };
       devices.set(p.id, d);
     }
     if (p.t > stats.latest) stats.latest = p.t;
@@ -278,15 +358,11 @@
 
   function showDevice(d, lat, lon, t) {
     d.shownLat = lat; d.shownLon = lon; d.shownT = t;
-    if (!d.marker) {
-      d.marker = L.marker([lat, lon], { icon: iconOf(d.sidc), title: d.id, alt: d.id, keyboard: false });
-      d.marker.on('add', function () { var el = d.marker.getElement(); el.setAttribute('data-device', d.id); el.setAttribute('data-sidc', d.sidc); });
-      d.marker.bindPopup(function () { return popupOf(d); });
-      d.marker.addTo(deviceLayer);
-    } else {
-      d.marker.setLatLng([lat, lon]);
-      if (!deviceLayer.hasLayer(d.marker)) deviceLayer.addLayer(d.marker);
-    }
+    d.visible = true;
+    // Trails change slowly: redrawn at most every 2 s per device while live (thousands of devices stay cheap).
+    var nowMs = performance.now();
+    if (view.live && d.trailAt && nowMs - d.trailAt < 2000) return;
+    d.trailAt = nowMs;
     var pts = d.hist.between(t - TRAIL_MS, t);
     if (pts.length > 1) {
       if (!d.trail) d.trail = L.polyline(pts, { color: '#4fc3f7', weight: 1.5, opacity: 0.5, interactive: false }).addTo(trailLayer);
@@ -295,7 +371,7 @@
   }
 
   function hideDevice(d) {
-    if (d.marker && deviceLayer.hasLayer(d.marker)) deviceLayer.removeLayer(d.marker);
+    d.visible = false;
     if (d.trail) d.trail.setLatLngs([]);
   }
 
@@ -327,16 +403,21 @@
       });
     }
     dirty.clear();
+    symbolLayer.redraw();
     if (alertsDirty || timeDirty) drawAlerts(T);
     timeDirty = false;
     if (view.autoFit && devices.size && performance.now() - view.lastFit > 2000) fit();
   }
 
-  function fit() {
+  /** Keeps the view fitted to the devices and zones until the analyst moves it; moves only when the fitted view would differ (a move redraws everything). */
+  function fit(force) {
     var b = L.latLngBounds([]);
     devices.forEach(function (d) { if (d.t > -Infinity) b.extend([d.lat, d.lon]); });
     zoneLayer.eachLayer(function (z) { if (z.getBounds) b.extend(z.getBounds()); });
-    if (b.isValid()) { map.fitBounds(b.pad(0.1), { animate: false, maxZoom: 16 }); view.lastFit = performance.now(); }
+    view.lastFit = performance.now();
+    if (!b.isValid()) return;
+    var target = b.pad(0.1), zoom = Math.min(map.getBoundsZoom(target), 16), centre = target.getCenter();
+    if (force || zoom !== map.getZoom() || map.latLngToContainerPoint(centre).distanceTo(map.getSize().divideBy(2)) > 40) map.setView(centre, zoom, { animate: false });
   }
 
   // ------------------------------------------------------------------ alerts
@@ -395,10 +476,10 @@
     $('alerts').innerHTML = rows.length ? rows.join('') : '<div class="more">' + (alertStreams.length ? (alerts.length ? 'none match the filter' : 'none yet') : 'no alert stream in the address (&amp;alerts=…)') + '</div>';
   }
 
-  function flyTo(latlng, marker) {
+  function flyTo(latlng, d) {
     view.autoFit = false;
     map.flyTo(latlng, Math.max(map.getZoom(), 16), { duration: 0.6 });
-    if (marker) map.once('moveend', function () { marker.openPopup(); });
+    if (d) map.once('moveend', function () { openDevice(d); });
   }
 
   $('alerts').addEventListener('click', function (e) {
@@ -407,12 +488,12 @@
     var a = alerts[+row.getAttribute('data-idx')];
     if (!a) return;
     var at = alertPosition(a), d = devices.get(a.device);
-    if (at) flyTo(at, d && d.marker);
+    if (at) flyTo(at, d);
   });
   $('devices').addEventListener('click', function (e) {
     var row = e.target.closest && e.target.closest('div[data-device]');
     var d = row && devices.get(row.getAttribute('data-device'));
-    if (d && d.shownLat !== undefined) flyTo([d.shownLat, d.shownLon], d.marker);
+    if (d && d.shownLat !== undefined) flyTo([d.shownLat, d.shownLon], d);
   });
   $('alert-filter').addEventListener('input', renderAlertList);
   Array.prototype.forEach.call(document.querySelectorAll('input.sev'), function (c) { c.addEventListener('change', renderAlertList); });
@@ -423,6 +504,7 @@
     view.live = on;
     $('live').className = on ? 'on' : '';
     timeDirty = true;
+    updateTimeLabel();
     if (on) devices.forEach(function (d) { dirty.add(d.id); });
     schedule();
   }
@@ -460,8 +542,7 @@
       var key = String(m.partition), off = Number(m.offset);
       if (num(off) && s.seen.has(key) && off <= s.seen.get(key)) return;
       if (num(off)) s.seen.set(key, off);
-      s.records++; s.lastAt = Date.now(); stats.records++; stats.recent.push(s.lastAt);
-      if (stats.recent.length > 20000) stats.recent.splice(0, stats.recent.length - 20000);
+      s.records++; s.lastAt = Date.now(); stats.records++; stats.rate[0]++;
       try {
         if (s.kind === 'position') {
           var ps = positionsOf(m.record);
@@ -529,7 +610,9 @@
 
   function updatePanel() {
     var now = Date.now();
-    while (stats.recent.length && now - stats.recent[0] > 5000) stats.recent.shift();
+    // Records per second over the last five whole seconds (this runs once a second).
+    var rate = (stats.rate[1] + stats.rate[2] + stats.rate[3] + stats.rate[4] + stats.rate[5]) / 5;
+    stats.rate.pop(); stats.rate.unshift(0);
     var banner = [];
     var html = [];
     streams.forEach(function (s) {
@@ -549,7 +632,7 @@
     $('streams').innerHTML = html.join('');
     $('n-dev').textContent = devices.size;
     $('n-rec').textContent = stats.records;
-    $('n-rate').textContent = (stats.recent.length / 5).toFixed(1) + ' /s';
+    $('n-rate').textContent = rate.toFixed(1) + ' /s';
     $('n-drop').textContent = stats.serverDropped + stats.pageDropped ? stats.serverDropped + ' by the server (slow link), ' + stats.pageDropped + ' by this page' : '0';
     $('n-bad').textContent = stats.malformed ? stats.malformed + ' — ' + stats.lastProblem : '0';
     $('t-last').textContent = stats.latest ? new Date(stats.latest).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : '–';
@@ -558,7 +641,7 @@
     // Devices not heard from for the stale time fade.
     devices.forEach(function (d) {
       var stale = stats.latest - (view.live ? d.t : d.shownT) > STALE_MS;
-      if (stale !== d.stale && d.marker && d.marker.getElement()) { d.stale = stale; d.marker.getElement().classList.toggle('stale', stale); }
+      if (stale !== d.stale) { d.stale = stale; symbolLayer.redraw(); }
     });
     if (view.autoFit && devices.size && performance.now() - view.lastFit > 2000) fit();
     updateTimeLabel();
@@ -566,11 +649,15 @@
     renderLegend();
   }
 
+  var legendKey = '';
   function renderLegend() {
     var seen = {};
     devices.forEach(function (d) { seen[d.sidc] = true; });
+    var key = Object.keys(seen).sort().join() + alertStreams.length;
+    if (key === legendKey) return; // unchanged: no images decoded again
+    legendKey = key;
     var rows = symbols.concat([generic]).filter(function (r) { return seen[sidcOf(r.prefix || '?', symbols, generic)]; });
-    $('legend').innerHTML = rows.map(function (r) { return '<span><img alt="" src="' + iconOf(sidcOf(r.prefix || '?', symbols, generic)).options.iconUrl + '">' + esc(r.label) + '</span>'; }).join('') +
+    $('legend').innerHTML = rows.map(function (r) { return '<span><img alt="" src="' + symbolOf(sidcOf(r.prefix || '?', symbols, generic)).url + '">' + esc(r.label) + '</span>'; }).join('') +
       (alertStreams.length ? '<span><span class="badge critical"></span>critical</span><span><span class="badge warning"></span>warning</span><span><span class="badge info"></span>info</span>' : '');
   }
 
@@ -587,10 +674,12 @@
 
   /** What the browser test reads: counters, frame rate, and update latency (bus timestamp → marker moved). */
   window.vigilMap = {
+    /** The device symbols the last frame painted: id, SIDC and where (container pixels). */
+    markers: function () { return symbolLayer.drawn.map(function (b) { return { id: b.id, sidc: b.sidc, x: Math.round(b.x), y: Math.round(b.y) }; }); },
     stats: function () {
       var n = Math.min(nLatency, LIMITS.latencySamples), xs = Array.prototype.slice.call(latencies, 0, n).sort(function (a, b) { return a - b; });
       var q = function (p) { return n ? xs[Math.min(n - 1, Math.floor(p * n))] : null; };
-      return { devices: devices.size, alerts: alerts.length, records: stats.records, serverDropped: stats.serverDropped, pageDropped: stats.pageDropped, malformed: stats.malformed, fps: fps.value, longFrames: fps.longFrames, latencySamples: nLatency, latencyP50: q(0.5), latencyP95: q(0.95), latencyMax: n ? xs[n - 1] : null };
+      return { symbols: symbolLayer.drawn.length, devices: devices.size, alerts: alerts.length, records: stats.records, serverDropped: stats.serverDropped, pageDropped: stats.pageDropped, malformed: stats.malformed, fps: fps.value, longFrames: fps.longFrames, latencySamples: nLatency, latencyP50: q(0.5), latencyP95: q(0.95), latencyMax: n ? xs[n - 1] : null };
     },
   };
 
@@ -625,6 +714,6 @@
       poly.on('add', function () { var el = poly.getElement(); if (el) { el.setAttribute('data-zone', z.id); } });
       poly.addTo(zoneLayer);
     });
-    if (view.autoFit) fit();
+    if (view.autoFit) fit(true);
   }
 })();
