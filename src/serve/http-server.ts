@@ -112,6 +112,18 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: HttpServerOp
       const checks = o.readiness ? o.readiness() : {};
       const ready = Object.values(checks).every(Boolean);
       json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+    } else if (path.startsWith('/tap/') && o.tap !== undefined) {
+      // Not an upgrade: says what an upgrade with this token would get (the map shows why it was refused).
+      const auth = req.headers.authorization;
+      let stream: string | null = null;
+      try {
+        stream = decodeURIComponent(path.slice('/tap/'.length));
+      } catch {
+        stream = null;
+      }
+      const status = stream === null ? 401 : await o.tap.check(stream, auth?.startsWith('Bearer ') === true ? auth.slice(7).trim() : null);
+      const body = { 200: { status: 'ok', message: 'this token opens the stream; connect with a WebSocket' }, 401: { status: 'refused', message: 'a valid tap token for this stream is required (vigil tap <stream> --token --key <key file>)' }, 404: { status: 'missing', message: `stream ${String(stream)} does not exist on the bus yet (its pipeline has not run)` } }[status];
+      json(res, status, body);
     } else if ((path === '/map' || path.startsWith('/map/') || path === '/zones.json') && o.tap !== undefined) {
       serveMap(req, res, path, o.tap, o.map ?? {});
     } else {

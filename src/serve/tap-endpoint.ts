@@ -73,6 +73,16 @@ export class TapEndpoint {
     return this.options.catalog.authorize(stream, token);
   }
 
+  /**
+   * What an upgrade with this token would get, as an HTTP status: 401 (wrong token, or a
+   * stream not offered: alike), 404 (offered, but its topic does not exist yet), 200. A
+   * browser cannot read why a WebSocket was refused; the map asks here (`GET /tap/<stream>`).
+   */
+  async check(stream: string, token: string | null | undefined): Promise<200 | 401 | 404> {
+    if (!this.authorize(stream, token)) return 401;
+    return (await this.options.catalog.exists(stream)) ? 200 : 404;
+  }
+
   stats(): TapEndpointStats {
     let dropped = this.dropped;
     for (const c of this.clients) dropped += c.sender.stats().dropped;

@@ -42,6 +42,7 @@ const GEOFENCE = `${prefix}derived.geofence`;
 const dir = mkdtempSync(join(tmpdir(), 'vigil-map-'));
 const telemetryKey = generateStreamKey('telemetry-map');
 const geofenceKey = generateStreamKey('derived.geofence-map');
+const vitalsKey = generateStreamKey('derived.vitals-map');
 const label = makeLabel('SECRET');
 const codec = new RecordCodec();
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -119,6 +120,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'keys'));
   await writeKeyFile(join(dir, 'keys', 'telemetry.position.key.json'), { type: 'stream', key: telemetryKey });
   await writeKeyFile(join(dir, 'keys', 'derived.geofence.key.json'), { type: 'stream', key: geofenceKey });
+  await writeKeyFile(join(dir, 'keys', 'derived.vitals.key.json'), { type: 'stream', key: vitalsKey });
   bus = new KafkaBus({ brokers, clientId: `map-test-${prefix}`, logLevel: 'nothing' });
   cleanups.push(() => bus.close());
   await bus.admin().ensureTopics([{ topic: POSITION, partitions: 3 }, { topic: GEOFENCE, partitions: 3 }]);
@@ -126,7 +128,8 @@ beforeAll(async () => {
     log: { level: 'info' },
     kafka: { brokers, topicPrefix: prefix, clientId: `map-${prefix}`, partitions: 3, sendTimeoutMs: 5000 },
     worker: { pipelines: ['geofence'], telemetryKeyFile: join(dir, 'keys', 'telemetry.position.key.json'), keyDir: join(dir, 'keys'), checkpointIntervalMs: 1000, stateDir: join(dir, 'state') },
-    console: { keyDir: join(dir, 'keys'), streams: ['telemetry.position', 'derived.geofence'] },
+    // derived.vitals is offered but no pipeline here makes it: its topic never exists.
+    console: { keyDir: join(dir, 'keys'), streams: ['telemetry.position', 'derived.geofence', 'derived.vitals'] },
     http: { host: '127.0.0.1', port: 0 },
   });
   const worker: RunningWorker = await startWorker(cfg, pipelineCatalogue(), { logStream, http: false });
@@ -215,13 +218,18 @@ describe('the live map in Chromium (real Kafka, geofence worker, vigil console)'
     await page.close();
   }, 240_000);
 
-  it('shows the refusal of a wrong token, and never shows the stream', async () => {
+  it('shows the refusal of a wrong token, never showing the stream, and says when a stream does not exist', async () => {
     const wrong: StreamDataKey = generateStreamKey('telemetry-wrong');
     const page = await open(`stream=${POSITION}&token=${tapToken(wrong, POSITION)}`);
     await page.waitForSelector('.stream[data-status="refused"]', 30_000);
     expect(await text(page, '#banner')).toContain('refused: the token does not open this stream');
     expect(await page.evaluate(() => window.vigilMap.markers().length)).toBe(0);
     await page.close();
+    const VITALS = `${prefix}derived.vitals`;
+    const missing = await open(`stream=${POSITION}&token=${tapToken(telemetryKey, POSITION)}&alerts=${VITALS}&alertsToken=${tapToken(vitalsKey, VITALS)}`);
+    await missing.waitForSelector(`.stream[data-stream="${VITALS}"][data-status="missing"]`, 30_000);
+    expect(await text(missing, '#banner')).toContain('does not exist on the bus yet');
+    await missing.close();
   }, 60_000);
 
   it('measures the frame rate and update latency with 2,000 devices moving', async () => {

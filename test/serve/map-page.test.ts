@@ -118,6 +118,18 @@ describe('map endpoints', () => {
     expect(body.zones.map((z) => [z.id, z.class])).toEqual(REFERENCE_ZONES.map((z) => [z.id, z.class]));
   });
 
+  it('tells a page why its WebSocket would be refused: wrong token, or a stream not on the bus yet', async () => {
+    const probe = async (token: string): Promise<[number, string]> => {
+      const res = await fetch(`${server.url}/tap/telemetry.position`, { headers: { authorization: `Bearer ${token}` } });
+      return [res.status, ((await res.json()) as { status: string }).status];
+    };
+    expect(await probe(tapToken(generateStreamKey('other-1'), 'telemetry.position'))).toEqual([401, 'refused']);
+    expect(await probe(tapToken(key, 'telemetry.position'))).toEqual([404, 'missing']);
+    await bus.admin().ensureTopics([{ topic: 'telemetry.position', partitions: 1 }]);
+    expect(await probe(tapToken(key, 'telemetry.position'))).toEqual([200, 'ok']);
+    expect((await fetch(`${server.url}/tap/%E0%A4%A`)).status).toBe(401);
+  });
+
   it('serves the symbol table and basemap in /map/config.json, with a CSP that admits the tile origin only for images', async () => {
     const res = await fetch(`${server.url}/map/config.json`);
     const cfg = (await res.json()) as { symbols: unknown; tiles: string; zones: boolean };

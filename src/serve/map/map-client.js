@@ -576,15 +576,15 @@
     var open = function () {
       var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/tap/' + encodeURIComponent(name) + '?token=' + encodeURIComponent(token) + (FROM === 'beginning' ? '&from=beginning' : '');
       var ws = new WebSocket(url), opened = false;
-      if (s.status !== 'refused') s.status = 'connecting';
+      if (s.status !== 'refused' && s.status !== 'missing') s.status = 'connecting';
       ws.onopen = function () { opened = true; delay = 1000; s.status = 'wait'; s.detail = 'positioning'; };
       ws.onmessage = function (ev) { onMessage(s, ev.data); };
       ws.onclose = function (ev) {
         if (!opened) {
           // The browser hides why an upgrade failed: ask the server whether it is there at all.
-          fetch('/healthz', { cache: 'no-store' }).then(function (r) {
-            if (r.ok) { s.status = 'refused'; s.detail = 'refused: the token does not open this stream (wrong token, or a stream not offered here)'; } else { s.status = 'down'; s.detail = 'server unhealthy (' + r.status + ')'; }
-          }, function () { s.status = 'down'; s.detail = 'server unreachable'; }).then(updatePanel);
+          fetch('/tap/' + encodeURIComponent(name), { cache: 'no-store', headers: { authorization: 'Bearer ' + token } }).then(function (r) {
+            if (r.status === 401) { s.status = 'refused'; s.detail = 'refused: the token does not open this stream (wrong token, or a stream not offered here)'; } else if (r.status === 404) { s.status = 'missing'; s.detail = 'this stream does not exist on the bus yet (its pipeline has not run); retrying'; } else { s.status = 'down'; s.detail = 'the server refused the connection (' + r.status + '); retrying'; }
+          }, function () { s.status = 'down'; s.detail = 'server unreachable; retrying'; }).then(updatePanel);
         } else if (s.status !== 'down') {
           s.status = 'down'; s.detail = 'disconnected (' + ev.code + '); reconnecting';
         }
@@ -626,7 +626,7 @@
           banner.push({ cls: 'stale', text: s.name + ' is stale: ' + detail + ' (positions may be out of date)' });
         } else detail = s.lastAt ? 'last record ' + age(quiet) + ' ago' : detail;
       }
-      if (status === 'refused' || status === 'down') banner.push({ cls: '', text: s.name + ': ' + detail });
+      if (status === 'refused' || status === 'down' || status === 'missing') banner.push({ cls: '', text: s.name + ': ' + detail });
       html.push('<div class="stream" data-stream="' + esc(s.name) + '" data-status="' + status + '"><span class="name" title="' + esc(s.name) + '">' + esc(s.name) + '</span><span class="status ' + status + '">' + status + '</span></div><div class="dim" style="margin:0 0 4px">' + esc(detail) + (s.records ? ' · ' + s.records + ' records' : '') + '</div>');
     });
     $('streams').innerHTML = html.join('');
