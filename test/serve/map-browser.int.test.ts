@@ -113,8 +113,9 @@ interface MapStats {
   latencyMax: number | null;
 }
 const mapStats = (page: BrowserPage): Promise<MapStats> => page.evaluate(() => window.vigilMap.stats());
-const pageHash = (from = 'beginning'): string =>
-  `stream=${POSITION}&token=${tapToken(telemetryKey, POSITION)}&alerts=${GEOFENCE}&alertsToken=${tapToken(geofenceKey, GEOFENCE)}&from=${from}&stale=5`;
+/** The map's address; without `from` the page replays the last hour the bus holds (Kafka offsets by time), then follows live. */
+const pageHash = (from?: 'latest'): string =>
+  `stream=${POSITION}&token=${tapToken(telemetryKey, POSITION)}&alerts=${GEOFENCE}&alertsToken=${tapToken(geofenceKey, GEOFENCE)}${from === undefined ? '' : `&from=${from}`}&stale=5`;
 
 beforeAll(async () => {
   mkdirSync(join(dir, 'keys'));
@@ -148,7 +149,7 @@ afterAll(async () => {
 
 describe('the live map in Chromium (real Kafka, geofence worker, vigil console)', () => {
   it('shows every device with its symbol, the zones, a geofence breach as an alert, and what is wrong', async () => {
-    // Five minutes of the simulated fleet already on the bus before the page opens (from=beginning shows it), then live.
+    // Five minutes of the simulated fleet already on the bus before the page opens (the page replays the last hour), then live.
     const startMs = Date.now() - 5 * 60_000;
     const fleet = createFleet({ seed: 13, vehicles: 5, soldiers: 8, ugs: 4, uavs: 1 }, { startMs });
     await send(advance(fleet, Date.now()));

@@ -7,11 +7,12 @@
  *
  *   /map#stream=telemetry.position&token=<tap token>
  *        [&alerts=derived.geofence,derived.vitals&alertsToken=<token>,<token>]
- *        [&from=latest] [&stale=30] [&trailMin=10]
+ *        [&history=60 | &from=beginning | &from=latest] [&stale=30] [&trailMin=10]
  *
  * It taps the position stream (telemetry `position` readings, or derived records whose values
  * carry lat/lon, latDeg/lonDeg or meanLatDeg/meanLonDeg) and any number of alert streams over
- * the WebSocket tap, from the beginning of what the bus holds unless `from=latest`. Memory is
+ * the WebSocket tap, from what the bus holds of the last `history` minutes (default 60; all it
+ * holds with `from=beginning`, nothing before now with `from=latest`). Memory is
  * bounded whatever arrives: at most LIMITS.devices devices (least recently heard dropped),
  * LIMITS.points fixes per device over the last hour (one per LIMITS.stepMs), LIMITS.alerts
  * alerts (oldest dropped); every drop is counted on the page. A malformed message is counted
@@ -162,7 +163,10 @@
   var params = parseHash(location.hash);
   var STREAM = params.stream || 'telemetry.position';
   var TOKEN = params.token || '';
-  var FROM = params.from === 'latest' ? 'latest' : 'beginning';
+  // Where each stream starts: by default the last `history` minutes the bus holds (bounded: an
+  // hour of a large fleet is already millions of records); from=beginning all of it; from=latest now.
+  var FROM = params.from === 'latest' || params.from === 'beginning' ? params.from : 'history';
+  var HISTORY_MS = Math.max(1, parseFloat(params.history) || 60) * 60000;
   var STALE_MS = Math.max(1, parseFloat(params.stale) || 30) * 1000;
   var TRAIL_MS = Math.max(0.5, parseFloat(params.trailMin) || 10) * 60000;
   var alertStreams = (params.alerts || '').split(',').filter(Boolean);
@@ -574,7 +578,7 @@
     var s = streamState(name, kind);
     var delay = 1000;
     var open = function () {
-      var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/tap/' + encodeURIComponent(name) + '?token=' + encodeURIComponent(token) + (FROM === 'beginning' ? '&from=beginning' : '');
+      var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/tap/' + encodeURIComponent(name) + '?token=' + encodeURIComponent(token) + (FROM === 'beginning' ? '&from=beginning' : FROM === 'history' ? '&from=' + (Date.now() - HISTORY_MS) : '');
       var ws = new WebSocket(url), opened = false;
       if (s.status !== 'refused' && s.status !== 'missing') s.status = 'connecting';
       ws.onopen = function () { opened = true; delay = 1000; s.status = 'wait'; s.detail = 'positioning'; };
