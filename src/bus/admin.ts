@@ -52,5 +52,12 @@ export interface BusAdmin {
    * Rejects with `VIGIL_E_BUS_TOPIC_UNKNOWN` for a topic that does not exist.
    */
   offsets(topic: string): Promise<PartitionOffsets[]>;
+  /**
+   * Per partition of `topic`, the first offset whose message timestamp is at or after
+   * `timestampMs` (Kafka ListOffsets by time), or the end offset where none is: where a reader
+   * starts to read "the last hour" without reading what came before.
+   * Rejects with `VIGIL_E_BUS_TOPIC_UNKNOWN` for a topic that does not exist.
+   */
+  offsetsAt(topic: string, timestampMs: number): Promise<Array<{ readonly partition: number; readonly offset: string }>>;
   close(): Promise<void>;
 }

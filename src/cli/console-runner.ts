@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { REFERENCE_ZONES } from '../../pipelines';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { KafkaBus, type Bus } from '../bus';
@@ -77,7 +78,9 @@ export async function startConsole(cfg: VigilConfig, catalogue: PipelineCatalogu
   }
   const missing = streams.filter((s) => !present.includes(s));
   if (missing.length > 0) componentLog(root, 'tap').warn({ streams: missing }, 'offered streams without a topic yet (their pipelines have not run): taps of them are refused with 404 until they exist');
-  const http = await startHttpServer({ host: cfg.http.host, port: cfg.http.port, metrics, readiness: () => ({ kafka: bus.isConnected() }), tap, ...(tls === undefined ? {} : { tls }) });
+  // The map draws the zones the geofence pipeline judges positions against (the same reference data).
+  const map = { zones: REFERENCE_ZONES, ...(cfg.console.tiles === undefined ? {} : { tiles: cfg.console.tiles }) };
+  const http = await startHttpServer({ host: cfg.http.host, port: cfg.http.port, metrics, readiness: () => ({ kafka: bus.isConnected() }), tap, map, ...(tls === undefined ? {} : { tls }) });
   let stopping: Promise<void> | undefined;
   return {
     streams,

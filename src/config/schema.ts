@@ -136,6 +136,11 @@ export const configSchema = z.strictObject({
         .default([])
         .describe('Streams the console offers (map and WebSocket tap), without kafka.topicPrefix; empty = derived.<pipeline> of every pipeline whose key is in keyDir.'),
       keyDir: z.string().min(1).default('keys').describe('Folder of the stream keys, one <stream>.key.json per stream (as the workers name them); a stream is opened only with its own key.'),
+      tiles: z
+        .string()
+        .regex(/^(https?:\/\/[^\s/]+)?\/[^\s]*\{z\}[^\s]*$/, { message: 'expected a tile URL template with {z}, {x} and {y}, e.g. https://tiles.cp.local/{z}/{x}/{y}.png or /tiles/{z}/{x}/{y}.png' })
+        .optional()
+        .describe('Basemap tile URL template for the map ({z}, {x}, {y}, optionally {s}): a site\'s offline tile server. Without it the map draws a plain background with a latitude/longitude grid; nothing is fetched from the internet.'),
     })
     .prefault({}),
   http: z

@@ -51,6 +51,7 @@ export class BoundedSender {
   private dropped = 0;
   private unreported = 0;
   private closed = false;
+  private readonly roomWaiters: Array<() => void> = [];
 
   constructor(
     private readonly socket: TextSocket,
@@ -78,9 +79,28 @@ export class BoundedSender {
     this.pump();
   }
 
+  /**
+   * Whether a message pushed now would push out a queued one (the queue is at its message
+   * or byte budget, or past half of it: `whenRoom` waits for the low-water mark).
+   */
+  full(): boolean {
+    return this.size >= this.maxQueued / 2 || this.bytes >= this.maxQueuedBytes / 2;
+  }
+
+  /**
+   * Resolves once the queue is below half its budget (or the sender is closed): a producer
+   * that must not lose messages (a replay of history) waits here instead of pushing out older
+   * ones. Memory stays within the budget either way.
+   */
+  whenRoom(): Promise<void> {
+    if (!this.full() || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
   /** Stops sending and releases the queue (the socket is closing). */
   close(): void {
     this.closed = true;
+    for (const w of this.roomWaiters.splice(0)) w();
     this.ring.fill(undefined);
     this.size = 0;
     this.bytes = 0;
@@ -129,6 +149,7 @@ export class BoundedSender {
       }
       this.sent++;
       this.pump();
+      if (this.roomWaiters.length > 0 && !this.full()) for (const w of this.roomWaiters.splice(0)) w();
     });
   }
 }

@@ -26,6 +26,9 @@ export interface TapEndpointStats {
   readonly dropped: number;
 }
 
+/** Where a client's tap starts: all the bus holds, what is produced from now, or what was produced since a time (ms). */
+type TapStart = 'beginning' | 'latest' | number;
+
 interface Client {
   readonly socket: WebSocket;
   readonly sender: BoundedSender;
@@ -33,13 +36,14 @@ interface Client {
 }
 
 /**
- * The WebSocket tap: `ws://host:port/tap/<stream>?token=<tap token>[&from=beginning]`
+ * The WebSocket tap: `ws://host:port/tap/<stream>?token=<tap token>[&from=beginning|<ms since the epoch>]`
  * streams the decoded records of an offered stream to a client that shows the stream's tap
  * token (`tapToken`; also accepted as `Authorization: Bearer <token>`), one JSON text frame
  * per record, shaped as `vigil tap --json` prints them. Each client gets its own tap (a
  * private consumer group, from the latest record unless `from=beginning`) and a bounded send
- * queue: a slow client loses the oldest records, with a `dropped` notice, never the server's
- * memory. Refusals happen before the upgrade: 401 for a wrong or missing token and, alike,
+ * queue: a slow client loses the oldest live records, with a `dropped` notice, never the
+ * server's memory; with `from=beginning` (or `from=<ms>`: what was produced since then) the records the bus held before the client came are
+ * read at the client's pace instead (backpressure on its own tap), so none of them is lost. Refusals happen before the upgrade: 401 for a wrong or missing token and, alike,
  * for a stream not offered here (no probing which streams exist); 404 only to a holder of
  * the stream's key, for an offered stream whose topic does not exist yet.
  *
@@ -65,6 +69,21 @@ export class TapEndpoint {
     if (!url.pathname.startsWith(TAP_PATH)) return false;
     void this.upgrade(req, socket, head, url).catch(() => socket.destroy());
     return true;
+  }
+
+  /** Whether `token` is the tap token of an offered `stream` (what other endpoints of the map ask, e.g. `/zones.json`). */
+  authorize(stream: string, token: string | null | undefined): boolean {
+    return this.options.catalog.authorize(stream, token);
+  }
+
+  /**
+   * What an upgrade with this token would get, as an HTTP status: 401 (wrong token, or a
+   * stream not offered: alike), 404 (offered, but its topic does not exist yet), 200. A
+   * browser cannot read why a WebSocket was refused; the map asks here (`GET /tap/<stream>`).
+   */
+  async check(stream: string, token: string | null | undefined): Promise<200 | 401 | 404> {
+    if (!this.authorize(stream, token)) return 401;
+    return (await this.options.catalog.exists(stream)) ? 200 : 404;
   }
 
   stats(): TapEndpointStats {
@@ -101,20 +120,32 @@ export class TapEndpoint {
     // can probe which streams exist.
     if (stream === null || !catalog.authorize(stream, token)) return this.refuse(socket, 401, 'Unauthorized', 'a valid tap token for this stream is required (vigil tap <stream> --token --key <key file>)');
     if (!(await catalog.exists(stream))) return this.refuse(socket, 404, 'Not Found', `stream ${stream} does not exist on the bus`);
-    const fromBeginning = url.searchParams.get('from') === 'beginning';
-    this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, stream, fromBeginning));
+    // from=beginning (all the bus holds), from=<ms since the epoch> (records produced since), else the latest.
+    const fromParam = url.searchParams.get('from') ?? 'latest';
+    const from: TapStart = fromParam === 'beginning' ? 'beginning' : /^\d{1,16}$/.test(fromParam) ? Number(fromParam) : 'latest';
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, stream, from));
   }
 
-  private async serve(socket: WebSocket, stream: string, fromBeginning: boolean): Promise<void> {
+  private async serve(socket: WebSocket, stream: string, from: TapStart): Promise<void> {
+    const history = from !== 'latest';
     const client: Client = { socket, sender: new BoundedSender(socket, this.options.sender) };
     this.clients.add(client);
     socket.on('close', () => void this.release(client));
     // Whatever a client sends is ignored (the tap is one-way); errors end it through 'close'.
     socket.on('error', () => socket.terminate());
     try {
+      const openedAt = Date.now();
       const tap = await this.options.catalog.open(stream, {
-        fromBeginning,
-        onRecord: (r) => client.sender.push(JSON.stringify(tapRecordJson(r))),
+        ...(from === 'beginning' ? { fromBeginning: true } : typeof from === 'number' ? { fromTimestampMs: from } : {}),
+        // History (what the bus held before this client came) is read at the client's pace and
+        // never dropped: nothing that happened before the page opened goes missing. Live records
+        // beyond a slow client's budget push out the oldest (counted): a live view wants the newest.
+        onRecord: (r) => {
+          const text = JSON.stringify(tapRecordJson(r));
+          if (history && r.timestamp < openedAt && client.sender.full()) return client.sender.whenRoom().then(() => client.sender.push(text));
+          client.sender.push(text);
+          return undefined;
+        },
         onUnreadable: (u) => client.sender.push(JSON.stringify({ type: 'unreadable', partition: u.partition, offset: u.offset, keyId: u.keyId, code: u.code })),
         onError: (err) => this.fail(client, err.code, err.message),
       });
@@ -124,7 +155,7 @@ export class TapEndpoint {
       }
       client.tap = tap;
       // After the tap is positioned: a client may take hello as "records produced from now on reach me".
-      client.sender.push(JSON.stringify({ type: 'hello', stream, from: fromBeginning ? 'beginning' : 'latest' }));
+      client.sender.push(JSON.stringify({ type: 'hello', stream, from: typeof from === 'number' ? new Date(from).toISOString() : from }));
     } catch (err) {
       this.fail(client, isVigilError(err) ? err.code : 'VIGIL_E_INTERNAL', err instanceof Error ? err.message : String(err));
     }

@@ -44,6 +44,12 @@ export interface StreamTapOptions {
   /** Start at the oldest record the bus keeps instead of only records produced after `open` resolves. Default false. */
   readonly fromBeginning?: boolean;
   /**
+   * Start at the first record produced at or after this time (ms since the epoch; the bus
+   * timestamp), per partition: a bounded replay ("the last hour") that never reads what came
+   * before. Takes precedence over `fromBeginning`.
+   */
+  readonly fromTimestampMs?: number;
+  /**
    * Consumer group. Default `vigil.tap.<stream>.<random>`: a private group, so a tap never
    * takes partitions away from another reader (a pipeline, another analyst). A tap never commits.
    */
@@ -118,6 +124,7 @@ export class StreamTap {
   static async open(options: StreamTapOptions): Promise<StreamTap> {
     checkOptions(options);
     const tap = new StreamTap(options);
+    if (options.fromTimestampMs !== undefined) await tap.positionAt(options.fromTimestampMs);
     await tap.connect();
     return tap;
   }
@@ -144,12 +151,26 @@ export class StreamTap {
     return this.closing;
   }
 
+  /** Where each partition starts for `fromTimestampMs`: taken as the positions a rebuilt consumer resumes at. */
+  private async positionAt(timestampMs: number): Promise<void> {
+    const { bus, stream } = this.options;
+    const admin = bus.admin();
+    try {
+      for (const p of await admin.offsetsAt(stream, timestampMs)) this.positions.set(`${stream}:${p.partition}`, { topic: stream, partition: p.partition, offset: p.offset });
+    } catch (err) {
+      if (isVigilError(err, 'VIGIL_E_BUS_TOPIC_UNKNOWN')) throw new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `stream ${stream} does not exist on the bus`, { details: { stream }, cause: err });
+      throw err;
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  }
+
   /** Builds the consumer, joins, and resumes known partitions where they were (after a restart). */
   private async connect(): Promise<void> {
     const { bus, stream } = this.options;
     const consumer = bus.consumer({
       groupId: this.groupId,
-      fromBeginning: this.options.fromBeginning === true,
+      fromBeginning: this.options.fromBeginning === true || this.options.fromTimestampMs !== undefined,
       maxWaitMs: this.options.maxWaitMs ?? 500,
       // A tap holds no state: a short session lets an abandoned tap's group empty quickly.
       sessionTimeoutMs: 10_000,
@@ -272,6 +293,7 @@ function checkOptions(o: StreamTapOptions): void {
   if (typeof o !== 'object' || o === null) throw bad('options', 'must be an object');
   if (typeof o.stream !== 'string' || !STREAM_PATTERN.test(o.stream)) throw bad('stream', `must be a topic name (${String(STREAM_PATTERN)}), got ${JSON.stringify(o.stream)}`);
   if (typeof o.onRecord !== 'function') throw bad('onRecord', 'must be a function');
+  if (o.fromTimestampMs !== undefined && !(Number.isSafeInteger(o.fromTimestampMs) && o.fromTimestampMs >= 0)) throw bad('fromTimestampMs', `must be ms since the epoch, got ${String(o.fromTimestampMs)}`);
   if (o.keyring === undefined || typeof o.keyring.has !== 'function') throw bad('keyring', 'must be a StreamKeyring');
   if (o.keyring.ids().length === 0) throw bad('keyring', 'holds no keys; give at least one stream key file');
 }

@@ -74,4 +74,35 @@ describe('BoundedSender', () => {
     expect(sender.stats()).toMatchObject({ queued: 0, inFlight: 0 });
     expect(() => new BoundedSender(socket, { maxQueued: 0 })).toThrow(expect.objectContaining({ code: 'VIGIL_E_TAP_OPTIONS' }));
   });
+  it('lets a producer that must not lose messages wait for room instead of pushing out older ones', async () => {
+    const socket = new ManualSocket();
+    const sender = new BoundedSender(socket, { maxInFlight: 1, maxQueued: 4 });
+    const produced: string[] = [];
+    // A replay: each message waits while the queue is at half its budget or more.
+    const replay = (async () => {
+      for (let i = 0; i < 12; i++) {
+        if (sender.full()) await sender.whenRoom();
+        sender.push(`h${i}`);
+        produced.push(`h${i}`);
+      }
+    })();
+    for (let round = 0; round < 40 && produced.length < 12; round++) {
+      expect(sender.stats().queued).toBeLessThanOrEqual(2);
+      socket.complete();
+      await new Promise((r) => setImmediate(r));
+    }
+    await replay;
+    socket.complete();
+    socket.complete();
+    socket.complete();
+    expect(sender.stats().dropped).toBe(0);
+    expect(socket.frames).toEqual(produced);
+    // Closing releases a waiter (the client left).
+    const s2 = new BoundedSender(new ManualSocket(), { maxInFlight: 1, maxQueued: 2 });
+    s2.push('a');
+    s2.push('b');
+    const waiting = s2.whenRoom();
+    s2.close();
+    await expect(waiting).resolves.toBeUndefined();
+  });
 });

@@ -147,6 +147,17 @@ export class KafkaAdmin implements BusAdmin {
     });
   }
 
+  offsetsAt(topic: string, timestampMs: number): Promise<Array<{ readonly partition: number; readonly offset: string }>> {
+    return this.call(`read the offsets of topic ${topic} at ${new Date(timestampMs).toISOString()}`, async (admin) => {
+      if (!(await admin.listTopics()).includes(topic)) {
+        throw new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `topic "${topic}" does not exist`, { details: { topic } });
+      }
+      // kafkajs answers the high watermark for a partition with nothing at or after the time.
+      const at = await admin.fetchTopicOffsetsByTimestamp(topic, timestampMs);
+      return at.map((p) => ({ partition: p.partition, offset: p.offset })).sort((a, b) => a.partition - b.partition);
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -39,6 +39,10 @@ export class MemoryAdmin implements BusAdmin {
     );
   }
 
+  offsetsAt(topic: string, timestampMs: number): Promise<Array<{ readonly partition: number; readonly offset: string }>> {
+    return this.guard(() => this.broker.requireTopic(topic).logs.map((l, partition) => ({ partition, offset: String(l.offsetAt(timestampMs)) })));
+  }
+
   close(): Promise<void> {
     this.closed = true;
     return Promise.resolve();

@@ -55,6 +55,15 @@ export class MemoryPartitionLog {
     return out;
   }
 
+  /** First offset whose message timestamp is at or after `timestampMs`; the end offset where none is. */
+  offsetAt(timestampMs: number): number {
+    for (let i = 0; i < this.slots.length; i++) {
+      const m = this.slots[i];
+      if (m !== undefined && m.timestamp >= timestampMs) return this.base + i;
+    }
+    return this.endOffset;
+  }
+
   /** Latest value per key, tombstoned keys left out, in offset order (compacted topics). */
   compacted(): BusMessage[] {
     const out: BusMessage[] = [];

@@ -11,6 +11,7 @@ import { alertState, emphasise, feedValue, fitColumns, TapCatalog, tapToken, utc
 import { createFleet, FleetDriver, loadProvisionedFleet, provisionFleet } from '../../sim';
 import { startGateway, type RunningGateway } from '../gateway-runner';
 import { startWorker, type PipelineCatalogue, type RunningWorker } from '../worker-runner';
+import { REFERENCE_ZONES } from '../../../pipelines';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker';
 
 export interface DemoOptions {
@@ -54,6 +55,20 @@ export function formatDerived(rec: DerivedRecord, width = 100): string {
   const window = rec.windowStartMs === rec.windowEndMs ? utcClock(rec.windowEndMs) : `${utcClock(rec.windowStartMs).slice(0, -1)}–${utcClock(rec.windowEndMs)}`;
   const mark = alert === 'raised' ? '▲' : alert === 'cleared' ? '▽' : ' ';
   return fitColumns(`${mark} ${rec.pipeline.padEnd(15)} ${rec.key.padEnd(20)} ${window.padEnd(18)} ${values}${rec.revision > 0 ? ` (r${rec.revision})` : ''}`, width);
+}
+
+/** Alert streams the demo's map link shows, in this order, when their pipelines run. */
+const MAP_ALERT_STREAMS = ['geofence', 'vitals', 'sensor-health', 'vehicle-anomaly'];
+
+/**
+ * The demo's live map link: positions and every alert stream, each with its tap token, from
+ * the beginning of what the bus holds (`from=beginning`, also the page's default), so alerts
+ * raised and devices heard before the page was opened are on it.
+ */
+export function demoMapUrl(httpUrl: string, telemetryKey: StreamDataKey, derivedKeys: ReadonlyMap<string, StreamDataKey>): string {
+  const names = MAP_ALERT_STREAMS.filter((n) => derivedKeys.has(n));
+  const alerts = names.length === 0 ? '' : `&alerts=${names.map((n) => `derived.${n}`).join(',')}&alertsToken=${names.map((n) => tapToken(derivedKeys.get(n) as StreamDataKey, `derived.${n}`)).join(',')}`;
+  return `${httpUrl}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}&from=beginning`;
 }
 
 /**
@@ -133,9 +148,9 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     for (const [n, k] of derivedKeys) streams[`derived.${n}`] = [k];
     const tapOf = (): TapEndpoint => new TapEndpoint({ catalog: new TapCatalog({ bus, streams }) });
     try {
-      http = await startHttpServer({ host: '127.0.0.1', port: options.httpPort ?? 9464, metrics, readiness, tap: tapOf() });
+      http = await startHttpServer({ host: '127.0.0.1', port: options.httpPort ?? 9464, metrics, readiness, tap: tapOf(), map: { zones: REFERENCE_ZONES } });
     } catch {
-      http = await startHttpServer({ host: '127.0.0.1', port: 0, metrics, readiness, tap: tapOf() });
+      http = await startHttpServer({ host: '127.0.0.1', port: 0, metrics, readiness, tap: tapOf(), map: { zones: REFERENCE_ZONES } });
       say(`note: HTTP port ${options.httpPort ?? 9464} is in use; serving on ${http.port} instead`);
     }
     stops.push(() => http.close());
@@ -202,8 +217,8 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     say(`  bus        ${options.kafkaBrokers ? `Kafka ${options.kafkaBrokers.join(',')}` : 'in-memory'}`);
     say(`  pipelines  ${[...catalogue.keys()].join(', ')}`);
     say(`  metrics    ${http.url}/metrics   health ${http.url}/readyz`);
-    const alerts = derivedKeys.has('geofence') ? `&alerts=derived.geofence&alertsToken=${tapToken(derivedKeys.get('geofence') as StreamDataKey, 'derived.geofence')}` : '';
-    say(`  live map   ${http.url}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}`);
+    const mapUrl = demoMapUrl(http.url, telemetryKey, derivedKeys);
+    say(`  live map   ${mapUrl}`);
     say(`  files      ${dir} (keys, registry, spool; logs in demo.log)`);
     say(`  enrol      your own device: add it to ${provisioned.registryFile} (vigil device add -r …), seal to ingest key ${provisioned.ingestPublicKey}`);
     say('  derived records appear below as windows close (the first within about 15 s):');
@@ -211,7 +226,7 @@ export async function runDemo(catalogue: PipelineCatalogue, options: DemoOptions
     return {
       mqttUrl,
       httpUrl: http.url,
-      mapUrl: `${http.url}/map#stream=telemetry.position&token=${tapToken(telemetryKey, 'telemetry.position')}${alerts}`,
+      mapUrl,
       dir,
       registryFile: provisioned.registryFile,
       ingestPublicKey: provisioned.ingestPublicKey,
