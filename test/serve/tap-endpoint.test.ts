@@ -89,6 +89,31 @@ describe('WebSocket tap and live map', () => {
     expect(endpoint.stats()).toMatchObject({ clients: 1, refused: 0 });
   });
 
+  it('serves live clients of one stream from one shared tap (one consumer, each record opened once), opened on first use and closed with its last client', async () => {
+    await start();
+    const opened: string[] = [];
+    const catalog = (endpoint as unknown as { options: { catalog: TapCatalog } }).options.catalog;
+    const open = catalog.open.bind(catalog);
+    catalog.open = (stream, o) => {
+      opened.push(stream);
+      return open(stream, o);
+    };
+    const token = `?token=${tapToken(vitalsKey, 'derived.vitals')}`;
+    const clients = [await connect('derived.vitals', token), await connect('derived.vitals', token), await connect('derived.vitals', token)];
+    expect(opened).toEqual(['derived.vitals']);
+    await produce(bus, 'derived.vitals', [sealed(vitals(1), vitalsKey), sealed(vitals(2), vitalsKey)]);
+    for (const c of clients) await until(() => c.frames.filter((f) => f.type === 'record').length === 2, 5000, 'both records at every client');
+    // One leaves: the others keep receiving; all leave: the tap is closed, and the next client opens a new one.
+    clients[0]?.socket.close();
+    await clients[0]?.closed;
+    await produce(bus, 'derived.vitals', [sealed(vitals(3), vitalsKey)]);
+    await until(() => (clients[2]?.frames.filter((f) => f.type === 'record').length ?? 0) === 3, 5000, 'the third record');
+    for (const c of clients.slice(1)) c.socket.close();
+    await until(() => endpoint.stats().clients === 0, 5000, 'clients gone');
+    await connect('derived.vitals', token);
+    expect(opened).toEqual(['derived.vitals', 'derived.vitals']);
+  });
+
   it('replays with from=beginning and takes the token as a Bearer header too', async () => {
     await start();
     await produce(bus, 'telemetry.position', [sealed(position('veh-001', 0), positionKey), sealed(position('veh-001', 1), positionKey)]);
