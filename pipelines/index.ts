@@ -23,6 +23,7 @@ export {
   REFERENCE_ROSTER,
   UNASSIGNED_UNIT,
   type UnitPictureValues,
+  type UnitPictureResult,
   type UnitPosition,
   type UnitPicturePipelineOptions,
 } from './unit-picture';

@@ -27,7 +27,9 @@ describe('ALL_PIPELINES', () => {
       for (const p of ALL_PIPELINES) {
         const worker = await startPipeline(p, { bus, keyring: new StreamKeyring([generateStreamKey('telemetry.k1')]), derivedKey: generateStreamKey(`derived.${p.name}.k1`), checkpointIntervalMs: 0 });
         try {
-          expect(worker.topics()).toEqual({ sources: [...p.sources], derived: `derived.${p.name}`, changelog: `vigil.changelog.${p.name}` });
+          // A pipeline with a second stage also reads and writes its repartition topic.
+          const repartition = p.repartition === undefined ? {} : { repartition: `vigil.repartition.${p.name}` };
+          expect(worker.topics()).toEqual({ sources: [...p.sources], derived: `derived.${p.name}`, changelog: `vigil.changelog.${p.name}`, ...repartition });
           expect(worker.stats().state).toBe('running');
         } finally {
           await worker.stop();

@@ -1,0 +1,132 @@
+import { filter, map } from 'rxjs';
+import { aggregate, combinedLabel, count, definePipeline, keyedWindow, tumbling, type DerivedOutput, type PipelineDefinition, type PipelineReading, type PowerReading, type RepartitionedReading, type VigilError } from '../../src';
+import { runPipeline } from '../pipelines/harness';
+import { T0, deviceId, makeTelemetry } from './helpers';
+
+const GROUPS = 3;
+const groupOf = (d: string): string => `group-${Number(d.slice(4)) % GROUPS}`;
+
+/**
+ * Counts power readings per group of devices and 10 s window in its second stage: the
+ * first stage re-keys every reading by group. Not idempotent on purpose: a re-keyed result
+ * that reached the second stage twice would be counted twice.
+ */
+function groupCount(options: { rekeyInSecondStage?: boolean } = {}): PipelineDefinition<'power'> {
+  return definePipeline({
+    name: 'group-count',
+    sources: ['telemetry.power'],
+    watermarks: { maxOutOfOrderness: 5_000 },
+    build: (events$) =>
+      events$.pipe(
+        filter((e) => e.kind === 'record'),
+        map((e): DerivedOutput => {
+          const r = e.value as PipelineReading<PowerReading>;
+          return { key: r.deviceId, windowStartMs: r.timeMs, windowEndMs: r.timeMs, values: { batteryPct: r.reading.batteryPct }, label: r.label, repartitionKey: groupOf(r.deviceId) };
+        }),
+      ),
+    repartition: {
+      maxOutOfOrderness: 5_000,
+      build: (events$, ctx) =>
+        events$.pipe(
+          ctx.state(
+            'counts',
+            keyedWindow({
+              key: (r: PipelineReading<RepartitionedReading>) => r.reading.repartitionKey,
+              window: tumbling(10_000),
+              allowedLateness: 60_000,
+              aggregate: aggregate({ n: count<PipelineReading<RepartitionedReading>>(), label: combinedLabel<PipelineReading<RepartitionedReading>>() }),
+            }),
+          ),
+          filter((w) => w.type !== 'early'),
+          map((w): DerivedOutput => ({ key: w.key, windowStartMs: w.window.start, windowEndMs: w.window.end, revision: w.revision, values: { n: w.value.n }, ...(w.value.label === undefined ? {} : { label: w.value.label }), ...(options.rekeyInSecondStage === true ? { repartitionKey: w.key } : {}) })),
+        ),
+    },
+  });
+}
+
+/** Readings per group and 10 s window, from the input itself. */
+function truth(records: ReturnType<typeof makeTelemetry>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of records) {
+    for (const reading of r.readings) {
+      const t = r.eventTimeMs + reading.offsetMs;
+      const start = Math.floor(t / 10_000) * 10_000;
+      const k = `${groupOf(r.deviceId)}|${start}|${start + 10_000}`;
+      out.set(k, (out.get(k) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+const DEVICES = 7;
+const partitionOf = (d: string): number => Number(d.slice(4)) % 4;
+
+describe('second stage over re-keyed results (repartition)', () => {
+  const records = makeTelemetry(DEVICES, 60);
+  // A last frame per device far ahead moves every first-stage watermark, then the second stage's, past the windows.
+  const closing = Array.from({ length: DEVICES }, (_, d) => ({ ...(records[d] as (typeof records)[number]), seq: 1000n, eventTimeMs: T0 + 200_000 }));
+  const input = [...records, ...closing];
+  const expected = [...truth(records)].filter(([k]) => Number(k.split('|')[2]) <= T0 + 60_000);
+  const closed = (results: Awaited<ReturnType<typeof runPipeline>>): Array<[string, unknown]> => results.filter((r) => r.windowEndMs <= T0 + 60_000).map((r) => [r.kafkaKey, r.values.n]);
+
+  it('brings every result of one key to one chain, whichever source partition made it', async () => {
+    const results = await runPipeline(groupCount(), input, { partitions: 4, partitionOf });
+    expect(closed(results).sort()).toEqual(expected.sort());
+    // Devices of each group sit in several source partitions.
+    expect(new Set([0, 3, 6].map((i) => partitionOf(deviceId(i)))).size).toBe(3);
+  });
+
+  it('counts a re-keyed result once when a crashed first stage sends it again', async () => {
+    const n = input.length;
+    const results = await runPipeline(groupCount(), input, { partitions: 4, partitionOf, crash: { checkpointAt: Math.floor(n / 4), crashAt: Math.floor((3 * n) / 4) } });
+    expect(closed(results).sort()).toEqual(expected.sort());
+  });
+
+  it('refuses a repartitionKey outside the first stage of a pipeline with a second stage', async () => {
+    const refused: VigilError[] = [];
+    const { MemoryBus, startPipeline, generateStreamKey, StreamKeyring, RecordCodec, RECORD_KEY_ID_HEADER } = await import('../../src');
+    const bus = new MemoryBus();
+    try {
+      await bus.admin().ensureTopics([{ topic: 'telemetry.power', partitions: 1 }]);
+      const telemetry = generateStreamKey('telemetry.k1');
+      const oneStage = definePipeline({
+        name: 'one-stage',
+        sources: ['telemetry.power'],
+        build: (events$) => events$.pipe(filter((e) => e.kind === 'record'), map((e): DerivedOutput => ({ key: e.value.deviceId, windowStartMs: e.time, windowEndMs: e.time, values: {}, repartitionKey: 'x' }))),
+      });
+      const workers = await Promise.all(
+        [oneStage, groupCount({ rekeyInSecondStage: true })].map((d) => startPipeline(d, { bus, keyring: new StreamKeyring([telemetry]), derivedKey: generateStreamKey(`derived.${d.name}.k1`), checkpointIntervalMs: 0, onRefused: (_o, e) => refused.push(e) })),
+      );
+      try {
+        const producer = bus.producer();
+        const codec = new RecordCodec();
+        for (const r of input) {
+          const sealed = codec.seal(r, telemetry);
+          await producer.send('telemetry.power', [{ key: r.deviceId, partition: 0, value: Buffer.from(sealed.value), headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId } }]);
+        }
+        await producer.close();
+        const deadline = Date.now() + 20_000;
+        while ((workers[0]?.stats().refused ?? 0) < input.length * 2 || (workers[1]?.stats().refused ?? 0) === 0) {
+          if (Date.now() > deadline) throw new Error(`refusals: ${workers.map((w) => w.stats().refused).join(', ')}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } finally {
+        await Promise.all(workers.map((w) => w.stop({ checkpoint: false })));
+      }
+      expect(workers[0]?.stats().outputs).toBe(0);
+      expect(workers[1]?.stats().outputs).toBe(0);
+      expect(refused.every((e) => e.code === 'VIGIL_E_PIPELINE_OUTPUT' && /repartitionKey/.test(e.message))).toBe(true);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('checks the second stage at definition', () => {
+    expect(() => definePipeline({ name: 'x', sources: ['telemetry.power'], build: (e) => e.pipe(map(() => ({ key: 'k', windowStartMs: 0, windowEndMs: 0, values: {} }))), repartition: { build: 'no' as never } })).toThrow(
+      expect.objectContaining({ code: 'VIGIL_E_PIPELINE_OPTIONS', message: expect.stringContaining('repartition.build') }),
+    );
+    expect(() => definePipeline({ name: 'x', sources: ['telemetry.power'], build: (e) => e.pipe(map(() => ({ key: 'k', windowStartMs: 0, windowEndMs: 0, values: {} }))), repartition: { maxOutOfOrderness: -1, build: (e) => e.pipe(map(() => ({ key: 'k', windowStartMs: 0, windowEndMs: 0, values: {} }))) } })).toThrow(
+      expect.objectContaining({ code: 'VIGIL_E_PIPELINE_OPTIONS', message: expect.stringContaining('repartition.maxOutOfOrderness') }),
+    );
+  });
+});
