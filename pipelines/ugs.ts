@@ -228,11 +228,13 @@ function trackDetections(): Aggregate<Rekeyed, Array<[number, number]>, Array<[n
  *   window's records; provenance = its frames; late data publishes revisions (6 h).
  * - **Per zone**, key `zone:<zoneId>`, the same windows: `zone`, `zoneName`, `zoneClass`,
  *   `detections`, the four class counts. Revisions as above.
- * - **Intrusion**, key `zone:<zoneId>/intrusion/<raised|cleared>`, a point event: raised on
- *   the detection that makes 5 alerting detections (person or vehicle, confidence ≥ 0.5)
- *   in the zone within 60 s; cleared only once the count within the last 60 s has fallen to
- *   1 — the zone has been nearly quiet for a whole minute — so a target lingering at the
- *   level does not flap it. Values: `zone`, `zoneName`, `state`, `alarm`, `count`, `sinceMs`.
+ * - **Intrusion**, key `zone:<zoneId>/intrusion/<raised|cleared>`, a point event: raised at
+ *   the second (event time, to the second) in which the zone reaches 5 alerting detections
+ *   (person or vehicle, confidence ≥ 0.5) within 60 s; cleared only once the count within
+ *   the last 60 s has fallen to 1 — the zone has been nearly quiet for a whole minute — so
+ *   a target lingering between the levels does not flap it. Values: `zone`, `zoneName`,
+ *   `state`, `alarm`, `count`, `sinceMs`. Judged in event-time order once the second
+ *   stage's watermark has passed each second, so they do not depend on partitioning.
  * - **Track**, key `route:<routeId>/track/<forward|reverse>`, a point window at the
  *   track's first detection: alerting detections at at least 3 consecutive sensors of a
  *   route (in route order or reverse) at strictly increasing event times, each step within
@@ -248,8 +250,8 @@ function trackDetections(): Aggregate<Rekeyed, Array<[number, number]>, Array<[n
  *   A window's detections are bounded (the earliest 256); late detections within 30 min
  *   revise it.
  *
- * Intrusions are judged in arrival order (as the other detectors) and never revised; their
- * label is the second-stage partition's running label.
+ * Intrusions are never revised (a detection later than the second stage's watermark is
+ * left out of them); their label is the second-stage partition's running label.
  */
 export function ugsPipeline(options: UgsPipelineOptions = {}): PipelineDefinition<'ugs'> {
   const layout = options.layout ?? REFERENCE_UGS_LAYOUT;

@@ -1,4 +1,7 @@
-import { filter, map } from 'rxjs';
+import { filter, map, Subject } from 'rxjs';
+import { makeLabel } from '../../src/codec';
+import { OriginWatermarks } from '../../src/runtime/origin-watermarks';
+import type { SourceRecord } from '../../src/runtime/source-record';
 import { aggregate, combinedLabel, count, definePipeline, keyedWindow, tumbling, type DerivedOutput, type PipelineDefinition, type PipelineReading, type PowerReading, type RepartitionedReading, type VigilError } from '../../src';
 import { runPipeline } from '../pipelines/harness';
 import { T0, deviceId, makeTelemetry } from './helpers';
@@ -128,5 +131,35 @@ describe('second stage over re-keyed results (repartition)', () => {
     expect(() => definePipeline({ name: 'x', sources: ['telemetry.power'], build: (e) => e.pipe(map(() => ({ key: 'k', windowStartMs: 0, windowEndMs: 0, values: {} }))), repartition: { maxOutOfOrderness: -1, build: (e) => e.pipe(map(() => ({ key: 'k', windowStartMs: 0, windowEndMs: 0, values: {} }))) } })).toThrow(
       expect.objectContaining({ code: 'VIGIL_E_PIPELINE_OPTIONS', message: expect.stringContaining('repartition.maxOutOfOrderness') }),
     );
+  });
+});
+
+describe('OriginWatermarks (second-stage event time)', () => {
+  /** Feeds marks and returns the watermarks they produced. */
+  function run(o: OriginWatermarks, marks: ReadonlyArray<readonly [string, number]>): number[] {
+    const out: number[] = [];
+    const input = new Subject<SourceRecord>();
+    const sub = input.pipe(o.operator()).subscribe((e) => {
+      if (e.kind === 'watermark') out.push(e.time);
+    });
+    for (const [origin, mark] of marks) input.next({ type: 'repartitioned', kind: 'repartitioned', deviceId: origin, seq: -1n, eventTimeMs: mark, gatewayId: origin, label: makeLabel('SECRET'), readings: [], mark });
+    sub.unsubscribe();
+    return out;
+  }
+
+  it('follows the slowest first-stage chain, minus the lag, and waits for chains not heard from yet', () => {
+    const o = new OriginWatermarks(1_000, 300_000, ['a', 'b']);
+    expect(run(o, [['a', 50_000], ['a', 90_000], ['b', 40_000], ['b', 70_000], ['a', 95_000], ['b', 100_000]])).toEqual([39_000, 69_000, 94_000]);
+  });
+
+  it('stops waiting for a chain that fell silent once the others are idleAfter ahead, and restores where it was', () => {
+    const o = new OriginWatermarks(0, 60_000, ['a', 'b', 'empty']);
+    // 'empty' never reports: it holds the watermark until the newest mark is 60 s past the first.
+    expect(run(o, [['a', 10_000], ['b', 10_000], ['a', 60_000], ['b', 65_000], ['a', 80_000]])).toEqual([65_000]);
+    const copy = new OriginWatermarks(0, 60_000, ['a', 'b', 'empty']);
+    copy.restore(JSON.parse(JSON.stringify(o.snapshot())));
+    // 'b' falls silent at 65 s: once 'a' is 60 s past it, 'a' alone moves the watermark.
+    expect(run(copy, [['a', 100_000], ['a', 130_000]])).toEqual([130_000]);
+    expect(copy.watermark()).toBe(130_000);
   });
 });
