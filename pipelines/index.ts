@@ -6,6 +6,7 @@
 import type { PipelineDefinition, SourceKind } from '../src';
 import { geofenceZones } from './geofence';
 import { sensorHealth } from './sensor-health';
+import { ugs } from './ugs';
 import { unitPicture } from './unit-picture';
 import { vehicleAnomaly } from './vehicle-anomaly';
 import { vitals } from './vitals';
@@ -15,6 +16,7 @@ export { vitals, vitalsPipeline, DEFAULT_VITALS_CONDITIONS, type VitalsCondition
 export { geofenceZones, geofencePipeline, parseZones, REFERENCE_ZONES, ZONE_CLASSES, type Zone, type ZoneClass, type GeofencePipelineOptions } from './geofence';
 export { sensorHealth, sensorHealthPipeline, type SensorHealthPipelineOptions } from './sensor-health';
 export { vehicleAnomaly, vehicleAnomalyPipeline, type AnomalySignal, type VehicleAnomalyPipelineOptions } from './vehicle-anomaly';
+export { ugs, ugsPipeline, parseUgsLayout, REFERENCE_UGS_LAYOUT, type UgsLayout, type UgsPipelineOptions } from './ugs';
 export {
   unitPicture,
   unitPicturePipeline,
@@ -23,6 +25,7 @@ export {
   REFERENCE_ROSTER,
   UNASSIGNED_UNIT,
   type UnitPictureValues,
+  type UnitPictureResult,
   type UnitPosition,
   type UnitPicturePipelineOptions,
 } from './unit-picture';
@@ -37,7 +40,7 @@ function anyKind<K extends SourceKind>(definition: PipelineDefinition<K>): Pipel
 }
 
 /** Every pipeline, with default settings and reference data, in a fixed order: what a deployment starts. */
-export const ALL_PIPELINES: readonly PipelineDefinition[] = Object.freeze([anyKind(vitals), anyKind(geofenceZones), anyKind(sensorHealth), anyKind(vehicleAnomaly), anyKind(unitPicture)]);
+export const ALL_PIPELINES: readonly PipelineDefinition[] = Object.freeze([anyKind(vitals), anyKind(geofenceZones), anyKind(sensorHealth), anyKind(vehicleAnomaly), anyKind(unitPicture), anyKind(ugs)]);
 
-/** The pipelines of `ALL_PIPELINES` by pipeline name (`vitals`, `geofence`, `sensor-health`, `vehicle-anomaly`, `unit-picture`). */
+/** The pipelines of `ALL_PIPELINES` by pipeline name (`vitals`, `geofence`, `sensor-health`, `vehicle-anomaly`, `unit-picture`, `ugs`). */
 export const PIPELINES_BY_NAME: ReadonlyMap<string, PipelineDefinition> = new Map(ALL_PIPELINES.map((p) => [p.name, p]));

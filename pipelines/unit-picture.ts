@@ -7,14 +7,18 @@ import {
   frameRanges,
   hopping,
   keyedWindow,
+  tumbling,
   VigilError,
   type Aggregate,
   type DerivedOutput,
+  type DerivedValue,
+  type FrameRange,
   type JsonValue,
   type PipelineDefinition,
   type PipelineReading,
   type PositionReading,
   type ReferenceTable,
+  type RepartitionedReading,
 } from '../src';
 import rosterFile from './reference/roster.json';
 import { DEFAULT_CEILING, DEFAULT_LATENESS_MS, type CommonPipelineOptions, DEFAULT_MAX_OUT_OF_ORDERNESS_MS } from './shared';
@@ -180,43 +184,111 @@ export interface UnitPicturePipelineOptions extends CommonPipelineOptions {
   readonly roster?: ReferenceTable<string> | ReadonlyMap<string, string>;
   /** Window size, ms. Default 60,000. */
   readonly windowMs?: number;
-  /** Window slide, ms: a new picture every slide. Default 15,000. */
+  /** Window slide, ms: a new picture every slide. `windowMs` must be a multiple of it. Default 15,000. */
   readonly slideMs?: number;
 }
 
 type Fix = PipelineReading<PositionReading>;
+type Partial = PipelineReading<RepartitionedReading>;
+
+/** The values of one published `unit-picture` result (a type alias, so it is a `DerivedOutput['values']`). */
+export type UnitPictureResult = Omit<UnitPosition, 'm2LatDeg2' | 'm2LonDeg2'> & {
+  readonly unit: string;
+  /** Position readings in the window. */
+  readonly fixes: number;
+  /** Source partitions whose members the picture merges. */
+  readonly partitions: number;
+};
+
+/** The latest partial of each first-stage chain (by origin), for one unit and window. */
+type Partials = Map<string, { revision: number; values: Omit<UnitPictureValues, 'partition'>; provenance: FrameRange[] }>;
+
+/** Most provenance entries a derived record may carry (the record codec's limit). */
+const MAX_PROVENANCE = 4096;
+
+const num = (v: DerivedValue | undefined): number => (typeof v === 'number' ? v : NaN);
+
+/** A partial's values as the first stage published them (a non-finite mean travels as null). */
+function partialValues(v: Readonly<Record<string, DerivedValue>>): Omit<UnitPictureValues, 'partition'> {
+  return { unit: String(v.unit), members: num(v.members), fixes: num(v.fixes), meanLatDeg: num(v.meanLatDeg), meanLonDeg: num(v.meanLonDeg), m2LatDeg2: num(v.m2LatDeg2), m2LonDeg2: num(v.m2LonDeg2), spreadM: num(v.spreadM) };
+}
+
+/**
+ * The merge of one unit and window: keeps each first-stage chain's newest partial (a
+ * revision replaces its chain's earlier one; the runtime already dropped repeated copies)
+ * and merges them in chain order, so the result does not depend on their arrival order.
+ */
+function mergedPartials(): Aggregate<Partial, Partials, { picture: UnitPictureResult; provenance: FrameRange[] }> {
+  const put = (acc: Partials, origin: string, p: { revision: number; values: Omit<UnitPictureValues, 'partition'>; provenance: FrameRange[] }): void => {
+    const before = acc.get(origin);
+    if (before === undefined || before.revision <= p.revision) acc.set(origin, p);
+  };
+  return {
+    create: () => new Map(),
+    add: (acc, r) => {
+      put(acc, r.deviceId, { revision: r.reading.revision, values: partialValues(r.reading.values), provenance: [...r.reading.provenance] });
+      return acc;
+    },
+    merge: (into, other) => {
+      for (const [origin, p] of other) put(into, origin, p);
+      return into;
+    },
+    result: (acc) => {
+      const parts = [...acc.keys()].sort().map((o) => acc.get(o) as NonNullable<ReturnType<Partials['get']>>);
+      const { m2LatDeg2: _lat, m2LonDeg2: _lon, ...picture } = mergeUnitPictures(parts.map((p) => p.values));
+      return { picture, provenance: parts.flatMap((p) => p.provenance).slice(0, MAX_PROVENANCE) };
+    },
+    save: (acc): JsonValue =>
+      Object.fromEntries([...acc].map(([o, p]) => [o, [p.revision, p.values as unknown as JsonValue, p.provenance.map((f) => [f.deviceId, String(f.firstSeq), String(f.lastSeq)])]])),
+    load: (json) =>
+      new Map(
+        Object.entries(json as Record<string, [number, Omit<UnitPictureValues, 'partition'>, [string, string, string][]]>).map(([o, [revision, values, prov]]) => [
+          o,
+          { revision, values, provenance: prov.map(([deviceId, first, last]) => ({ deviceId, firstSeq: BigInt(first), lastSeq: BigInt(last) })) },
+        ]),
+      ),
+  };
+}
 
 /**
  * `unit-picture` — the common operating picture per unit, from `telemetry.position`:
  * hopping windows (60 s, a new one every 15 s) of where a unit's members were, how far
- * apart, and how many reported.
+ * apart, and how many reported. One record per unit and window.
  *
- * **Partial per partition, on purpose.** The runtime runs one operator chain per source
- * partition, and telemetry is partitioned by device, so a unit's members may be spread over
- * several partitions and no single chain sees them all (docs/runtime.md: re-keying by unit
- * is not built). Each chain therefore publishes the picture of the members *it* holds, key
- * `<unit>/p<partition>`, and says so with a `partition` value. A reader gets the unit's
- * picture by merging the results of one unit and window across partitions with
- * `mergeUnitPictures` (exact: member counts add, means and squared deviations combine by
- * the parallel-variance formula). With a single source partition — the one-laptop
- * deployment — there is one partial per unit and it *is* the unit's picture. Partials of
- * one window arrive independently, each when its own partition's watermark passes the
- * window's end; a partition holding no reporting member of the unit publishes none.
+ * **Two stages.** The runtime runs one operator chain per source partition, and telemetry
+ * is partitioned by device, so a unit's members may be spread over several partitions and
+ * no single chain sees them all. The first stage computes, per source partition, the
+ * partial picture of the members it holds (store `picture`), and sends each partial
+ * re-keyed by unit to the pipeline's second stage (`vigil.repartition.unit-picture`, see
+ * docs/runtime.md), where every partial of one unit meets in one chain. The second stage
+ * (store `merge`) keeps each source partition's newest partial per unit and window and
+ * merges them exactly with `mergeUnitPictures` (member counts add, means and squared
+ * deviations combine by the parallel-variance formula), so the picture equals one computed
+ * over all members at once, up to floating-point rounding, however the devices are
+ * partitioned. Partials arrive when their own partition's watermark passes the window's
+ * end; the merge publishes a window once every source partition's watermark has passed
+ * its end (each first-stage chain reports its watermark to the second stage), so a
+ * lagging partition delays the picture instead of leaving it out. A partition whose
+ * watermark trails the others by more than 5 min (its devices fell silent) stops holding
+ * pictures back; a partial it sends after that publishes a revision.
  *
- * Values, per unit, partition and window `[start, start + 60 s)`: `unit`, `partition`,
- * `members` (devices with at least one fix), `fixes` (position readings), `meanLatDeg`,
- * `meanLonDeg` (mean of each member's mean fix: a chatty member does not pull the centre
- * towards itself), `spreadM` (root-mean-square distance of members from that centre,
- * metres), and `m2LatDeg2`/`m2LonDeg2` (sums of squared member deviations, degrees², for
- * merging). Devices the roster does not list appear under the unit `unassigned`. Label =
- * combination of the window's records; provenance = its frames. Data up to 6 h late
- * publishes `revision` 1, 2, … under the same key, replacing the earlier value.
+ * What an analyst of `derived.unit-picture` sees, key `<unit>`, window `[start, start +
+ * 60 s)`: `unit`, `members` (devices with at least one fix), `fixes` (position readings),
+ * `meanLatDeg`, `meanLonDeg` (mean of each member's mean fix: a chatty member does not pull
+ * the centre towards itself), `spreadM` (root-mean-square distance of members from that
+ * centre, metres) and `partitions` (source partitions that held reporting members). Devices
+ * the roster does not list appear under the unit `unassigned`. Label = combination of the
+ * window's records; provenance = its frames. Data up to 6 h late publishes `revision` 1,
+ * 2, … under the same key, replacing the earlier value.
  */
 export function unitPicturePipeline(options: UnitPicturePipelineOptions = {}): PipelineDefinition<'position'> {
   const roster = options.roster ?? REFERENCE_ROSTER;
   const unitOf = (deviceId: string): string => roster.get(deviceId) ?? UNASSIGNED_UNIT;
   const windowMs = options.windowMs ?? 60_000;
   const slideMs = options.slideMs ?? 15_000;
+  if (!Number.isInteger(windowMs / slideMs) || windowMs <= 0 || slideMs <= 0) {
+    throw new VigilError('VIGIL_E_PIPELINE_OPTIONS', `pipeline "unit-picture": windowMs (${windowMs}) must be a positive multiple of slideMs (${slideMs})`, { details: { pipeline: 'unit-picture', option: 'windowMs' } });
+  }
   return definePipeline({
     name: 'unit-picture',
     sources: ['telemetry.position'],
@@ -244,9 +316,41 @@ export function unitPicturePipeline(options: UnitPicturePipelineOptions = {}): P
             values,
             ...(w.value.label === undefined ? {} : { label: w.value.label }),
             provenance: w.value.frames,
+            repartitionKey: w.key,
           };
         }),
       ),
+    repartition: {
+      // A partial's event time is its window's start, and a first-stage chain sends it once its
+      // watermark passes the window's end: the partials still to come start after that
+      // watermark minus the window plus one slide. Windows start every slide, so one tumbling
+      // window of `slideMs` holds exactly the partials of one picture window.
+      maxOutOfOrderness: windowMs - slideMs,
+      build: (partials$, ctx) =>
+        partials$.pipe(
+          ctx.state(
+            'merge',
+            keyedWindow({
+              key: (r: Partial) => r.reading.repartitionKey,
+              window: tumbling(slideMs),
+              allowedLateness: DEFAULT_LATENESS_MS,
+              aggregate: aggregate({ merged: mergedPartials(), label: combinedLabel<Partial>() }),
+            }),
+          ),
+          filter((w) => w.type !== 'early'),
+          map(
+            (w): DerivedOutput => ({
+              key: w.key,
+              windowStartMs: w.window.start,
+              windowEndMs: w.window.start + windowMs,
+              revision: w.revision,
+              values: w.value.merged.picture,
+              ...(w.value.label === undefined ? {} : { label: w.value.label }),
+              provenance: w.value.merged.provenance,
+            }),
+          ),
+        ),
+    },
   });
 }
 

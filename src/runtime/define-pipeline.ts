@@ -1,10 +1,37 @@
 import type { Observable } from 'rxjs';
 import { validateLabel, READING_KINDS, type ClassificationLabel } from '../codec';
 import { VigilError } from '../errors';
-import type { DerivedOutput, PipelineContext, PipelineEvents, SourceKind, TelemetryTopic } from './types';
+import type { DerivedOutput, PipelineContext, PipelineEvents, RepartitionedEvents, SourceKind, TelemetryTopic } from './types';
 
 /** Every source kind a pipeline may name: the reading kinds and `rejected`. */
 export const SOURCE_KINDS: readonly SourceKind[] = Object.freeze([...READING_KINDS, 'rejected']);
+
+/**
+ * A pipeline's second stage: reads `vigil.repartition.<name>`, where the first stage's
+ * results with a `repartitionKey` land, one operator chain per partition of it, so every
+ * result of one key (a unit, a zone) meets in one chain whichever source partition made
+ * it. The topic has as many partitions as the sources and is co-partitioned with the
+ * changelog like a source, so second-stage state is checkpointed, restored and moved in
+ * rebalances as the first stage's is.
+ */
+export interface RepartitionSpec {
+  /**
+   * How far behind the first stage's watermark the second stage's runs, ms. Each
+   * first-stage chain reports its watermark after the results it sent; a second-stage
+   * chain's watermark is the least of them minus this: as much as the first stage's
+   * results trail its watermark (0 for results of records, at the time of the record; a
+   * window's length minus its slide for window results at their start). Default 0.
+   */
+  readonly maxOutOfOrderness?: number;
+  /**
+   * A first-stage chain whose watermark trails the newest by more than this (ms of event
+   * time) stops holding the second stage back: a source partition whose devices fell
+   * silent must not stop every result. What it sends later is late. Default 300,000.
+   */
+  readonly idleAfterMs?: number;
+  /** Builds the operator chain of one partition of `vigil.repartition.<name>`; its results go to `derived.<name>` (a `repartitionKey` there is refused). */
+  readonly build: (events$: RepartitionedEvents, ctx: PipelineContext) => Observable<DerivedOutput>;
+}
 
 /** What `definePipeline` takes. */
 export interface PipelineSpec<K extends SourceKind = SourceKind> {
@@ -41,6 +68,8 @@ export interface PipelineSpec<K extends SourceKind = SourceKind> {
   readonly dedupeWindow?: number;
   /** Builds the operator chain of one source partition; see `PipelineContext`. */
   readonly build: (events$: PipelineEvents<K>, ctx: PipelineContext) => Observable<DerivedOutput>;
+  /** A second stage over re-keyed first-stage results (`DerivedOutput.repartitionKey`). Default none. */
+  readonly repartition?: RepartitionSpec;
 }
 
 /** A validated, frozen pipeline definition: pass it to `startPipeline`. */
@@ -49,6 +78,7 @@ export interface PipelineDefinition<K extends SourceKind = SourceKind> extends P
   readonly dedupeWindow: number;
   /** The reading kinds of `sources`, in order. */
   readonly kinds: readonly K[];
+  readonly repartition?: RepartitionSpec & { readonly maxOutOfOrderness: number; readonly idleAfterMs: number };
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -110,6 +140,16 @@ export function definePipeline<K extends SourceKind>(spec: PipelineSpec<K>): Pip
   const dedupeWindow = spec.dedupeWindow ?? 1024;
   if (!Number.isInteger(dedupeWindow) || dedupeWindow < 32 || dedupeWindow % 32 !== 0) fail(name, 'dedupeWindow', dedupeWindow, 'expected a multiple of 32, at least 32');
   if (typeof spec.build !== 'function') fail(name, 'build', spec.build, 'expected a function (events$, ctx) => Observable<DerivedOutput>');
+  let repartition: PipelineDefinition['repartition'];
+  if (spec.repartition !== undefined) {
+    const r = spec.repartition as Partial<RepartitionSpec> | null;
+    if (typeof r !== 'object' || r === null || typeof r.build !== 'function') fail(name, 'repartition.build', r?.build, 'expected a function (events$, ctx) => Observable<DerivedOutput>');
+    const rooo = r.maxOutOfOrderness ?? 0;
+    if (typeof rooo !== 'number' || !Number.isFinite(rooo) || rooo < 0) fail(name, 'repartition.maxOutOfOrderness', rooo, 'expected a finite number of ms >= 0');
+    const idle = r.idleAfterMs ?? 300_000;
+    if (typeof idle !== 'number' || !Number.isFinite(idle) || idle < 0) fail(name, 'repartition.idleAfterMs', idle, 'expected a finite number of ms >= 0');
+    repartition = Object.freeze({ maxOutOfOrderness: rooo, idleAfterMs: idle, build: r.build });
+  }
   return Object.freeze({
     name,
     sources: Object.freeze([...spec.sources]),
@@ -119,5 +159,6 @@ export function definePipeline<K extends SourceKind>(spec: PipelineSpec<K>): Pip
     dedupeWindow,
     kinds: Object.freeze(kinds),
     build: spec.build,
+    ...(repartition === undefined ? {} : { repartition }),
   });
 }

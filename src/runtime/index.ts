@@ -4,9 +4,9 @@
  * publish results to `derived.<pipeline>`, checkpoint state with offsets to
  * `vigil.changelog.<pipeline>`. See docs/runtime.md.
  */
-export type { TelemetryTopic, SourceKind, SourceReading, RejectedFrameReading, PipelineReading, DerivedOutput, PipelineContext, PipelineEvents } from './types';
+export type { TelemetryTopic, SourceKind, SourceReading, RejectedFrameReading, RepartitionedReading, RepartitionedEvents, PipelineReading, DerivedOutput, PipelineContext, PipelineEvents } from './types';
 export { UNATTRIBUTED } from './types';
-export { definePipeline, SOURCE_KINDS, type PipelineSpec, type PipelineDefinition } from './define-pipeline';
+export { definePipeline, SOURCE_KINDS, type PipelineSpec, type PipelineDefinition, type RepartitionSpec } from './define-pipeline';
 export { startPipeline, PipelineWorker, type PipelineWorkerStats, type StopOptions } from './pipeline-worker';
 export type { PipelineWorkerOptions } from './worker-options';
 export { combinedLabel } from './label-aggregate';

@@ -1,12 +1,13 @@
 import { Observable, Subject, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { combineLabels, validateLabel, type ClassificationLabel } from '../codec';
 import { VigilError } from '../errors';
-import { dedupe, isKeyedStateful, withWatermarks, type DedupeOperator, type JsonValue, type KeyedState, type KeyedStateful, type StatefulOperator, type WithWatermarksOperator, type WithWatermarksSnapshot } from '../stream';
+import { dedupe, isKeyedStateful, withWatermarks, type DedupeOperator, type JsonValue, type KeyedState, type KeyedStateful, type StatefulOperator, type StreamEvent, type WithWatermarksOperator, type WithWatermarksSnapshot } from '../stream';
 import type { PartitionState, PreparedCommit } from '../state';
 import type { PipelineDefinition } from './define-pipeline';
 import { sameLabel } from './label-aggregate';
+import { OriginWatermarks } from './origin-watermarks';
 import type { SourceRecord } from './source-record';
-import type { DerivedOutput, PipelineContext, PipelineEvents, PipelineReading, SourceReading } from './types';
+import type { DerivedOutput, PipelineContext, PipelineEvents, PipelineReading, RepartitionedEvents, RepartitionedReading, SourceReading } from './types';
 
 type AnyStateful = StatefulOperator<never, unknown, JsonValue>;
 
@@ -28,6 +29,8 @@ interface PartitionMeta {
   readonly label: JsonValue;
   /** Operator-wide state per registered store name (null for whole-snapshot operators). */
   readonly ops: { readonly [name: string]: JsonValue };
+  /** Re-keyed results this chain has sent to the second stage (absent: none). */
+  readonly rekeyed?: number;
 }
 
 type Registered =
@@ -56,7 +59,8 @@ export class PartitionTask {
   restored = false;
   private readonly input = new Subject<SourceRecord>();
   private readonly dedupe: DedupeOperator<SourceRecord>;
-  private readonly watermarks: WithWatermarksOperator<PipelineReading>;
+  /** Event time: from the records (a source chain) or from the first stage's marks (a second-stage chain). */
+  private readonly clock: { readonly operator: OperatorFunction<SourceRecord, StreamEvent<AnyReading>>; snapshot(): JsonValue; restore(state: JsonValue): void; watermark(): number };
   private readonly registered: Registered[] = [];
   private readonly output$: Observable<DerivedOutput>;
   private outputs: DerivedOutput[] = [];
@@ -64,6 +68,14 @@ export class PartitionTask {
   private failure: { error: unknown } | undefined;
   /** Combination of every input label so far: the fallback label of results. */
   label: ClassificationLabel | null = null;
+  /**
+   * Re-keyed results sent to the second stage so far: each is numbered with it, and it is
+   * checkpointed with the offset, so a re-run from a checkpoint numbers its results as the
+   * first run did and the second stage's dedupe drops the copies.
+   */
+  rekeyed = 0;
+  /** The watermark this (first-stage) chain last reported to the second stage; not checkpointed: a restarted chain reports again. */
+  markSent = -Infinity;
 
   constructor(
     private readonly definition: PipelineDefinition,
@@ -72,18 +84,31 @@ export class PartitionTask {
     scheduler: SchedulerLike,
     readonly state: PartitionState,
     onDuplicate: (record: SourceRecord, reason: 'duplicate' | 'too-old') => void,
+    /** A chain of the pipeline's second stage (a partition of `vigil.repartition.<name>`). */
+    readonly secondStage = false,
+    /** For a second-stage chain: every first-stage chain (`<topic>:<partition>` of each source) that reports to it. */
+    origins: readonly string[] = [],
   ) {
+    const second = secondStage ? definition.repartition : undefined;
+    if (secondStage && second === undefined) throw new VigilError('VIGIL_E_INTERNAL', `pipeline "${definition.name}" has no second stage`);
     this.dedupe = dedupe<SourceRecord>({
       device: (r) => r.deviceId,
       // Sequence numbers beyond 2^53 cannot be tracked exactly; dedupe passes them as
       // unsequenced, and rejections too (a replayed frame repeats its number on purpose).
-      sequence: (r) => (r.type !== 'rejected' && r.seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(r.seq) : -1),
+      // A re-keyed result's number is its first-stage chain's count (see `rekeyed`).
+      sequence: (r) => (r.type !== 'rejected' && r.seq >= 0n && r.seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(r.seq) : -1),
       window: definition.dedupeWindow,
       onDrop: onDuplicate,
     });
     this.dedupe.bindState(state.provider(DEDUPE));
     // One watermark per chain: the chain's only input is one source partition.
-    this.watermarks = withWatermarks<PipelineReading>({ eventTime: (r) => r.timeMs, maxOutOfOrderness: definition.maxOutOfOrderness });
+    if (second === undefined) {
+      const w: WithWatermarksOperator<AnyReading> = withWatermarks<AnyReading>({ eventTime: (r) => r.timeMs, maxOutOfOrderness: definition.maxOutOfOrderness });
+      this.clock = { operator: (s) => s.pipe(flattenReadings(), w), snapshot: () => w.snapshot(), restore: (j) => w.restore(j as WithWatermarksSnapshot), watermark: () => w.stats().watermark };
+    } else {
+      const o = new OriginWatermarks(second.maxOutOfOrderness, second.idleAfterMs, origins);
+      this.clock = { operator: o.operator(), snapshot: () => o.snapshot(), restore: (j) => o.restore(j), watermark: () => o.watermark() };
+    }
     const names = new Set<string>();
     const optionsError = (message: string): VigilError => new VigilError('VIGIL_E_PIPELINE_OPTIONS', `pipeline "${definition.name}": ${message}`, { details: { pipeline: definition.name } });
     const ctx: PipelineContext = {
@@ -110,8 +135,8 @@ export class PartitionTask {
         throw optionsError('ctx.stateful(op) was replaced by ctx.state(name, op): state is matched to checkpoints by name, not by position');
       },
     };
-    const events$ = this.input.pipe(this.dedupe, flattenReadings(), this.watermarks) as PipelineEvents;
-    const out = definition.build(events$, ctx);
+    const events$ = this.input.pipe(this.dedupe, this.clock.operator);
+    const out = second === undefined ? definition.build(events$ as PipelineEvents, ctx) : second.build(events$ as RepartitionedEvents, ctx);
     if (!(out instanceof Observable)) {
       throw optionsError('build() must return an Observable of derived outputs');
     }
@@ -144,7 +169,7 @@ export class PartitionTask {
     let current = DEDUPE;
     try {
       this.dedupe.restoreMeta(m.ops[DEDUPE] ?? null);
-      this.watermarks.restore(m.watermarks as WithWatermarksSnapshot);
+      this.clock.restore(m.watermarks as JsonValue);
       for (const r of this.registered) {
         current = r.name;
         // A store added since the commit starts empty.
@@ -156,6 +181,8 @@ export class PartitionTask {
       }
       const l = m.label as [string, string[]] | null;
       this.label = l === null ? null : validateLabel({ level: l[0], releasability: l[1] });
+      if (m.rekeyed !== undefined && (!Number.isSafeInteger(m.rekeyed) || m.rekeyed < 0)) throw new Error(`re-keyed count ${String(m.rekeyed)} is not a count`);
+      this.rekeyed = m.rekeyed ?? 0;
     } catch (err) {
       throw fail(`store "${current}" cannot be restored: ${(err as Error).message}`, err);
     }
@@ -202,16 +229,17 @@ export class PartitionTask {
       topic: this.topic,
       partition: this.partition,
       offset: this.position,
-      watermarks: this.watermarks.snapshot(),
+      watermarks: this.clock.snapshot(),
       label: this.label === null ? null : [this.label.level, [...this.label.releasability]],
       ops,
+      ...(this.rekeyed === 0 ? {} : { rekeyed: this.rekeyed }),
     };
     return this.state.prepare(meta as unknown as JsonValue);
   }
 
   /** The partition's event-time watermark, ms; null before the first. */
   watermark(): number | null {
-    const w = this.watermarks.stats().watermark;
+    const w = this.clock.watermark();
     return Number.isFinite(w) ? w : null;
   }
 
@@ -231,15 +259,17 @@ export class PartitionTask {
   }
 }
 
+type AnyReading = PipelineReading<SourceReading | RepartitionedReading>;
+
 /** One element per reading, with the reading's own event time. */
-function flattenReadings(): OperatorFunction<SourceRecord, PipelineReading> {
+function flattenReadings(): OperatorFunction<SourceRecord, AnyReading> {
   return (source) =>
-    new Observable<PipelineReading>((subscriber) =>
+    new Observable<AnyReading>((subscriber) =>
       source.subscribe({
         next: (r) => {
           const readings = r.readings;
           for (let i = 0; i < readings.length; i++) {
-            const reading = readings[i] as SourceReading;
+            const reading = readings[i] as SourceReading | RepartitionedReading;
             subscriber.next({ deviceId: r.deviceId, seq: r.seq, timeMs: r.eventTimeMs + reading.offsetMs, gatewayId: r.gatewayId, label: r.label, reading });
           }
         },

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { BusAdmin, BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage, TopicPartition, TopicPartitionOffset } from '../bus';
-import { parseOffset } from '../bus';
+import { parseOffset, partitionForKey } from '../bus';
 import { RECORD_KEY_ID_HEADER, RecordCodec, type DerivedRecord, type DerivedValue } from '../codec';
 import type { StreamDataKey } from '../crypto';
 import { VigilError, isVigilError } from '../errors';
@@ -10,7 +10,7 @@ import { MAX_RECORD_BYTES, PartitionState, StateMemory, memoryStateDir, openLmdb
 import type { PipelineDefinition } from './define-pipeline';
 import { PartitionTask } from './partition-task';
 import { Serial } from './serial';
-import { rejectedSourceRecord, type SourceRecord } from './source-record';
+import { markRecord, rejectedSourceRecord, repartitionedRecord, repartitionedSourceRecord, type SourceRecord } from './source-record';
 import type { DerivedOutput, SourceKind } from './types';
 import { resolveWorkerOptions, type PipelineWorkerOptions, type ResolvedWorkerOptions } from './worker-options';
 
@@ -56,6 +56,9 @@ export interface StopOptions {
 
 const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
 
+/** What a chain reads: a source kind, or the pipeline's own re-keyed results (its second stage). */
+type ChainKind = SourceKind | 'repartitioned';
+
 /** Most bytes of changelog records in one producer call (Kafka refuses requests above its message size limit, 1 MiB by default). */
 const COMMIT_SEND_BYTES = 512 * 1024;
 /** Bytes of derived results sent but not yet acknowledged beyond which the batch loop waits for them. */
@@ -78,8 +81,13 @@ export class PipelineWorker {
   private readonly tasks = new Map<string, PartitionTask>();
   private readonly serial = new Serial();
   private readonly codec = new RecordCodec();
-  private readonly kinds = new Map<string, SourceKind>();
+  private readonly kinds = new Map<string, ChainKind>();
   private readonly derivedTopic: string;
+  /** `vigil.repartition.<name>` when the pipeline has a second stage. */
+  private readonly repartitionTopic: string | undefined;
+  private repartitionPartitions = 1;
+  /** Every source partition, `<topic>:<partition>`: the first-stage chains a second-stage chain hears from. */
+  private origins: string[] = [];
   private readonly changelogTopic: string;
   private producer: BusProducer | undefined;
   private consumer: BusConsumer | undefined;
@@ -107,6 +115,8 @@ export class PipelineWorker {
     definition.sources.forEach((s, i) => this.kinds.set(prefix + s, definition.kinds[i] as SourceKind));
     this.derivedTopic = `${prefix}derived.${definition.name}`;
     this.changelogTopic = `${prefix}vigil.changelog.${definition.name}`;
+    this.repartitionTopic = definition.repartition === undefined ? undefined : `${prefix}vigil.repartition.${definition.name}`;
+    if (this.repartitionTopic !== undefined) this.kinds.set(this.repartitionTopic, 'repartitioned');
     this.batchEvent = { pipeline: definition.name, topic: '', partition: 0, lag: null, watermarkMs: null, records: 0, outputs: 0, seconds: 0 };
     this.dropEvent = { pipeline: definition.name, stage: 'input', reason: '' };
     if (!options.keyring.has(options.stateKey.keyId)) options.keyring.add(options.stateKey);
@@ -136,8 +146,9 @@ export class PipelineWorker {
   }
 
   /** The topics this worker reads and writes (with the prefix applied). */
-  topics(): { readonly sources: readonly string[]; readonly derived: string; readonly changelog: string } {
-    return { sources: [...this.kinds.keys()], derived: this.derivedTopic, changelog: this.changelogTopic };
+  topics(): { readonly sources: readonly string[]; readonly derived: string; readonly changelog: string; readonly repartition?: string } {
+    const sources = [...this.kinds.keys()].filter((t) => t !== this.repartitionTopic);
+    return { sources, derived: this.derivedTopic, changelog: this.changelogTopic, ...(this.repartitionTopic === undefined ? {} : { repartition: this.repartitionTopic }) };
   }
 
   /** @internal Creates the topics, opens the local state store and joins the group. */
@@ -146,16 +157,28 @@ export class PipelineWorker {
     const admin = o.bus.admin();
     this.admin = admin;
     let most = 1;
-    for (const topic of this.kinds.keys()) {
+    for (const topic of this.topics().sources) {
       const d = await admin.describeTopic(topic);
       if (d === null) throw new VigilError('VIGIL_E_BUS_TOPIC_UNKNOWN', `pipeline "${this.definition.name}": source topic "${topic}" does not exist`, { details: { topic } });
       most = Math.max(most, d.partitions);
+      for (let p = 0; p < d.partitions; p++) this.origins.push(`${topic}:${p}`);
     }
     // Co-partitioned: changelog partition p holds the state of source partition p.
+    // The repartition topic is read like a source: as many partitions, so the changelog covers it too.
     await admin.ensureTopics([
       { topic: this.derivedTopic, partitions: o.derivedPartitions ?? most },
       { topic: this.changelogTopic, partitions: most, compacted: true },
+      ...(this.repartitionTopic === undefined ? [] : [{ topic: this.repartitionTopic, partitions: most }]),
     ]);
+    if (this.repartitionTopic !== undefined) {
+      const n = (await admin.describeTopic(this.repartitionTopic))?.partitions ?? most;
+      if (n > most) {
+        throw new VigilError('VIGIL_E_PIPELINE_CHECKPOINT', `pipeline "${this.definition.name}": ${this.repartitionTopic} has ${n} partitions, more than the changelog's ${most}, which must hold the state of each; recreate it with ${most}`, {
+          details: { topic: this.repartitionTopic, partitions: n, expected: most },
+        });
+      }
+      this.repartitionPartitions = n;
+    }
     const changelogPartitions = (await admin.describeTopic(this.changelogTopic))?.partitions ?? most;
     if (changelogPartitions < most) {
       throw new VigilError(
@@ -220,7 +243,7 @@ export class PipelineWorker {
     const started = performance.now();
     const tasks = mine.map(({ topic, partition }) => {
       const state = new PartitionState(topic, local.kv(`${topic}:${partition}`), this.memory);
-      return new PartitionTask(this.definition, topic, partition, this.options.scheduler, state, (_r, reason) => this.dropped('duplicate', reason === 'duplicate' ? 'VIGIL_E_REPLAY' : 'VIGIL_E_SEQ_TOO_OLD'));
+      return new PartitionTask(this.definition, topic, partition, this.options.scheduler, state, (_r, reason) => this.dropped('duplicate', reason === 'duplicate' ? 'VIGIL_E_REPLAY' : 'VIGIL_E_SEQ_TOO_OLD'), topic === this.repartitionTopic, this.origins);
     });
     // What to read per changelog partition: from the local commit's tail (a clean restart on
     // the same disk), else from the start; up to the end now. A previous owner wrote its last
@@ -303,7 +326,7 @@ export class PipelineWorker {
     const task = this.tasks.get(tpKey(batch.topic, batch.partition));
     if (task === undefined || this.state !== 'running') return;
     const started = performance.now();
-    const kind = this.kinds.get(batch.topic) as SourceKind;
+    const kind = this.kinds.get(batch.topic) as ChainKind;
     // Records before the restored position can arrive when a seek raced a fetch: skip them.
     const from = task.position === null ? -1 : parseOffset(task.position);
     const messages = batch.messages;
@@ -326,6 +349,7 @@ export class PipelineWorker {
     }
     const outputs = task.drain();
     const produced = outputs.length > 0 ? this.publish(task, outputs) : 0;
+    if (this.repartitionTopic !== undefined && !task.secondStage) this.sendMark(task);
     if (channels.pipelineBatch.hasSubscribers) {
       const e = this.batchEvent;
       e.topic = batch.topic;
@@ -351,13 +375,17 @@ export class PipelineWorker {
 
   // --- records in, records out -------------------------------------------------------
 
-  private open(m: BusMessage, kind: SourceKind): SourceRecord | null {
+  private open(m: BusMessage, kind: ChainKind): SourceRecord | null {
     try {
       if (m.value === null) throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: empty message (tombstone)`, { details: { field: 'value' } });
       if (kind === 'rejected') return rejectedSourceRecord(m.value, m.headers, this.options.keyring);
       const keyId = m.headers[RECORD_KEY_ID_HEADER];
       if (keyId === undefined) throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: no ${RECORD_KEY_ID_HEADER} header`, { details: { field: RECORD_KEY_ID_HEADER } });
       const record = this.codec.open(m.value, this.options.keyring.get(keyId.toString('utf8')));
+      if (kind === 'repartitioned') {
+        if (record.type !== 'derived') throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: a telemetry record on a repartition topic`, { details: { field: 'type' } });
+        return repartitionedSourceRecord(record, this.definition.name);
+      }
       if (record.type !== 'telemetry' || record.kind !== kind) {
         throw new VigilError('VIGIL_E_RECORD_INVALID', `${m.topic}[${m.partition}]@${m.offset}: a ${record.type === 'telemetry' ? `${record.kind} record` : 'derived record'} on a ${kind} topic`, { details: { field: 'kind' } });
       }
@@ -374,8 +402,8 @@ export class PipelineWorker {
   /** Seals and sends results; returns how many were sent. The send is awaited at the next checkpoint. */
   private publish(task: PartitionTask, outputs: readonly DerivedOutput[]): number {
     const { ceiling, name } = this.definition;
-    const key = this.derivedKey;
     const messages: OutgoingMessage[] = [];
+    const rekeyed: OutgoingMessage[] = [];
     for (const out of outputs) {
       const label = out.label ?? task.label;
       try {
@@ -384,6 +412,11 @@ export class PipelineWorker {
           throw new VigilError('VIGIL_E_PIPELINE_CEILING', `pipeline "${name}": result ${JSON.stringify(out.key)} is labelled ${label.level} [${label.releasability.join(' ')}], above the stream ceiling ${ceiling.level} [${ceiling.releasability.join(' ')}]`, {
             details: { pipeline: name, level: label.level, ceiling: ceiling.level },
           });
+        }
+        const rk = out.repartitionKey;
+        if (rk !== undefined) {
+          rekeyed.push(this.rekey(task, { ...out, repartitionKey: rk, values: finiteValues(out.values) }, label));
+          continue;
         }
         const record: DerivedRecord = {
           type: 'derived',
@@ -396,12 +429,7 @@ export class PipelineWorker {
           label,
           provenance: out.provenance ?? [],
         };
-        let sealed;
-        try {
-          sealed = this.codec.seal(record, key);
-        } catch (err) {
-          throw new VigilError('VIGIL_E_PIPELINE_OUTPUT', `pipeline "${name}": result ${JSON.stringify(out.key)} is not a valid derived record: ${(err as Error).message}`, { details: { pipeline: name }, cause: err });
-        }
+        const sealed = this.seal(record, this.derivedKey);
         messages.push({
           // Deterministic: a re-run after a restore writes the same key, and a revision replaces its window's earlier result.
           key: `${out.key}|${out.windowStartMs}|${out.windowEndMs}`,
@@ -415,15 +443,67 @@ export class PipelineWorker {
         this.options.onRefused?.(out, e);
       }
     }
-    if (messages.length === 0) return 0;
+    if (messages.length > 0) this.send(this.derivedTopic, messages);
+    if (rekeyed.length > 0) this.send(this.repartitionTopic as string, rekeyed);
     this.counters.outputs += messages.length;
+    return messages.length;
+  }
+
+  /**
+   * Tells every second-stage chain how far this first-stage chain's event time has come,
+   * after the results it sent (same producer, same partitions: in order), when it moved
+   * since the last time; see `OriginWatermarks`.
+   */
+  private sendMark(task: PartitionTask): void {
+    const w = task.watermark();
+    if (w === null || w <= task.markSent || task.label === null) return;
+    task.markSent = w;
+    const sealed = this.seal(markRecord(this.definition.name, `${task.topic}:${task.partition}`, w, task.label), this.stateKey);
+    const value = Buffer.from(sealed.value.buffer, sealed.value.byteOffset, sealed.value.byteLength);
+    const marks: OutgoingMessage[] = [];
+    for (let p = 0; p < this.repartitionPartitions; p++) marks.push({ key: `${task.topic}:${task.partition}`, partition: p, value, headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId } });
+    this.send(this.repartitionTopic as string, marks);
+  }
+
+  /** Seals a result, refusing one the codec refuses with `VIGIL_E_PIPELINE_OUTPUT`. */
+  private seal(record: DerivedRecord, key: StreamDataKey): ReturnType<RecordCodec['seal']> {
+    try {
+      return this.codec.seal(record, key);
+    } catch (err) {
+      throw new VigilError('VIGIL_E_PIPELINE_OUTPUT', `pipeline "${record.pipeline}": result ${JSON.stringify(record.key)} is not a valid derived record: ${(err as Error).message}`, { details: { pipeline: record.pipeline }, cause: err });
+    }
+  }
+
+  /**
+   * A first-stage result for the second stage: numbered with its chain's running count
+   * (checkpointed with the offset, so a re-run repeats the numbers and the second stage's
+   * dedupe drops the copies), sealed under the state key like the changelog (it is the
+   * pipeline's internal data), on the partition of `vigil.repartition.<name>` its key hashes to.
+   */
+  private rekey(task: PartitionTask, out: DerivedOutput & { readonly repartitionKey: string }, label: NonNullable<PartitionTask['label']>): OutgoingMessage {
+    const name = this.definition.name;
+    const rk = out.repartitionKey;
+    if (this.repartitionTopic === undefined || task.secondStage) {
+      throw new VigilError('VIGIL_E_PIPELINE_OUTPUT', `pipeline "${name}": result ${JSON.stringify(out.key)} has a repartitionKey, which only the first stage of a pipeline with a second stage (repartition) may set`, { details: { pipeline: name } });
+    }
+    if (typeof rk !== 'string' || rk.length === 0 || rk.length > 256) throw new VigilError('VIGIL_E_PIPELINE_OUTPUT', `pipeline "${name}": repartitionKey of result ${JSON.stringify(out.key)} must be 1-256 characters`, { details: { pipeline: name } });
+    const sealed = this.seal(repartitionedRecord(name, out, `${task.topic}:${task.partition}`, task.rekeyed, label), this.stateKey);
+    task.rekeyed++;
+    return {
+      key: rk,
+      partition: partitionForKey(Buffer.from(rk, 'utf8'), this.repartitionPartitions),
+      value: Buffer.from(sealed.value.buffer, sealed.value.byteOffset, sealed.value.byteLength),
+      headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId },
+    };
+  }
+
+  /** Sends without waiting: the producer group-commits across batches; a checkpoint waits for it, and the batch loop waits when too much is unacknowledged (see process()). */
+  private send(topic: string, messages: OutgoingMessage[]): void {
     let bytes = 0;
     for (const m of messages) bytes += (m.value as Buffer).length + 64;
     this.outputBacklog += bytes;
-    // Not awaited: the producer group-commits across batches; a checkpoint waits for it, and
-    // the batch loop waits when too much is unacknowledged (see process()).
     (this.producer as BusProducer)
-      .send(this.derivedTopic, messages)
+      .send(topic, messages)
       .catch((err: unknown) => {
         this.sendFailure ??= err;
         this.fail(err);
@@ -431,7 +511,6 @@ export class PipelineWorker {
       .finally(() => {
         this.outputBacklog -= bytes;
       });
-    return messages.length;
   }
 
   // --- checkpoints -------------------------------------------------------------------

@@ -36,11 +36,33 @@ export const UNATTRIBUTED = 'unattributed';
 export type SourceReading = Reading | RejectedFrameReading;
 
 /**
+ * A result of a pipeline's first stage that was re-keyed (`DerivedOutput.repartitionKey`)
+ * to `vigil.repartition.<pipeline>`, as its second stage (`PipelineSpec.repartition`) sees
+ * it. The pipeline reading around it carries as `deviceId` the first-stage chain it came
+ * from (`<topic>:<partition>`), as `seq` that chain's running number of re-keyed results
+ * (so a chain re-run after a restore repeats numbers and the runtime drops the copies), as
+ * `timeMs` the result's `windowStartMs`, and the result's label.
+ */
+export interface RepartitionedReading {
+  readonly kind: 'repartitioned';
+  readonly offsetMs: 0;
+  /** The key the result was re-partitioned by: every result of one key reaches the same second-stage chain. */
+  readonly repartitionKey: string;
+  /** The result as the first stage emitted it. */
+  readonly key: string;
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
+  readonly revision: number;
+  readonly values: Readonly<Record<string, DerivedValue>>;
+  readonly provenance: readonly FrameRange[];
+}
+
+/**
  * One reading of an opened, de-duplicated telemetry record, as a pipeline sees it. The
  * runner flattens a record (one frame's readings of one kind) into one of these per reading,
  * so windows and detectors work on readings while dedupe works on frames.
  */
-export interface PipelineReading<R extends SourceReading = SourceReading> {
+export interface PipelineReading<R extends SourceReading | RepartitionedReading = SourceReading> {
   readonly deviceId: string;
   /** The frame's per-device sequence number. */
   readonly seq: bigint;
@@ -75,6 +97,13 @@ export interface DerivedOutput {
   readonly label?: ClassificationLabel;
   /** Input frames as per-device sequence ranges (`frameRanges()` in the aggregate). Default none. */
   readonly provenance?: readonly FrameRange[];
+  /**
+   * Sends the result to the pipeline's second stage instead of `derived.<name>`: to
+   * `vigil.repartition.<name>`, on the partition this key hashes to, so every result with
+   * the same key (a unit, a zone) reaches one second-stage chain whichever source partition
+   * produced it. Only in the first stage of a pipeline with `repartition`; 1–256 characters.
+   */
+  readonly repartitionKey?: string;
 }
 
 /**
@@ -100,6 +129,9 @@ export interface PipelineContext {
   /** @deprecated Replaced by `state(name, operator)`; throws `VIGIL_E_PIPELINE_OPTIONS`. */
   stateful(operator: unknown): never;
 }
+
+/** What a pipeline's second stage (`PipelineSpec.repartition.build`) receives: the re-keyed results of the first, and watermarks. */
+export type RepartitionedEvents = Observable<StreamEvent<PipelineReading<RepartitionedReading>>>;
 
 /** The stream a pipeline's `build` receives: readings with their event time, and watermarks. */
 export type PipelineEvents<K extends SourceKind = SourceKind> = Observable<StreamEvent<PipelineReading<Extract<SourceReading, { kind: K }>>>>;

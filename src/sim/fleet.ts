@@ -10,6 +10,7 @@ import type { ResolvedScenarios } from './scenarios';
 import { SoldierModel } from './soldier-model';
 import { UavModel } from './uav-model';
 import { UgsModel } from './ugs-model';
+import { UGS_LINE_SITES, UgsCrossings } from './ugs-line';
 import { VehicleModel, type OverheatEvent } from './vehicle-model';
 
 /** A reading with its device and time, as `Fleet#readings` returns them. */
@@ -206,11 +207,17 @@ export function createFleet(input: FleetConfigInput | FleetConfig, options: Crea
     );
   }
 
-  // UGS: emplaced 0.5-4 km out; UAVs orbit points within 2.5 km, linked to a ground station at the centre.
+  // UGS: the first ones on a sensor line that targets cross in turn (UGS_LINE_SITES), further
+  // ones emplaced 0.5-4 km out; UAVs orbit points within 2.5 km, linked to a ground station at the centre.
+  const lineSites = UGS_LINE_SITES.slice(0, config.ugs);
+  const crossings = lineSites.length >= 2 ? new UgsCrossings(Prng.derive(seed, 'ugs-line'), lineSites, startMs) : undefined;
   for (let i = 0; i < config.ugs; i++) {
     const deviceId = simDeviceId('ugs', i, config.ugs);
     const prng = prngFor(deviceId);
-    models.push(new UgsModel({ deviceId, frame, prng, site: offset({ x: 0, y: 0 }, prng.range(0, 360), prng.range(500, 4_000)), startMs }));
+    const onLine = crossings !== undefined && i < lineSites.length;
+    const site = onLine ? (lineSites[i] as LocalPoint) : offset({ x: 0, y: 0 }, prng.range(0, 360), prng.range(500, 4_000));
+    // On the line, background passages (mostly animals) are rarer: the crossings are the signal.
+    models.push(new UgsModel({ deviceId, frame, prng, site, startMs, ...(onLine ? { line: { crossings: crossings as UgsCrossings, index: i }, meanPassageGapMs: 300_000 } : {}) }));
   }
   for (let i = 0; i < config.uavs; i++) {
     const deviceId = simDeviceId('uav', i, config.uavs);

@@ -11,7 +11,8 @@ export type { ResolvedScenarios } from './scenarios';
 export type { DeviceModel, ReadingSink, TimeWindow } from './device-model';
 export { ARCHETYPE_PROFILES, type ArchetypeProfile } from './archetype-profiles';
 export { Prng } from './prng';
-export { insidePolygon, type LatLon } from './geo';
+export { insidePolygon, LocalFrame, type LatLon, type LocalPoint } from './geo';
+export { UGS_LINE_SITES, UgsCrossings, type CrossingDetection } from './ugs-line';
 export {
   provisionFleet, loadProvisionedFleet, SIM_FILES,
   type ProvisionFleetOptions, type ProvisionedFleet, type SimManifest, type LoadedFleet,

@@ -4,6 +4,7 @@ import type { LocalFrame, LocalPoint } from './geo';
 import { clamp, round } from './numeric';
 import type { Prng } from './prng';
 import { terrainAltM } from './terrain';
+import type { UgsCrossings } from './ugs-line';
 
 export interface UgsModelOptions {
   readonly deviceId: string;
@@ -18,6 +19,8 @@ export interface UgsModelOptions {
   readonly positionEveryMs?: number;
   /** Power (heartbeat) cadence, ms (default 30 s). */
   readonly powerEveryMs?: number;
+  /** The sensor line this sensor watches, and its place on it: targets crossing the line are detected here in turn. */
+  readonly line?: { readonly crossings: UgsCrossings; readonly index: number };
 }
 
 const TYPES: readonly UgsDetectionType[] = ['person', 'vehicle', 'animal', 'unknown'];
@@ -108,6 +111,16 @@ export class UgsModel implements DeviceModel {
       if (--p.remaining === 0) {
         this.passage = undefined;
         this.nextPassageMs = t + prng.exponential(this.meanGap);
+      }
+    }
+
+    const line = this.o.line;
+    if (line !== undefined) {
+      for (const d of line.crossings.due(line.index, t)) {
+        const [lo, hi] = CONFIDENCE[d.type];
+        // The target passes the sensor: its bearing swings from ahead of it to behind it.
+        emit(this.deviceId, { kind: 'ugs', detection: d.type, confidence: round(clamp(prng.range(lo, hi), 0, 1), 2), bearingDeg: round((d.headingDeg + prng.range(-60, 60) + 360) % 360, 0) % 360 }, t);
+        this.batteryPct = Math.max(0, this.batteryPct - 0.01);
       }
     }
 

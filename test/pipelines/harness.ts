@@ -10,6 +10,7 @@ import {
   type DerivedRecord,
   type DerivedValue,
   type PipelineDefinition,
+  type PipelineWorker,
   type Reading,
   type ReadingKind,
   type RejectionRecord,
@@ -78,13 +79,20 @@ export interface RunOptions {
   readonly partitions?: number;
   /** Partition of a device. Default: all in partition 0. */
   readonly partitionOf?: (deviceId: string) => number;
+  /**
+   * Crash and restart mid-run: after the first `checkpointAt` records the worker commits,
+   * after `crashAt` (≥ checkpointAt) it has read more and stops as a crash would (no
+   * commit); a new worker restores the commit and reads the rest. Default: no crash.
+   */
+  readonly crash?: { readonly checkpointAt: number; readonly crashAt: number };
 }
 
 /**
  * Runs `definition` end to end on a fresh MemoryBus: seals `records` into
- * `telemetry.<kind>`, starts a worker, waits until it has read everything, flushes, and
- * returns the latest result per Kafka key (what a compacted reader ends with), sorted by
- * window end then key. Checks that no (key, revision) was ever published with two values.
+ * `telemetry.<kind>`, starts a worker, waits until it has read everything (and its second
+ * stage, if any, everything the first re-keyed), commits, and returns the latest result per
+ * Kafka key (what a compacted reader ends with), sorted by window end then key. Checks that
+ * no (key, revision) was ever published with two values.
  */
 export async function runPipeline<K extends SourceKind>(definition: PipelineDefinition<K>, records: readonly (TelemetryRecord | RejectionRecord)[], options: RunOptions = {}): Promise<Result[]> {
   const partitions = options.partitions ?? 1;
@@ -92,35 +100,62 @@ export async function runPipeline<K extends SourceKind>(definition: PipelineDefi
   const telemetryKey = generateStreamKey('telemetry.test.k1');
   const derivedKey = generateStreamKey(`derived.${definition.name}.k1`);
   const bus = new MemoryBus();
+  const codec = new RecordCodec();
+  const ends = new Map<string, number[]>(definition.sources.map((t) => [t, new Array<number>(partitions).fill(0)]));
+  const produce = async (batch: readonly (TelemetryRecord | RejectionRecord)[]): Promise<void> => {
+    const producer = bus.producer();
+    try {
+      for (const r of batch) {
+        const rejection = 'reason' in r;
+        const topic = rejection ? 'telemetry.rejected' : `telemetry.${r.kind}`;
+        const end = ends.get(topic);
+        if (end === undefined) throw new Error(`${definition.name} does not read ${topic}`);
+        const key = rejection ? rejectionKey(r) : r.deviceId;
+        const partition = partitionOf(key);
+        end[partition] = (end[partition] as number) + 1;
+        if (rejection) {
+          const m = rejectionMessage(r, telemetryKey);
+          await producer.send(topic, [{ key, partition, value: Buffer.from(m.value), headers: m.headers }]);
+        } else {
+          const sealed = codec.seal(r, telemetryKey);
+          await producer.send(topic, [{ key, partition, value: Buffer.from(sealed.value), headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId } }]);
+        }
+      }
+    } finally {
+      await producer.close();
+    }
+  };
+  /** Until the worker has read every source record produced, and its second stage every re-keyed result. */
+  const settle = async (worker: PipelineWorker): Promise<void> => {
+    for (const [topic, end] of ends) await waitForPositions([worker], topic, end);
+    await worker.checkpoint();
+    const repartition = worker.topics().repartition;
+    if (repartition !== undefined) {
+      await waitForPositions([worker], repartition, (bus.broker.topic(repartition)?.logs ?? []).map((l) => l.endOffset));
+      await worker.checkpoint();
+    }
+  };
+  const start = (): Promise<PipelineWorker> => startPipeline(definition, { bus, keyring: new StreamKeyring([telemetryKey]), derivedKey, checkpointIntervalMs: 0 });
   try {
     await bus.admin().ensureTopics(definition.sources.map((topic) => ({ topic, partitions })));
-    const worker = await startPipeline(definition, { bus, keyring: new StreamKeyring([telemetryKey]), derivedKey, checkpointIntervalMs: 0 });
-    try {
-      const codec = new RecordCodec();
-      const producer = bus.producer();
-      const ends = new Map<string, number[]>(definition.sources.map((t) => [t, new Array<number>(partitions).fill(0)]));
+    let rest = records;
+    if (options.crash !== undefined) {
+      const { checkpointAt, crashAt } = options.crash;
+      const first = await start();
       try {
-        for (const r of records) {
-          const rejection = 'reason' in r;
-          const topic = rejection ? 'telemetry.rejected' : `telemetry.${r.kind}`;
-          const end = ends.get(topic);
-          if (end === undefined) throw new Error(`${definition.name} does not read ${topic}`);
-          const key = rejection ? rejectionKey(r) : r.deviceId;
-          const partition = partitionOf(key);
-          end[partition] = (end[partition] as number) + 1;
-          if (rejection) {
-            const m = rejectionMessage(r, telemetryKey);
-            await producer.send(topic, [{ key, partition, value: Buffer.from(m.value), headers: m.headers }]);
-          } else {
-            const sealed = codec.seal(r, telemetryKey);
-            await producer.send(topic, [{ key, partition, value: Buffer.from(sealed.value), headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId } }]);
-          }
-        }
+        await produce(records.slice(0, checkpointAt));
+        await settle(first);
+        await produce(records.slice(checkpointAt, crashAt));
+        for (const [topic, end] of ends) await waitForPositions([first], topic, end);
       } finally {
-        await producer.close();
+        await first.stop({ checkpoint: false });
       }
-      for (const [topic, end] of ends) await waitForPositions([worker], topic, end);
-      await worker.checkpoint();
+      rest = records.slice(crashAt);
+    }
+    const worker = await start();
+    try {
+      await produce(rest);
+      await settle(worker);
       expect(worker.stats()).toMatchObject({ invalid: 0, refused: 0 });
     } finally {
       await worker.stop({ checkpoint: false });

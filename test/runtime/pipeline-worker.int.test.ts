@@ -3,7 +3,8 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { KafkaBus, MemoryBus } from '../../src/bus';
 import { startPipeline, type PipelineWorker } from '../../src/runtime';
 import { until } from '../harness/until';
-import { derivedView, endOffsetsOf, finalResults, makeKeys, makeTelemetry, powerPipeline, produceTelemetry, readAll, waitForPositions, type Keys } from './helpers';
+import { groupCount, truth } from './group-count';
+import { derivedView, endOffsetsOf, finalResults, makeKeys, makeTelemetry, powerPipeline, produceTelemetry, readAll, T0, waitForPositions, type Keys } from './helpers';
 
 // Restart equivalence end to end through the real KRaft broker the harness starts: a
 // worker killed between checkpoints and a successor restoring from the compacted changelog
@@ -12,6 +13,8 @@ const brokers = (process.env.VIGIL_KAFKA_BROKERS as string).split(',');
 const PARTITIONS = 3;
 const DEVICES = 6;
 const FRAMES = 60;
+/** Devices of the second-stage test: each of its three groups spread over the partitions. */
+const GROUP_DEVICES = 7;
 const consumer = { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 5_000, maxWaitMs: 100 };
 
 describe('pipeline runtime on Kafka', () => {
@@ -145,5 +148,60 @@ describe('pipeline runtime on Kafka', () => {
     const view = derivedView(await readAll(bus, derived, await ends(derived), 30_000), keys.analystKeyring);
     expect(view.conflicts).toEqual([]);
     expect(finalResults(view)).toEqual(reference);
+  });
+
+  // The second stage: re-keyed results on explicit partitions of vigil.repartition.<name>,
+  // watermark marks in order behind them, and results a restarted first stage sends again.
+  it('a pipeline with a second stage counts every re-keyed result once, across partitions and a worker killed between checkpoints', async () => {
+    const keys = makeKeys();
+    const records = makeTelemetry(GROUP_DEVICES, FRAMES);
+    // A last frame per device far ahead closes every window of both stages.
+    const closing = records.slice(0, GROUP_DEVICES).map((r) => ({ ...r, seq: 1000n, eventTimeMs: T0 + 200_000 }));
+    const all = [...records, ...closing];
+    const expected = Object.fromEntries([...truth(records)].filter(([k]) => Number(k.split('|')[2]) <= T0 + 60_000).map(([k, n]) => [k, { n }]));
+
+    // Topics of its own (under the file's prefix, so they are cleaned up with the rest).
+    const own = `${prefix}rk.`;
+    const source = `${own}telemetry.power`;
+    const kafkaAdmin = bus.admin();
+    await kafkaAdmin.ensureTopics([{ topic: source, partitions: PARTITIONS }]);
+    await kafkaAdmin.close();
+    const start = async (): Promise<PipelineWorker> => {
+      const w = await startPipeline(groupCount(), { bus, keyring: keys.workerKeyring(), derivedKey: keys.derived, topicPrefix: own, checkpointIntervalMs: 0, consumer });
+      workers.push(w);
+      return w;
+    };
+    const repartition = `${own}vigil.repartition.group-count`;
+    const a = all.slice(0, all.length / 3);
+    const b = all.slice(all.length / 3, (all.length * 2) / 3);
+    const c = all.slice((all.length * 2) / 3);
+
+    const first = await start();
+    await produceTelemetry(bus, source, a, keys.telemetry, PARTITIONS);
+    await waitForPositions([first], source, endOffsetsOf(a, PARTITIONS), 30_000);
+    await first.checkpoint();
+    await produceTelemetry(bus, source, b, keys.telemetry, PARTITIONS);
+    await waitForPositions([first], source, endOffsetsOf([...a, ...b], PARTITIONS), 30_000);
+    // Its re-keyed results past the checkpoint (two readings per record) are in Kafka, then it dies without a commit.
+    const rekeyed = async (): Promise<number> => (await ends(repartition)).reduce((x, y) => x + y, 0);
+    await until(async () => (await rekeyed()) >= 2 * (a.length + b.length), 30_000, 're-keyed results of the first worker in Kafka');
+    await first.stop({ checkpoint: false });
+
+    const second = await start();
+    await produceTelemetry(bus, source, c, keys.telemetry, PARTITIONS);
+    await waitForPositions([second], source, endOffsetsOf(all, PARTITIONS), 30_000);
+    await second.checkpoint();
+    await waitForPositions([second], repartition, await ends(repartition), 30_000);
+    // The restarted first stage sent results again, which the second stage dropped.
+    const dropped = second.stats().duplicates;
+    await second.stop();
+
+    const derived = `${own}derived.group-count`;
+    const view = derivedView(await readAll(bus, derived, await ends(derived), 30_000), keys.analystKeyring);
+    expect(view.conflicts).toEqual([]);
+    const results = finalResults(view);
+    const closed = Object.fromEntries(Object.entries(results).filter(([k]) => Number(k.split('|')[2]) <= T0 + 60_000).map(([k, r]) => [k, { n: (r as { values: { n: number } }).values.n }]));
+    expect(closed).toEqual(expected);
+    expect(dropped).toBeGreaterThan(0);
   });
 });
