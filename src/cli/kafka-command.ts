@@ -17,11 +17,14 @@ function adminBus(configFile: string | undefined): { cfg: VigilConfig; bus: Kafk
 export function deploymentTopics(cfg: VigilConfig, pipelines: readonly string[]): TopicSpec[] {
   const p = cfg.kafka.topicPrefix;
   const partitions = cfg.kafka.partitions;
+  const catalogue = pipelineCatalogue();
   return [
     ...GATEWAY_TOPICS.map((t) => ({ topic: p + t, partitions })),
     ...pipelines.flatMap((n) => [
       { topic: `${p}derived.${n}`, partitions },
       { topic: `${p}vigil.changelog.${n}`, partitions, compacted: true },
+      // A pipeline with a second stage re-keys its first stage's results through this topic (as many partitions as its sources).
+      ...(catalogue.get(n)?.repartition === undefined ? [] : [{ topic: `${p}vigil.repartition.${n}`, partitions }]),
     ]),
   ];
 }
@@ -35,7 +38,7 @@ export function kafkaCommand(): Command {
   const kafka = new Command('kafka').description("provision Kafka for Vigil as the cluster's admin user (kafka.sasl of the config): topics, and ACLs per role").addHelpText('after', examples('vigil kafka init --config admin.yaml', 'vigil kafka grant gateway gw-1 --config admin.yaml'));
   kafka
     .command('init')
-    .description('create every topic of the deployment: telemetry.<kind>, telemetry.rejected, derived.<pipeline> and vigil.changelog.<pipeline> (compacted), with kafka.partitions partitions; existing ones are left as they are')
+    .description('create every topic of the deployment: telemetry.<kind>, telemetry.rejected, derived.<pipeline>, vigil.changelog.<pipeline> (compacted) and vigil.repartition.<pipeline> (pipelines with a second stage), with kafka.partitions partitions; existing ones are left as they are')
     .addHelpText('after', examples('vigil kafka init --config admin.yaml', 'vigil kafka init --config admin.yaml -p vitals geofence'))
     .option('-c, --config <file>', 'YAML or JSON config file (default: $VIGIL_CONFIG); its kafka section says where and as whom')
     .option('-p, --pipeline <name...>', 'pipelines whose topics to create (default: all)')

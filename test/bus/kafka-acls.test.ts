@@ -8,7 +8,7 @@ describe('roleAcls (what vigil kafka grant creates)', () => {
     expect(rows('gateway', 'gw-1', { topicPrefix: 'ex1.' })).toEqual(['User:gw-1 WRITE topic ex1.telemetry.*', 'User:gw-1 DESCRIBE topic ex1.telemetry.*']);
   });
 
-  it('gives a worker telemetry to read, derived streams and changelogs to write, in its groups; limited to pipelines when named', () => {
+  it('gives a worker telemetry to read, derived streams, changelogs and second-stage topics to write, in its groups; limited to pipelines when named', () => {
     expect(rows('worker', 'w')).toEqual([
       'User:w READ topic telemetry.*',
       'User:w DESCRIBE topic telemetry.*',
@@ -20,12 +20,17 @@ describe('roleAcls (what vigil kafka grant creates)', () => {
       'User:w WRITE topic vigil.changelog.*',
       'User:w DESCRIBE topic vigil.changelog.*',
       'User:w DESCRIBE_CONFIGS topic vigil.changelog.*',
+      'User:w READ topic vigil.repartition.*',
+      'User:w WRITE topic vigil.repartition.*',
+      'User:w DESCRIBE topic vigil.repartition.*',
+      'User:w DESCRIBE_CONFIGS topic vigil.repartition.*',
       'User:w READ group vigil.pipeline.*',
       'User:w DESCRIBE group vigil.pipeline.*',
     ]);
     const one = rows('worker', 'w', { pipelines: ['vitals'] });
     expect(one).toContain('User:w WRITE topic derived.vitals');
     expect(one).toContain('User:w READ group vigil.pipeline.vitals');
+    expect(rows('worker', 'w', { pipelines: ['unit-picture'] })).toContain('User:w WRITE topic vigil.repartition.unit-picture');
     expect(one.filter((r) => r.includes('derived.') && r.endsWith('*'))).toEqual([]);
   });
 

@@ -35,7 +35,7 @@ function rules(principal: string, resource: KafkaAcl['resource'], name: string, 
  *
  * - **gateway** writes `telemetry.*` (readings and `telemetry.rejected`);
  * - **worker** reads `telemetry.*`, writes `derived.<pipeline>` and reads and writes
- *   `vigil.changelog.<pipeline>`, in its groups `vigil.pipeline.<pipeline>` (with
+ *   `vigil.changelog.<pipeline>` and `vigil.repartition.<pipeline>` (a second stage's re-keyed input), in its groups `vigil.pipeline.<pipeline>` (with
  *   `pipelines`: only those; otherwise every pipeline);
  * - **analyst** reads `derived.<pipeline>` of the pipelines it is given, in private
  *   `vigil.tap.*` groups.
@@ -64,6 +64,7 @@ export function roleAcls(role: KafkaRole, user: string, options: RoleAclOptions 
         ...read,
         ...rules(principal, 'topic', `${p}derived.`, true, ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
         ...rules(principal, 'topic', `${p}vigil.changelog.`, true, ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
+        ...rules(principal, 'topic', `${p}vigil.repartition.`, true, ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
         ...rules(principal, 'group', `${p}vigil.pipeline.`, true, ['READ', 'DESCRIBE']),
       ];
     }
@@ -72,6 +73,7 @@ export function roleAcls(role: KafkaRole, user: string, options: RoleAclOptions 
       ...pipelines.flatMap((n) => [
         ...rules(principal, 'topic', `${p}derived.${n}`, false, ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
         ...rules(principal, 'topic', `${p}vigil.changelog.${n}`, false, ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
+        ...rules(principal, 'topic', `${p}vigil.repartition.${n}`, false, ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS']),
         ...rules(principal, 'group', `${p}vigil.pipeline.${n}`, false, ['READ', 'DESCRIBE']),
       ]),
     ];
