@@ -23,6 +23,8 @@ const MAY_IMPORT = {
   sim: ['device', 'codec', 'crypto', 'registry'],
   tap: ['bus', 'codec', 'crypto'],
   audit: ['bus', 'codec', 'crypto'],
+  // Federation (issue 15): re-uses the gateway's spool (edge) and the pipelines' ceiling rule (runtime).
+  relay: ['bus', 'codec', 'crypto', 'edge', 'runtime'],
 };
 
 // Third-party packages a module may use, where the design restricts them.
