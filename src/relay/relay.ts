@@ -143,7 +143,12 @@ export class Relay {
    */
   async start(): Promise<void> {
     this.producer = this.o.destination.producer({ maxBatchMessages: this.batchMaxRecords, maxBatchBytes: Math.max(this.batchMaxBytes * 2, 1024 * 1024) });
-    this.sender = this.sendLoop();
+    // A queue that fails (disk I/O) stops the sender for good: reported like a stopped source, never an unhandled rejection.
+    this.sender = this.sendLoop().catch((err: unknown) => {
+      if (this.stopped) return;
+      this.sourceError ??= err instanceof Error ? err : new Error(String(err));
+      this.setLink('down', `the relay queue failed: ${this.sourceError.message}`);
+    });
     const prefix = this.o.topicPrefix ?? '';
     const consumer = this.o.source.consumer({ groupId: `${prefix}vigil.relay.${this.o.policy.name}`, fromBeginning: true });
     this.consumer = consumer;
@@ -164,7 +169,7 @@ export class Relay {
     });
   }
 
-  /** The error the theatre consumer stopped on, if it did. */
+  /** The error the theatre consumer or the sender stopped on, if one did: the relay no longer moves records. */
   get failure(): Error | undefined {
     return this.sourceError;
   }
@@ -289,17 +294,19 @@ export class Relay {
       }
       try {
         await this.deliver(batch);
-        this.o.spool.ack(batch);
-        await this.o.spool.flush();
-        delay = this.retryMinMs;
-        this.setLink('up');
       } catch (err) {
         this.o.spool.nack(batch);
         this.c.sendFailures++;
         uncertain = true;
         if (this.stopped) return;
         await fail('send', err);
+        continue;
       }
+      this.o.spool.ack(batch);
+      // The removal is durable before the next send: a restart then re-reads at most one batch's worth.
+      await this.o.spool.flush();
+      delay = this.retryMinMs;
+      this.setLink('up');
     }
   }
 

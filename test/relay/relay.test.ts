@@ -235,6 +235,21 @@ describe('Relay (memory buses)', () => {
     }
   });
 
+  it('reports a queue that fails on disk as a failure (readiness), never as an unhandled rejection', async () => {
+    const inner = new MemorySpool();
+    const spool: Spool = Object.assign(Object.create(inner) as Spool, { flush: () => Promise.reject(new VigilError('VIGIL_E_SPOOL_IO', 'disk gone')) });
+    const r = await rig({ spool });
+    try {
+      await r.start();
+      await r.publish(stats(1));
+      await until(() => r.relay.failure !== undefined, 5000, 'failure reported');
+      expect(r.relay.failure?.message).toBe('disk gone');
+      expect(r.relay.stats().link).toBe('down');
+    } finally {
+      await r.close();
+    }
+  });
+
   it('publishes its series on /metrics, every reason at zero from the start', async () => {
     const r = await rig();
     const metrics = createMetrics({ processMetrics: false });
