@@ -49,8 +49,9 @@ export async function readDestinationTail(o: DestinationTailOptions): Promise<st
     if (Date.now() - lastProgress > stallMs) settle(new VigilError('VIGIL_E_BUS_UNAVAILABLE', `reading back the destination's tail made no progress for ${stallMs} ms (${todo.size} partition(s) left)`));
   }, Math.min(1000, stallMs));
   try {
-    await consumer.subscribe([...new Set([...todo.values()].map((p) => p.topic))]);
-    await consumer.run({
+    // The watchdog also bounds joining the group: a join over a cut link must not hang the relay.
+    await Promise.race([consumer.subscribe([...new Set([...todo.values()].map((p) => p.topic))]), finished]);
+    const running = consumer.run({
       onAssign: (parts) => {
         for (const tp of parts) {
           const p = todo.get(`${tp.topic}\u0000${tp.partition}`);
@@ -75,6 +76,7 @@ export async function readDestinationTail(o: DestinationTailOptions): Promise<st
       },
       onError: (err) => settle(new VigilError('VIGIL_E_BUS_UNAVAILABLE', `reading back the destination's tail stopped: ${err.message}`, { cause: err })),
     });
+    running.catch((err: unknown) => settle(err instanceof Error ? err : new Error(String(err))));
     await finished;
   } finally {
     clearInterval(watchdog);
