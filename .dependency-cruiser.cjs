@@ -25,6 +25,8 @@ const MAY_IMPORT = {
   audit: ['bus', 'codec', 'crypto'],
   // Cursor-on-Target to TAK (issue 13): reads streams like a tap, checks labels against the link's ceiling.
   cot: ['tap', 'bus', 'codec', 'crypto', 'runtime'],
+  // Federation (issue 15): re-uses the gateway's spool (edge) and the pipelines' ceiling rule (runtime).
+  relay: ['bus', 'codec', 'crypto', 'edge', 'runtime'],
 };
 
 // Third-party packages a module may use, where the design restricts them.

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { KafkaBus } from '../bus';
-import { CLASSIFICATION_LEVELS, makeLabel, type ClassificationLabel, type ClassificationLevel } from '../codec';
+import { parseLabelText, type ClassificationLabel } from '../codec';
 import { loadConfig } from '../config';
 import { startCot } from '../cot';
 import { readStreamKeyRing, type StreamDataKey } from '../crypto';
@@ -14,16 +14,10 @@ import { configRelative, kafkaSecurity, loadTlsFiles } from './tls-files';
 /** Streams TAK can use, read when their key is in --key-dir and no --stream is named. */
 const DEFAULT_STREAMS = ['telemetry.position', 'derived.unit-picture', 'derived.geofence', 'derived.vitals', 'derived.vehicle-anomaly', 'derived.sensor-health'];
 
-/** `SECRET`, `SECRET//REL TO GBR, USA`: a ceiling as analysts write it. */
+/** `SECRET`, `SECRET//REL TO GBR, USA`: a ceiling as analysts write it (`parseLabelText`), as a usage error when it is not one. */
 export function parseMarking(value: string): ClassificationLabel {
-  const m = /^\s*([A-Z ]+?)\s*(?:\/\/\s*REL TO\s+(.+))?\s*$/.exec(value);
-  const level = m?.[1];
-  if (m === null || level === undefined || !(CLASSIFICATION_LEVELS as readonly string[]).includes(level)) {
-    throw new InvalidArgumentError(`expected LEVEL or LEVEL//REL TO AAA, BBB with LEVEL one of ${CLASSIFICATION_LEVELS.join(', ')}`);
-  }
-  const codes = m[2] === undefined ? [] : m[2].split(',').map((c) => c.trim()).filter((c) => c.length > 0);
   try {
-    return makeLabel(level as ClassificationLevel, codes);
+    return parseLabelText(value);
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }

@@ -13,6 +13,7 @@ import { consoleCommand } from './console-command';
 import { kafkaCommand } from './kafka-command';
 import { pkiCommand } from './pki-command';
 import { workerCommand } from './worker-command';
+import { relayCommand } from './relay-command';
 import { addRunOptions, simCommand } from './sim-command';
 import { tapCommand } from './tap-command';
 import { cotCommand } from './cot-command';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   program.addCommand(cotCommand());
   program.addCommand(demoCommand());
   program.addCommand(auditCommand());
+  program.addCommand(relayCommand());
   exitOverrideEverywhere(program);
   return program;
 }

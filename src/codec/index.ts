@@ -73,3 +73,4 @@ export {
   type RejectedFrameHeader,
 } from './rejection-record';
 export { RECEIPT_VERSION, MAX_RECEIPT_RANGES, RECEIPT_TOPIC_SUFFIX, sealReceipt, openReceipt, peekReceipt, receiptTopicOf, type Receipt, type SeqRange } from './receipt';
+export { formatLabel, parseLabelText } from './label-text';

@@ -75,7 +75,8 @@ export function configOptions(): readonly ConfigLeaf[] {
   return LEAVES;
 }
 
-function readConfigFile(file: string): Record<string, unknown> {
+/** Reads a YAML or JSON file of plain values (keys given twice and unknown tags refused); `VIGIL_E_CONFIG_READ` when unreadable. Also reads files other modules own (the relay policy). */
+export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -156,6 +156,19 @@ export const configSchema = z.strictObject({
         .describe('HTTPS instead of HTTP (the console\'s map and tap carry stream data: use it off loopback).'),
     })
     .prefault({}),
+  relay: z
+    .strictObject({
+      policyFile: z.string().min(1).default('relay-policy.yaml').describe('Relay policy (YAML/JSON): streams to relay, destination topics, the destination ceiling and releasability, sampling and redaction (docs/relay.md).'),
+      brokers: z.array(hostPort).default([]).describe('Bootstrap brokers of the destination (command) Kafka, "host:port"; comma-separated in the environment. Required by vigil relay.'),
+      clientId: z.string().min(1).max(128).default('vigil-relay').describe('Kafka client id of the relay on the destination.'),
+      dataDir: z.string().min(1).default('data/relay').describe('Where the relay keeps its durable queue (spool/) between the theatre consumer and the destination producer.'),
+      spoolBudgetBytes: z.number().int().min(1 << 20).max(2 ** 45).default(256 * 1024 * 1024).describe('Most bytes the relay queue holds while the link is down; when full, routine records are shed first (counted), flash never.'),
+      maxBytesPerSecond: z.number().int().min(0).max(2 ** 40).default(0).describe('Bandwidth budget of the link, bytes per second of record bytes after compression (token bucket, one second of burst); 0 = unlimited.'),
+      compression: z.enum(['none', 'gzip']).default('gzip').describe('Compression of the batches sent to the destination (Kafka record batches, kafkajs gzip): none or gzip.'),
+      batchMaxRecords: z.number().int().min(1).max(10_000).default(500).describe('Most records in one batch sent to the destination.'),
+      batchMaxBytes: z.number().int().min(1024).max(900 * 1024).default(256 * 1024).describe('Most record bytes (before compression) in one batch sent to the destination.'),
+    })
+    .prefault({}),
 });
 
 /** The validated, defaulted, frozen configuration. */

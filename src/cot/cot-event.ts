@@ -1,4 +1,4 @@
-import type { ClassificationLabel, DerivedRecord, PositionReading, TelemetryRecord, VigilRecord } from '../codec';
+import { formatLabel, type ClassificationLabel, type DerivedRecord, type PositionReading, type TelemetryRecord, type VigilRecord } from '../codec';
 
 /**
  * Cursor-on-Target (CoT 2.0) events from Vigil records, for TAK (ATAK, WinTAK, WebTAK, a TAK
@@ -53,10 +53,6 @@ export function deviceClass(deviceId: string, classOf?: (deviceId: string) => st
 
 const UNKNOWN = 9_999_999;
 
-/** `SECRET//REL TO FRA, GBR`: the label as a marking. */
-export function labelMarking(label: ClassificationLabel): string {
-  return label.releasability.length === 0 ? label.level : `${label.level}//REL TO ${label.releasability.join(', ')}`;
-}
 
 /** What `toCotEvents` needs beyond the record. */
 export interface CotContext {
@@ -86,7 +82,7 @@ function telemetryEvents(r: TelemetryRecord, ctx: CotContext): CotEvent[] {
     out.push({
       uid: `vigil.${r.deviceId}`, type: COT_TYPES[cls] ?? (COT_TYPES.generic as string), how: 'm-g', timeMs, staleMs: timeMs + ctx.staleMs,
       lat: p.lat, lon: p.lon, hae, ce: p.accuracyM ?? UNKNOWN, le: UNKNOWN, callsign: r.deviceId,
-      remarks: `${labelMarking(r.label)} — ${cls} ${r.deviceId}${p.speedMps === null ? '' : `, ${p.speedMps.toFixed(1)} m/s`}${p.headingDeg === null ? '' : `, heading ${p.headingDeg.toFixed(0)}°`}`,
+      remarks: `${formatLabel(r.label)} — ${cls} ${r.deviceId}${p.speedMps === null ? '' : `, ${p.speedMps.toFixed(1)} m/s`}${p.headingDeg === null ? '' : `, heading ${p.headingDeg.toFixed(0)}°`}`,
       label: r.label,
     });
   }
@@ -107,7 +103,7 @@ function derivedEvents(r: DerivedRecord, ctx: CotContext): CotEvent[] {
     return [{
       uid: `vigil.unit.${unit}`, type: COT_TYPES.unit as string, how: 'h-e', timeMs: r.windowEndMs, staleMs: r.windowEndMs + ctx.staleMs,
       lat, lon, hae: UNKNOWN, ce: num(v.spreadM) ?? UNKNOWN, le: UNKNOWN, callsign: unit,
-      remarks: `${labelMarking(r.label)} — unit ${unit}: ${num(v.members) ?? '?'} members, spread ${(num(v.spreadM) ?? 0).toFixed(0)} m`, label: r.label,
+      remarks: `${formatLabel(r.label)} — unit ${unit}: ${num(v.members) ?? '?'} members, spread ${(num(v.spreadM) ?? 0).toFixed(0)} m`, label: r.label,
     }];
   }
   if (r.pipeline === 'geofence') {
@@ -119,7 +115,7 @@ function derivedEvents(r: DerivedRecord, ctx: CotContext): CotEvent[] {
     return [{
       uid: `vigil.alert.${deviceId}.${zone}`, type: clear ? 'b-a-o-can' : 'b-a-g', how: 'h-e', timeMs: r.windowEndMs, staleMs: r.windowEndMs + ctx.alertStaleMs,
       lat, lon, hae: UNKNOWN, ce: UNKNOWN, le: UNKNOWN, callsign: `${deviceId} ${event} ${String(v.zoneName ?? zone)}`,
-      remarks: `${labelMarking(r.label)} — geofence: ${deviceId} ${event} ${String(v.zoneClass ?? '')} zone ${String(v.zoneName ?? zone)}`, label: r.label,
+      remarks: `${formatLabel(r.label)} — geofence: ${deviceId} ${event} ${String(v.zoneClass ?? '')} zone ${String(v.zoneName ?? zone)}`, label: r.label,
     }];
   }
   // Alerts of the other pipelines: key `<deviceId>/<condition>/<raised|cleared>` (vitals, vehicle-anomaly, sensor-health).
@@ -130,7 +126,7 @@ function derivedEvents(r: DerivedRecord, ctx: CotContext): CotEvent[] {
     return [{
       uid: `vigil.alert.${deviceId}.${condition}`, type: state === 'raised' ? 'b-a-o-tbl' : 'b-a-o-can', how: 'h-e', timeMs: r.windowEndMs, staleMs: r.windowEndMs + ctx.alertStaleMs,
       lat: fix?.lat ?? 0, lon: fix?.lon ?? 0, hae: fix?.hae ?? UNKNOWN, ce: fix === undefined ? UNKNOWN : 50, le: UNKNOWN, callsign: `${deviceId} ${condition}`,
-      remarks: `${labelMarking(r.label)} — ${r.pipeline}: ${deviceId} ${condition} ${state}${fix === undefined ? ' (position unknown)' : ''}`, label: r.label,
+      remarks: `${formatLabel(r.label)} — ${r.pipeline}: ${deviceId} ${condition} ${state}${fix === undefined ? ' (position unknown)' : ''}`, label: r.label,
     }];
   }
   return [];
@@ -145,6 +141,6 @@ export function cotXml(e: CotEvent): string {
   return (
     `<event version="2.0" uid="${esc(e.uid)}" type="${esc(e.type)}" how="${esc(e.how)}" time="${iso(e.timeMs)}" start="${iso(e.timeMs)}" stale="${iso(e.staleMs)}">` +
     `<point lat="${e.lat.toFixed(7)}" lon="${e.lon.toFixed(7)}" hae="${e.hae}" ce="${e.ce}" le="${e.le}"/>` +
-    `<detail><contact callsign="${esc(e.callsign)}"/><remarks>${esc(e.remarks)}</remarks><__vigil label="${esc(labelMarking(e.label))}"/></detail></event>`
+    `<detail><contact callsign="${esc(e.callsign)}"/><remarks>${esc(e.remarks)}</remarks><__vigil label="${esc(formatLabel(e.label))}"/></detail></event>`
   );
 }

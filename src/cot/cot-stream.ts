@@ -1,10 +1,10 @@
 import type { Bus } from '../bus';
-import type { ClassificationLabel } from '../codec';
+import { formatLabel, type ClassificationLabel } from '../codec';
 import { StreamKeyring, type StreamDataKey } from '../crypto';
 import type { VigilError } from '../errors';
 import { withinCeiling } from '../runtime';
 import { StreamTap, type TapUnreadable } from '../tap';
-import { cotXml, labelMarking, toCotEvents, type CotContext } from './cot-event';
+import { cotXml, toCotEvents, type CotContext } from './cot-event';
 import { CotLink, type CotLinkOptions, type CotLinkStats } from './cot-link';
 
 /** Options of `startCot`, the core of `vigil cot`. */
@@ -67,10 +67,10 @@ export async function startCot(o: CotOptions): Promise<RunningCot> {
             records[stream] = (records[stream] ?? 0) + 1;
             if (!withinCeiling(r.record.label, o.ceiling)) {
               counters.refusedAboveCeiling++;
-              const marking = labelMarking(r.record.label);
+              const marking = formatLabel(r.record.label);
               if (!refusedSaid.has(marking)) {
                 refusedSaid.add(marking);
-                log('warn', { stream, label: marking, ceiling: labelMarking(o.ceiling) }, 'records above the CoT link ceiling are not sent (counted; said once per label)');
+                log('warn', { stream, label: marking, ceiling: formatLabel(o.ceiling) }, 'records above the CoT link ceiling are not sent (counted; said once per label)');
               }
               return;
             }

@@ -1,3 +1,3 @@
-export { COT_TYPES, cotXml, deviceClass, labelMarking, toCotEvents, type CotContext, type CotEvent } from './cot-event';
+export { COT_TYPES, cotXml, deviceClass, toCotEvents, type CotContext, type CotEvent } from './cot-event';
 export { CotLink, type CotLinkOptions, type CotLinkStats } from './cot-link';
 export { startCot, type CotOptions, type CotStats, type RunningCot } from './cot-stream';

@@ -100,6 +100,9 @@ export const ERROR_CODES = {
   VIGIL_E_AUDIT_ACKED_LOG: { retriable: false, meaning: 'An acked log (what devices were told is durable) cannot be read, or a line of it is not {"deviceId":"…","seq":"<decimal u64>"}; the message names file:line.' },
   VIGIL_E_AUDIT_OPTIONS: { retriable: false, meaning: 'An audit was asked for with options that are missing, of the wrong type or out of range (no stream key, a bad topic prefix).' },
   VIGIL_E_AUDIT_INCOMPLETE: { retriable: true, meaning: 'An audit could not read every telemetry partition up to the end offsets it took at its start (reading stalled or the bus failed); no partial result is given.' },
+  // federation relay: vigil relay (src/relay)
+  VIGIL_E_RELAY_POLICY: { retriable: false, meaning: 'A relay policy file is unreadable or invalid: a bad label, an unknown key or value, a stream listed twice, or a key file it names that cannot be read; the message names the policy entry.' },
+  VIGIL_E_RELAY_OPTIONS: { retriable: false, meaning: 'A relay was built with options that are missing, of the wrong type or out of range.' },
 } as const satisfies Record<string, { retriable: boolean; meaning: string }>;
 
 export type VigilErrorCode = keyof typeof ERROR_CODES;

@@ -7,7 +7,7 @@ export interface TapStatsSource {
 }
 
 /** A counter that follows a total kept elsewhere: each scrape adds what it grew by since the last. */
-function followingCounter(registry: Registry, name: string, help: string, total: () => number): void {
+export function followingCounter(registry: Registry, name: string, help: string, total: () => number): void {
   let seen = 0;
   new Counter({
     name,

@@ -134,7 +134,7 @@ describe('loadConfig', () => {
     expect(issues).toEqual([expect.objectContaining({ key: 'kafka.bokers', value: ['a:1'] })]);
 
     const top = failure(() => loadConfig({ file: file('top.yaml', 'kafkaa: {}\n'), env: {} }));
-    expect(top.message).toContain('allowed keys: log, mqtt, kafka, crypto, gateway, worker, console, http');
+    expect(top.message).toContain('allowed keys: log, mqtt, kafka, crypto, gateway, worker, console, http, relay');
   });
 
   it('refuses an unknown VIGIL_* variable, listing the known ones', () => {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
-import { makeLabel, type DerivedRecord } from '../../src/codec';
+import { formatLabel, makeLabel, type DerivedRecord } from '../../src/codec';
 import { parseMarking } from '../../src/cli/cot-command';
-import { CotLink, cotXml, deviceClass, labelMarking, toCotEvents, type CotContext } from '../../src/cot';
+import { CotLink, cotXml, deviceClass, toCotEvents, type CotContext } from '../../src/cot';
 
 const T0 = Date.UTC(2026, 11, 5, 10);
 const ctx = (): CotContext => ({ staleMs: 60_000, alertStaleMs: 600_000, lastFix: new Map() });
@@ -38,13 +38,13 @@ describe('CoT events', () => {
     const xml = cotXml(e as NonNullable<typeof e>);
     expect(xml).toContain('callsign="sol-1 dwell &lt;Z &amp; &quot;Q&quot;&gt;"');
     expect(xml).toContain('<__vigil label="SECRET//REL TO GBR, USA"/>');
-    expect(labelMarking(makeLabel('UNCLASSIFIED'))).toBe('UNCLASSIFIED');
+    expect(formatLabel(makeLabel('UNCLASSIFIED'))).toBe('UNCLASSIFIED');
   });
 
   it('reads a ceiling as analysts write it, and refuses anything else naming the levels', () => {
     expect(parseMarking('SECRET//REL TO USA, GBR')).toEqual(makeLabel('SECRET', ['GBR', 'USA']));
     expect(parseMarking('RESTRICTED')).toEqual(makeLabel('RESTRICTED'));
-    expect(() => parseMarking('SECRETISH')).toThrow(/LEVEL one of UNCLASSIFIED/);
+    expect(() => parseMarking('SECRETISH')).toThrow(/the level must be one of UNCLASSIFIED/);
     expect(() => parseMarking('SECRET//REL TO g')).toThrow(/releasability/);
   });
 });

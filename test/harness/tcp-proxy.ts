@@ -11,17 +11,22 @@ export class TcpProxy {
   private constructor(
     private readonly server: Server,
     readonly port: number,
+    private targetPort: number,
   ) {}
 
+  /**
+   * `targetPort` 0: connections are refused until `setTarget` names it — for a broker that
+   * must advertise this proxy's port, so it can only start once the proxy listens.
+   */
   static start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
     return new Promise((resolve, reject) => {
       let proxy: TcpProxy | undefined;
       const server = createServer((client) => {
-        if (!proxy || !proxy.up) {
+        if (!proxy || !proxy.up || proxy.targetPort === 0) {
           client.destroy();
           return;
         }
-        const upstream = connect({ port: targetPort, host: targetHost });
+        const upstream = connect({ port: proxy.targetPort, host: targetHost });
         const p = proxy;
         for (const s of [client, upstream]) {
           p.sockets.add(s);
@@ -35,10 +40,14 @@ export class TcpProxy {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => {
         const addr = server.address();
-        proxy = new TcpProxy(server, typeof addr === 'object' && addr ? addr.port : 0);
+        proxy = new TcpProxy(server, typeof addr === 'object' && addr ? addr.port : 0, targetPort);
         resolve(proxy);
       });
     });
+  }
+
+  setTarget(port: number): void {
+    this.targetPort = port;
   }
 
   cut(): void {

@@ -1,0 +1,366 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gzipSync } from 'node:zlib';
+import type { Bus, BusBatch, BusConsumer, BusProducer, OutgoingMessage } from '../bus';
+import { RecordCodec } from '../codec';
+import type { Spool, SpoolBatch, SpoolEntry, SpoolPriority } from '../edge/spool';
+import { isVigilError, VigilError } from '../errors';
+import { DeliveredLedger } from './delivered-ledger';
+import { readDestinationTail } from './destination-tail';
+import type { RelayPolicy } from './policy';
+import type { RelayStreamKeys } from './relay-keys';
+import { RELAY_WITHHELD_REASONS, type RelayLinkState, type RelayStats, type RelayWithheldReason } from '../instrument';
+import { RELAY_ID_HEADER, StreamReleaser } from './release';
+import { TokenBucket } from './token-bucket';
+
+/** Options of `Relay`. Defaults beside each. */
+export interface RelayOptions {
+  readonly policy: RelayPolicy;
+  /** Keys per source stream (`loadRelayKeys`). */
+  readonly keys: ReadonlyMap<string, RelayStreamKeys>;
+  /** The theatre's bus: source streams are read from it. */
+  readonly source: Bus;
+  /** The destination's (command) bus: released records are written to it. */
+  readonly destination: Bus;
+  /** The durable queue between the two (a `FileSpool` in production; shedding as it was opened with). */
+  readonly spool: Spool;
+  /** `kafka.topicPrefix` of the theatre: sources are `<prefix><source>`, the consumer group `<prefix>vigil.relay.<name>`. Default ''. */
+  readonly topicPrefix?: string;
+  /** Link budget, bytes per second after compression; 0 = unlimited. Default 0. */
+  readonly maxBytesPerSecond?: number;
+  /** What the destination producer compresses with (for the byte accounting and budget). Default 'none'. */
+  readonly compression?: 'none' | 'gzip';
+  /** Most records per batch sent. Default 500. */
+  readonly batchMaxRecords?: number;
+  /** Most record bytes per batch sent. Default 256 KiB. */
+  readonly batchMaxBytes?: number;
+  /** Partitions of destination topics the relay creates. Default 1. */
+  readonly destinationPartitions?: number;
+  /** Retry delays after a failed send or read-back, ms. Defaults 200 and 5,000. */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  /** Clock, ms since the epoch. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Operational events (link changes, failures), for the log. */
+  readonly onEvent?: (event: RelayEvent) => void;
+}
+
+/** What the relay tells its log. */
+export interface RelayEvent {
+  readonly event: 'link' | 'send-failed' | 'reconciled' | 'source-failed';
+  readonly link: RelayLinkState;
+  readonly message?: string;
+  readonly records?: number;
+}
+
+interface Counters {
+  relayed: number;
+  queued: number;
+  withheld: Record<RelayWithheldReason, number>;
+  sampled: number;
+  redactedFields: number;
+  duplicatesSkipped: number;
+  shed: Record<SpoolPriority, number>;
+  bytesBeforeCompression: number;
+  bytesAfterCompression: number;
+  sendFailures: number;
+  reconciliations: number;
+}
+
+function positiveInt(name: string, v: number | undefined, fallback: number, min: number): number {
+  if (v === undefined) return fallback;
+  if (!Number.isSafeInteger(v) || v < min) throw new VigilError('VIGIL_E_RELAY_OPTIONS', `relay option ${name} must be an integer ≥ ${min}, got ${String(v)}`, { details: { option: name } });
+  return v;
+}
+
+/**
+ * `vigil relay`'s engine: reads the policy's source streams from the theatre, releases what
+ * the policy allows (label within the destination ceiling, sampled, redacted, re-sealed
+ * under the relay key) into a durable queue, commits the source offsets once the queue holds
+ * them, and drains the queue to the destination, flash first, within the bandwidth budget.
+ * A send whose outcome is unknown (cut link, restart) is followed by reading back the
+ * destination's tail, so what the destination acknowledged or holds is not sent again
+ * (docs/relay.md: guarantees).
+ */
+export class Relay {
+  private readonly codec = new RecordCodec();
+  private readonly releasers = new Map<string, StreamReleaser>();
+  private readonly ledger = new DeliveredLedger();
+  private readonly bucket: TokenBucket;
+  private readonly now: () => number;
+  private readonly c: Counters;
+  private readonly batchMaxRecords: number;
+  private readonly batchMaxBytes: number;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  private readonly destinations: string[];
+  private consumer: BusConsumer | undefined;
+  private producer: BusProducer | undefined;
+  private linkState: RelayLinkState = 'starting';
+  private stopped = false;
+  private readonly quit = new AbortController();
+  private wake: (() => void) | undefined;
+  private sender: Promise<void> | undefined;
+  private sourceError: Error | undefined;
+
+  constructor(private readonly o: RelayOptions) {
+    this.now = o.now ?? Date.now;
+    this.batchMaxRecords = positiveInt('batchMaxRecords', o.batchMaxRecords, 500, 1);
+    this.batchMaxBytes = positiveInt('batchMaxBytes', o.batchMaxBytes, 256 * 1024, 1);
+    this.retryMinMs = positiveInt('retryMinMs', o.retryMinMs, 200, 1);
+    this.retryMaxMs = positiveInt('retryMaxMs', o.retryMaxMs, 5000, this.retryMinMs);
+    this.bucket = new TokenBucket(positiveInt('maxBytesPerSecond', o.maxBytesPerSecond, 0, 0), this.now);
+    for (const s of o.policy.streams) {
+      const keys = o.keys.get(s.source);
+      if (keys === undefined) throw new VigilError('VIGIL_E_RELAY_OPTIONS', `relay option keys has no keys for stream ${s.source}`, { details: { option: 'keys' } });
+      this.releasers.set((o.topicPrefix ?? '') + s.source, new StreamReleaser(s, keys, o.policy.destination.ceiling, this.codec, this.now));
+    }
+    this.destinations = o.policy.streams.map((s) => s.destination);
+    this.c = {
+      relayed: 0,
+      queued: 0,
+      withheld: Object.fromEntries(RELAY_WITHHELD_REASONS.map((r) => [r, 0])) as Record<RelayWithheldReason, number>,
+      sampled: 0,
+      redactedFields: 0,
+      duplicatesSkipped: 0,
+      shed: { flash: 0, immediate: 0, routine: 0 },
+      bytesBeforeCompression: 0,
+      bytesAfterCompression: 0,
+      sendFailures: 0,
+      reconciliations: 0,
+    };
+  }
+
+  /** Counts an entry the queue shed (pass as the spool's `onDrop`). */
+  readonly onShed = (e: { reason: string; priority: SpoolPriority }): void => {
+    if (e.reason === 'shed') this.c.shed[e.priority]++;
+  };
+
+  /**
+   * Starts the sender (it first reads back the destination's tail: the queue may hold
+   * records sent before a restart) and joins the theatre consumer group.
+   *
+   * @throws VigilError `VIGIL_E_RELAY_POLICY` when a source stream does not exist on the theatre
+   */
+  async start(): Promise<void> {
+    this.producer = this.o.destination.producer({ maxBatchMessages: this.batchMaxRecords, maxBatchBytes: Math.max(this.batchMaxBytes * 2, 1024 * 1024) });
+    // A queue that fails (disk I/O) stops the sender for good: reported like a stopped source, never an unhandled rejection.
+    this.sender = this.sendLoop().catch((err: unknown) => {
+      if (this.stopped) return;
+      this.sourceError ??= err instanceof Error ? err : new Error(String(err));
+      this.setLink('down', `the relay queue failed: ${this.sourceError.message}`);
+    });
+    const prefix = this.o.topicPrefix ?? '';
+    const consumer = this.o.source.consumer({ groupId: `${prefix}vigil.relay.${this.o.policy.name}`, fromBeginning: true });
+    this.consumer = consumer;
+    try {
+      await consumer.subscribe([...this.releasers.keys()]);
+    } catch (err) {
+      if (isVigilError(err) && err.code === 'VIGIL_E_BUS_TOPIC_UNKNOWN') {
+        throw new VigilError('VIGIL_E_RELAY_POLICY', `relay policy: a source stream does not exist on the theatre: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+    await consumer.run({
+      eachBatch: (batch) => this.admit(batch, consumer),
+      onError: (err) => {
+        this.sourceError = err;
+        this.o.onEvent?.({ event: 'source-failed', link: this.linkState, message: err.message });
+      },
+    });
+  }
+
+  /** The error the theatre consumer or the sender stopped on, if one did: the relay no longer moves records. */
+  get failure(): Error | undefined {
+    return this.sourceError;
+  }
+
+  stats(): RelayStats {
+    const s = this.o.spool.stats();
+    return {
+      link: this.linkState,
+      ...this.c,
+      withheld: { ...this.c.withheld },
+      shed: { ...this.c.shed },
+      backlogRecords: s.entries,
+      backlogBytes: s.bytes,
+      backlogOldestAgeMs: s.oldestAgeMs,
+    };
+  }
+
+  /** Stops reading, lets the batch in flight finish, stops the sender. The queue keeps what was not delivered. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.consumer?.close().catch(() => undefined);
+    this.quit.abort();
+    this.wake?.();
+    await this.sender;
+    await this.producer?.close().catch(() => undefined);
+  }
+
+  /** One source batch: decide each record, queue the released ones durably, then commit. */
+  private async admit(batch: BusBatch, consumer: BusConsumer): Promise<void> {
+    const releaser = this.releasers.get(batch.topic);
+    if (releaser === undefined) return;
+    const entries: SpoolEntry[] = [];
+    for (const m of batch.messages) {
+      const out = releaser.release(m);
+      if (out.verdict === 'release') {
+        entries.push(out.entry);
+        this.c.redactedFields += out.redacted;
+      } else if (out.verdict === 'withheld') this.c.withheld[out.reason]++;
+      else this.c.sampled++;
+    }
+    if (entries.length > 0) {
+      await this.appendDurably(entries);
+      this.c.queued += entries.length;
+      this.wake?.();
+    }
+    // Only now: what was consumed is either in the durable queue or deliberately not relayed.
+    await consumer.commit([{ topic: batch.topic, partition: batch.partition, offset: batch.nextOffset }]);
+  }
+
+  /** A full queue that cannot shed (flash only) holds the source back: nothing is committed until it takes the records. */
+  private async appendDurably(entries: readonly SpoolEntry[]): Promise<void> {
+    for (;;) {
+      try {
+        await this.o.spool.append(entries);
+        return;
+      } catch (err) {
+        if (!isVigilError(err) || !err.retriable || this.stopped) throw err;
+        await this.sleep(this.retryMinMs);
+      }
+    }
+  }
+
+  private setLink(state: RelayLinkState, message?: string): void {
+    if (state === this.linkState) return;
+    this.linkState = state;
+    this.o.onEvent?.({ event: 'link', link: state, ...(message === undefined ? {} : { message }) });
+  }
+
+  /** Waits `ms`, or less when stopped. */
+  private async sleep(ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: this.quit.signal }).catch(() => undefined);
+  }
+
+  /** The sender's wait: `ms` at most, less when new records are queued or the relay stops. */
+  private idle(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  private async sendLoop(): Promise<void> {
+    // At start the queue may hold records sent before a crash whose acknowledgement was lost.
+    let uncertain = true;
+    let delay = this.retryMinMs;
+    const fail = async (what: string, err: unknown): Promise<void> => {
+      this.setLink('down', `${what}: ${(err as Error).message}`);
+      this.o.onEvent?.({ event: 'send-failed', link: 'down', message: `${what}: ${(err as Error).message}` });
+      await this.sleep(delay);
+      delay = Math.min(delay * 2, this.retryMaxMs);
+    };
+    while (!this.stopped) {
+      if (uncertain) {
+        this.setLink('reconciling');
+        try {
+          await this.reconcile();
+          uncertain = false;
+          delay = this.retryMinMs;
+          this.setLink('up');
+        } catch (err) {
+          await fail('reading back the destination', err);
+          continue;
+        }
+      }
+      let batch: SpoolBatch | null;
+      try {
+        batch = await this.o.spool.peek({ maxEntries: this.batchMaxRecords, maxBytes: this.batchMaxBytes });
+      } catch (err) {
+        if (this.stopped) return;
+        throw err;
+      }
+      if (batch === null) {
+        await this.idle(1000);
+        continue;
+      }
+      try {
+        await this.deliver(batch);
+      } catch (err) {
+        this.o.spool.nack(batch);
+        this.c.sendFailures++;
+        uncertain = true;
+        if (this.stopped) return;
+        await fail('send', err);
+        continue;
+      }
+      this.o.spool.ack(batch);
+      // The removal is durable before the next send: a restart then re-reads at most one batch's worth.
+      await this.o.spool.flush();
+      delay = this.retryMinMs;
+      this.setLink('up');
+    }
+  }
+
+  /** Sends the batch's entries the destination does not hold yet, within the budget. */
+  private async deliver(batch: SpoolBatch): Promise<void> {
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    const ids: string[] = [];
+    const chunks: Buffer[] = [];
+    let raw = 0;
+    for (const e of batch.entries) {
+      const id = e.headers?.[RELAY_ID_HEADER]?.toString() ?? '';
+      if (id !== '' && this.ledger.has(id)) {
+        this.c.duplicatesSkipped++;
+        continue;
+      }
+      ids.push(id);
+      let list = byTopic.get(e.topic);
+      if (list === undefined) byTopic.set(e.topic, (list = []));
+      list.push({ key: e.key ?? null, value: e.value, ...(e.headers === undefined ? {} : { headers: e.headers }) });
+      const headerBytes = Object.entries(e.headers ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
+      raw += e.value.length + (e.key?.length ?? 0) + headerBytes;
+      chunks.push(e.value);
+      if (e.key !== undefined) chunks.push(e.key);
+    }
+    if (ids.length === 0) return;
+    const wire = this.o.compression === 'gzip' ? gzipSync(Buffer.concat(chunks)).length + (raw - chunks.reduce((n, b) => n + b.length, 0)) : raw;
+    const waitMs = this.bucket.take(wire);
+    if (waitMs > 0) await this.sleep(waitMs);
+    if (this.stopped) throw new VigilError('VIGIL_E_BUS_CLOSED', 'the relay is stopping');
+    const producer = this.producer as BusProducer;
+    await Promise.all([...byTopic].map(([topic, messages]) => producer.send(topic, messages)));
+    for (const id of ids) if (id !== '') this.ledger.add(id);
+    this.c.relayed += ids.length;
+    this.c.bytesBeforeCompression += raw;
+    this.c.bytesAfterCompression += wire;
+  }
+
+  /**
+   * After a send whose outcome is unknown: wait until no send of ours is in flight, make
+   * sure the destination topics exist, and learn which records the destination holds from
+   * the tail of each partition. A single relay writes each destination topic, and at most
+   * one batch is ever unacknowledged, so the last two batches' worth per partition cover it.
+   */
+  private async reconcile(): Promise<void> {
+    await this.producer?.flush();
+    const admin = this.o.destination.admin();
+    try {
+      await admin.ensureTopics(this.destinations.map((topic) => ({ topic, partitions: this.o.destinationPartitions ?? 1 })));
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+    const ids = await readDestinationTail({ bus: this.o.destination, topics: this.destinations, lookback: this.batchMaxRecords * 2, groupPrefix: `vigil.relay.${this.o.policy.name}` });
+    for (const id of ids) this.ledger.add(id);
+    this.c.reconciliations++;
+    this.o.onEvent?.({ event: 'reconciled', link: this.linkState, records: ids.length });
+  }
+}

@@ -1,0 +1,292 @@
+import { MemoryBus, type Bus, type BusMessage, type BusProducer, type OutgoingMessage } from '../../src/bus';
+import { RECORD_KEY_ID_HEADER, type DerivedRecord } from '../../src/codec';
+import { MemorySpool, type Spool } from '../../src/edge/spool';
+import { VigilError } from '../../src/errors';
+import { createMetrics, registerRelayMetrics } from '../../src/metrics';
+import { Relay, RELAY_ID_HEADER, TokenBucket, type RelayOptions } from '../../src/relay';
+import { until } from '../harness/until';
+import { GBR_ONLY, RELEASABLE, relayFixture, sealedMessage, TOP, vitalsRecord, type RelayFixture } from './relay-fixture';
+
+const T0 = Date.UTC(2026, 11, 5, 12, 0, 0);
+const SOURCE = 'derived.vitals';
+const DEST = 'theatre.north.derived.vitals';
+
+interface Rig {
+  readonly f: RelayFixture;
+  readonly theatre: MemoryBus;
+  readonly command: MemoryBus;
+  readonly spool: Spool;
+  relay: Relay;
+  publish(records: readonly DerivedRecord[]): Promise<void>;
+  received(): BusMessage[];
+  start(extra?: Partial<RelayOptions>): Promise<Relay>;
+  close(): Promise<void>;
+}
+
+async function rig(options: { stream?: Record<string, unknown>; spool?: Spool; destination?: (bus: MemoryBus) => Bus } = {}): Promise<Rig> {
+  const f = relayFixture(options.stream);
+  const theatre = new MemoryBus();
+  const command = new MemoryBus();
+  await theatre.admin().ensureTopics([{ topic: SOURCE, partitions: 2 }]);
+  const producer = theatre.producer();
+  const relays: Relay[] = [];
+  const spool = options.spool ?? new MemorySpool();
+  const r: Rig = {
+    f,
+    theatre,
+    command,
+    spool,
+    relay: undefined as unknown as Relay,
+    publish: (records) => producer.send(SOURCE, records.map((x) => sealedMessage(f, x))),
+    received: () => {
+      const t = command.broker.topic(DEST);
+      if (t === undefined) return [];
+      const out: BusMessage[] = [];
+      for (const log of t.logs) out.push(...log.read(0, Number.MAX_SAFE_INTEGER));
+      return out;
+    },
+    start: async (extra = {}) => {
+      const relay = new Relay({ policy: f.policy, keys: f.keys, source: theatre, destination: options.destination?.(command) ?? command, spool, retryMinMs: 10, retryMaxMs: 50, ...extra });
+      relays.push(relay);
+      r.relay = relay;
+      await relay.start();
+      return relay;
+    },
+    close: async () => {
+      for (const x of relays) await x.stop();
+      await theatre.close();
+      await command.close();
+    },
+  };
+  return r;
+}
+
+function opened(r: Rig): DerivedRecord[] {
+  return r.received().map((m) => {
+    expect(m.headers[RECORD_KEY_ID_HEADER]?.toString()).toBe(r.f.relayKey.keyId);
+    return r.f.codec.open(m.value as Buffer, r.f.relayKey) as DerivedRecord;
+  });
+}
+
+function ids(r: Rig): string[] {
+  return r.received().map((m) => m.headers[RELAY_ID_HEADER]?.toString() ?? '');
+}
+
+/** A destination whose sends land but, while `lose()` says so, report a failure: a lost acknowledgement. */
+function losingDestination(lose: () => boolean): (bus: MemoryBus) => Bus {
+  return (bus) =>
+    Object.assign(Object.create(bus) as Bus, {
+      producer: (): BusProducer => {
+        const p = bus.producer();
+        return {
+          send: async (topic: string, messages: readonly OutgoingMessage[]) => {
+            await p.send(topic, messages);
+            if (lose()) throw new VigilError('VIGIL_E_BUS_UNAVAILABLE', 'the acknowledgement was lost');
+          },
+          flush: () => p.flush(),
+          close: () => p.close(),
+        };
+      },
+    });
+}
+
+const stats = (n: number, label = RELEASABLE, from = 0): DerivedRecord[] => Array.from({ length: n }, (_, i) => vitalsRecord(`sol-${(from + i) % 5}`, T0 + (from + i) * 10_000, label));
+
+describe('Relay (memory buses)', () => {
+  it('relays only releasable records, re-sealed, and counts the rest by reason', async () => {
+    const r = await rig();
+    try {
+      await r.start();
+      await r.publish([...stats(6), ...stats(3, TOP, 100), ...stats(2, GBR_ONLY, 200)]);
+      await until(() => r.relay.stats().relayed === 6 && r.relay.stats().withheld['not-releasable'] === 2, 5000, 'relayed');
+      const got = opened(r);
+      expect(got).toHaveLength(6);
+      expect(new Set(got.map((x) => x.label))).toEqual(new Set([RELEASABLE]));
+      expect(r.relay.stats()).toMatchObject({ relayed: 6, queued: 6, withheld: { 'above-ceiling': 3, 'not-releasable': 2, unreadable: 0 }, backlogRecords: 0, link: 'up' });
+      // The source offsets are committed (both partitions) once the queue held the records.
+      const g = r.theatre.broker.group('vigil.relay.north-to-command');
+      expect((g.committed(SOURCE, 0) ?? 0) + (g.committed(SOURCE, 1) ?? 0)).toBe(11);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('does not commit source offsets while the queue cannot take the records', async () => {
+    const inner = new MemorySpool();
+    let full = true;
+    let refused = 0;
+    const spool: Spool = Object.assign(Object.create(inner) as Spool, {
+      append: (entries: Parameters<Spool['append']>[0]) => {
+        if (!full) return inner.append(entries);
+        refused++;
+        return Promise.reject(new VigilError('VIGIL_E_SPOOL_FULL', 'full'));
+      },
+    });
+    const r = await rig({ spool });
+    try {
+      await r.start();
+      await r.publish(stats(4));
+      const g = r.theatre.broker.group('vigil.relay.north-to-command');
+      await until(() => refused >= 3, 5000, 'appends refused');
+      expect(r.relay.stats().queued).toBe(0);
+      expect([g.committed(SOURCE, 0), g.committed(SOURCE, 1)]).toEqual([undefined, undefined]);
+      full = false;
+      await until(() => r.relay.stats().relayed === 4, 5000, 'relayed after the queue took them');
+      await until(() => (g.committed(SOURCE, 0) ?? 0) + (g.committed(SOURCE, 1) ?? 0) === 4, 5000, 'committed');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('queues through an outage, sends flash alerts first when the link returns, and drains the backlog once', async () => {
+    const r = await rig();
+    try {
+      await r.start({ batchMaxRecords: 2 });
+      await r.publish(stats(3));
+      await until(() => r.relay.stats().relayed === 3, 5000, 'first records');
+      r.command.broker.setAvailable(false);
+      await r.publish(stats(10, RELEASABLE, 10));
+      await until(() => r.relay.stats().queued === 13, 5000, 'queued');
+      await r.publish([vitalsRecord('sol-1/hr-high/raised', T0 + 500_000, RELEASABLE, { alarm: true, heartRateBpm: 185 }), vitalsRecord('sol-2/spo2-low/raised', T0 + 510_000, RELEASABLE, { alarm: true, spo2Pct: 84 })]);
+      await until(() => r.relay.stats().queued === 15 && r.relay.stats().link === 'down', 5000, 'alerts queued, link down');
+      expect(r.relay.stats().backlogRecords).toBe(12);
+      r.command.broker.setAvailable(true);
+      await until(() => r.relay.stats().relayed === 15 && r.relay.stats().backlogRecords === 0, 5000, 'backlog drained');
+      const got = opened(r);
+      // Flash first: the two alerts are the first records after the three sent before the cut.
+      expect(got.slice(3, 5).map((x) => x.values.alarm)).toEqual([true, true]);
+      expect(new Set(ids(r)).size).toBe(15);
+      expect(ids(r)).toHaveLength(15);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('does not send again what the destination holds when its acknowledgement was lost', async () => {
+    let lose = 2;
+    const losing = losingDestination(() => lose-- > 0);
+    const r = await rig({ destination: losing });
+    try {
+      await r.start({ batchMaxRecords: 4 });
+      await r.publish(stats(12));
+      await until(() => r.relay.stats().relayed + r.relay.stats().duplicatesSkipped >= 12 && r.relay.stats().backlogRecords === 0, 5000, 'all delivered');
+      expect(r.relay.stats().sendFailures).toBe(2);
+      expect(r.relay.stats().duplicatesSkipped).toBeGreaterThan(0);
+      expect(ids(r)).toHaveLength(12);
+      expect(new Set(ids(r)).size).toBe(12);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('after a restart reads the destination back and skips what it already holds', async () => {
+    const spool = new MemorySpool();
+    // The first relay's sends land but fail, and then the destination cannot be read back either:
+    // it stops holding queued records the destination already has (as a crash after a send would).
+    let lose = true;
+    let failed = false;
+    const losing = (bus: MemoryBus): Bus => {
+      const base = losingDestination(() => lose && (failed = true))(bus);
+      return Object.assign(Object.create(base) as Bus, {
+        admin: () => (lose && failed ? Object.assign(Object.create(bus.admin()) as object, { offsets: () => Promise.reject(new VigilError('VIGIL_E_BUS_UNAVAILABLE', 'cut')), ensureTopics: () => Promise.reject(new VigilError('VIGIL_E_BUS_UNAVAILABLE', 'cut')) }) : bus.admin()),
+      });
+    };
+    const r = await rig({ spool, destination: losing });
+    try {
+      const first = await r.start({ batchMaxRecords: 50 });
+      await r.publish(stats(5));
+      await until(() => first.stats().queued === 5 && first.stats().sendFailures >= 1 && first.stats().link === 'down', 5000, 'a send whose acknowledgement was lost');
+      await first.stop();
+      const landed = ids(r).length;
+      expect(landed).toBeGreaterThan(0);
+      expect(first.stats().backlogRecords).toBe(5);
+      lose = false;
+      const second = await r.start({ batchMaxRecords: 50 });
+      await until(() => second.stats().backlogRecords === 0, 5000, 'queue drained');
+      expect(second.stats().duplicatesSkipped).toBe(landed);
+      expect(second.stats().relayed).toBe(5 - landed);
+      expect(new Set(ids(r)).size).toBe(5);
+      expect(ids(r)).toHaveLength(5);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('sheds routine records when the queue is full and counts every one', async () => {
+    let relay: Relay | undefined;
+    const spool = new MemorySpool({ budgetBytes: 3000, onDrop: (e) => relay?.onShed(e) });
+    const r = await rig({ spool });
+    try {
+      relay = await r.start();
+      r.command.broker.setAvailable(false);
+      // One at a time: an append is atomic, so a source batch larger than the whole budget would wait instead.
+      for (const [i, rec] of stats(20).entries()) {
+        await r.publish([rec]);
+        await until(() => r.relay.stats().queued === i + 1, 5000, `record ${i} queued`);
+      }
+      const shed = r.relay.stats().shed.routine;
+      expect(shed).toBeGreaterThan(0);
+      r.command.broker.setAvailable(true);
+      await until(() => r.relay.stats().backlogRecords === 0 && r.relay.stats().link === 'up', 5000, 'drained');
+      expect(r.relay.stats().relayed + shed).toBe(20);
+      expect(r.received()).toHaveLength(20 - shed);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('reports a queue that fails on disk as a failure (readiness), never as an unhandled rejection', async () => {
+    const inner = new MemorySpool();
+    const spool: Spool = Object.assign(Object.create(inner) as Spool, { flush: () => Promise.reject(new VigilError('VIGIL_E_SPOOL_IO', 'disk gone')) });
+    const r = await rig({ spool });
+    try {
+      await r.start();
+      await r.publish(stats(1));
+      await until(() => r.relay.failure !== undefined, 5000, 'failure reported');
+      expect(r.relay.failure?.message).toBe('disk gone');
+      expect(r.relay.stats().link).toBe('down');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('publishes its series on /metrics, every reason at zero from the start', async () => {
+    const r = await rig();
+    const metrics = createMetrics({ processMetrics: false });
+    try {
+      await r.start();
+      registerRelayMetrics(metrics, () => r.relay.stats());
+      await r.publish([...stats(2), ...stats(1, TOP, 50)]);
+      await until(() => r.relay.stats().relayed === 2 && r.relay.stats().withheld['above-ceiling'] === 1, 5000, 'relayed');
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('vigil_relay_link_up 1');
+      expect(text).toContain('vigil_relay_records_total 2');
+      expect(text).toContain('vigil_relay_withheld_total{reason="above-ceiling"} 1');
+      expect(text).toContain('vigil_relay_withheld_total{reason="not-releasable"} 0');
+      expect(text).toContain('vigil_relay_shed_total{priority="flash"} 0');
+      expect(text).toMatch(/vigil_relay_sent_bytes_total\{stage="uncompressed"\} [1-9]\d*/);
+      expect(text).toContain('vigil_relay_backlog_records 0');
+    } finally {
+      metrics.close();
+      await r.close();
+    }
+  });
+});
+
+describe('TokenBucket', () => {
+  it('lets one second of budget through at once, then makes later sends wait out their bytes', () => {
+    let now = 0;
+    const b = new TokenBucket(1000, () => now);
+    expect(b.take(600)).toBe(0);
+    expect(b.take(400)).toBe(0);
+    expect(b.take(500)).toBe(500);
+    now = 500;
+    expect(b.take(1000)).toBe(1000);
+    now = 1500;
+    expect(b.take(1)).toBe(1);
+  });
+
+  it('is unlimited at 0', () => {
+    expect(new TokenBucket(0).take(1e9)).toBe(0);
+  });
+});
