@@ -24,7 +24,7 @@ const MAY_IMPORT = {
   tap: ['bus', 'codec', 'crypto'],
   audit: ['bus', 'codec', 'crypto'],
   // Cursor-on-Target to TAK (issue 13): reads streams like a tap, checks labels against the link's ceiling.
-  cot: ['tap', 'bus', 'codec', 'crypto', 'runtime'],
+  cot: ['tap', 'bus', 'codec', 'crypto', 'runtime', 'serve'],
   // Federation (issue 15): re-uses the gateway's spool (edge) and the pipelines' ceiling rule (runtime).
   relay: ['bus', 'codec', 'crypto', 'edge', 'runtime'],
 };

@@ -1,3 +1,4 @@
+import { deviceSymbol } from '../serve';
 import { formatLabel, type ClassificationLabel, type DerivedRecord, type PositionReading, type TelemetryRecord, type VigilRecord } from '../codec';
 
 /**
@@ -43,12 +44,9 @@ export const COT_TYPES: Readonly<Record<string, string>> = {
   generic: 'a-f-G', // friendly ground
 };
 
-/** The simulator's device id prefixes, for a device whose class is not known otherwise. */
-const PREFIX_CLASS: Readonly<Record<string, string>> = { sol: 'soldier', veh: 'vehicle', uav: 'uav', ugs: 'ugs' };
-
-/** A device's class: `classOf` (a registry) when it knows the device, else its id's prefix, else `generic`. */
+/** A device's class: `classOf` (a registry) when it knows the device, else the map's reading of its id's prefix (`deviceSymbol`), else `generic`. */
 export function deviceClass(deviceId: string, classOf?: (deviceId: string) => string | undefined): string {
-  return classOf?.(deviceId) ?? PREFIX_CLASS[deviceId.split('-')[0] ?? ''] ?? 'generic';
+  return classOf?.(deviceId) ?? deviceSymbol(deviceId).deviceClass;
 }
 
 const UNKNOWN = 9_999_999;
