@@ -274,28 +274,49 @@ const row = (system: string, what: string, r: RunResult, extra: Record<string, s
   'kafka p50 ms': r.kafka.p50, 'kafka p99 ms': r.kafka.p99, 'kafka p99.9 ms': r.kafka.p999, ...extra,
 });
 
+/** What the plaintext runs stand on; filled in as it starts, so `stopRig` also undoes a half-started one. */
+interface Rig {
+  readonly started: BenchChild[];
+  kafka?: KafkaService;
+  mosq?: MosquittoService;
+  prov?: BenchProvision;
+  consumer?: Consumer;
+}
+
+/** Kafka and Mosquitto on loopback, the bench fleet provisioned, its topics, the consumer, and the publisher child initialised. */
+async function startRig(rig: Rig, label: string): Promise<{ kafka: KafkaService; mosq: MosquittoService; prov: BenchProvision; pub: BenchChild }> {
+  process.stderr.write(`${label}: starting Kafka and Mosquitto on 127.0.0.1…\n`);
+  const [kafka, mosq] = await Promise.all([startKafka(), startMosquitto()]);
+  Object.assign(rig, { kafka, mosq });
+  const prov = await provisionBench({ kafkaBrokers: kafka.brokers, mqttUrl: mosq.url, devices: DEVICES, pipeline: benchPowerPipeline.name });
+  rig.prov = prov;
+  await createTopics(kafka.brokers, ['telemetry.power', NAIVE_TOPIC, DERIVED_TOPIC]);
+  rig.consumer = await startConsumer(kafka.brokers, prov);
+  const pub = await BenchChild.start('publisher', join(LIB, 'publisher-child.ts'), []);
+  rig.started.push(pub);
+  const init = await pub.request('init', {
+    url: mosq.url, connections: CONNECTIONS, window: PUB_WINDOW,
+    devices: prov.devices.map((d) => ({ deviceId: d.deviceId, topic: prov.topicOf(d.deviceId), sharedKey: Buffer.from(boxSharedKey(prov.ingest.box.publicKey, d.box.secretKey)).toString('base64') })),
+  });
+  if (init.error) throw new Error(`publisher init: ${String(init.error)}`);
+  return { kafka, mosq, prov, pub };
+}
+
+async function stopRig(rig: Rig, label: string): Promise<void> {
+  process.stderr.write(`\n${label}: stopping processes…\n`);
+  for (const c of rig.started.reverse()) await c.stop(10_000).catch(() => undefined);
+  await rig.consumer?.disconnect().catch(() => undefined);
+  await rig.mosq?.stop().catch(() => undefined);
+  await rig.kafka?.stop().catch(() => undefined);
+  rig.prov?.cleanup();
+}
+
 async function main(): Promise<void> {
-  const started: BenchChild[] = [];
-  let kafka: KafkaService | undefined;
-  let mosq: MosquittoService | undefined;
-  let prov: BenchProvision | undefined;
-  let consumer: Consumer | undefined;
+  const rig: Rig = { started: [] };
+  const started = rig.started;
   const rows: BenchRow[] = [];
   try {
-    process.stderr.write('e2e: starting Kafka and Mosquitto on 127.0.0.1…\n');
-    [kafka, mosq] = await Promise.all([startKafka(), startMosquitto()]);
-    prov = await provisionBench({ kafkaBrokers: kafka.brokers, mqttUrl: mosq.url, devices: DEVICES, pipeline: benchPowerPipeline.name });
-    await createTopics(kafka.brokers, ['telemetry.power', NAIVE_TOPIC, DERIVED_TOPIC]);
-    consumer = await startConsumer(kafka.brokers, prov);
-
-    const pub = await BenchChild.start('publisher', join(LIB, 'publisher-child.ts'), []);
-    started.push(pub);
-    const p = prov;
-    const init = await pub.request('init', {
-      url: mosq.url, connections: CONNECTIONS, window: PUB_WINDOW,
-      devices: p.devices.map((d) => ({ deviceId: d.deviceId, topic: p.topicOf(d.deviceId), sharedKey: Buffer.from(boxSharedKey(p.ingest.box.publicKey, d.box.secretKey)).toString('base64') })),
-    });
-    if (init.error) throw new Error(`publisher init: ${String(init.error)}`);
+    const { kafka, mosq, prov: p, pub } = await startRig(rig, 'e2e');
 
     const profileDir = process.env.VIGIL_BENCH_E2E_PROFILE;
     if (profileDir) {
@@ -404,12 +425,7 @@ async function main(): Promise<void> {
     process.stdout.write(`gateway sustained ${sustained} frames/s, naive ${naiveSustained} frames/s, ratio ${(100 * ratio).toFixed(1)}% (target >= 70%)\n`);
     process.stdout.write(`gateway peak RSS ${(mem.gatewayHwm / 1048576).toFixed(0)} MB, during the ${RSS_MS / 1000} s run at 90%: max ${(rssMax / 1048576).toFixed(0)} MB (target < 300 MB); worker peak ${(mem.workerHwm / 1048576).toFixed(0)} MB\n`);
   } finally {
-    process.stderr.write('\ne2e: stopping processes…\n');
-    for (const c of started.reverse()) await c.stop(10_000).catch(() => undefined);
-    await consumer?.disconnect().catch(() => undefined);
-    await mosq?.stop().catch(() => undefined);
-    await kafka?.stop().catch(() => undefined);
-    prov?.cleanup();
+    await stopRig(rig, 'e2e');
   }
 }
 
@@ -528,27 +544,12 @@ async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promis
 }
 
 async function mainCost(): Promise<void> {
-  const started: BenchChild[] = [];
-  let kafka: KafkaService | undefined;
-  let mosq: MosquittoService | undefined;
-  let prov: BenchProvision | undefined;
-  let consumer: Consumer | undefined;
+  const rig: Rig = { started: [] };
+  const started = rig.started;
   const rows: BenchRow[] = [];
   const lanes = Number(process.env.VIGIL_BENCH_LANES ?? 4);
   try {
-    process.stderr.write('e2e cost: starting Kafka and Mosquitto on 127.0.0.1…\n');
-    [kafka, mosq] = await Promise.all([startKafka(), startMosquitto()]);
-    prov = await provisionBench({ kafkaBrokers: kafka.brokers, mqttUrl: mosq.url, devices: DEVICES, pipeline: benchPowerPipeline.name });
-    await createTopics(kafka.brokers, ['telemetry.power', NAIVE_TOPIC, DERIVED_TOPIC]);
-    consumer = await startConsumer(kafka.brokers, prov);
-    const p = prov;
-    const pub = await BenchChild.start('publisher', join(LIB, 'publisher-child.ts'), []);
-    started.push(pub);
-    const init = await pub.request('init', {
-      url: mosq.url, connections: CONNECTIONS, window: PUB_WINDOW,
-      devices: p.devices.map((d) => ({ deviceId: d.deviceId, topic: p.topicOf(d.deviceId), sharedKey: Buffer.from(boxSharedKey(p.ingest.box.publicKey, d.box.secretKey)).toString('base64') })),
-    });
-    if (init.error) throw new Error(`publisher init: ${String(init.error)}`);
+    const { kafka, mosq, prov: p, pub } = await startRig(rig, 'e2e cost');
 
     const naive = await BenchChild.start('naive-bridge', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, `vigil/v1/${p.theatre}/+/+/telemetry`, NAIVE_TOPIC]);
     started.push(naive);
@@ -593,12 +594,7 @@ async function mainCost(): Promise<void> {
       process.stdout.write(`${k.padEnd(26)} ${String(v.cpuUsPerFrame).padStart(7)} µs/frame   publish→Kafka p50 ${lat.p50} ms p99 ${lat.p99} ms p99.9 ${lat.p999} ms${loop ? `   loop p99 ${loop.p99Ms.toFixed(1)} ms` : ''}${v.pass ? '' : `   (run did not pass: ${String(v.why ?? '')})`}\n`);
     }
   } finally {
-    process.stderr.write('\ne2e cost: stopping processes…\n');
-    for (const c of started.reverse()) await c.stop(10_000).catch(() => undefined);
-    await consumer?.disconnect().catch(() => undefined);
-    await mosq?.stop().catch(() => undefined);
-    await kafka?.stop().catch(() => undefined);
-    prov?.cleanup();
+    await stopRig(rig, 'e2e cost');
   }
 }
 
