@@ -1,26 +1,61 @@
 /**
  * The e2e bench's gateway in its own process: `startGateway` on the bench config, so its
  * RSS (VmHWM) is its own. IPC: `ready` when started; `stats` → gateway and MQTT counters;
+ * `loopReset` at the start of a measured run and `loop` at its end → the event-loop delay
+ * (ms) and the gateway's own timings over the run, per batch (ms): the durable write (Kafka
+ * send → acknowledgement), the replay flush before the PUBACKs, and the batch size;
  * `stop` → graceful stop, exit.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
 import { startGateway } from '../../src/cli/gateway-runner';
 import { loadConfig } from '../../src/config';
+import { channels, type DurabilityEvent, type ReleaseEvent } from '../../src/instrument';
 import { serveParent } from './child-process';
+
+type Hist = ReturnType<typeof hdr.build>;
+const newHist = (): Hist => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+/** p50/p99/max of a histogram of microseconds, in ms. */
+const ms = (h: Hist): { p50: number; p99: number; max: number; n: number } => ({
+  p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, max: h.maxValue / 1000, n: h.totalCount,
+});
 
 async function main(): Promise<void> {
   const cfg = loadConfig({ file: process.argv[2] as string, env: {} });
   const gw = await startGateway(cfg, { http: false, logStream: process.stderr });
-  // Event-loop delay over a measured run: `loopReset` at its start, `loop` at its end (ms).
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  let write = newHist();
+  let flush = newHist();
+  let frames = newHist();
+  const onDurable = (e: DurabilityEvent): void => {
+    write.recordValue(Math.max(1, Math.round(e.writeSeconds * 1e6)));
+    frames.recordValue(Math.max(1, e.frames));
+  };
+  const onRelease = (e: ReleaseEvent): void => flush.recordValue(Math.max(1, Math.round(e.replayFlushSeconds * 1e6)));
+  channels.durability.subscribe(onDurable);
+  channels.release.subscribe(onRelease);
   serveParent(
     {
       stats: () => ({ gateway: gw.gateway.stats(), mqtt: { ...gw.ingest.counters }, heapUsed: process.memoryUsage().heapUsed }),
-      loopReset: () => (loop.reset(), {}),
-      loop: () => ({ p50Ms: loop.percentile(50) / 1e6, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 }),
+      loopReset: () => {
+        loop.reset();
+        write = newHist();
+        flush = newHist();
+        frames = newHist();
+        return {};
+      },
+      loop: () => ({
+        p50Ms: loop.percentile(50) / 1e6, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6,
+        writeMs: ms(write), replayFlushMs: ms(flush),
+        batchFrames: { p50: frames.getValueAtPercentile(50), p99: frames.getValueAtPercentile(99), max: frames.maxValue, batches: frames.totalCount },
+      }),
     },
-    () => gw.stop(),
+    () => {
+      channels.durability.unsubscribe(onDurable);
+      channels.release.unsubscribe(onRelease);
+      return gw.stop();
+    },
   );
   process.send?.({ type: 'ready' });
 }

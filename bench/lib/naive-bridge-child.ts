@@ -3,8 +3,10 @@
  * (QoS 1, automatic PUBACK on receipt) and one kafkajs producer (acks 1, batches of what
  * arrived in the last few ms, several sends in flight). No crypto, no validation, no
  * durability before the acknowledgement: the payload goes to Kafka as it came.
- * argv: mqttUrl brokers filter outTopic. IPC: `ready`, `stats`, `stop`.
+ * argv: mqttUrl brokers filter outTopic. IPC: `ready`, `stats`, `loopReset`/`loop` (event-loop
+ * delay over a measured run, ms, as the gateway child reports it), `stop`.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import mqtt from 'mqtt';
 import { serveParent } from './child-process';
@@ -40,7 +42,14 @@ async function main(): Promise<void> {
     client.once('connect', () => client.subscribe(filter, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
     client.once('error', reject);
   });
-  serveParent({ stats: () => ({ received, sent, failed }) }, async () => {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const handlers = {
+    stats: () => ({ received, sent, failed }),
+    loopReset: () => (loop.reset(), {}),
+    loop: () => ({ p50Ms: loop.percentile(50) / 1e6, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 }),
+  };
+  serveParent(handlers, async () => {
     clearTimeout(timer);
     await client.endAsync();
     flush();

@@ -44,7 +44,16 @@ export interface DurabilityEvent {
   /** `kafka`, or `memory` for the in-process bus (`vigil demo`), or the gateway's disk `spool`. */
   sink: 'kafka' | 'memory' | 'spool';
   frames: number;
+  /** From the batch's first frame to durability: waiting for the lane plus the write. */
   seconds: number;
+  /** The write alone: Kafka send to acknowledgement, or spool append to fsync. */
+  writeSeconds: number;
+}
+
+/** Durable frames were acknowledged: their replay entries made durable first (`replayFlushSeconds`), then their PUBACKs released. */
+export interface ReleaseEvent {
+  frames: number;
+  replayFlushSeconds: number;
 }
 
 /** A frame left the spool without reaching Kafka: shed when full, expired, or unreadable. */
@@ -136,6 +145,7 @@ export interface PipelineFailureEvent {
 export const channels = {
   frameAdmission: typed<FrameAdmissionEvent>('vigil:edge:frame'),
   durability: typed<DurabilityEvent>('vigil:edge:durable'),
+  release: typed<ReleaseEvent>('vigil:edge:release'),
   spoolShed: typed<SpoolDropSample>('vigil:spool:shed'),
   spoolExpired: typed<SpoolDropSample>('vigil:spool:expired'),
   spoolCorrupt: typed<SpoolDropSample>('vigil:spool:corrupt'),

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ERROR_CODES } from '../errors';
-import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type PipelineFailureEvent, type PipelineRevokeEvent, type SpoolDropSample } from '../instrument';
+import { channels, type ConnectionEvent, type DurabilityEvent, type FrameAdmissionEvent, type GaugeSample, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineDropEvent, type PipelineFailureEvent, type PipelineRevokeEvent, type ReleaseEvent, type SpoolDropSample } from '../instrument';
 
 export interface MetricsOptions {
   /** Also export Node's process metrics (CPU, memory, event-loop lag, GC). Default true. */
@@ -66,6 +66,19 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const durableWrite = new Histogram({
+    name: 'vigil_gateway_write_seconds',
+    help: 'The durable write of a batch alone: Kafka send to acknowledgement, or spool append to fsync (vigil_gateway_durable_seconds minus the wait for the lane).',
+    labelNames: ['sink'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const replayFlush = new Histogram({
+    name: 'vigil_gateway_replay_flush_seconds',
+    help: 'Making the replay entries of a durable batch durable (an fsync with the file store), the last step before its PUBACKs.',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
   const durableFrames = new Counter({ name: 'vigil_gateway_durable_frames_total', help: 'Frames made durable, by sink.', labelNames: ['sink'] as const, registers: [registry] });
   const spoolDropped = new Counter({
     name: 'vigil_spool_dropped_frames_total',
@@ -129,8 +142,10 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
   };
   const onDurable = (e: DurabilityEvent): void => {
     durable.labels(e.sink).observe(e.seconds);
+    durableWrite.labels(e.sink).observe(e.writeSeconds);
     durableFrames.labels(e.sink).inc(e.frames);
   };
+  const onRelease = (e: ReleaseEvent): void => replayFlush.observe(e.replayFlushSeconds);
   const onDrop = (e: SpoolDropSample): void => spoolDropped.labels(e.reason, e.priority).inc();
   const onConnection = (e: ConnectionEvent): void => up.labels(e.peer).set(e.connected ? 1 : 0);
   const onGauges = (s: GaugeSample): void => {
@@ -186,6 +201,7 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
   channels.pipelineDrop.subscribe(onPipeDrop);
   channels.pipelineFailure.subscribe(onPipeFailure);
   channels.durability.subscribe(onDurable);
+  channels.release.subscribe(onRelease);
   channels.spoolShed.subscribe(onDrop);
   channels.spoolExpired.subscribe(onDrop);
   channels.spoolCorrupt.subscribe(onDrop);
@@ -201,6 +217,7 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
       channels.pipelineDrop.unsubscribe(onPipeDrop);
       channels.pipelineFailure.unsubscribe(onPipeFailure);
       channels.durability.unsubscribe(onDurable);
+      channels.release.unsubscribe(onRelease);
       channels.spoolShed.unsubscribe(onDrop);
       channels.spoolExpired.unsubscribe(onDrop);
       channels.spoolCorrupt.unsubscribe(onDrop);

@@ -12,7 +12,8 @@ export async function registeredMetricNames(): Promise<Set<string>> {
   try {
     for (const g of gatewayGauges({ spool: { entries: 1, bytes: 1, budgetBytes: 2, oldestAgeMs: 1 }, devices: 1, inflight: 0, spooling: false })) channels.gauges.publish(g);
     channels.connection.publish({ peer: 'kafka', connected: true });
-    channels.durability.publish({ sink: 'kafka', frames: 1, seconds: 0.001 });
+    channels.durability.publish({ sink: 'kafka', frames: 1, seconds: 0.001, writeSeconds: 0.001 });
+    channels.release.publish({ frames: 1, replayFlushSeconds: 0.001 });
     channels.pipelineBatch.publish({ pipeline: 'vitals', topic: 't', partition: 0, lag: 0, watermarkMs: 1, records: 1, outputs: 0, seconds: 0 });
     channels.pipelineCheckpoint.publish({ pipeline: 'vitals', partitions: 1, records: 1, bytes: 1, maxRecordBytes: 1, seconds: 0 });
     channels.pipelineDrop.publish({ pipeline: 'vitals', stage: 'duplicate', reason: 'duplicate' });

@@ -23,7 +23,7 @@ describe('operations HTTP endpoints', () => {
     channels.frameAdmission.publish({ result: 'accepted', reason: null, readings: 16, bytes: 900 });
     channels.frameAdmission.publish({ result: 'accepted', reason: null, readings: 4, bytes: 300 });
     channels.frameAdmission.publish({ result: 'rejected', reason: 'VIGIL_E_REPLAY', readings: 0, bytes: 120 });
-    channels.durability.publish({ sink: 'kafka', frames: 2, seconds: 0.004 });
+    channels.durability.publish({ sink: 'kafka', frames: 2, seconds: 0.004, writeSeconds: 0.002 });
     channels.spoolShed.publish({ reason: 'shed', priority: 'routine', deviceId: 'd1', bytes: 300, enqueuedAt: 0, at: 1 });
     channels.connection.publish({ peer: 'kafka', connected: true });
     channels.gauges.publish({ component: 'spool', values: { depth_entries: 42, bytes: 4096 } });

@@ -332,12 +332,14 @@ export class Gateway {
         if (receipts) receipts.durable(batch.topics[i] as string, a.deviceId, a.epoch, a.seq);
       }
     }
+    const flushAt = this.clock();
     try {
       await this.o.replay.flush();
     } catch (err) {
       // The frames are durable; a lost replay entry can at worst admit one duplicate.
       this.logs.replay.error(errorLogFields(err), 'replay store flush failed');
     }
+    if (channels.release.hasSubscribers) channels.release.publish({ frames: upTo - batch.released, replayFlushSeconds: (this.clock() - flushAt) / 1000 });
     for (let i = batch.released; i < upTo; i++) (batch.acks[i] as () => void)();
     this.counters.acked += upTo - batch.released;
     batch.released = upTo;
@@ -345,9 +347,10 @@ export class Gateway {
 
   private async makeDurable(lane: Lane, batch: Batch): Promise<void> {
     if (this.mode === 'direct') {
+      const sentAt = this.clock();
       try {
         await Promise.all([...batch.byTopic].map(([topic, msgs]) => lane.producer.send(topic, msgs)));
-        this.durable(this.o.busSink ?? 'kafka', batch.frames, batch.firstAt);
+        this.durable(this.o.busSink ?? 'kafka', batch.frames, batch.firstAt, sentAt);
         return;
       } catch (err) {
         this.logs.kafka.warn({ ...errorLogFields(err), frames: batch.frames }, 'kafka write failed; spooling');
@@ -356,10 +359,11 @@ export class Gateway {
       }
     }
     this.spoolAppends++;
+    const appendAt = this.clock();
     try {
       await this.o.spool.append(this.toSpoolEntries(batch, 0, batch.frames));
       this.counters.spooledFrames += batch.frames;
-      this.durable('spool', batch.frames, batch.firstAt);
+      this.durable('spool', batch.frames, batch.firstAt, appendAt);
       return;
     } catch (err) {
       this.logs.spool.warn({ ...errorLogFields(err), frames: batch.frames }, 'spool refused a whole batch; spooling frame by frame');
@@ -384,11 +388,13 @@ export class Gateway {
         this.spoolAppends--;
       }
     }
-    this.durable('spool', batch.frames, batch.firstAt);
+    this.durable('spool', batch.frames, batch.firstAt, appendAt);
   }
 
-  private durable(sink: 'kafka' | 'memory' | 'spool', frames: number, firstAt: number): void {
-    if (channels.durability.hasSubscribers) channels.durability.publish({ sink, frames, seconds: (this.clock() - firstAt) / 1000 });
+  private durable(sink: 'kafka' | 'memory' | 'spool', frames: number, firstAt: number, writeAt: number): void {
+    if (!channels.durability.hasSubscribers) return;
+    const now = this.clock();
+    channels.durability.publish({ sink, frames, seconds: (now - firstAt) / 1000, writeSeconds: (now - writeAt) / 1000 });
   }
 
   private toSpoolEntries(batch: Batch, from: number, to: number): SpoolEntry[] {
