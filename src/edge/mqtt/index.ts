@@ -17,4 +17,5 @@ export type {
 export { AckSequencer } from './ack-sequencer';
 export { backoffDelay, type BackoffPolicy } from './backoff';
 export { encodePubacks } from './puback-batch';
+export { encodePublishQos0 } from './publish-qos0';
 export { reasonName } from './reason-codes';

@@ -5,6 +5,7 @@ import { VigilError } from '../../errors';
 import { AckSequencer } from './ack-sequencer';
 import type { ResolvedMqttIngestOptions } from './options';
 import { encodePubacks } from './puback-batch';
+import { encodePublishQos0 } from './publish-qos0';
 import { DISCONNECT_REASON, isRetriableConnackCode, reasonName } from './reason-codes';
 import { mqttTlsError } from '../../errors';
 import type { IngestMessage, MqttConnectInfo, MqttIngestCounters } from './types';
@@ -169,10 +170,21 @@ export class IngestConnection {
    */
   publish(topic: string, payload: Uint8Array, maxBufferedBytes: number): boolean {
     if ((this.phase !== 'ready' && this.phase !== 'subscribing') || this.socket.writableLength > maxBufferedBytes) return false;
-    const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    this.socket.write(generate({ cmd: 'publish', topic, payload: body, qos: 0, retain: false, dup: false }, { protocolVersion: this.options.protocolVersion }));
+    // Publishes of one tick (a receipt flush sends one per device) leave in one write.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.write(encodePublishQos0(topic, payload, this.options.protocolVersion));
     return true;
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   /** Stops reading from the socket (TCP backpressure reaches the broker). */
   pause(): void {
