@@ -1,5 +1,5 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { VigilError } from '../errors';
@@ -42,15 +42,25 @@ interface SnapshotFile {
  * folded into a snapshot once it grows past `compactBytes`. The snapshot names the log
  * generation that continues it, so a crash between writing the snapshot and removing the
  * old log never replays stale records (a stale `forget` would otherwise erase newer state).
- * On open the snapshot is loaded and its log replayed; a torn tail (a crash mid-write) is
- * cut off, which loses only records that were never flushed and so never acknowledged.
+ * On open the snapshot is loaded and its log generations replayed in order (its own and any
+ * later one); a torn tail (a crash mid-write) is cut off, which loses only records that were
+ * never flushed and so never acknowledged.
+ *
+ * Compaction never blocks a flush or the event loop: once the log passes `compactBytes`, the
+ * next records go to a new generation at once, and the snapshot (naming that generation) is
+ * written, fsynced and renamed into place in the background with asynchronous I/O; only then
+ * are older generations removed. A crash before the rename leaves the old snapshot and both
+ * generations, which open replays in order.
  */
 export class FileReplayStore extends MemoryReplayStore {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private logBytes: number;
   private flushing: Promise<void> | null = null;
+  private compacting: Promise<void> | null = null;
   private closed = false;
+  /** Background compactions done, and failed (a failed one leaves the older generations in place; the next one retries). */
+  readonly compactions = { done: 0, failed: 0 };
 
   private constructor(
     private readonly dir: string,
@@ -89,38 +99,50 @@ export class FileReplayStore extends MemoryReplayStore {
       for (const [id, st] of Object.entries(snap.devices)) windows.set(id, ReplayWindow.restore(st, size));
       gen = snap.log;
     }
-    // Logs of older generations are folded into the snapshot already.
+    // Logs of older generations are folded into the snapshot already; its own and later ones
+    // (a compaction that had switched generations but not yet renamed its snapshot) are replayed in order.
+    const gens: number[] = [];
     for (const f of readdirSync(dir)) {
       const m = /^replay\.(\d+)\.log$/.exec(f);
-      if (m && Number(m[1]) !== gen) rmSync(join(dir, f), { force: true });
+      if (!m) continue;
+      if (Number(m[1]) < gen) rmSync(join(dir, f), { force: true });
+      else gens.push(Number(m[1]));
     }
-
-    const logPath = join(dir, logName(gen));
-    const buf = existsSync(logPath) ? readFileSync(logPath) : Buffer.alloc(0);
-    let off = 0;
+    if (!gens.includes(gen)) gens.push(gen);
+    gens.sort((a, b) => a - b);
     let records = 0;
-    while (off + HEADER <= buf.length) {
-      const idLen = buf[off + 5] as number;
-      const end = off + HEADER + idLen + 8;
-      if (end > buf.length || buf.readUInt32LE(off) !== crc32(buf.subarray(off + 4, end))) break;
-      const op = buf[off + 4];
-      const id = buf.toString('utf8', off + HEADER, off + HEADER + idLen);
-      if (op === OP_ACCEPT) {
-        let w = windows.get(id);
-        if (!w) windows.set(id, (w = new ReplayWindow(size)));
-        w.accept(buf.readBigUInt64BE(off + HEADER + idLen));
-      } else if (op === OP_FORGET) {
-        windows.delete(id);
-      } else {
-        break;
+    let droppedBytes = 0;
+    let off = 0;
+    for (const g of gens) {
+      const logPath = join(dir, logName(g));
+      const buf = existsSync(logPath) ? readFileSync(logPath) : Buffer.alloc(0);
+      off = 0;
+      while (off + HEADER <= buf.length) {
+        const idLen = buf[off + 5] as number;
+        const end = off + HEADER + idLen + 8;
+        if (end > buf.length || buf.readUInt32LE(off) !== crc32(buf.subarray(off + 4, end))) break;
+        const op = buf[off + 4];
+        const id = buf.toString('utf8', off + HEADER, off + HEADER + idLen);
+        if (op === OP_ACCEPT) {
+          let w = windows.get(id);
+          if (!w) windows.set(id, (w = new ReplayWindow(size)));
+          w.accept(buf.readBigUInt64BE(off + HEADER + idLen));
+        } else if (op === OP_FORGET) {
+          windows.delete(id);
+        } else {
+          break;
+        }
+        records++;
+        off = end;
       }
-      records++;
-      off = end;
+      if (buf.length > off) {
+        droppedBytes += buf.length - off;
+        truncateSync(logPath, off);
+      }
+      gen = g;
     }
-    const droppedBytes = buf.length - off;
-    if (droppedBytes > 0) truncateSync(logPath, off);
 
-    const fh = await open(logPath, 'a');
+    const fh = await open(join(dir, logName(gen)), 'a');
     const store = new FileReplayStore(dir, fh, gen, off, options, { devices: windows.size, logRecords: records, droppedBytes }, options.compactBytes ?? 8 << 20);
     for (const [id, w] of windows) store.windows.set(id, w);
     return store;
@@ -155,7 +177,13 @@ export class FileReplayStore extends MemoryReplayStore {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
+    await this.compacting;
     await this.fh.close();
+  }
+
+  /** Resolves once a background compaction in progress has finished (or failed). */
+  async compacted(): Promise<void> {
+    await this.compacting;
   }
 
   private append(op: number, deviceId: string, seq: bigint): void {
@@ -179,11 +207,15 @@ export class FileReplayStore extends MemoryReplayStore {
     await this.fh.write(batch);
     await this.fh.datasync();
     this.logBytes += batch.length;
-    if (this.logBytes >= this.compactBytes) await this.compact();
+    if (this.logBytes >= this.compactBytes && this.compacting === null) await this.startCompaction();
   }
 
-  /** Folds the log into a fresh snapshot (tmp, fsync, rename), then starts the next log. */
-  private async compact(): Promise<void> {
+  /**
+   * Starts the next log generation now and folds everything before it into a snapshot in the
+   * background. The snapshot is the in-memory state at the switch, which may include accepts
+   * still pending for the new generation: replaying those again on open changes nothing.
+   */
+  private async startCompaction(): Promise<void> {
     const next = this.gen + 1;
     const snap: SnapshotFile = {
       format: 1,
@@ -191,19 +223,40 @@ export class FileReplayStore extends MemoryReplayStore {
       log: next,
       devices: Object.fromEntries([...this.windows].map(([id, w]) => [id, w.snapshot()])),
     };
-    const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
-    writeFileSync(tmp, JSON.stringify(snap));
-    const fd = openSync(tmp, 'r+');
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, join(this.dir, SNAPSHOT));
-    const dfd = openSync(this.dir, 'r');
-    fsyncSync(dfd);
-    closeSync(dfd);
-    await this.fh.close();
+    const text = JSON.stringify(snap);
+    const old = this.fh;
     this.fh = await open(join(this.dir, logName(next)), 'a');
-    rmSync(join(this.dir, logName(this.gen)), { force: true });
     this.gen = next;
     this.logBytes = 0;
+    this.compacting = this.writeSnapshot(text, old, next).then(
+      () => void this.compactions.done++,
+      () => void this.compactions.failed++,
+    ).finally(() => {
+      this.compacting = null;
+    });
+  }
+
+  /** Snapshot to a temporary file, fsync, rename, fsync the folder; then the generations before `gen` go. */
+  private async writeSnapshot(text: string, old: FileHandle, gen: number): Promise<void> {
+    await old.close();
+    const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.dir, SNAPSHOT));
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    for (const f of readdirSync(this.dir)) {
+      const m = /^replay\.(\d+)\.log$/.exec(f);
+      if (m && Number(m[1]) < gen) await rm(join(this.dir, f), { force: true });
+    }
   }
 }
