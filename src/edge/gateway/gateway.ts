@@ -183,6 +183,10 @@ export class Gateway {
   /** Reused for every frame: subscribers read it synchronously (src/instrument). */
   private readonly event: FrameAdmissionEvent = { result: 'accepted', reason: null, readings: 0, bytes: 0 };
   private readonly topicNames = new Map<string, string>();
+  /** The chain of releases (replay flush, then PUBACKs) of durable batches, in durability order. */
+  private releases: Promise<void> = Promise.resolve();
+  private releasesQueued = 0;
+  private readonly headersByKeyId = new Map<string, Readonly<Record<string, string>>>();
   private readonly counters = { framesIn: 0, accepted: 0, rejected: 0, acked: 0, batches: 0, spooledFrames: 0, drainedEntries: 0 };
 
   constructor(private readonly o: GatewayOptions) {
@@ -230,7 +234,7 @@ export class Gateway {
         r,
         r.records.map((rec) => ({
           topic: this.topic(rec.topic),
-          msg: { key: rec.key, value: Buffer.from(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength), headers: { [RECORD_KEY_ID_HEADER]: rec.keyId } },
+          msg: { key: rec.key, value: Buffer.from(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength), headers: this.keyIdHeaders(rec.keyId) },
           deviceId: r.deviceId,
           priority: r.priority,
         })),
@@ -266,7 +270,17 @@ export class Gateway {
   }
 
   private get busy(): boolean {
-    return this.lanes.some((l) => l.flushing || l.pending.frames > 0);
+    return this.releasesQueued > 0 || this.lanes.some((l) => l.flushing || l.pending.frames > 0);
+  }
+
+  /** The record's key id header, one shared (never mutated) object per key id rather than one per record. */
+  private keyIdHeaders(keyId: string): Readonly<Record<string, string>> {
+    let h = this.headersByKeyId.get(keyId);
+    if (h === undefined) {
+      if (this.headersByKeyId.size >= 64) this.headersByKeyId.clear(); // rotated keys: a handful at most
+      this.headersByKeyId.set(keyId, (h = Object.freeze({ [RECORD_KEY_ID_HEADER]: keyId })));
+    }
+    return h;
   }
 
   /** The prefixed topic name, built once per topic rather than per frame. */
@@ -306,17 +320,33 @@ export class Gateway {
         const batch = lane.pending;
         lane.pending = new Batch();
         await this.makeDurable(lane, batch);
-        await this.release(batch, batch.frames);
-        this.counters.batches++;
+        // The replay flush and the PUBACKs follow in order on their own chain: the lane's next
+        // batch goes to Kafka meanwhile instead of waiting for an fsync (its frames stay
+        // unacknowledged until their own release, so MQTT's receive maximum still bounds them).
+        void this.inOrder(() => this.release(batch, batch.frames)).then(() => this.counters.batches++);
       }
     } finally {
       lane.flushing = false;
-      if (!this.busy) {
-        const waiters = this.idle;
-        this.idle = [];
-        for (const w of waiters) w();
-      }
+      this.wakeIdle();
     }
+  }
+
+  /** Runs `release` after every release queued before it: replay entries and PUBACKs go in the order their frames became durable. */
+  private inOrder(release: () => Promise<void>): Promise<void> {
+    this.releasesQueued++;
+    const done = this.releases.then(release).catch((err: unknown) => this.log.error(errorLogFields(err), 'releasing durable frames failed'));
+    this.releases = done.finally(() => {
+      this.releasesQueued--;
+      this.wakeIdle();
+    });
+    return this.releases;
+  }
+
+  private wakeIdle(): void {
+    if (this.busy) return;
+    const waiters = this.idle;
+    this.idle = [];
+    for (const w of waiters) w();
   }
 
   /**
@@ -324,6 +354,7 @@ export class Gateway {
    * then acknowledge them in receive order.
    */
   private async release(batch: Batch, upTo: number): Promise<void> {
+    if (upTo <= batch.released) return;
     const receipts = this.o.receipts;
     for (let i = batch.released; i < upTo; i++) {
       const a = batch.admitted[i];
@@ -379,7 +410,7 @@ export class Gateway {
       try {
         await this.o.spool.append(this.toSpoolEntries(batch, i, i + 1));
         this.counters.spooledFrames++;
-        await this.release(batch, i + 1);
+        await this.inOrder(() => this.release(batch, i + 1));
         attempt = 0;
       } catch (err) {
         if (attempt === 0) this.logs.spool.error({ ...errorLogFields(err), waiting: batch.frames - i }, 'spool full; holding acknowledgements');
