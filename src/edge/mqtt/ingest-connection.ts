@@ -1,6 +1,6 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { generate, parser as createParser, type IConnackPacket, type IDisconnectPacket, type IPublishPacket, type ISubackPacket, type Packet, type Parser } from 'mqtt-packet';
+import { generate, parser as createParser, type IConnackPacket, type IDisconnectPacket, type ISubackPacket, type Packet, type Parser } from 'mqtt-packet';
 import { VigilError } from '../../errors';
 import { AckSequencer } from './ack-sequencer';
 import type { ResolvedMqttIngestOptions } from './options';
@@ -12,8 +12,6 @@ import type { IngestMessage, MqttConnectInfo, MqttIngestCounters } from './types
 
 const PINGREQ = Buffer.from([0xc0, 0x00]);
 const SUBSCRIBE_ID = 1;
-/** Fixed header (1 byte) + the longest Remaining Length (4 bytes). */
-const MAX_FIXED_HEADER = 5;
 /** How long a graceful close waits for the broker to close the socket after our DISCONNECT. */
 const DISCONNECT_GRACE_MS = 2000;
 /**
@@ -266,24 +264,107 @@ export class IngestConnection {
     );
   }
 
+  /**
+   * Frames packets itself: a complete PUBLISH without properties (what a broker forwards from
+   * devices) is read in place (`readPublish`: its payload a view of the socket chunk, no
+   * packet object, no buffer list); every other complete packet goes to mqtt-packet's parser
+   * whole, so the parser never holds part of a packet and stays in step. A packet cut by the
+   * chunk boundary is carried to the next chunk (chunks kept, joined once it is complete).
+   */
   private onData(chunk: Buffer): void {
     this.counters.bytes += chunk.length;
     this.receivedSincePing = true;
     // One clock read per chunk, not per message.
     this.chunkTime = Date.now();
-    let buffered: number;
-    try {
-      buffered = this.parser.parse(chunk);
-    } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      this.fail(protocol(`unparseable bytes (${msg})`, DISCONNECT_REASON.malformedPacket, err), DISCONNECT_REASON.malformedPacket);
-      return;
+    let buf = chunk;
+    if (this.carry !== undefined) {
+      this.carry.push(chunk);
+      this.carryBytes += chunk.length;
+      if (this.carryBytes < this.carryNeed) return;
+      buf = Buffer.concat(this.carry, this.carryBytes);
+      this.carry = undefined;
     }
-    // The parser buffers a packet until it is complete; without this a peer announcing a
-    // 256 MiB packet would make us buffer 256 MiB.
-    if (buffered > this.options.maximumPacketSize + MAX_FIXED_HEADER && this.phase !== 'closed') {
-      this.fail(protocol(`a packet larger than Maximum Packet Size (${this.options.maximumPacketSize} bytes)`, DISCONNECT_REASON.packetTooLarge), DISCONNECT_REASON.packetTooLarge);
+    let o = 0;
+    let need = 0; // bytes the packet cut at the end of `buf` needs in all; 0: its header is cut
+    while (o < buf.length && this.phase !== 'closed') {
+      // Fixed header: the type byte, then the remaining length (1-4 bytes, 7 bits each).
+      let remaining = 0;
+      let i = o + 1;
+      let complete = false;
+      for (let mul = 1; i < buf.length && i <= o + 4; i++, mul *= 128) {
+        const b = buf[i] as number;
+        remaining += (b & 0x7f) * mul;
+        if ((b & 0x80) === 0) {
+          complete = true;
+          i++;
+          break;
+        }
+      }
+      if (!complete) {
+        if (i > o + 4) return this.fail(protocol('a remaining length longer than 4 bytes', DISCONNECT_REASON.malformedPacket), DISCONNECT_REASON.malformedPacket);
+        break; // the header itself is cut: carry it
+      }
+      // Without this a peer announcing a 256 MiB packet would make us buffer 256 MiB.
+      if (remaining > this.options.maximumPacketSize) {
+        return this.fail(protocol(`a packet larger than Maximum Packet Size (${this.options.maximumPacketSize} bytes)`, DISCONNECT_REASON.packetTooLarge), DISCONNECT_REASON.packetTooLarge);
+      }
+      const end = i + remaining;
+      if (end > buf.length) {
+        need = end - o;
+        break;
+      }
+      if (!this.readPublish(buf, o, i, end)) {
+        try {
+          this.parser.parse(buf.subarray(o, end));
+        } catch (err) {
+          const msg = err instanceof Error ? err.message : String(err);
+          return this.fail(protocol(`unparseable bytes (${msg})`, DISCONNECT_REASON.malformedPacket, err), DISCONNECT_REASON.malformedPacket);
+        }
+      }
+      o = end;
     }
+    if (o < buf.length && this.phase !== 'closed') {
+      const rest = buf.subarray(o);
+      this.carry = [rest];
+      this.carryBytes = rest.length;
+      this.carryNeed = need > 0 ? need : rest.length + 1; // a cut header: any more bytes may complete it
+    }
+  }
+
+  /** Bytes of a packet cut by a chunk boundary, and how many the packet needs (at least). */
+  private carry: Buffer[] | undefined;
+  private carryBytes = 0;
+  private carryNeed = 0;
+
+  /**
+   * Reads the packet `buf[o, end)` (body from `body`) if it is a PUBLISH this can read in place:
+   * QoS 0 or 1, a topic, and (MQTT 5) no properties. False for anything else, which the
+   * caller gives to mqtt-packet (and so to the same checks as before).
+   */
+  private readPublish(buf: Buffer, o: number, body: number, end: number): boolean {
+    const b0 = buf[o] as number;
+    if (b0 >> 4 !== 3) return false;
+    const qos = ((b0 >> 1) & 3) as 0 | 1 | 2 | 3;
+    if (qos > 1 || this.phase === 'connecting' || this.phase === 'closing') return false;
+    let p = body;
+    if (p + 2 > end) return false;
+    const topicLength = buf.readUInt16BE(p);
+    p += 2;
+    if (topicLength === 0 || p + topicLength > end) return false;
+    const topicAt = p;
+    p += topicLength;
+    let packetId = 0;
+    if (qos === 1) {
+      if (p + 2 > end) return false;
+      packetId = buf.readUInt16BE(p);
+      p += 2;
+    }
+    if (this.options.protocolVersion === 5) {
+      if (p >= end || buf[p] !== 0) return false;
+      p++;
+    }
+    this.onPublish(buf.toString('utf8', topicAt, topicAt + topicLength), buf.subarray(p, end), qos as 0 | 1, packetId, (b0 & 0x08) !== 0, (b0 & 0x01) !== 0);
+    return true;
   }
 
   private onPacket(p: Packet): void {
@@ -291,7 +372,11 @@ export class IngestConnection {
     switch (p.cmd) {
       case 'publish':
         if (this.phase === 'connecting') return this.unexpected(p.cmd);
-        return this.onPublish(p);
+        if (p.qos === 2) {
+          this.fail(protocol('a QoS 2 PUBLISH on a QoS 1 subscription', DISCONNECT_REASON.protocolError), DISCONNECT_REASON.protocolError);
+          return;
+        }
+        return this.onPublish(p.topic, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload, p.qos, p.messageId ?? 0, p.dup, p.retain);
       case 'pingresp':
         this.pingOutstanding = false;
         return;
@@ -401,21 +486,16 @@ export class IngestConnection {
     );
   }
 
-  private onPublish(p: IPublishPacket): void {
-    const qos = p.qos;
-    if (qos === 2) {
-      this.fail(protocol('a QoS 2 PUBLISH on a QoS 1 subscription', DISCONNECT_REASON.protocolError), DISCONNECT_REASON.protocolError);
-      return;
-    }
+  private onPublish(topic: string, payload: Buffer, qos: 0 | 1, messageId: number, dup: boolean, retain: boolean): void {
     // We advertise Topic Alias Maximum 0, so an empty topic can only be a broken alias.
-    if (typeof p.topic !== 'string' || p.topic.length === 0) {
+    if (typeof topic !== 'string' || topic.length === 0) {
       this.fail(protocol('a PUBLISH without a topic name', DISCONNECT_REASON.protocolError), DISCONNECT_REASON.protocolError);
       return;
     }
     let seq = -1;
     let packetId = 0;
     if (qos === 1) {
-      packetId = p.messageId ?? 0;
+      packetId = messageId;
       if (packetId < 1) {
         this.fail(protocol('a QoS 1 PUBLISH without a packet id', DISCONNECT_REASON.protocolError), DISCONNECT_REASON.protocolError);
         return;
@@ -436,16 +516,15 @@ export class IngestConnection {
         this.socket.pause();
       }
     }
-    const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
-    const msg = new InboundMessage(p.topic, payload, qos, packetId, p.dup, p.retain, this.chunkTime, qos === 1 ? this : undefined, seq);
+    const msg = new InboundMessage(topic, payload, qos, packetId, dup, retain, this.chunkTime, qos === 1 ? this : undefined, seq);
     this.counters.messages++;
-    if (p.dup) this.counters.redelivered++;
+    if (dup) this.counters.redelivered++;
     try {
       this.options.onMessage(msg);
     } catch (err) {
       this.hooks.handlerFailed(
-        new VigilError('VIGIL_E_INTERNAL', `MQTT ingest onMessage handler threw on topic "${p.topic}"; the message stays unacknowledged`, {
-          details: { topic: p.topic, packetId },
+        new VigilError('VIGIL_E_INTERNAL', `MQTT ingest onMessage handler threw on topic "${topic}"; the message stays unacknowledged`, {
+          details: { topic, packetId },
           cause: err,
         }),
       );

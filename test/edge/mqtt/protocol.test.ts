@@ -2,6 +2,7 @@ import type { Packet } from 'mqtt-packet';
 import { MqttIngestClient, type IngestMessage, type MqttIngestOptions } from '../../../src/edge/mqtt';
 import type { VigilError } from '../../../src/errors';
 import { channels, type ConnectionEvent } from '../../../src/instrument/channels';
+import { until } from '../../harness/until';
 import { answerHandshake, FakeBroker, waitFor, type FakeSession } from './fake-broker';
 
 // Protocol behaviour against a scripted fake broker on loopback (no real broker needed):
@@ -370,7 +371,9 @@ describe('MqttIngestClient protocol handling (fake broker)', () => {
     brokers.splice(0);
     const c = new MqttIngestClient({ url: b.url, clientId: 'x', subscriptions: ['a'], onMessage: () => undefined, reconnectInitialDelayMs: 50 });
     const started = c.start();
-    await new Promise((r) => setTimeout(r, 120));
+    started.catch(() => undefined);
+    // Closed while it waits to reconnect (a condition, not a fixed sleep: this machine may be slow).
+    await until(() => c.counters.reconnects >= 1, 10_000, 'a first reconnect attempt');
     await c.close();
     await expect(started).rejects.toMatchObject({ code: 'VIGIL_E_MQTT_CLOSED' });
     expect(c.counters.reconnects).toBeGreaterThanOrEqual(1);
