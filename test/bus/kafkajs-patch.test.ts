@@ -106,3 +106,65 @@ describe('kafkajs record encoding, as patched', () => {
     expect(encodeRecords([{ value: 'v', key: 'k' }], now, now)).toBeInstanceOf(Buffer);
   });
 });
+
+/**
+ * The same patch computes the default partitioner's murmur2 in 32-bit integer arithmetic
+ * (it built a Long object per step: ~4 µs a key here) and lists the available partitions only
+ * for messages without a key. Every key must keep its partition: the hash must equal the
+ * original for every key, or data already in Kafka would be split from its device.
+ */
+describe('kafkajs partitioning, as patched', () => {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
+  const { Partitioners } = require('kafkajs') as typeof import('kafkajs');
+  type LongT = { multiply(o: LongT | number): LongT; xor(o: LongT | number): LongT; toInt(): number };
+  const Long = require('kafkajs/src/utils/long') as { fromValue(v: LongT | number): LongT };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+
+  /** kafkajs 2.2.4's murmur2, as it was (Long arithmetic), the reference. */
+  function original(key: Buffer | string): number {
+    const data = Buffer.isBuffer(key) ? key : Buffer.from(String(key));
+    const length = data.length;
+    const M = Long.fromValue(0x5bd1e995);
+    let h = Long.fromValue(Long.fromValue(0x9747b28c).xor(length));
+    for (let i = 0; i < Math.floor(length / 4); i++) {
+      const i4 = i * 4;
+      let k = Long.fromValue((data[i4] as number) + ((data[i4 + 1] as number) << 8) + ((data[i4 + 2] as number) << 16) + ((data[i4 + 3] as number) << 24));
+      k = k.multiply(M);
+      k = k.xor(k.toInt() >>> 24);
+      k = Long.fromValue(k).multiply(M);
+      h = h.multiply(M);
+      h = h.xor(k);
+    }
+    const tail = length & ~3;
+    const rest = length % 4;
+    if (rest >= 3) h = h.xor((data[tail + 2] as number) << 16);
+    if (rest >= 2) h = h.xor((data[tail + 1] as number) << 8);
+    if (rest >= 1) h = h.xor(data[tail] as number).multiply(M);
+    h = h.xor(h.toInt() >>> 13);
+    h = h.multiply(M);
+    h = h.xor(h.toInt() >>> 15);
+    return h.toInt();
+  }
+
+  it('hashes 50,000 keys (device ids, UTF-8, random bytes, 0-64 bytes) exactly as the original', () => {
+    let seed = 3;
+    const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    for (let i = 0; i < 50_000; i++) {
+      const n = i % 65;
+      const key = i % 3 === 0 ? Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256))) : i % 3 === 1 ? `uav-${i}${'é'.repeat(i % 5)}` : `soldier-${Math.floor(rnd() * 1e9)}`;
+      if (murmur2(key) !== original(key)) throw new Error(`key ${JSON.stringify(key)}: ${murmur2(key)} != ${original(key)}`);
+    }
+  });
+
+  it('keeps the partitioner: a key decides the partition, a message without one goes round-robin over partitions with a leader', () => {
+    const partition = Partitioners.DefaultPartitioner();
+    const partitionMetadata = [0, 1, 2, 3, 4, 5].map((partitionId) => ({ partitionId, leader: partitionId === 2 ? -1 : 1, partitionErrorCode: 0, replicas: [], isr: [] }));
+    for (const key of ['uav-0042', 'soldier-17', '']) {
+      expect(partition({ topic: 't', partitionMetadata, message: { key, value: 'v' } })).toBe((original(key) & 0x7fffffff) % 6);
+    }
+    expect(partition({ topic: 't', partitionMetadata, message: { key: 'k', value: 'v', partition: 4 } })).toBe(4);
+    const keyless = new Set(Array.from({ length: 50 }, () => partition({ topic: 't', partitionMetadata, message: { value: 'v' } })));
+    expect([...keyless].sort()).toEqual([0, 1, 3, 4, 5]);
+  });
+});
