@@ -51,14 +51,40 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     }
   }
 
+  // Per-frame counts are plain numbers, added to the counters when they are collected (a
+  // scrape): three prom-client increments per frame were ~3% of the gateway's CPU.
+  const frameCounts = new Map<string, { readonly child: Counter.Internal; n: number }>();
+  const tally = { readings: 0, bytes: 0 };
   const frames = new Counter({
     name: 'vigil_gateway_frames_total',
     help: 'Frames that finished admission, by result and rejection reason (VIGIL_E_ code, "none" when accepted).',
     labelNames: ['result', 'reason'] as const,
     registers: [registry],
+    collect() {
+      for (const c of frameCounts.values()) {
+        if (c.n > 0) c.child.inc(c.n);
+        c.n = 0;
+      }
+    },
   });
-  const readings = new Counter({ name: 'vigil_gateway_readings_total', help: 'Readings in admitted frames.', registers: [registry] });
-  const bytes = new Counter({ name: 'vigil_gateway_frame_bytes_total', help: 'Bytes of frames that finished admission, accepted or not.', registers: [registry] });
+  new Counter({
+    name: 'vigil_gateway_readings_total',
+    help: 'Readings in admitted frames.',
+    registers: [registry],
+    collect() {
+      this.inc(tally.readings);
+      tally.readings = 0;
+    },
+  });
+  new Counter({
+    name: 'vigil_gateway_frame_bytes_total',
+    help: 'Bytes of frames that finished admission, accepted or not.',
+    registers: [registry],
+    collect() {
+      this.inc(tally.bytes);
+      tally.bytes = 0;
+    },
+  });
   const durable = new Histogram({
     name: 'vigil_gateway_durable_seconds',
     help: 'Time from receiving a batch of frames to it being durable (Kafka acked or spool fsynced).',
@@ -131,14 +157,13 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     registers: [registry],
   });
 
-  const frameChildren = new Map<string, Counter.Internal>();
   const onFrame = (e: FrameAdmissionEvent): void => {
     const key = e.reason === null ? e.result : `${e.result}|${e.reason}`;
-    let child = frameChildren.get(key);
-    if (!child) frameChildren.set(key, (child = frames.labels(e.result, e.reason ?? 'none')));
-    child.inc();
-    bytes.inc(e.bytes);
-    if (e.result === 'accepted') readings.inc(e.readings);
+    let c = frameCounts.get(key);
+    if (!c) frameCounts.set(key, (c = { child: frames.labels(e.result, e.reason ?? 'none'), n: 0 }));
+    c.n++;
+    tally.bytes += e.bytes;
+    if (e.result === 'accepted') tally.readings += e.readings;
   };
   const onDurable = (e: DurabilityEvent): void => {
     durable.labels(e.sink).observe(e.seconds);
