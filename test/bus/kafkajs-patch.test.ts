@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { Partitioners } from 'kafkajs';
 
 /**
  * patches/kafkajs+2.2.4.patch (applied by `npm ci`'s postinstall, patch-package) makes
@@ -116,7 +117,6 @@ describe('kafkajs record encoding, as patched', () => {
 describe('kafkajs partitioning, as patched', () => {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
-  const { Partitioners } = require('kafkajs') as typeof import('kafkajs');
   type LongT = { multiply(o: LongT | number): LongT; xor(o: LongT | number): LongT; toInt(): number };
   const Long = require('kafkajs/src/utils/long') as { fromValue(v: LongT | number): LongT };
   /* eslint-enable @typescript-eslint/no-require-imports */
