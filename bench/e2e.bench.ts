@@ -51,6 +51,9 @@
  * VIGIL_BENCH_RSS_SECONDS (default 60), VIGIL_BENCH_E2E_BISECTIONS (default 4),
  * VIGIL_BENCH_RECEIVE_MAXIMUM (the gateway's gateway.receiveMaximum; Mosquitto keeps 1000), VIGIL_BENCH_VERBOSE=1 (children's stderr),
  * VIGIL_BENCH_E2E_RATES=3000,6000: the cost variant's offered loads, instead of 25 % and 50 % of the naive bridge's rate.
+ * VIGIL_BENCH_NAIVE_STOCK_KAFKAJS=<dir of a kafkajs package>: the cost variant also runs the naive bridge on that kafkajs
+ * (stock, without Vigil's patches). VIGIL_BENCH_GATEWAY_BEFORE=<other checkout>/bench/lib/gateway-child.ts: it also runs
+ * that gateway (1 lane), for before/after in one run.
  * VIGIL_BENCH_E2E_PROFILE=<dir>: instead, one 8 s gateway run at VIGIL_BENCH_E2E_RATE (default
  * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>).
  */
@@ -614,19 +617,39 @@ async function mainCost(): Promise<void> {
       rows.push(row('naive bridge', `cost @ ${rate}/s`, c.run, costColumns(c)));
     }
     await naive.stop();
+    // Optional, same run: the naive bridge on another kafkajs installation (stock kafkajs, without
+    // the patches Vigil's own kafkajs carries), as a bridge written without Vigil would run.
+    const stockKafkajs = process.env.VIGIL_BENCH_NAIVE_STOCK_KAFKAJS;
+    if (stockKafkajs) {
+      const stock = await BenchChild.start('naive-bridge-stock', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, `vigil/v1/${p.theatre}/+/+/telemetry`, NAIVE_TOPIC, stockKafkajs]);
+      started.push(stock);
+      for (const rate of rates) {
+        phase = `naive (stock kafkajs) cost @ ${rate}/s`;
+        const c = await costRun(pub, stock, rate);
+        cost[`naive stock kafkajs @ ${rate}`] = { rate, cpuUsPerFrame: c.cpuUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass };
+        rows.push(row('naive, stock kafkajs', `cost @ ${rate}/s`, c.run, costColumns(c)));
+      }
+      await stock.stop();
+    }
 
-    for (const n of [1, lanes]) {
-      const file = `${p.configFile}.lanes-${n}.yaml`;
+    // Optional, same run: an earlier gateway (its checkout's bench/lib/gateway-child.ts, with that checkout's node_modules), 1 lane.
+    const before = process.env.VIGIL_BENCH_GATEWAY_BEFORE;
+    const gateways: Array<{ label: string; key: string; lanes: number; child: string }> = [
+      ...(before ? [{ label: 'gateway before, 1 lane', key: 'gateway before 1 lane', lanes: 1, child: before }] : []),
+      ...[1, lanes].map((n) => ({ label: `gateway, ${n} lane${n > 1 ? 's' : ''}`, key: `gateway ${n} lane${n > 1 ? 's' : ''}`, lanes: n, child: join(LIB, 'gateway-child.ts') })),
+    ];
+    for (const g of gateways) {
+      const file = `${p.configFile}.lanes-${g.lanes}.yaml`;
       const doc = parse(readFileSync(p.configFile, 'utf8')) as { gateway: Record<string, unknown> };
-      writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: n } }));
-      const gw = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [file]);
+      writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: g.lanes } }));
+      const gw = await BenchChild.start('gateway', g.child, [file]);
       started.push(gw);
       await waitTopics(kafka.brokers, ['telemetry.power']);
       for (const rate of rates) {
-        phase = `gateway (${n} lane${n > 1 ? 's' : ''}) cost @ ${rate}/s`;
+        phase = `${g.label} cost @ ${rate}/s`;
         const c = await costRun(pub, gw, rate);
-        cost[`gateway ${n} lane${n > 1 ? 's' : ''} @ ${rate}`] = { rate, lanes: n, cpuUsPerFrame: c.cpuUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass, why: c.run.why };
-        rows.push(row(`gateway, ${n} lane${n > 1 ? 's' : ''}`, `cost @ ${rate}/s`, c.run, costColumns(c)));
+        cost[`${g.key} @ ${rate}`] = { rate, lanes: g.lanes, cpuUsPerFrame: c.cpuUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass, why: c.run.why };
+        rows.push(row(g.label, `cost @ ${rate}/s`, c.run, costColumns(c)));
       }
       await gw.stop();
     }
@@ -635,6 +658,8 @@ async function mainCost(): Promise<void> {
     for (const rate of rates) {
       headline[`gatewayToNaiveCpu@${rate}`] = Number((at(`gateway 1 lane @ ${rate}`) / at(`naive @ ${rate}`)).toFixed(2));
       headline[`gateway${lanes}LanesToNaiveCpu@${rate}`] = Number((at(`gateway ${lanes} lanes @ ${rate}`) / at(`naive @ ${rate}`)).toFixed(2));
+      if (stockKafkajs) headline[`gatewayToNaiveStockKafkajsCpu@${rate}`] = Number((at(`gateway 1 lane @ ${rate}`) / at(`naive stock kafkajs @ ${rate}`)).toFixed(2));
+      if (before) headline[`gatewayToBeforeCpu@${rate}`] = Number((at(`gateway 1 lane @ ${rate}`) / at(`gateway before 1 lane @ ${rate}`)).toFixed(2));
     }
     writeReport('e2e-cost', rows, { headline, cost, settings: { runMs: LAT_MS, warmupMs: WARMUP_MS, devices: DEVICES, publisherConnections: CONNECTIONS, cpu: 'user+system from /proc/<pid>/stat, warm-up end to run end (drain included), / frames published after warm-up' } });
     for (const [k, v] of Object.entries(cost)) {

@@ -3,16 +3,20 @@
  * (QoS 1, automatic PUBACK on receipt) and one kafkajs producer (acks 1, batches of what
  * arrived in the last few ms, several sends in flight). No crypto, no validation, no
  * durability before the acknowledgement: the payload goes to Kafka as it came.
- * argv: mqttUrl brokers filter outTopic. IPC: `ready`, `stats`, `loopReset`/`loop` (event-loop
+ * argv: mqttUrl brokers filter outTopic [kafkajsDir]. IPC: `ready`, `stats`, `loopReset`/`loop` (event-loop
  * delay over a measured run, ms, as the gateway child reports it), `stop`.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Kafka, logLevel, type Message } from 'kafkajs';
+import type * as KafkaJs from 'kafkajs';
+import type { Message } from 'kafkajs';
 import mqtt from 'mqtt';
 import { serveParent } from './child-process';
 
 async function main(): Promise<void> {
-  const [url, brokers, filter, outTopic] = process.argv.slice(2) as [string, string, string, string];
+  const [url, brokers, filter, outTopic, kafkajsDir] = process.argv.slice(2) as [string, string, string, string, string | undefined];
+  // An optional 5th argument: another kafkajs installation (e.g. stock kafkajs without Vigil's patches) for this bridge.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Kafka, logLevel } = require(kafkajsDir ?? 'kafkajs') as typeof KafkaJs;
   const kafka = new Kafka({ clientId: `naive-${process.pid}`, brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
