@@ -8,6 +8,7 @@ import { DeliveredLedger } from './delivered-ledger';
 import { readDestinationTail } from './destination-tail';
 import type { RelayPolicy } from './policy';
 import type { RelayStreamKeys } from './relay-keys';
+import type { RelayAuditSink } from './release-audit';
 import { RELAY_WITHHELD_REASONS, type RelayLinkState, type RelayStats, type RelayWithheldReason } from '../instrument';
 import { RELAY_ID_HEADER, StreamReleaser } from './release';
 import { TokenBucket } from './token-bucket';
@@ -40,6 +41,8 @@ export interface RelayOptions {
   readonly retryMaxMs?: number;
   /** Clock, ms since the epoch. Default `Date.now`. */
   readonly now?: () => number;
+  /** Told every decision, shed and delivery (the signed release summaries, `ReleaseAudit`). */
+  readonly audit?: RelayAuditSink;
   /** Operational events (link changes, failures), for the log. */
   readonly onEvent?: (event: RelayEvent) => void;
 }
@@ -131,8 +134,11 @@ export class Relay {
   }
 
   /** Counts an entry the queue shed (pass as the spool's `onDrop`). */
-  readonly onShed = (e: { reason: string; priority: SpoolPriority }): void => {
-    if (e.reason === 'shed') this.c.shed[e.priority]++;
+  readonly onShed = (e: { reason: string; priority: SpoolPriority; deviceId: string }): void => {
+    if (e.reason !== 'shed') return;
+    this.c.shed[e.priority]++;
+    // A queued record's deviceId is `<destination topic>/<key>` (StreamReleaser).
+    this.o.audit?.shed(e.deviceId.slice(0, e.deviceId.indexOf('/')), e.priority);
   };
 
   /**
@@ -205,9 +211,10 @@ export class Relay {
     const entries: SpoolEntry[] = [];
     for (const m of batch.messages) {
       const out = releaser.release(m);
+      this.o.audit?.decided(releaser.stream.source, out);
       if (out.verdict === 'release') {
         entries.push(out.entry);
-        this.c.redactedFields += out.redacted;
+        this.c.redactedFields += out.redacted.length;
       } else if (out.verdict === 'withheld') this.c.withheld[out.reason]++;
       else this.c.sampled++;
     }
@@ -339,6 +346,7 @@ export class Relay {
     const producer = this.producer as BusProducer;
     await Promise.all([...byTopic].map(([topic, messages]) => producer.send(topic, messages)));
     for (const id of ids) if (id !== '') this.ledger.add(id);
+    for (const [topic, messages] of byTopic) this.o.audit?.delivered(topic, messages.length);
     this.c.relayed += ids.length;
     this.c.bytesBeforeCompression += raw;
     this.c.bytesAfterCompression += wire;
