@@ -31,15 +31,20 @@ export interface StartRelayOptions {
   readonly logStream?: NodeJS.WritableStream;
 }
 
-/** Reads and validates the policy and the keys it names; nothing runs while they do not validate. */
-export async function loadPolicy(file: string): Promise<{ policy: RelayPolicy; keys: Map<string, RelayStreamKeys> }> {
+/** Reads and validates a policy file, without its key files (what `vigil kafka` needs of it). */
+export function loadPolicyDocument(file: string): RelayPolicy {
   let raw: unknown;
   try {
     raw = readConfigFile(file);
   } catch (err) {
     throw new VigilError('VIGIL_E_RELAY_POLICY', `relay policy ${file}: ${(err as Error).message.replace(/^config file \S+ /, '')}`, { cause: err, details: { file } });
   }
-  const policy = parseRelayPolicy(raw, `relay policy ${file}`);
+  return parseRelayPolicy(raw, `relay policy ${file}`);
+}
+
+/** Reads and validates the policy and the keys it names; nothing runs while they do not validate. */
+export async function loadPolicy(file: string): Promise<{ policy: RelayPolicy; keys: Map<string, RelayStreamKeys> }> {
+  const policy = loadPolicyDocument(file);
   return { policy, keys: await loadRelayKeys(policy, dirname(file)) };
 }
 
@@ -215,6 +220,8 @@ function verifyAuditCommand(): Command {
 /** `vigil relay --config <file>`: relays theatre streams to a command Kafka until SIGTERM or SIGINT. */
 export function relayCommand(): Command {
   return new Command('relay')
+    // verify-audit has -c and --policy of its own: the relay's options are only those given before a subcommand.
+    .enablePositionalOptions()
     .description('relay theatre streams to a command Kafka per a release policy: labels checked against the destination ceiling, re-sealed under relay keys, queued durably, within a bandwidth budget (docs/relay.md)')
     .addHelpText('after', examples('vigil relay --config vigil.yaml', 'vigil relay --config vigil.yaml --policy relay-policy.yaml', 'vigil relay --policy relay-policy.yaml --check'))
     .option('-c, --config <file>', 'YAML or JSON config file (default: $VIGIL_CONFIG); relative paths in it are taken from its folder')

@@ -52,6 +52,8 @@ export interface RelayEvent {
   readonly event: 'link' | 'send-failed' | 'reconciled' | 'source-failed';
   readonly link: RelayLinkState;
   readonly message?: string;
+  /** The error code of a failure (`VIGIL_E_BUS_DENIED`: the destination's ACLs refuse the relay). */
+  readonly code?: string;
   readonly records?: number;
 }
 
@@ -271,7 +273,7 @@ export class Relay {
     let delay = this.retryMinMs;
     const fail = async (what: string, err: unknown): Promise<void> => {
       this.setLink('down', `${what}: ${(err as Error).message}`);
-      this.o.onEvent?.({ event: 'send-failed', link: 'down', message: `${what}: ${(err as Error).message}` });
+      this.o.onEvent?.({ event: 'send-failed', link: 'down', message: `${what}: ${(err as Error).message}`, ...(isVigilError(err) ? { code: err.code } : {}) });
       await this.sleep(delay);
       delay = Math.min(delay * 2, this.retryMaxMs);
     };
