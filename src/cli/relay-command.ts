@@ -6,7 +6,7 @@ import { KafkaBus, type Bus } from '../bus';
 import { loadConfig, readConfigFile, type VigilConfig } from '../config';
 import { FileSpool, type SpoolDropEvent } from '../edge/spool';
 import { isVigilError, VigilError } from '../errors';
-import { createMetrics, registerRelayMetrics, type VigilMetrics } from '../metrics';
+import { createMetrics, registerRelayAuditMetrics, registerRelayMetrics, type VigilMetrics } from '../metrics';
 import { getCryptoBackend, readSigningKeyFile, signPublicKeyProblem, type Verifier } from '../crypto';
 import { formatLabel, loadRelayKeys, parseRelayPolicy, Relay, relayAuditTopic, relayPolicyDigest, ReleaseAudit, verifyRelayAudit, type RelayAuditReport, type RelayPolicy, type RelayStreamKeys } from '../relay';
 import { startHttpServer, type VigilHttpServer } from '../serve';
@@ -99,6 +99,7 @@ export async function startRelay(cfg: VigilConfig, options: StartRelayOptions = 
   shed.to = running.onShed;
   const metrics = createMetrics({ labels: { relay: policy.name } });
   registerRelayMetrics(metrics, () => running.stats());
+  registerRelayAuditMetrics(metrics, () => audit.stats());
   const closeAll = async (): Promise<void> => {
     await running.stop();
     // After the relay: the last summary covers every decision it made.

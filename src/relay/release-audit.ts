@@ -2,7 +2,7 @@ import type { Bus, BusProducer } from '../bus';
 import { formatLabel } from '../codec';
 import { resolveCryptoBackend, type CryptoBackend, type CryptoBackendOption, type Signer, type SigningKey } from '../crypto';
 import { VigilError } from '../errors';
-import { RELAY_WITHHELD_REASONS, type RelayWithheldReason } from '../instrument';
+import { RELAY_WITHHELD_REASONS, type RelayAuditStats, type RelayWithheldReason } from '../instrument';
 import { encodeSignedSummary, parseSignedSummary, relayPolicyDigest, summaryDigest, type RelayAuditStreamCounts, type RelayAuditSummary } from './audit-summary';
 import { readPartitionTails } from './destination-tail';
 import type { RelayPolicy } from './policy';
@@ -93,6 +93,7 @@ export class ReleaseAudit implements RelayAuditSink {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
+  private readonly counts = { written: 0, failed: 0, lastWrittenAtMs: 0 };
 
   constructor(private readonly o: ReleaseAuditOptions) {
     this.now = o.now ?? Date.now;
@@ -156,6 +157,10 @@ export class ReleaseAudit implements RelayAuditSink {
     this.timer.unref();
   }
 
+  stats(): RelayAuditStats {
+    return { ...this.counts };
+  }
+
   /** The sequence number of the last summary built (0 before the first). */
   get lastSeq(): number {
     return this.seq;
@@ -194,6 +199,7 @@ export class ReleaseAudit implements RelayAuditSink {
       this.build(reason);
       await this.writePending(producer);
     } catch (err) {
+      this.counts.failed++;
       this.o.onEvent?.({ event: 'summary-failed', seq: this.pending?.summary.seq ?? this.seq, message: (err as Error).message });
       throw err;
     }
@@ -235,11 +241,7 @@ export class ReleaseAudit implements RelayAuditSink {
     const p = this.pending as NonNullable<ReleaseAudit['pending']>;
     if (p.uncertain) {
       const last = await this.lastInTopic();
-      if (last !== undefined && last.seq === p.summary.seq && summaryDigest(last) === this.prevDigest) {
-        this.pending = undefined;
-        this.o.onEvent?.({ event: 'summary', seq: p.summary.seq });
-        return;
-      }
+      if (last !== undefined && last.seq === p.summary.seq && summaryDigest(last) === this.prevDigest) return this.written(p.summary.seq);
     }
     try {
       await producer.send(this.o.topic, [{ key: this.o.policy.name, value: p.value }]);
@@ -247,8 +249,14 @@ export class ReleaseAudit implements RelayAuditSink {
       p.uncertain = true;
       throw err;
     }
+    this.written(p.summary.seq);
+  }
+
+  private written(seq: number): void {
     this.pending = undefined;
-    this.o.onEvent?.({ event: 'summary', seq: p.summary.seq });
+    this.counts.written++;
+    this.counts.lastWrittenAtMs = this.now();
+    this.o.onEvent?.({ event: 'summary', seq });
   }
 
   private async lastInTopic(): Promise<RelayAuditSummary | undefined> {

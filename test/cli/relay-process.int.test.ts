@@ -65,6 +65,8 @@ describe('vigil relay (the built CLI as a process)', () => {
     expect(await metricSum(started.http, /^vigil_relay_withheld_total\{reason="not-releasable"/)).toBe(10);
     expect(await metricSum(started.http, /^vigil_relay_link_up/)).toBe(1);
     expect((await fetch(`${started.http}/readyz`)).status).toBe(200);
+    // relay.auditIntervalSeconds: 1: signed summaries are written while it runs.
+    await until(async () => (await metricSum(started.http, /^vigil_relay_audit_summaries_total/)) >= 2, 30_000, 'release summaries written');
 
     const got = await readKafka(brokers, [dest], (msgs) => msgs.length >= releasable.length, 60_000);
     expect(got).toHaveLength(releasable.length);

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { MemoryBus, type BusMessage } from '../../src/bus';
+import { createMetrics, registerRelayAuditMetrics } from '../../src/metrics';
 import { getCryptoBackend, generateSigningKey } from '../../src/crypto';
 import { isVigilError, type VigilError } from '../../src/errors';
 import { MemorySpool } from '../../src/edge/spool';
@@ -224,6 +226,19 @@ describe('signed release summaries (ReleaseAudit, verifyRelayAudit)', () => {
       [1, 60_000, 1],
       [2, 120_000, 1],
     ]);
+    expect(a.stats()).toEqual({ written: 2, failed: 1, lastWrittenAtMs: T0 + 120_000 });
+    // The same on /metrics, in a form promtool accepts.
+    const metrics = createMetrics({ processMetrics: false });
+    try {
+      registerRelayAuditMetrics(metrics, () => a.stats());
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('vigil_relay_audit_summaries_total 2');
+      expect(text).toContain('vigil_relay_audit_write_failures_total 1');
+      expect(text).toContain(`vigil_relay_audit_last_written_timestamp_seconds ${(T0 + 120_000) / 1000}`);
+      expect(execFileSync('promtool', ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] }).toString()).toBe('');
+    } finally {
+      metrics.close();
+    }
     await bus.close();
   });
 });
