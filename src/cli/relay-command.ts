@@ -91,6 +91,7 @@ export async function startRelay(cfg: VigilConfig, options: StartRelayOptions = 
     topicPrefix: cfg.kafka.topicPrefix,
     maxBytesPerSecond: cfg.relay.maxBytesPerSecond,
     compression: cfg.relay.compression,
+    recordCompression: cfg.relay.recordCompression,
     batchMaxRecords: cfg.relay.batchMaxRecords,
     batchMaxBytes: cfg.relay.batchMaxBytes,
     destinationPartitions: cfg.kafka.partitions,

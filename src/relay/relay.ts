@@ -28,6 +28,8 @@ export interface RelayOptions {
   readonly topicPrefix?: string;
   /** Link budget, bytes per second after compression; 0 = unlimited. Default 0. */
   readonly maxBytesPerSecond?: number;
+  /** `deflate`: released records are compressed before sealing (record version 2: every reader at the destination must read it). Default 'none'. */
+  readonly recordCompression?: 'none' | 'deflate';
   /** What the destination producer compresses with (for the byte accounting and budget). Default 'none'. */
   readonly compression?: 'none' | 'gzip';
   /** Most records per batch sent. Default 500. */
@@ -117,7 +119,7 @@ export class Relay {
     for (const s of o.policy.streams) {
       const keys = o.keys.get(s.source);
       if (keys === undefined) throw new VigilError('VIGIL_E_RELAY_OPTIONS', `relay option keys has no keys for stream ${s.source}`, { details: { option: 'keys' } });
-      this.releasers.set((o.topicPrefix ?? '') + s.source, new StreamReleaser(s, keys, o.policy.destination.ceiling, this.codec, this.now));
+      this.releasers.set((o.topicPrefix ?? '') + s.source, new StreamReleaser(s, keys, o.policy.destination.ceiling, this.codec, this.now, o.recordCompression ?? 'none'));
     }
     this.destinations = o.policy.streams.map((s) => s.destination);
     this.c = {

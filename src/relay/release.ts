@@ -61,6 +61,8 @@ export class StreamReleaser {
     private readonly ceiling: ClassificationLabel,
     private readonly codec: RecordCodec,
     private readonly now: () => number = Date.now,
+    /** `deflate`: seal released records as version 2 (compressed before sealing, docs/wire-format.md §7). */
+    private readonly recordCompression: 'none' | 'deflate' = 'none',
   ) {
     const every = stream.sample?.windowEverySeconds;
     this.sampler = every === undefined ? undefined : new WindowSampler(every * 1000);
@@ -101,7 +103,7 @@ export class StreamReleaser {
     }
     let sealed;
     try {
-      sealed = this.codec.seal(record, this.keys.relay);
+      sealed = this.codec.seal(record, this.keys.relay, { compress: this.recordCompression === 'deflate' });
     } catch (err) {
       return withheld('unreadable', isVigilError(err) ? err.code : 'VIGIL_E_INTERNAL');
     }

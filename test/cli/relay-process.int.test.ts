@@ -35,7 +35,7 @@ describe('vigil relay (the built CLI as a process)', () => {
     const dest = `cmd${run}.theatre.north.derived.vitals`;
     const doc = policyDoc({ destination: dest });
     writeFileSync(join(dir, 'policy.yaml'), stringify(doc));
-    writeFileSync(join(dir, 'vigil.yaml'), stringify({ log: { level: 'info' }, kafka: { brokers: [brokers], topicPrefix: prefix, partitions: 2 }, relay: { brokers: [brokers], policyFile: 'policy.yaml', dataDir: 'data', auditIntervalSeconds: 1 }, http: { port: 0 } }));
+    writeFileSync(join(dir, 'vigil.yaml'), stringify({ log: { level: 'info' }, kafka: { brokers: [brokers], topicPrefix: prefix, partitions: 2 }, relay: { brokers: [brokers], policyFile: 'policy.yaml', dataDir: 'data', auditIntervalSeconds: 1, recordCompression: 'deflate' }, http: { port: 0 } }));
 
     const records = Array.from({ length: 30 }, (_, i) => vitalsRecord(`sol-${i % 4}`, T0 + i * 10_000, i % 3 === 1 ? TOP : i % 3 === 2 ? GBR_ONLY : RELEASABLE));
     const releasable = records.filter((r) => labelVerdict(r.label, f.policy.destination.ceiling) === 'release');
@@ -71,6 +71,8 @@ describe('vigil relay (the built CLI as a process)', () => {
     const got = await readKafka(brokers, [dest], (msgs) => msgs.length >= releasable.length, 60_000);
     expect(got).toHaveLength(releasable.length);
     for (const m of got) expect(labelVerdict(f.codec.open(m.value as Buffer, f.relayKey).label, f.policy.destination.ceiling)).toBe('release');
+    // relay.recordCompression: deflate: compressed before sealing (record version 2), and opened by the same codec every reader uses.
+    expect(got.map((m) => (m.value as Buffer)[1])).toEqual(got.map(() => 2));
 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
