@@ -74,12 +74,14 @@ export function kafkaCommand(): Command {
     .option('-c, --config <file>', 'YAML or JSON config file (default: $VIGIL_CONFIG); its kafka section says where and as whom')
     .option('-p, --pipeline <name...>', 'analyst: the pipelines whose derived stream it reads (required); worker: only these pipelines (default: all)')
     .option('--policy <file>', 'relay, relay-destination: the relay policy (its name, sources and destination topics); required')
+    .option('-t, --topic <name...>', 'analyst at a command centre: relayed topics it reads, full names (e.g. theatre.north.derived.vitals)')
     .option('--dry-run', 'print the ACLs without creating them')
-    .action(async (role: string, user: string, o: { config?: string; pipeline?: string[]; policy?: string; dryRun?: boolean }) => {
+    .action(async (role: string, user: string, o: { config?: string; pipeline?: string[]; policy?: string; topic?: string[]; dryRun?: boolean }) => {
       if (!(KAFKA_ROLES as readonly string[]).includes(role)) throw new VigilError('VIGIL_E_CLI_USAGE', `role "${role}" is not one of ${KAFKA_ROLES.join(', ')}`, { details: { argument: 'role' } });
       const catalogue = pipelineCatalogue();
       for (const n of o.pipeline ?? []) if (!catalogue.has(n)) throw new VigilError('VIGIL_E_CLI_USAGE', `--pipeline ${n}: not a pipeline; allowed: ${[...catalogue.keys()].join(', ')}`, { details: { option: 'pipeline' } });
-      if (role === 'analyst' && (o.pipeline ?? []).length === 0) throw new VigilError('VIGIL_E_CLI_USAGE', 'an analyst reads the derived streams it is given: name them with --pipeline', { details: { option: 'pipeline' } });
+      if (role === 'analyst' && (o.pipeline ?? []).length === 0 && (o.topic ?? []).length === 0) throw new VigilError('VIGIL_E_CLI_USAGE', 'an analyst reads the derived streams it is given: name them with --pipeline (or relayed topics with --topic)', { details: { option: 'pipeline' } });
+      if (o.topic !== undefined && role !== 'analyst') throw new VigilError('VIGIL_E_CLI_USAGE', `--topic is for the analyst role, not ${role}`, { details: { option: 'topic' } });
       const relayRole = role === 'relay' || role === 'relay-destination';
       if (relayRole !== (o.policy !== undefined)) throw new VigilError('VIGIL_E_CLI_USAGE', relayRole ? `the ${role} role is granted for one relay: give its policy with --policy` : `--policy is for the relay and relay-destination roles, not ${role}`, { details: { option: 'policy' } });
       const policy = o.policy === undefined ? undefined : loadPolicyDocument(o.policy);
@@ -87,6 +89,7 @@ export function kafkaCommand(): Command {
       const acls = roleAcls(role as KafkaRole, user, {
         topicPrefix: cfg.kafka.topicPrefix,
         ...(o.pipeline === undefined ? {} : { pipelines: o.pipeline }),
+        ...(o.topic === undefined ? {} : { topics: o.topic }),
         ...(policy === undefined ? {} : { relay: { name: policy.name, sources: policy.streams.map((s) => s.source), destinations: policy.streams.map((s) => s.destination) } }),
       });
       if (o.dryRun !== true) {

@@ -72,6 +72,17 @@ describe('roleAcls (what vigil kafka grant creates)', () => {
     expect(() => roleAcls('relay-destination', 'r', { relay: { ...relay, destinations: ['a/b'] } })).toThrow(/topic "a\/b" is not a topic name/);
   });
 
+  it('gives an analyst at a command centre the relayed topics it is given, by full name', () => {
+    expect(rows('analyst', 'cmd-1', { topicPrefix: 'ex1.', topics: ['theatre.north.derived.vitals'] })).toEqual([
+      'User:cmd-1 READ topic theatre.north.derived.vitals',
+      'User:cmd-1 DESCRIBE topic theatre.north.derived.vitals',
+      'User:cmd-1 DESCRIBE_CONFIGS topic theatre.north.derived.vitals',
+      'User:cmd-1 READ group vigil.tap.*',
+      'User:cmd-1 DESCRIBE group vigil.tap.*',
+    ]);
+    expect(() => roleAcls('analyst', 'cmd-1', { topics: ['theatre.*'] })).toThrow(/is not a topic name/);
+  });
+
   it.each([
     ['an unknown role', () => roleAcls('admin' as 'gateway', 'x')],
     ['a user with a space', () => roleAcls('gateway', 'a b')],

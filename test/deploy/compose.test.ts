@@ -54,7 +54,7 @@ describe('docker-compose.yml', () => {
       // Shims: what the image's scripts would be given.
       writeFileSync(join(dir, 'bin', 'kafka-storage.sh'), `#!/bin/bash\necho "$@" > ${join(dir, 'storage.args')}\n`, { mode: 0o755 });
       writeFileSync(join(dir, 'bin', 'kafka-server-start.sh'), `#!/bin/bash\ncp "$1" ${join(dir, 'started.properties')}\n`, { mode: 0o755 });
-      for (const u of ['admin', 'relay']) writeFileSync(join(dir, 'secrets', `${u}.pass`), `${u}-password\n`);
+      for (const u of ['admin', 'relay', 'analyst']) writeFileSync(join(dir, 'secrets', `${u}.pass`), `${u}-password\n`);
       const file = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { environment: Record<string, string> }> };
       const env = file.services['command-kafka']?.environment as Record<string, string>;
       execFileSync('bash', [join(ROOT, 'deploy', 'kafka', 'start.sh')], { env: { ...process.env, ...env, KAFKA_SECRETS: join(dir, 'secrets'), KAFKA_CONFIG: join(ROOT, 'deploy', 'kafka', 'server.properties'), KAFKA_BIN: join(dir, 'bin'), TMPDIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });

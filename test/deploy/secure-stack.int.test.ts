@@ -101,7 +101,7 @@ describe('the secure docker-compose stack, run without Docker', () => {
     const sources = Object.values(compose.services).flatMap((s) => (s.volumes ?? []).map((v) => v.split(':')[0] as string)).filter((p) => p.startsWith('./deploy/secrets/'));
     expect(sources.length).toBeGreaterThanOrEqual(10);
     for (const src of sources) expect({ src, exists: existsSync(join(secrets, src.slice('./deploy/secrets/'.length))) }).toEqual({ src, exists: true });
-    for (const f of ['pki/ca.key', 'pki/broker/kafka.key', 'pki/broker/mosquitto.key', 'pki/gateway/gw-1.key', 'pki/console/console.key', 'kafka.pem', 'kafka-admin.properties', 'admin.pass', 'gw-1.pass', 'worker.pass', 'analyst.pass', 'console.pass', 'relay.pass', 'pki/broker/command-kafka.key', 'command-kafka.pem', 'command-kafka-admin.properties', 'command-admin.pass', 'command-relay.pass', 'relay/relay-signing.key.json', 'relay/relay.derived.vitals.key.json', 'relay/relay.derived.geofence.key.json']) {
+    for (const f of ['pki/ca.key', 'pki/broker/kafka.key', 'pki/broker/mosquitto.key', 'pki/gateway/gw-1.key', 'pki/console/console.key', 'kafka.pem', 'kafka-admin.properties', 'admin.pass', 'gw-1.pass', 'worker.pass', 'analyst.pass', 'console.pass', 'relay.pass', 'pki/broker/command-kafka.key', 'command-kafka.pem', 'command-kafka-admin.properties', 'command-admin.pass', 'command-relay.pass', 'command-analyst.pass', 'relay/relay-signing.key.json', 'relay/relay.derived.vitals.key.json', 'relay/relay.derived.geofence.key.json']) {
       expect({ f, mode: statSync(join(secrets, f)).mode & 0o777 }).toEqual({ f, mode: 0o600 });
     }
     // The relay's keys are valid key files, and verifiers get the signing key's public half.

@@ -20,6 +20,8 @@ export interface RoleAclOptions {
   readonly topicPrefix?: string;
   /** analyst: the pipelines whose derived stream it may read (required). worker: limits it to these pipelines (default: all). */
   readonly pipelines?: readonly string[];
+  /** analyst: further topics it reads, full names (a command centre's relayed streams, e.g. theatre.north.derived.vitals); no topicPrefix is added. */
+  readonly topics?: readonly string[];
   /**
    * relay and relay-destination (required): the relay's name (its policy's), the theatre
    * streams it reads (without topicPrefix) and the destination topics it writes.
@@ -43,8 +45,8 @@ function rules(principal: string, resource: KafkaAcl['resource'], name: string, 
  * - **worker** reads `telemetry.*`, writes `derived.<pipeline>` and reads and writes
  *   `vigil.changelog.<pipeline>` and `vigil.repartition.<pipeline>` (a second stage's re-keyed input), in its groups `vigil.pipeline.<pipeline>` (with
  *   `pipelines`: only those; otherwise every pipeline);
- * - **analyst** reads `derived.<pipeline>` of the pipelines it is given, in private
- *   `vigil.tap.*` groups;
+ * - **analyst** reads `derived.<pipeline>` of the pipelines it is given (and, at a command
+ *   centre, the relayed topics it is given by full name), in private `vigil.tap.*` groups;
  * - **relay** (on the theatre cluster) reads the streams its policy relays, in its groups
  *   `vigil.relay.<name>…`, and reads and writes its audit topic `vigil.audit.relay.<name>`;
  * - **relay-destination** (on the command cluster) writes its destination topics and reads
@@ -90,10 +92,16 @@ export function roleAcls(role: KafkaRole, user: string, options: RoleAclOptions 
     ];
   }
   if (role === 'relay' || role === 'relay-destination') return relayAcls(role, principal, p, options.relay);
-  if (pipelines === undefined || pipelines.length === 0) {
-    throw new VigilError('VIGIL_E_BUS_OPTIONS', 'an analyst reads the derived streams it is given: name at least one pipeline', { details: { role } });
+  const topics = options.topics ?? [];
+  if ((pipelines ?? []).length === 0 && topics.length === 0) {
+    throw new VigilError('VIGIL_E_BUS_OPTIONS', 'an analyst reads the derived streams it is given: name at least one pipeline (or relayed topic)', { details: { role } });
   }
-  return [...pipelines.flatMap((n) => rules(principal, 'topic', `${p}derived.${n}`, false, ['READ', 'DESCRIBE', 'DESCRIBE_CONFIGS'])), ...rules(principal, 'group', 'vigil.tap.', true, ['READ', 'DESCRIBE'])];
+  for (const t of topics) if (!TOPIC.test(t)) throw new VigilError('VIGIL_E_BUS_OPTIONS', `topic ${JSON.stringify(t)} is not a topic name`, { details: { topic: t } });
+  return [
+    ...(pipelines ?? []).flatMap((n) => rules(principal, 'topic', `${p}derived.${n}`, false, ['READ', 'DESCRIBE', 'DESCRIBE_CONFIGS'])),
+    ...topics.flatMap((t) => rules(principal, 'topic', t, false, ['READ', 'DESCRIBE', 'DESCRIBE_CONFIGS'])),
+    ...rules(principal, 'group', 'vigil.tap.', true, ['READ', 'DESCRIBE']),
+  ];
 }
 
 function relayAcls(role: 'relay' | 'relay-destination', principal: string, p: string, relay: RoleAclOptions['relay']): KafkaAcl[] {
