@@ -7,7 +7,7 @@ import { loadConfig, readConfigFile, type VigilConfig } from '../config';
 import { FileSpool, type SpoolDropEvent } from '../edge/spool';
 import { isVigilError, VigilError } from '../errors';
 import { createMetrics, registerRelayAuditMetrics, registerRelayMetrics, type VigilMetrics } from '../metrics';
-import { getCryptoBackend, readSigningKeyFile, signPublicKeyProblem, type Verifier } from '../crypto';
+import { getCryptoBackend, readSigningKeyFile, signPublicKeyProblem, type SigningKey, type Verifier } from '../crypto';
 import { formatLabel, loadRelayKeys, parseRelayPolicy, Relay, relayAuditTopic, relayPolicyDigest, ReleaseAudit, verifyRelayAudit, type RelayAuditReport, type RelayPolicy, type RelayStreamKeys } from '../relay';
 import { startHttpServer, type VigilHttpServer } from '../serve';
 import { examples, out, printJson } from './output';
@@ -48,6 +48,15 @@ export async function loadPolicy(file: string): Promise<{ policy: RelayPolicy; k
   return { policy, keys: await loadRelayKeys(policy, dirname(file)) };
 }
 
+/** `relay.signingKeyFile`, its errors naming the key and how to make one. */
+async function loadSigningKey(file: string, policy: RelayPolicy): Promise<SigningKey> {
+  try {
+    return await readSigningKeyFile(file);
+  } catch (err) {
+    throw new VigilError(isVigilError(err) ? err.code : 'VIGIL_E_KEY_FILE_READ', `config key "relay.signingKeyFile": ${(err as Error).message}; make one with vigil keys gen signing relay.${policy.name} -o <file>`, { cause: err, details: { key: 'relay.signingKeyFile' } });
+  }
+}
+
 /**
  * Runs `vigil relay`: the theatre's Kafka (`kafka.*`) to the destination's (`relay.brokers`),
  * per the policy, with its durable queue in `relay.dataDir/spool`, /metrics, /healthz, /readyz.
@@ -59,9 +68,7 @@ export async function startRelay(cfg: VigilConfig, options: StartRelayOptions = 
     throw new VigilError('VIGIL_E_CONFIG_INVALID', 'config key "relay.brokers" is empty: vigil relay needs the destination (command) Kafka, e.g. relay.brokers: ["command-kafka:9092"] or VIGIL_RELAY_BROKERS', { details: { key: 'relay.brokers' } });
   }
   const { policy, keys } = await loadPolicy(options.policyFile === undefined ? path(cfg.relay.policyFile) : resolve(options.policyFile));
-  const signingKey = await readSigningKeyFile(path(cfg.relay.signingKeyFile)).catch((err: unknown) => {
-    throw new VigilError(isVigilError(err) ? err.code : 'VIGIL_E_KEY_FILE_READ', `config key "relay.signingKeyFile": ${(err as Error).message}; make one with vigil keys gen signing relay.${policy.name} -o <file>`, { cause: err, details: { key: 'relay.signingKeyFile' } });
-  });
+  const signingKey = await loadSigningKey(path(cfg.relay.signingKeyFile), policy);
   // Both ends' credentials are read now: a missing file or variable fails before anything runs.
   const theatreSecurity = kafkaSecurity(cfg.kafka, path);
   const destinationSecurity = kafkaSecurity(cfg.relay, path, 'relay');
@@ -239,6 +246,11 @@ export function relayCommand(): Command {
         for (const s of policy.streams) {
           const k = keys.get(s.source);
           out.write(`  ${s.source} -> ${s.destination} (opens with ${k?.source.ids().join(', ')}; seals with ${k?.relay.keyId})\n`);
+        }
+        // With a configuration, its signing key too: the relay does not start without it.
+        if (o.config !== undefined || process.env.VIGIL_CONFIG !== undefined) {
+          const signing = await loadSigningKey(isAbsolute(cfg.relay.signingKeyFile) ? cfg.relay.signingKeyFile : resolve(baseDir, cfg.relay.signingKeyFile), policy);
+          out.write(`  release summaries to ${relayAuditTopic(policy, cfg.kafka.topicPrefix)} every ${cfg.relay.auditIntervalSeconds} s, signed with ${signing.keyId} (public key ${Buffer.from(signing.sign.publicKey).toString('base64')})\n`);
         }
         return;
       }

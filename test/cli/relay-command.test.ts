@@ -60,6 +60,20 @@ describe('vigil relay', () => {
     expect(r.stdout).toContain(`digest ${relayPolicyDigest(relayFixture().policy)}`);
   });
 
+  it('--check with a configuration checks the signing key and says where summaries go, with its public key', async () => {
+    const signing = await readSigningKeyFile(join(dir, 'keys', 'relay-signing.key.json'));
+    writeFileSync(join(dir, 'policy.yaml'), stringify(policyDoc()));
+    writeFileSync(join(dir, 'vigil.yaml'), stringify({ kafka: { topicPrefix: 'ex1.' }, relay: { policyFile: 'policy.yaml' } }));
+    const r = await vigil('relay', '--config', join(dir, 'vigil.yaml'), '--check');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toContain(`release summaries to ex1.vigil.audit.relay.north-to-command every 60 s, signed with relay.north-to-command (public key ${Buffer.from(signing.sign.publicKey).toString('base64')})`);
+    writeFileSync(join(dir, 'vigil.yaml'), stringify({ relay: { policyFile: 'policy.yaml', signingKeyFile: 'relay.key.json' } }));
+    const wrong = await vigil('relay', '--config', join(dir, 'vigil.yaml'), '--check');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('VIGIL_E_KEY_FILE_INVALID: config key "relay.signingKeyFile": key file');
+    expect(wrong.stderr).toContain('holds a stream key, expected signing');
+  });
+
   it('refuses to run without its signing key, naming relay.signingKeyFile and how to make one', async () => {
     writeFileSync(join(dir, 'policy.yaml'), stringify(policyDoc()));
     writeFileSync(join(dir, 'vigil.yaml'), stringify({ relay: { policyFile: 'policy.yaml', brokers: ['127.0.0.1:9'], signingKeyFile: 'keys/none.key.json' } }));
