@@ -6,7 +6,9 @@
  * - `sealed`: what the relay sends today: sealed record values (ciphertext) + Kafka keys +
  *   headers (key id, relay id), concatenated per batch — what kafkajs' gzip compresses;
  * - `plaintext`: the same records' msgpack plaintext, i.e. what compressing BEFORE sealing
- *   would see (not built: it needs a record format version 2).
+ *   would see;
+ * - `sealed-v2`: what the relay sends with `relay.recordCompression: deflate`: each record
+ *   compressed (raw DEFLATE) then sealed, record version 2 (docs/wire-format.md §7).
  *
  * Codecs: none, gzip level 6 (kafkajs' codec), brotli quality 5 and 11. zstd and lz4 are not
  * available (node 20's zlib has neither; their npm codecs are not installed).
@@ -28,7 +30,9 @@ const MINUTES = Number(process.env.VIGIL_BENCH_RELAY_MINUTES ?? 10);
 const SAMPLE = 5000;
 const LABEL = makeLabel('SECRET', ['FRA', 'GBR', 'USA']);
 
-async function derivedRecords(): Promise<Map<string, BusMessage[]>> {
+type Measured = BusMessage & { plain: Uint8Array; v2: Uint8Array };
+
+async function derivedRecords(): Promise<Map<string, Measured[]>> {
   const fleet = createFleet({ seed: 15, vehicles: 12, soldiers: 40, ugs: 8, uavs: 2 }, { startMs: T0 });
   const telemetryKey = generateStreamKey('telemetry.bench.k1');
   const codec = new RecordCodec();
@@ -48,7 +52,7 @@ async function derivedRecords(): Promise<Map<string, BusMessage[]>> {
     await producer.send(topic, [{ key: r.deviceId, value: Buffer.from(sealed.value), headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId } }]);
     ends.set(topic, (ends.get(topic) ?? 0) + 1);
   }
-  const out = new Map<string, BusMessage[]>();
+  const out = new Map<string, Measured[]>();
   for (const p of ALL_PIPELINES) {
     const derivedKey = generateStreamKey(`derived.${p.name}.k1`);
     const w = await startPipeline(p, { bus, keyring: new StreamKeyring([telemetryKey]), derivedKey, checkpointIntervalMs: 0 });
@@ -68,10 +72,14 @@ async function derivedRecords(): Promise<Map<string, BusMessage[]>> {
     await w.stop({ checkpoint: false });
     const msgs = (bus.broker.topic(`derived.${p.name}`)?.logs ?? []).flatMap((l) => l.read(0, Number.MAX_SAFE_INTEGER));
     const ring = new StreamKeyring([derivedKey]);
+    const relayKey = generateStreamKey(`relay.${p.name}.k1`);
     // As the relay sends them: re-sealed (same size as any sealing), plus the relay id header.
     out.set(
       p.name,
-      msgs.map((m) => ({ ...m, plain: codec.encodePlaintext(codec.open(m.value as Buffer, ring.get(m.headers[RECORD_KEY_ID_HEADER]?.toString() ?? ''))) }) as BusMessage & { plain: Uint8Array }),
+      msgs.map((m) => {
+        const record = codec.open(m.value as Buffer, ring.get(m.headers[RECORD_KEY_ID_HEADER]?.toString() ?? ''));
+        return { ...m, plain: codec.encodePlaintext(record), v2: codec.seal(record, relayKey, { compress: true }).value } as Measured;
+      }),
     );
   }
   await bus.close();
@@ -98,12 +106,13 @@ async function main(): Promise<void> {
     if (all.length === 0) continue;
     const msgs = all.slice(0, SAMPLE);
     for (const size of [1, 100, 500]) {
-      for (const form of ['sealed', 'plaintext'] as const) {
-        const chunks = batches(msgs as Array<BusMessage & { plain: Uint8Array }>, size).map((b) =>
+      for (const form of ['sealed', 'sealed-v2', 'plaintext'] as const) {
+        const chunks = batches(msgs, size).map((b) =>
           Buffer.concat(
             b.flatMap((m) => {
               const relayId = Buffer.from(`${m.key?.toString() ?? ''}#0`);
-              return form === 'sealed' ? [m.key ?? Buffer.alloc(0), m.value as Buffer, Buffer.from('derived.x.k1'), relayId] : [m.key ?? Buffer.alloc(0), Buffer.from(m.plain), relayId];
+              if (form === 'plaintext') return [m.key ?? Buffer.alloc(0), Buffer.from(m.plain), relayId];
+              return [m.key ?? Buffer.alloc(0), form === 'sealed' ? (m.value as Buffer) : Buffer.from(m.v2), Buffer.from('derived.x.k1'), relayId];
             }),
           ),
         );

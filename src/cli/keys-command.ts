@@ -3,7 +3,7 @@ import { readTelemetry } from '../audit';
 import { KafkaBus, type BusMessage } from '../bus';
 import { RECORD_KEY_ID_HEADER } from '../codec';
 import { loadConfig } from '../config';
-import { generateDeviceKeys, generateIngestKeys, generateStreamKey, readKeyFile, StreamKeyring, writeKeyFile, type StreamDataKey } from '../crypto';
+import { generateDeviceKeys, generateIngestKeys, generateSigningKey, generateStreamKey, readKeyFile, StreamKeyring, writeFileAtomically, writeKeyFile, type StreamDataKey } from '../crypto';
 import { VigilError } from '../errors';
 import { b64, examples, forceOption, printJson } from './output';
 import { configRelative, kafkaSecurity } from './tls-files';
@@ -31,7 +31,7 @@ export function parseEpoch(value: string): number {
   return n;
 }
 
-/** `vigil keys gen device|ingest|stream`: new key files (mode 0600) and their public halves on stdout. */
+/** `vigil keys gen device|ingest|stream|signing`: new key files (mode 0600) and their public halves on stdout. */
 export function keysCommand(): Command {
   const keys = new Command('keys').description('generate key files').addHelpText('after', examples('vigil keys gen ingest ingest-1 -o keys/ingest.key.json', 'vigil keys rotate stream keys/telemetry.key.json'));
   const gen = keys.command('gen').description('generate a new key file; never overwrites one unless --force').addHelpText('after', examples('vigil keys gen device uav-0042 -o keys/uav-0042.key.json', 'vigil keys gen stream telemetry-1 -o keys/telemetry.key.json'));
@@ -68,6 +68,19 @@ export function keysCommand(): Command {
       const k = generateStreamKey(keyId);
       await writeKeyFile(o.out, { type: 'stream', key: k }, forceOption(o.force));
       printJson({ type: 'stream', file: o.out, keyId });
+    });
+  gen
+    .command('signing <keyId>')
+    .description("a process's own Ed25519 signing key: the relay signs its release summaries with it (relay.signingKeyFile); prints the public half, which verifiers use")
+    .addHelpText('after', examples('vigil keys gen signing relay.north-to-command -o keys/relay-signing.key.json --public-out keys/relay-signing.pub'))
+    .requiredOption('-o, --out <file>', 'key file to write (mode 0600)')
+    .option('--public-out <file>', 'also write the public key (base64, one line, mode 0644) for verifiers: vigil relay verify-audit --public-key <file>')
+    .option('--force', 'overwrite an existing key file')
+    .action(async (keyId: string, o: { out: string; publicOut?: string; force?: boolean }) => {
+      const k = generateSigningKey(keyId);
+      await writeKeyFile(o.out, { type: 'signing', key: k }, forceOption(o.force));
+      if (o.publicOut !== undefined) await writeFileAtomically(o.publicOut, `${b64(k.sign.publicKey)}\n`, { ...forceOption(o.force), mode: 0o644 });
+      printJson({ type: 'signing', file: o.out, keyId, signPublicKey: b64(k.sign.publicKey), ...(o.publicOut === undefined ? {} : { publicFile: o.publicOut }) });
     });
   keys
     .command('rotate')

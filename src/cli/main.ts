@@ -35,6 +35,8 @@ export function buildProgram(): Command {
     .addHelpText('after', examples('vigil demo', 'vigil keys gen ingest ingest-1 -o keys/ingest.key.json', 'vigil gateway --config vigil.yaml', 'vigil <command> --help'))
     .version(version())
     .showHelpAfterError()
+    // A command's options apply where they are given: vigil relay --policy and vigil relay verify-audit --policy are not one option.
+    .enablePositionalOptions()
     .exitOverride();
   program.addCommand(configCommand());
   program.addCommand(keysCommand());

@@ -78,8 +78,8 @@ export interface KafkaSaslConfig {
  * line; a trailing newline is dropped) or the variable `passwordEnv`. Errors name the key and
  * the file or variable, never the password.
  */
-export function loadKafkaSasl(cfg: KafkaSaslConfig, path: (p: string) => string, env: NodeJS.ProcessEnv = process.env): KafkaSaslOptions {
-  return { mechanism: cfg.mechanism, username: cfg.username, password: readPassword('kafka.sasl', cfg, path, env, `the Kafka password of ${cfg.username}`) };
+export function loadKafkaSasl(cfg: KafkaSaslConfig, path: (p: string) => string, env: NodeJS.ProcessEnv = process.env, section = 'kafka.sasl'): KafkaSaslOptions {
+  return { mechanism: cfg.mechanism, username: cfg.username, password: readPassword(section, cfg, path, env, `the Kafka password of ${cfg.username}`) };
 }
 
 /**
@@ -118,11 +118,15 @@ export function mqttCredentials(mqtt: { readonly username?: string | undefined; 
   return { username: mqtt.username, password: readPassword('mqtt', mqtt, path, env, `the MQTT password of ${mqtt.username}`) };
 }
 
-/** The `kafka` section's transport security, as `KafkaBus` options (files and the password read now). */
-export function kafkaSecurity(kafka: { readonly ssl?: MqttTlsConfig | undefined; readonly sasl?: KafkaSaslConfig | undefined }, path: (p: string) => string): { ssl?: ConnectionOptions; sasl?: KafkaSaslOptions } {
+/**
+ * The transport security of a Kafka section (`kafka`, or `relay` for the relay's
+ * destination), as `KafkaBus` options (files and the password read now); errors name
+ * `<section>.ssl…` / `<section>.sasl…`.
+ */
+export function kafkaSecurity(kafka: { readonly ssl?: MqttTlsConfig | undefined; readonly sasl?: KafkaSaslConfig | undefined }, path: (p: string) => string, section = 'kafka'): { ssl?: ConnectionOptions; sasl?: KafkaSaslOptions } {
   return {
-    ...(kafka.ssl === undefined ? {} : { ssl: loadTlsFiles('kafka.ssl', kafka.ssl, path) }),
-    ...(kafka.sasl === undefined ? {} : { sasl: loadKafkaSasl(kafka.sasl, path) }),
+    ...(kafka.ssl === undefined ? {} : { ssl: loadTlsFiles(`${section}.ssl`, kafka.ssl, path) }),
+    ...(kafka.sasl === undefined ? {} : { sasl: loadKafkaSasl(kafka.sasl, path, process.env, `${section}.sasl`) }),
   };
 }
 

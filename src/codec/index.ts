@@ -50,6 +50,7 @@ export { FrameOpener, type OpenFrameOptions, type SharedKeyLookup } from './fram
 export {
   RECORD_KEY_ID_HEADER,
   RECORD_VERSION,
+  RECORD_VERSION_DEFLATE,
   RECORD_TYPE_TAGS,
   type TelemetryRecord,
   type DerivedRecord,

@@ -1,3 +1,4 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { assertKeyBytes, MAC_BYTES, NONCE_BYTES, resolveCryptoBackend, SECRETBOX_KEY_BYTES, type CryptoBackend, type CryptoBackendOption, type StreamDataKey, type StreamKeyring } from '../crypto';
 import { VigilError } from '../errors';
@@ -8,7 +9,7 @@ import { validateLabel, type ClassificationLabel } from './label';
 import { MAX_DERIVED_VALUES, MAX_PROVENANCE_ENTRIES, MAX_READINGS_PER_FRAME, MAX_RECORD_BYTES, MAX_SEQ } from './limits';
 import { READING_KIND_TAGS, type ReadingKind } from './reading';
 import { decodeReadings, encodeReadings } from './reading-codec';
-import { RECORD_TYPE_TAGS, RECORD_VERSION, type DerivedValue, type FrameRange, type SealedRecord, type VigilRecord } from './record';
+import { RECORD_TYPE_TAGS, RECORD_VERSION, RECORD_VERSION_DEFLATE, type DerivedValue, type FrameRange, type SealedRecord, type VigilRecord } from './record';
 
 const NAME_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 // eslint-disable-next-line no-control-regex -- the point is to exclude control characters
@@ -119,6 +120,11 @@ export interface RecordCodecOptions {
 export interface SealRecordOptions {
   /** The 24 nonce bytes; random when absent. Only tests and fixtures pass one. */
   readonly nonce?: Uint8Array;
+  /**
+   * Compress the plaintext before sealing (envelope version 2), when that makes it smaller;
+   * otherwise version 1 is written. Default false: readers older than version 2 cannot open it.
+   */
+  readonly compress?: boolean;
 }
 
 /**
@@ -148,13 +154,25 @@ export class RecordCodec {
   seal(record: VigilRecord, key: StreamDataKey, options: SealRecordOptions = {}): SealedRecord {
     assertKeyBytes(key.key, SECRETBOX_KEY_BYTES, 'stream data key');
     if (options.nonce !== undefined) assertKeyBytes(options.nonce, NONCE_BYTES, 'nonce');
-    const body = this.encoder.encodeSharedRef(this.toWire(record));
+    let body = this.encoder.encodeSharedRef(this.toWire(record));
+    // The limit is on the uncompressed form, so a version 2 record never holds what version 1 could not.
+    const v1Total = 1 + 1 + 2 + NONCE_BYTES + binHeaderSize(body.length + MAC_BYTES) + body.length + MAC_BYTES;
+    if (v1Total > MAX_RECORD_BYTES) throw invalid('size', `sealed record would be ${v1Total} bytes, more than ${MAX_RECORD_BYTES}`);
+    let version = RECORD_VERSION;
+    if (options.compress === true) {
+      const packed = deflateRawSync(body, { level: 6 });
+      if (packed.length + 1 < body.length) {
+        body = new Uint8Array(packed.length + 1);
+        body[0] = RECORD_VERSION_DEFLATE;
+        body.set(packed, 1);
+        version = RECORD_VERSION_DEFLATE;
+      }
+    }
     const ctLength = body.length + MAC_BYTES;
     const total = 1 + 1 + 2 + NONCE_BYTES + binHeaderSize(ctLength) + ctLength;
-    if (total > MAX_RECORD_BYTES) throw invalid('size', `sealed record would be ${total} bytes, more than ${MAX_RECORD_BYTES}`);
     const out = new Uint8Array(total);
     out[0] = 0x93;
-    out[1] = RECORD_VERSION;
+    out[1] = version;
     let p = writeBinHeader(out, 2, NONCE_BYTES);
     const nonce = out.subarray(p, p + NONCE_BYTES);
     if (options.nonce !== undefined) nonce.set(options.nonce);
@@ -179,10 +197,10 @@ export class RecordCodec {
     r.reset(value);
     const count = r.fixArray('envelope');
     const version = r.uint('version', Number.MAX_SAFE_INTEGER);
-    if (version !== RECORD_VERSION) {
-      throw new VigilError('VIGIL_E_RECORD_VERSION', `record version ${version} is not supported (this build reads version ${RECORD_VERSION})`, { details: { version } });
+    if (version !== RECORD_VERSION && version !== RECORD_VERSION_DEFLATE) {
+      throw new VigilError('VIGIL_E_RECORD_VERSION', `record version ${version} is not supported (this build reads versions ${RECORD_VERSION} and ${RECORD_VERSION_DEFLATE})`, { details: { version } });
     }
-    if (count !== 3) r.fail('envelope', `a version 1 record is an array of 3 elements, got ${count}`);
+    if (count !== 3) r.fail('envelope', `a version ${version} record is an array of 3 elements, got ${count}`);
     const nonceStart = r.binExact('nonce', NONCE_BYTES);
     const ctLength = r.binHeader('ciphertext');
     if (ctLength <= MAC_BYTES) r.fail('ciphertext', `must be longer than the ${MAC_BYTES}-byte tag`);
@@ -194,9 +212,20 @@ export class RecordCodec {
     if (!this.backend.secretboxOpenInto(plain, value.subarray(ctStart, ctStart + ctLength), value.subarray(nonceStart, nonceStart + NONCE_BYTES), k)) {
       throw new VigilError('VIGIL_E_RECORD_AUTH', 'sealed record failed authentication (wrong stream key or changed bytes)');
     }
+    let msgpack: Uint8Array = plain;
+    if (version === RECORD_VERSION_DEFLATE) {
+      // The version is authenticated by its copy inside the ciphertext: an envelope relabelled 1 ↔ 2 is refused.
+      if (plain[0] !== RECORD_VERSION_DEFLATE) throw invalid('version', 'the version inside the ciphertext is not the envelope\'s');
+      try {
+        // Bounded: a record's plaintext is never larger than a version 1 record could carry.
+        msgpack = inflateRawSync(plain.subarray(1), { maxOutputLength: MAX_RECORD_BYTES });
+      } catch {
+        throw invalid('plaintext', `not valid DEFLATE, or larger than ${MAX_RECORD_BYTES} bytes once inflated`);
+      }
+    }
     let wire: unknown;
     try {
-      wire = this.decoder.decode(plain);
+      wire = this.decoder.decode(msgpack);
     } catch {
       // The decoder's text can quote plaintext bytes; records are opened by workers that log.
       throw new VigilError('VIGIL_E_RECORD_INVALID', 'record plaintext is not valid msgpack', { details: { field: 'plaintext' } });

@@ -4,8 +4,16 @@ import type { Reading, ReadingKind } from './reading';
 /** Kafka header that carries the id of the stream key a record is sealed under. */
 export const RECORD_KEY_ID_HEADER = 'vigil-key-id';
 
-/** The sealed-record envelope version this build writes and reads. */
+/** The sealed-record envelope version this build writes by default. */
 export const RECORD_VERSION = 1;
+
+/**
+ * Envelope version 2: the plaintext is compressed (raw DEFLATE) before sealing, and the
+ * ciphertext starts with the version byte so that the version is authenticated
+ * (docs/wire-format.md §7). Written only when asked (`seal(…, { compress: true })`, the
+ * relay's `relay.recordCompression: deflate`); this build reads both.
+ */
+export const RECORD_VERSION_DEFLATE = 2;
 
 /** Record type tags: the first element of a record plaintext. */
 export const RECORD_TYPE_TAGS = { telemetry: 1, derived: 2 } as const;

@@ -10,6 +10,41 @@ const hostPort = z
   .string()
   .regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, { message: 'expected "host:port", e.g. "127.0.0.1:9092"' });
 
+/** `<section>.ssl`: TLS to a Kafka cluster (`kafka.ssl` for the deployment's own, `relay.ssl` for a relay's destination). */
+function kafkaSslSchema(section: string) {
+  return z
+    .strictObject({
+      caFile: z.string().min(1).describe("PEM file of the CA that signed the brokers' certificates."),
+      certFile: z.string().min(1).optional().describe("PEM file of this client's certificate, when the brokers ask for one (ssl.client.auth)."),
+      keyFile: z.string().min(1).optional().describe("PEM file of this client's private key; must not be readable by group or others (chmod 600)."),
+      serverName: z.string().min(1).optional().describe("Name the brokers' certificates must hold, when not the host of each broker address."),
+    })
+    .optional()
+    .describe(`TLS to the brokers${section === 'kafka' ? '' : ' of ' + section + '.brokers'} (their SSL or SASL_SSL listener).`);
+}
+
+/** `<section>.sasl`: SCRAM credentials, the password from a 0600 file or a variable, never the config file. */
+function kafkaSaslSchema(section: string) {
+  return z
+    .strictObject({
+      mechanism: z.enum(['scram-sha-512', 'scram-sha-256']).default('scram-sha-512').describe('SASL mechanism the brokers enable for this user.'),
+      username: z.string().min(1).max(256).describe('Kafka user (its ACLs decide what this process may do: vigil kafka grant).'),
+      passwordFile: z.string().min(1).optional().describe('File holding the password on one line; must not be readable by group or others (chmod 600).'),
+      passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { message: 'expected an environment variable name' }).optional().describe('Environment variable holding the password (instead of passwordFile).'),
+      password: z.unknown().optional().describe('Refused: a password never goes in the config file.'),
+    })
+    .superRefine((v, ctx) => {
+      if (v.password !== undefined) ctx.addIssue({ code: 'custom', path: ['password'], message: `a password never goes in the config file in clear: put it in a file (${section}.sasl.passwordFile, mode 0600) or an environment variable (${section}.sasl.passwordEnv)` });
+      if ((v.passwordFile === undefined) === (v.passwordEnv === undefined)) ctx.addIssue({ code: 'custom', path: [v.passwordFile === undefined ? 'passwordFile' : 'passwordEnv'], message: `give exactly one of ${section}.sasl.passwordFile and ${section}.sasl.passwordEnv` });
+    })
+    .optional()
+    .describe(`SASL authentication to the brokers${section === 'kafka' ? '' : ' of ' + section + '.brokers'} (SASL_SSL with ${section}.ssl); without it, no authentication.`);
+}
+
+function sslPairCheck(section: string, k: { ssl?: { certFile?: string | undefined; keyFile?: string | undefined } | undefined }, ctx: z.RefinementCtx): void {
+  if (k.ssl !== undefined && (k.ssl.certFile === undefined) !== (k.ssl.keyFile === undefined)) ctx.addIssue({ code: 'custom', path: ['ssl', k.ssl.certFile === undefined ? 'certFile' : 'keyFile'], message: `give both ${section}.ssl.certFile and ${section}.ssl.keyFile, or neither` });
+}
+
 export const configSchema = z.strictObject({
   log: z
     .strictObject({
@@ -66,33 +101,10 @@ export const configSchema = z.strictObject({
         .default(-1)
         .describe("Replication factor of the topics this process creates: -1 takes the brokers' default.replication.factor; 3 in production (with min.insync.replicas=2)."),
       topicPrefix: z.string().regex(/^[A-Za-z0-9._-]{0,100}$/, { message: 'expected up to 100 characters of [A-Za-z0-9._-]' }).default('').describe('Prefix of every topic and consumer group this process uses (several deployments on one cluster).'),
-      ssl: z
-        .strictObject({
-          caFile: z.string().min(1).describe("PEM file of the CA that signed the brokers' certificates."),
-          certFile: z.string().min(1).optional().describe("PEM file of this client's certificate, when the brokers ask for one (ssl.client.auth)."),
-          keyFile: z.string().min(1).optional().describe("PEM file of this client's private key; must not be readable by group or others (chmod 600)."),
-          serverName: z.string().min(1).optional().describe("Name the brokers' certificates must hold, when not the host of each broker address."),
-        })
-        .optional()
-        .describe('TLS to the brokers (their SSL or SASL_SSL listener).'),
-      sasl: z
-        .strictObject({
-          mechanism: z.enum(['scram-sha-512', 'scram-sha-256']).default('scram-sha-512').describe('SASL mechanism the brokers enable for this user.'),
-          username: z.string().min(1).max(256).describe('Kafka user (its ACLs decide what this process may do: vigil kafka grant).'),
-          passwordFile: z.string().min(1).optional().describe('File holding the password on one line; must not be readable by group or others (chmod 600).'),
-          passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { message: 'expected an environment variable name' }).optional().describe('Environment variable holding the password (instead of passwordFile).'),
-          password: z.unknown().optional().describe('Refused: a password never goes in the config file.'),
-        })
-        .superRefine((v, ctx) => {
-          if (v.password !== undefined) ctx.addIssue({ code: 'custom', path: ['password'], message: 'a password never goes in the config file in clear: put it in a file (kafka.sasl.passwordFile, mode 0600) or an environment variable (kafka.sasl.passwordEnv)' });
-          if ((v.passwordFile === undefined) === (v.passwordEnv === undefined)) ctx.addIssue({ code: 'custom', path: [v.passwordFile === undefined ? 'passwordFile' : 'passwordEnv'], message: 'give exactly one of kafka.sasl.passwordFile and kafka.sasl.passwordEnv' });
-        })
-        .optional()
-        .describe('SASL authentication to the brokers (SASL_SSL with kafka.ssl); without it, no authentication.'),
+      ssl: kafkaSslSchema('kafka'),
+      sasl: kafkaSaslSchema('kafka'),
     })
-    .superRefine((k, ctx) => {
-      if (k.ssl !== undefined && (k.ssl.certFile === undefined) !== (k.ssl.keyFile === undefined)) ctx.addIssue({ code: 'custom', path: ['ssl', k.ssl.certFile === undefined ? 'certFile' : 'keyFile'], message: 'give both kafka.ssl.certFile and kafka.ssl.keyFile, or neither' });
-    })
+    .superRefine((k, ctx) => sslPairCheck('kafka', k, ctx))
     .prefault({}),
   crypto: z
     .strictObject({
@@ -165,9 +177,15 @@ export const configSchema = z.strictObject({
       spoolBudgetBytes: z.number().int().min(1 << 20).max(2 ** 45).default(256 * 1024 * 1024).describe('Most bytes the relay queue holds while the link is down; when full, routine records are shed first (counted), flash never.'),
       maxBytesPerSecond: z.number().int().min(0).max(2 ** 40).default(0).describe('Bandwidth budget of the link, bytes per second of record bytes after compression (token bucket, one second of burst); 0 = unlimited.'),
       compression: z.enum(['none', 'gzip']).default('gzip').describe('Compression of the batches sent to the destination (Kafka record batches, kafkajs gzip): none or gzip.'),
+      recordCompression: z.enum(['none', 'deflate']).default('none').describe('deflate: compress each released record before sealing it (record version 2); every reader at the destination must read version 2 first. none: version 1.'),
       batchMaxRecords: z.number().int().min(1).max(10_000).default(500).describe('Most records in one batch sent to the destination.'),
       batchMaxBytes: z.number().int().min(1024).max(900 * 1024).default(256 * 1024).describe('Most record bytes (before compression) in one batch sent to the destination.'),
+      ssl: kafkaSslSchema('relay'),
+      sasl: kafkaSaslSchema('relay'),
+      signingKeyFile: z.string().min(1).default('keys/relay-signing.key.json').describe("The relay's own Ed25519 key file (mode 0600, vigil keys gen signing): it signs the release summaries written to the theatre's audit topic."),
+      auditIntervalSeconds: z.number().int().min(1).max(86_400).default(60).describe('Period of the signed release summaries (one more at a clean stop), seconds.'),
     })
+    .superRefine((r, ctx) => sslPairCheck('relay', r, ctx))
     .prefault({}),
 });
 

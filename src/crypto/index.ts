@@ -9,6 +9,7 @@ export {
   generateDeviceKeys,
   generateIngestKeys,
   generateStreamKey,
+  generateSigningKey,
   generateBoxKeyPair,
   generateSignKeyPair,
   boxKeyPairFromSecretKey,
@@ -22,6 +23,7 @@ export {
   type DeviceKeys,
   type IngestKeys,
   type StreamDataKey,
+  type SigningKey,
   type DevicePublicKeys,
 } from './keys';
 export { assertKeyBytes } from './key-checks';
@@ -37,6 +39,7 @@ export {
   readIngestKeyFile,
   readStreamKeyFile,
   readStreamKeyRing,
+  readSigningKeyFile,
   type StreamKeyRing,
   type KeyFile,
   type WriteKeyFileOptions,

@@ -4,13 +4,14 @@ import { basename, dirname, join } from 'node:path';
 import { VigilError } from '../errors';
 import type { CryptoBackend, CryptoBackendOption } from './backend';
 import { BOX_PUBLIC_KEY_BYTES, BOX_SECRET_KEY_BYTES, SECRETBOX_KEY_BYTES, SIGN_PUBLIC_KEY_BYTES, SIGN_SEED_BYTES } from './constants';
-import { assertEpoch, assertKeyId, boxKeyPairFromSecretKey, signKeyPairFromSeed, type DeviceKeys, type IngestKeys, type StreamDataKey } from './keys';
+import { assertEpoch, assertKeyId, boxKeyPairFromSecretKey, signKeyPairFromSeed, type DeviceKeys, type IngestKeys, type SigningKey, type StreamDataKey } from './keys';
 import { resolveCryptoBackend } from './select-backend';
 
-/** The contents of a key file: one device's keys, a gateway ingest key, or a stream data key. */
+/** The contents of a key file: one device's keys, a gateway ingest key, a stream data key, or a process's signing key. */
 export type KeyFile =
   | { readonly type: 'device'; readonly keys: DeviceKeys }
   | { readonly type: 'ingest'; readonly keys: IngestKeys }
+  | { readonly type: 'signing'; readonly key: SigningKey }
   | { readonly type: 'stream'; readonly key: StreamDataKey; readonly older?: readonly StreamDataKey[] };
 
 export interface WriteKeyFileOptions {
@@ -49,6 +50,9 @@ function toJson(file: KeyFile): Record<string, unknown> {
     case 'ingest':
       assertKeyId(file.keys.keyId, 'ingest key id');
       return { ...head, keyId: file.keys.keyId, box: { publicKey: b64(file.keys.box.publicKey), secretKey: b64(file.keys.box.secretKey) } };
+    case 'signing':
+      assertKeyId(file.key.keyId, 'signing key id');
+      return { ...head, keyId: file.key.keyId, sign: { publicKey: b64(file.key.sign.publicKey), seed: b64(file.key.sign.seed) } };
     case 'stream': {
       assertKeyId(file.key.keyId, 'stream key id');
       const older = file.older ?? [];
@@ -150,6 +154,11 @@ export async function readStreamKeyFile(path: string, options?: ReadKeyFileOptio
   return expectType(await readKeyFile(path, options), 'stream', path).key;
 }
 
+/** Reads a key file that must hold a signing key (a process's own Ed25519 key, e.g. the relay's audit signer). */
+export async function readSigningKeyFile(path: string, options?: ReadKeyFileOptions): Promise<SigningKey> {
+  return expectType(await readKeyFile(path, options), 'signing', path).key;
+}
+
 /** A stream's key ring: the current key (sealing) and every key that opens its records, current first. */
 export interface StreamKeyRing {
   readonly current: StreamDataKey;
@@ -213,18 +222,23 @@ export function parseKeyFile(text: string, path = '<memory>', options: ReadKeyFi
     if (!equal(pair.publicKey, bytes(box.publicKey, 'box.publicKey', BOX_PUBLIC_KEY_BYTES))) throw bad('box.publicKey does not match box.secretKey');
     return pair;
   };
+  const signPair = (v: unknown): { publicKey: Uint8Array; seed: Uint8Array } => {
+    const s = obj(v, 'sign');
+    const pair = signKeyPairFromSeed(bytes(s.seed, 'sign.seed', SIGN_SEED_BYTES), backend);
+    if (!equal(pair.publicKey, bytes(s.publicKey, 'sign.publicKey', SIGN_PUBLIC_KEY_BYTES))) throw bad('sign.publicKey does not match sign.seed');
+    return pair;
+  };
   switch (o.type) {
     case 'device': {
       const deviceId = id(o.deviceId, 'deviceId');
       if (typeof o.epoch !== 'number' || !Number.isInteger(o.epoch) || o.epoch < 0 || o.epoch > 0xffffffff) throw bad('field "epoch" must be an integer in 0..4294967295');
       const box = boxPair(o.box);
-      const s = obj(o.sign, 'sign');
-      const sign = signKeyPairFromSeed(bytes(s.seed, 'sign.seed', SIGN_SEED_BYTES), backend);
-      if (!equal(sign.publicKey, bytes(s.publicKey, 'sign.publicKey', SIGN_PUBLIC_KEY_BYTES))) throw bad('sign.publicKey does not match sign.seed');
-      return { type: 'device', keys: { deviceId, epoch: o.epoch, box, sign } };
+      return { type: 'device', keys: { deviceId, epoch: o.epoch, box, sign: signPair(o.sign) } };
     }
     case 'ingest':
       return { type: 'ingest', keys: { keyId: id(o.keyId, 'keyId'), box: boxPair(o.box) } };
+    case 'signing':
+      return { type: 'signing', key: { keyId: id(o.keyId, 'keyId'), sign: signPair(o.sign) } };
     case 'stream': {
       const key = { keyId: id(o.keyId, 'keyId'), key: bytes(o.key, 'key', SECRETBOX_KEY_BYTES) };
       if (o.older === undefined) return { type: 'stream', key };
@@ -238,7 +252,7 @@ export function parseKeyFile(text: string, path = '<memory>', options: ReadKeyFi
       return { type: 'stream', key, older };
     }
     default:
-      throw bad('field "type" must be one of device, ingest, stream');
+      throw bad('field "type" must be one of device, ingest, stream, signing');
   }
 }
 

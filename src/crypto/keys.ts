@@ -19,6 +19,12 @@ export interface IngestKeys {
   readonly box: BoxKeyPair;
 }
 
+/** A process's own Ed25519 signing key (the relay signs its audit summaries with it); verifiers hold only `sign.publicKey`. */
+export interface SigningKey {
+  readonly keyId: string;
+  readonly sign: SignKeyPair;
+}
+
 /** A stream data key: seals records of one stream; its id travels in the Kafka headers. */
 export interface StreamDataKey {
   readonly keyId: string;
@@ -100,6 +106,12 @@ export function generateDeviceKeys(deviceId: string, epoch: number, backend?: Cr
 export function generateIngestKeys(keyId: string, backend?: CryptoBackend | CryptoBackendOption): IngestKeys {
   assertKeyId(keyId, 'ingest key id');
   return { keyId, box: generateBoxKeyPair(backend) };
+}
+
+/** A new signing key pair. */
+export function generateSigningKey(keyId: string, backend?: CryptoBackend | CryptoBackendOption): SigningKey {
+  assertKeyId(keyId, 'signing key id');
+  return { keyId, sign: generateSignKeyPair(backend) };
 }
 
 /** A new random 32-byte stream data key. */

@@ -103,6 +103,8 @@ export const ERROR_CODES = {
   // federation relay: vigil relay (src/relay)
   VIGIL_E_RELAY_POLICY: { retriable: false, meaning: 'A relay policy file is unreadable or invalid: a bad label, an unknown key or value, a stream listed twice, or a key file it names that cannot be read; the message names the policy entry.' },
   VIGIL_E_RELAY_OPTIONS: { retriable: false, meaning: 'A relay was built with options that are missing, of the wrong type or out of range.' },
+  VIGIL_E_RELAY_AUDIT_SIGNATURE: { retriable: false, meaning: "A relay release summary in the audit topic is malformed, signed by another key than the one given, or its Ed25519 signature does not verify: it was altered or forged." },
+  VIGIL_E_RELAY_AUDIT_GAP: { retriable: false, meaning: "The relay's release summaries do not form an unbroken chain: a sequence number is missing or repeated, or a summary does not name its predecessor's digest (one was deleted, replaced or reordered)." },
 } as const satisfies Record<string, { retriable: boolean; meaning: string }>;
 
 export type VigilErrorCode = keyof typeof ERROR_CODES;

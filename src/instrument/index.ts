@@ -1,2 +1,2 @@
 export { channels, type TypedChannel, type FrameAdmissionEvent, type DurabilityEvent, type ReleaseEvent, type SpoolDropSample, type GaugeSample, type ConnectionEvent, type PipelineBatchEvent, type PipelineCheckpointEvent, type PipelineRestoreEvent, type PipelineRevokeEvent, type PipelineDropEvent, type PipelineFailureEvent } from './channels';
-export { RELAY_WITHHELD_REASONS, type RelayWithheldReason, type RelayLinkState, type RelayStats } from './relay-stats';
+export { RELAY_WITHHELD_REASONS, type RelayWithheldReason, type RelayLinkState, type RelayStats, type RelayAuditStats } from './relay-stats';

@@ -36,3 +36,13 @@ export interface RelayStats {
   /** Times the destination's tail was read back (at start and after each failed send). */
   readonly reconciliations: number;
 }
+
+/** What the relay's audit trail (`ReleaseAudit.stats()`) reports: its signed summaries. */
+export interface RelayAuditStats {
+  /** Summaries written to the audit topic since start. */
+  readonly written: number;
+  /** Attempts to write one that failed (the summary is kept and written again). */
+  readonly failed: number;
+  /** When the last summary was written, ms since the epoch; 0 before the first. */
+  readonly lastWrittenAtMs: number;
+}

@@ -1,3 +1,3 @@
 export { createMetrics, type MetricsOptions, type VigilMetrics } from './vigil-metrics';
 export { registerTapMetrics, type TapStatsSource } from './tap-metrics';
-export { registerRelayMetrics, type RelayStatsSource } from './relay-metrics';
+export { registerRelayMetrics, registerRelayAuditMetrics, type RelayStatsSource } from './relay-metrics';

@@ -1,6 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import { followingCounter } from './tap-metrics';
-import { RELAY_WITHHELD_REASONS, type RelayStats } from '../instrument';
+import { RELAY_WITHHELD_REASONS, type RelayAuditStats, type RelayStats } from '../instrument';
 import type { VigilMetrics } from './vigil-metrics';
 
 /** Reads the relay's counters (`Relay.stats()`) at each scrape. */
@@ -61,4 +61,15 @@ export function registerRelayMetrics(metrics: VigilMetrics, stats: RelayStatsSou
     () => ({ uncompressed: stats().bytesBeforeCompression, compressed: stats().bytesAfterCompression }),
   );
   followingCounter(metrics.registry, 'vigil_relay_send_failures_total', 'Sends to the destination that failed (the batch stays queued; the destination is read back before the next).', () => stats().sendFailures);
+}
+
+/**
+ * The relay's audit trail (docs/federation.md): summaries written and failed writes, and when
+ * the last one was written, so an alert can say that the theatre is no longer proving what
+ * it releases.
+ */
+export function registerRelayAuditMetrics(metrics: VigilMetrics, stats: () => RelayAuditStats): void {
+  followingCounter(metrics.registry, 'vigil_relay_audit_summaries_total', "Signed release summaries written to the theatre's audit topic.", () => stats().written);
+  followingCounter(metrics.registry, 'vigil_relay_audit_write_failures_total', 'Failed writes of a release summary (it is kept and written again, unchanged, before the next).', () => stats().failed);
+  gauge(metrics, 'vigil_relay_audit_last_written_timestamp_seconds', 'When the last release summary was written (Unix time); 0 before the first.', () => stats().lastWrittenAtMs / 1000);
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { parseOffset, type Bus } from '../bus';
+import { parseOffset, type Bus, type BusMessage } from '../bus';
 import { VigilError } from '../errors';
 import { RELAY_ID_HEADER } from './release';
 
@@ -24,6 +24,22 @@ export interface DestinationTailOptions {
  * @throws VigilError `VIGIL_E_BUS_UNAVAILABLE` (retriable) when the destination cannot be read
  */
 export async function readDestinationTail(o: DestinationTailOptions): Promise<string[]> {
+  const ids: string[] = [];
+  for (const m of await readPartitionTails(o)) {
+    const id = m.headers[RELAY_ID_HEADER];
+    if (id !== undefined) ids.push(id.toString('utf8'));
+  }
+  return ids;
+}
+
+/**
+ * The last `lookback` messages of every partition of `topics` (all of them with
+ * `lookback: Infinity`), read up to the end offsets taken at the start, in partition order.
+ * The relay's read-back of the destination and of its audit topic.
+ *
+ * @throws VigilError `VIGIL_E_BUS_UNAVAILABLE` (retriable) when the topics cannot be read
+ */
+export async function readPartitionTails(o: DestinationTailOptions): Promise<BusMessage[]> {
   const admin = o.bus.admin();
   const todo = new Map<string, { topic: string; partition: number; from: number; end: number; at: number }>();
   try {
@@ -38,15 +54,15 @@ export async function readDestinationTail(o: DestinationTailOptions): Promise<st
   } finally {
     await admin.close().catch(() => undefined);
   }
-  const ids: string[] = [];
-  if (todo.size === 0) return ids;
+  const got: BusMessage[] = [];
+  if (todo.size === 0) return got;
   const consumer = o.bus.consumer({ groupId: `${o.groupPrefix}.reconcile.${randomBytes(6).toString('hex')}`, fromBeginning: false, maxWaitMs: 200 });
   let settle!: (err?: Error) => void;
   const finished = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
   const stallMs = o.stallTimeoutMs ?? 30_000;
   let lastProgress = Date.now();
   const watchdog = setInterval(() => {
-    if (Date.now() - lastProgress > stallMs) settle(new VigilError('VIGIL_E_BUS_UNAVAILABLE', `reading back the destination's tail made no progress for ${stallMs} ms (${todo.size} partition(s) left)`));
+    if (Date.now() - lastProgress > stallMs) settle(new VigilError('VIGIL_E_BUS_UNAVAILABLE', `reading back the tail of ${o.topics.join(', ')} made no progress for ${stallMs} ms (${todo.size} partition(s) left)`));
   }, Math.min(1000, stallMs));
   try {
     // The watchdog also bounds joining the group: a join over a cut link must not hang the relay.
@@ -64,8 +80,7 @@ export async function readDestinationTail(o: DestinationTailOptions): Promise<st
         if (p === undefined) return;
         for (const m of batch.messages) {
           if (parseOffset(m.offset) >= p.end) break;
-          const id = m.headers[RELAY_ID_HEADER];
-          if (id !== undefined) ids.push(id.toString('utf8'));
+          got.push(m);
         }
         p.at = Math.max(p.at, parseOffset(batch.nextOffset));
         lastProgress = Date.now();
@@ -74,7 +89,7 @@ export async function readDestinationTail(o: DestinationTailOptions): Promise<st
           if (todo.size === 0) settle();
         }
       },
-      onError: (err) => settle(new VigilError('VIGIL_E_BUS_UNAVAILABLE', `reading back the destination's tail stopped: ${err.message}`, { cause: err })),
+      onError: (err) => settle(new VigilError('VIGIL_E_BUS_UNAVAILABLE', `reading back the tail of ${o.topics.join(', ')} stopped: ${err.message}`, { cause: err })),
     });
     running.catch((err: unknown) => settle(err instanceof Error ? err : new Error(String(err))));
     await finished;
@@ -82,5 +97,5 @@ export async function readDestinationTail(o: DestinationTailOptions): Promise<st
     clearInterval(watchdog);
     await consumer.close().catch(() => undefined);
   }
-  return ids;
+  return got;
 }

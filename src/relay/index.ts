@@ -12,5 +12,20 @@ export { RELAY_WITHHELD_REASONS, type RelayWithheldReason, type RelayStats, type
 export { WindowSampler } from './window-sampler';
 export { TokenBucket } from './token-bucket';
 export { DeliveredLedger } from './delivered-ledger';
-export { readDestinationTail, type DestinationTailOptions } from './destination-tail';
+export { readDestinationTail, readPartitionTails, type DestinationTailOptions } from './destination-tail';
 export { Relay, type RelayOptions, type RelayEvent } from './relay';
+export { ReleaseAudit, relayAuditTopic, type ReleaseAuditOptions, type ReleaseAuditEvent, type RelayAuditSink } from './release-audit';
+export {
+  canonicalJson,
+  relayPolicyDigest,
+  summaryDigest,
+  encodeSignedSummary,
+  parseSignedSummary,
+  openSignedSummary,
+  verifySummaryChain,
+  type RelayAuditSummary,
+  type RelayAuditStreamCounts,
+  type RelayAuditTotals,
+  type SignedRelayAuditSummary,
+} from './audit-summary';
+export { verifyRelayAudit, type VerifyRelayAuditOptions, type RelayAuditReport } from './audit-verify';

@@ -8,6 +8,7 @@ import { DeliveredLedger } from './delivered-ledger';
 import { readDestinationTail } from './destination-tail';
 import type { RelayPolicy } from './policy';
 import type { RelayStreamKeys } from './relay-keys';
+import type { RelayAuditSink } from './release-audit';
 import { RELAY_WITHHELD_REASONS, type RelayLinkState, type RelayStats, type RelayWithheldReason } from '../instrument';
 import { RELAY_ID_HEADER, StreamReleaser } from './release';
 import { TokenBucket } from './token-bucket';
@@ -27,6 +28,8 @@ export interface RelayOptions {
   readonly topicPrefix?: string;
   /** Link budget, bytes per second after compression; 0 = unlimited. Default 0. */
   readonly maxBytesPerSecond?: number;
+  /** `deflate`: released records are compressed before sealing (record version 2: every reader at the destination must read it). Default 'none'. */
+  readonly recordCompression?: 'none' | 'deflate';
   /** What the destination producer compresses with (for the byte accounting and budget). Default 'none'. */
   readonly compression?: 'none' | 'gzip';
   /** Most records per batch sent. Default 500. */
@@ -40,6 +43,8 @@ export interface RelayOptions {
   readonly retryMaxMs?: number;
   /** Clock, ms since the epoch. Default `Date.now`. */
   readonly now?: () => number;
+  /** Told every decision, shed and delivery (the signed release summaries, `ReleaseAudit`). */
+  readonly audit?: RelayAuditSink;
   /** Operational events (link changes, failures), for the log. */
   readonly onEvent?: (event: RelayEvent) => void;
 }
@@ -49,6 +54,8 @@ export interface RelayEvent {
   readonly event: 'link' | 'send-failed' | 'reconciled' | 'source-failed';
   readonly link: RelayLinkState;
   readonly message?: string;
+  /** The error code of a failure (`VIGIL_E_BUS_DENIED`: the destination's ACLs refuse the relay). */
+  readonly code?: string;
   readonly records?: number;
 }
 
@@ -112,7 +119,7 @@ export class Relay {
     for (const s of o.policy.streams) {
       const keys = o.keys.get(s.source);
       if (keys === undefined) throw new VigilError('VIGIL_E_RELAY_OPTIONS', `relay option keys has no keys for stream ${s.source}`, { details: { option: 'keys' } });
-      this.releasers.set((o.topicPrefix ?? '') + s.source, new StreamReleaser(s, keys, o.policy.destination.ceiling, this.codec, this.now));
+      this.releasers.set((o.topicPrefix ?? '') + s.source, new StreamReleaser(s, keys, o.policy.destination.ceiling, this.codec, this.now, o.recordCompression ?? 'none'));
     }
     this.destinations = o.policy.streams.map((s) => s.destination);
     this.c = {
@@ -131,8 +138,11 @@ export class Relay {
   }
 
   /** Counts an entry the queue shed (pass as the spool's `onDrop`). */
-  readonly onShed = (e: { reason: string; priority: SpoolPriority }): void => {
-    if (e.reason === 'shed') this.c.shed[e.priority]++;
+  readonly onShed = (e: { reason: string; priority: SpoolPriority; deviceId: string }): void => {
+    if (e.reason !== 'shed') return;
+    this.c.shed[e.priority]++;
+    // A queued record's deviceId is `<destination topic>/<key>` (StreamReleaser).
+    this.o.audit?.shed(e.deviceId.slice(0, e.deviceId.indexOf('/')), e.priority);
   };
 
   /**
@@ -205,9 +215,10 @@ export class Relay {
     const entries: SpoolEntry[] = [];
     for (const m of batch.messages) {
       const out = releaser.release(m);
+      this.o.audit?.decided(releaser.stream.source, out);
       if (out.verdict === 'release') {
         entries.push(out.entry);
-        this.c.redactedFields += out.redacted;
+        this.c.redactedFields += out.redacted.length;
       } else if (out.verdict === 'withheld') this.c.withheld[out.reason]++;
       else this.c.sampled++;
     }
@@ -264,7 +275,7 @@ export class Relay {
     let delay = this.retryMinMs;
     const fail = async (what: string, err: unknown): Promise<void> => {
       this.setLink('down', `${what}: ${(err as Error).message}`);
-      this.o.onEvent?.({ event: 'send-failed', link: 'down', message: `${what}: ${(err as Error).message}` });
+      this.o.onEvent?.({ event: 'send-failed', link: 'down', message: `${what}: ${(err as Error).message}`, ...(isVigilError(err) ? { code: err.code } : {}) });
       await this.sleep(delay);
       delay = Math.min(delay * 2, this.retryMaxMs);
     };
@@ -339,6 +350,7 @@ export class Relay {
     const producer = this.producer as BusProducer;
     await Promise.all([...byTopic].map(([topic, messages]) => producer.send(topic, messages)));
     for (const id of ids) if (id !== '') this.ledger.add(id);
+    for (const [topic, messages] of byTopic) this.o.audit?.delivered(topic, messages.length);
     this.c.relayed += ids.length;
     this.c.bytesBeforeCompression += raw;
     this.c.bytesAfterCompression += wire;

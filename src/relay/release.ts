@@ -11,6 +11,7 @@ import { WindowSampler } from './window-sampler';
 /** Kafka header of every relayed record: its identity at the destination, `<record key>#<revision>` (derived) or `<device>#<seq>` (telemetry). */
 export const RELAY_ID_HEADER = 'vigil-relay-id';
 
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
  * Whether a record labelled `label` may go to a destination whose ceiling is `ceiling`,
@@ -31,7 +32,7 @@ export function labelVerdict(label: ClassificationLabel, ceiling: Classification
 
 /** What the relay does with one source message. */
 export type ReleaseOutcome =
-  | { readonly verdict: 'release'; readonly entry: SpoolEntry; readonly alert: boolean; readonly redacted: number }
+  | { readonly verdict: 'release'; readonly entry: SpoolEntry; readonly alert: boolean; /** Names of the derived values dropped (redaction), for the audit trail. */ readonly redacted: readonly string[] }
   | { readonly verdict: 'withheld'; readonly reason: RelayWithheldReason; readonly detail: string }
   | { readonly verdict: 'sampled' };
 
@@ -55,11 +56,13 @@ export class StreamReleaser {
   private readonly redact: ReadonlySet<string>;
 
   constructor(
-    private readonly stream: RelayStreamPolicy,
+    readonly stream: RelayStreamPolicy,
     private readonly keys: RelayStreamKeys,
     private readonly ceiling: ClassificationLabel,
     private readonly codec: RecordCodec,
     private readonly now: () => number = Date.now,
+    /** `deflate`: seal released records as version 2 (compressed before sealing, docs/wire-format.md §7). */
+    private readonly recordCompression: 'none' | 'deflate' = 'none',
   ) {
     const every = stream.sample?.windowEverySeconds;
     this.sampler = every === undefined ? undefined : new WindowSampler(every * 1000);
@@ -81,22 +84,26 @@ export class StreamReleaser {
     const verdict = labelVerdict(record.label, this.ceiling);
     if (verdict !== 'release') return withheld(verdict, `${record.label.level} [${record.label.releasability.join(' ')}]`);
     const alert = record.type === 'derived' && record.values[this.stream.alertField] === true;
-    let redacted = 0;
+    let redacted: readonly string[] = NONE;
     if (record.type === 'derived') {
       if (!alert && this.stream.sample?.alertsOnly === true) return { verdict: 'sampled' };
       if (!alert && this.sampler !== undefined && !this.sampler.admit(record.key, record.windowStartMs)) return { verdict: 'sampled' };
       if (this.redact.size > 0) {
         const values: Record<string, DerivedValue> = {};
+        const dropped: string[] = [];
         for (const [k, v] of Object.entries(record.values)) {
-          if (this.redact.has(k)) redacted++;
+          if (this.redact.has(k)) dropped.push(k);
           else values[k] = v;
         }
-        if (redacted > 0) record = { ...record, values };
+        if (dropped.length > 0) {
+          record = { ...record, values };
+          redacted = dropped;
+        }
       }
     }
     let sealed;
     try {
-      sealed = this.codec.seal(record, this.keys.relay);
+      sealed = this.codec.seal(record, this.keys.relay, { compress: this.recordCompression === 'deflate' });
     } catch (err) {
       return withheld('unreadable', isVigilError(err) ? err.code : 'VIGIL_E_INTERNAL');
     }

@@ -47,6 +47,42 @@ describe('roleAcls (what vigil kafka grant creates)', () => {
     ]);
   });
 
+  it('gives a relay, at the theatre, its sources to read, its audit topic, and its own groups; at the destination its topics only', () => {
+    const relay = { name: 'north', sources: ['derived.vitals'], destinations: ['theatre.north.derived.vitals'] };
+    expect(rows('relay', 'r', { topicPrefix: 'ex1.', relay })).toEqual([
+      'User:r READ topic ex1.derived.vitals',
+      'User:r DESCRIBE topic ex1.derived.vitals',
+      'User:r READ topic ex1.vigil.audit.relay.north',
+      'User:r WRITE topic ex1.vigil.audit.relay.north',
+      'User:r DESCRIBE topic ex1.vigil.audit.relay.north',
+      'User:r READ group ex1.vigil.relay.north',
+      'User:r DESCRIBE group ex1.vigil.relay.north',
+      'User:r READ group ex1.vigil.relay.north.*',
+      'User:r DESCRIBE group ex1.vigil.relay.north.*',
+    ]);
+    // Destination topics are the policy's full names: the theatre's topicPrefix does not apply.
+    expect(rows('relay-destination', 'r', { topicPrefix: 'ex1.', relay })).toEqual([
+      'User:r READ topic theatre.north.derived.vitals',
+      'User:r WRITE topic theatre.north.derived.vitals',
+      'User:r DESCRIBE topic theatre.north.derived.vitals',
+      'User:r READ group vigil.relay.north.*',
+      'User:r DESCRIBE group vigil.relay.north.*',
+    ]);
+    expect(() => roleAcls('relay', 'r')).toThrow(expect.objectContaining({ code: 'VIGIL_E_BUS_OPTIONS', message: "the relay role needs the relay's name, sources and destinations (its policy)" }) as Error);
+    expect(() => roleAcls('relay-destination', 'r', { relay: { ...relay, destinations: ['a/b'] } })).toThrow(/topic "a\/b" is not a topic name/);
+  });
+
+  it('gives an analyst at a command centre the relayed topics it is given, by full name', () => {
+    expect(rows('analyst', 'cmd-1', { topicPrefix: 'ex1.', topics: ['theatre.north.derived.vitals'] })).toEqual([
+      'User:cmd-1 READ topic theatre.north.derived.vitals',
+      'User:cmd-1 DESCRIBE topic theatre.north.derived.vitals',
+      'User:cmd-1 DESCRIBE_CONFIGS topic theatre.north.derived.vitals',
+      'User:cmd-1 READ group vigil.tap.*',
+      'User:cmd-1 DESCRIBE group vigil.tap.*',
+    ]);
+    expect(() => roleAcls('analyst', 'cmd-1', { topics: ['theatre.*'] })).toThrow(/is not a topic name/);
+  });
+
   it.each([
     ['an unknown role', () => roleAcls('admin' as 'gateway', 'x')],
     ['a user with a space', () => roleAcls('gateway', 'a b')],

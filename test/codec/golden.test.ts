@@ -1,9 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Encoder } from '@msgpack/msgpack';
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import { inflateRawSync } from 'node:zlib';
 import { encodeReadings, encodeRejectionRecord, FrameOpener, FrameSealer, openRejectionRecord, RecordCodec, rejectionMessage } from '../../src/codec';
-import { boxKeyPairFromSecretKey, boxSharedKey, getCryptoBackend, signKeyPairFromSeed, StreamKeyring } from '../../src/crypto';
+import { boxKeyPairFromSecretKey, boxSharedKey, getCryptoBackend, secretboxOpen, signKeyPairFromSeed, StreamKeyring } from '../../src/crypto';
 import { GOLDEN_DERIVED_RECORD, GOLDEN_FRAME_NONCE, GOLDEN_FRAMES, GOLDEN_KEYS, GOLDEN_RECORD_NONCE, GOLDEN_REJECTION, GOLDEN_TELEMETRY_RECORD } from '../fixtures/golden-inputs';
 import { buildFrameBySpec } from './spec-builder';
 
@@ -126,6 +127,18 @@ describe('docs/wire-format.md', () => {
     const m = rejectionMessage(GOLDEN_REJECTION, key);
     expect(m.headers).toEqual({ 'vigil-key-id': GOLDEN_KEYS.streamKeyId, 'vigil-mac': Buffer.from(mac, 'hex') });
     expect(openRejectionRecord(Buffer.from(value), { 'vigil-key-id': Buffer.from(GOLDEN_KEYS.streamKeyId), 'vigil-mac': Buffer.from(mac, 'hex') }, new StreamKeyring([key]))).toEqual(GOLDEN_REJECTION);
+  });
+
+  it('§9.6: a version 2 record opens to §9.4\'s record, and from the spec alone is 0x02 then the raw DEFLATE of its plaintext', () => {
+    const key = { keyId: GOLDEN_KEYS.streamKeyId, key: GOLDEN_KEYS.streamKey };
+    const value = unhex(docHex('record-derived-v2'));
+    for (const backend of ['tweetnacl', 'sodium'] as const) expect(new RecordCodec({ backend }).open(value, key)).toEqual(GOLDEN_DERIVED_RECORD);
+    // [2, nonce, ciphertext] with generic msgpack, secretbox with the key, inflate.
+    const [version, nonce, ciphertext] = new Decoder().decode(value) as [number, Uint8Array, Uint8Array];
+    expect(version).toBe(2);
+    const box = secretboxOpen(ciphertext, nonce, GOLDEN_KEYS.streamKey) as Uint8Array;
+    expect(box[0]).toBe(2);
+    expect(inflateRawSync(box.subarray(1)).toString('hex')).toBe(docHex('record-plaintext-derived'));
   });
 
   it('§9.5 describes the replay of §9.1\'s frame: its header, digest and size', () => {

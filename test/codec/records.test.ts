@@ -1,5 +1,6 @@
 import { RecordCodec, makeLabel, combineLabels, validateLabel, classificationRank, type FrameRange, type DerivedRecord, type TelemetryRecord, type VigilRecord } from '../../src/codec';
 import { Encoder } from '@msgpack/msgpack';
+import { deflateRawSync } from 'node:zlib';
 import { generateStreamKey, randomNonce, secretboxSeal, StreamKeyring } from '../../src/crypto';
 import { isVigilError, type VigilErrorCode } from '../../src/errors';
 import { SAMPLE_READINGS } from './arbitraries';
@@ -76,12 +77,60 @@ describe.each(['tweetnacl', 'sodium'] as const)('sealed records (%s)', (backendN
 
   it('unsupported version: VIGIL_E_RECORD_VERSION; malformed envelope: VIGIL_E_RECORD_INVALID', () => {
     const sealed = codec.seal(telemetry, key).value;
+    const v3 = Uint8Array.from(sealed);
+    v3[1] = 3;
+    expect(codeOf(() => codec.open(v3, key))).toBe('VIGIL_E_RECORD_VERSION');
+    // A version 1 record relabelled 2: its plaintext does not start with the version, so it is refused.
     const v2 = Uint8Array.from(sealed);
     v2[1] = 2;
-    expect(codeOf(() => codec.open(v2, key))).toBe('VIGIL_E_RECORD_VERSION');
+    expect(codeOf(() => codec.open(v2, key))).toBe('VIGIL_E_RECORD_INVALID');
     for (const bad of [new Uint8Array(0), sealed.subarray(0, 40), Uint8Array.from([...sealed, 0]), Uint8Array.from([0x92, 0x01, 0xc0])]) {
       expect(codeOf(() => codec.open(bad, key))).toBe('VIGIL_E_RECORD_INVALID');
     }
+  });
+
+  describe('version 2 (compressed before sealing)', () => {
+    const big: DerivedRecord = { ...derived, values: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`heartRateMeanBpm${i}`, 70 + (i % 3)])) };
+
+    it('opens to the same record, smaller than version 1 when the plaintext compresses', () => {
+      for (const r of [telemetry, derived, big] as VigilRecord[]) {
+        const v2 = codec.seal(r, key, { compress: true }).value;
+        expect(codec.open(v2, key)).toEqual(r);
+      }
+      const v1 = codec.seal(big, key).value;
+      const v2 = codec.seal(big, key, { compress: true }).value;
+      expect(v1[1]).toBe(1);
+      expect(v2[1]).toBe(2);
+      expect(v2.length).toBeLessThan(v1.length / 3);
+    });
+
+    it('writes version 1 when compressing would not make it smaller', () => {
+      // 43 bytes of plaintext with nothing repeated: DEFLATE's framing outweighs what it saves.
+      const tiny: DerivedRecord = { ...derived, pipeline: 'p', windowEndMs: T + 987_654_321, key: 'Zq', values: {}, revision: 0, label: makeLabel('UNCLASSIFIED'), provenance: [] };
+      expect(codec.encodePlaintext(tiny).length).toBe(43);
+      expect(codec.seal(tiny, key, { compress: true }).value[1]).toBe(1);
+    });
+
+    it('authenticates the version and every byte; refuses a plaintext that inflates beyond the record limit', () => {
+      const v2 = codec.seal(big, key, { compress: true }).value;
+      const relabelled = Uint8Array.from(v2);
+      relabelled[1] = 1;
+      expect(codeOf(() => codec.open(relabelled, key))).toBe('VIGIL_E_RECORD_INVALID');
+      // Every byte of the ciphertext (after the envelope's 31 bytes of header and nonce).
+      for (let i = 31; i < v2.length; i += 7) {
+        const t = Uint8Array.from(v2);
+        t[i] = (t[i] as number) ^ 1;
+        expect({ i, code: codeOf(() => codec.open(t, key)) }).toEqual({ i, code: 'VIGIL_E_RECORD_AUTH' });
+      }
+      // A valid seal of 2 MiB of zeros, deflated to a few KiB: refused without inflating it all.
+      const nonce = randomNonce();
+      const bomb = Buffer.concat([Buffer.from([2]), deflateRawSync(Buffer.alloc(2 * 1024 * 1024))]);
+      const value = new Encoder().encode([2, nonce, secretboxSeal(bomb, nonce, key.key)]);
+      expect(value.length).toBeLessThan(8 * 1024);
+      expect(codeOf(() => codec.open(value, key))).toBe('VIGIL_E_RECORD_INVALID');
+      const garbage = Buffer.from([2, 0xff, 0xff, 0xff]);
+      expect(codeOf(() => codec.open(new Encoder().encode([2, nonce, secretboxSeal(garbage, nonce, key.key)]), key))).toBe('VIGIL_E_RECORD_INVALID');
+    });
   });
 
   it('refuses invalid records on seal with VIGIL_E_RECORD_INVALID (or READING_INVALID for readings)', () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config';
 import { pipelineCatalogue } from '../../src/cli/pipeline-catalogue';
+import { parseRelayPolicy } from '../../src/relay';
 
 const root = join(__dirname, '..', '..');
 
@@ -74,9 +75,30 @@ describe('shipped configuration files', () => {
     expect(w1.kafka.partitions).toBeGreaterThanOrEqual(2);
   });
 
+  it('the relay (profile federation) reads the theatre as relay and writes command-kafka as that cluster\'s relay, every file it names mounted', () => {
+    const relay = services.relay as ComposeService;
+    expect(relay.command).toEqual(['relay', '--config', '/etc/vigil/vigil.yaml']);
+    const cfg = configOf(relay);
+    expect(cfg.kafka).toMatchObject({ brokers: ['kafka:9092'], ssl: { caFile: 'tls/ca.crt' }, sasl: { username: 'relay', passwordFile: 'tls/kafka.pass' } });
+    expect(cfg.relay).toMatchObject({ brokers: ['command-kafka:9092'], ssl: { caFile: 'tls/ca.crt' }, sasl: { username: 'relay', passwordFile: 'tls/command-kafka.pass' }, signingKeyFile: 'keys/relay-signing.key.json' });
+    const mounted = (f: string): boolean => (relay.volumes ?? []).some((v) => v.endsWith(`:/etc/vigil/${f}:ro`));
+    for (const f of [cfg.kafka.ssl?.caFile, cfg.kafka.sasl?.passwordFile, cfg.relay.ssl?.caFile, cfg.relay.sasl?.passwordFile, cfg.relay.signingKeyFile]) expect([f, mounted(f as string)]).toEqual([f, true]);
+    // The policy is valid, and each key file it names is mounted: the theatre's from the workers' keys, the relay's from deploy/secrets.
+    const policy = parseRelayPolicy(parse(readFileSync(join(root, 'deploy', 'relay', cfg.relay.policyFile), 'utf8')));
+    for (const s of policy.streams) {
+      expect([s.sourceKeyFile, (relay.volumes ?? []).some((v) => v.startsWith('./deploy/worker/keys/') && v.endsWith(`:/etc/vigil/${s.sourceKeyFile}:ro`))]).toEqual([s.sourceKeyFile, true]);
+      expect([s.relayKeyFile, (relay.volumes ?? []).some((v) => v.startsWith('./deploy/secrets/relay/') && v.endsWith(`:/etc/vigil/${s.relayKeyFile}:ro`))]).toEqual([s.relayKeyFile, true]);
+    }
+    // Its destination topics are what command-kafka-init creates (same partitions the relay asks for).
+    const admin = configOf(services['command-kafka-init'] as ComposeService);
+    expect(admin.kafka).toMatchObject({ brokers: ['command-kafka:9092'], sasl: { username: 'admin' }, partitions: cfg.kafka.partitions });
+    expect(String(services['command-kafka-init']?.command)).toContain('kafka grant relay-destination relay --policy /etc/vigil/relay-policy.yaml');
+  });
+
   it('Prometheus scrapes the gateway and both workers on their http ports', () => {
     const prom = parse(readFileSync(join(root, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }> };
     const targets = prom.scrape_configs.flatMap((c) => c.static_configs.flatMap((x) => x.targets));
     for (const [name, s] of vigil) expect(targets).toContain(`${name}:${configOf(s).http.port}`);
+    expect(targets).toContain(`relay:${configOf(services.relay as ComposeService).http.port}`);
   });
 });

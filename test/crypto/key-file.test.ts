@@ -5,6 +5,8 @@ import {
   generateDeviceKeys,
   generateIngestKeys,
   generateStreamKey,
+  generateSigningKey,
+  readSigningKeyFile,
   readDeviceKeyFile,
   readIngestKeyFile,
   readKeyFile,
@@ -63,6 +65,24 @@ describe('key files', () => {
     expect(await codeOf(readKeyFile(path))).toBe('VIGIL_E_KEY_FILE_PERMISSIONS');
     await chmod(path, 0o400);
     expect((await readKeyFile(path)).type).toBe('stream');
+  });
+
+  it('round-trips a signing key (mode 0600), refuses one whose public key does not match its seed or that others can read', async () => {
+    const k = generateSigningKey('relay.north');
+    const file = join(dir, 'relay-signing.key.json');
+    await writeKeyFile(file, { type: 'signing', key: k });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const back = await readSigningKeyFile(file);
+    expect(back.keyId).toBe('relay.north');
+    expect(Buffer.from(back.sign.seed)).toEqual(Buffer.from(k.sign.seed));
+    expect(Buffer.from(back.sign.publicKey)).toEqual(Buffer.from(k.sign.publicKey));
+    expect(await codeOf(readStreamKeyFile(file))).toBe('VIGIL_E_KEY_FILE_INVALID');
+    const doc = JSON.parse(await readFile(file, 'utf8')) as { sign: { publicKey: string } };
+    doc.sign.publicKey = Buffer.from(generateSigningKey('x').sign.publicKey).toString('base64');
+    await writeFile(join(dir, 'bad.json'), JSON.stringify(doc), { mode: 0o600 });
+    expect(await codeOf(readSigningKeyFile(join(dir, 'bad.json')))).toBe('VIGIL_E_KEY_FILE_INVALID');
+    await chmod(file, 0o640);
+    expect(await codeOf(readSigningKeyFile(file))).toBe('VIGIL_E_KEY_FILE_PERMISSIONS');
   });
 
   it('never overwrites unless asked, and leaves no temporary files', async () => {

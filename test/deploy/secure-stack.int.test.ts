@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { ensureKafkaJars, freePort } from '../../scripts/services';
 import { startProcess, stopProcess, tailLog, type ServiceProcess } from '../../scripts/services/process';
 import { KafkaBus } from '../../src/bus';
+import { readSigningKeyFile, readStreamKeyFile } from '../../src/crypto';
 import { isVigilError } from '../../src/errors';
 import { installCliCapture } from '../cli/cli-harness';
 
@@ -96,13 +97,17 @@ afterAll(async () => {
 describe('the secure docker-compose stack, run without Docker', () => {
   const vigil = installCliCapture();
 
-  it('deploy/setup.sh makes every secret the services mount, private keys and passwords 0600', () => {
+  it('deploy/setup.sh makes every secret the services mount, private keys and passwords 0600', async () => {
     const sources = Object.values(compose.services).flatMap((s) => (s.volumes ?? []).map((v) => v.split(':')[0] as string)).filter((p) => p.startsWith('./deploy/secrets/'));
     expect(sources.length).toBeGreaterThanOrEqual(10);
     for (const src of sources) expect({ src, exists: existsSync(join(secrets, src.slice('./deploy/secrets/'.length))) }).toEqual({ src, exists: true });
-    for (const f of ['pki/ca.key', 'pki/broker/kafka.key', 'pki/broker/mosquitto.key', 'pki/gateway/gw-1.key', 'pki/console/console.key', 'kafka.pem', 'kafka-admin.properties', 'admin.pass', 'gw-1.pass', 'worker.pass', 'analyst.pass', 'console.pass']) {
+    for (const f of ['pki/ca.key', 'pki/broker/kafka.key', 'pki/broker/mosquitto.key', 'pki/gateway/gw-1.key', 'pki/console/console.key', 'kafka.pem', 'kafka-admin.properties', 'admin.pass', 'gw-1.pass', 'worker.pass', 'analyst.pass', 'console.pass', 'relay.pass', 'pki/broker/command-kafka.key', 'command-kafka.pem', 'command-kafka-admin.properties', 'command-admin.pass', 'command-relay.pass', 'command-analyst.pass', 'relay/relay-signing.key.json', 'relay/relay.derived.vitals.key.json', 'relay/relay.derived.geofence.key.json']) {
       expect({ f, mode: statSync(join(secrets, f)).mode & 0o777 }).toEqual({ f, mode: 0o600 });
     }
+    // The relay's keys are valid key files, and verifiers get the signing key's public half.
+    const signing = await readSigningKeyFile(join(secrets, 'relay', 'relay-signing.key.json'));
+    expect(readFileSync(join(secrets, 'relay', 'relay-signing.pub'), 'utf8').trim()).toBe(Buffer.from(signing.sign.publicKey).toString('base64'));
+    expect((await readStreamKeyFile(join(secrets, 'relay', 'relay.derived.vitals.key.json'))).keyId).toBe('relay.north.derived.vitals-1');
     // The CA key never goes into a container.
     expect(JSON.stringify(compose.services)).not.toContain('ca.key');
     // Run again: nothing is replaced.
@@ -115,12 +120,12 @@ describe('the secure docker-compose stack, run without Docker', () => {
     const etc = mounts('kafka-init');
     const command = [compose.services['kafka-init']?.command ?? []].flat().join(' ');
     const steps = command.split('&&').map((c) => c.trim().replace(/^node bin\/vigil\.js /, '').split(/\s+/));
-    expect(steps.map((s) => `${s[0]} ${s[1]}`)).toEqual(['kafka init', 'kafka grant', 'kafka grant', 'kafka grant', 'kafka grant']);
+    expect(steps.map((s) => `${s[0]} ${s[1]}`)).toEqual(['kafka init', 'kafka grant', 'kafka grant', 'kafka grant', 'kafka grant', 'kafka grant']);
     const env = process.env.VIGIL_KAFKA_BROKERS;
     process.env.VIGIL_KAFKA_BROKERS = `localhost:${internal}`;
     try {
       for (const step of steps) {
-        const r = await vigil(...step.map((a) => (a === '/etc/vigil/vigil.yaml' ? join(etc, 'vigil.yaml') : a)));
+        const r = await vigil(...step.map((a) => (a.startsWith('/etc/vigil/') ? join(etc, a.slice('/etc/vigil/'.length)) : a)));
         expect({ step: step.join(' '), code: r.code, err: r.stderr }).toEqual({ step: step.join(' '), code: 0, err: '' });
       }
     } finally {
@@ -136,6 +141,12 @@ describe('the secure docker-compose stack, run without Docker', () => {
     expect((await client('console', pass('console')).admin().listTopics()).sort()).toEqual(['derived.geofence', 'derived.vitals']);
     const denied = await client('gw-1', pass('gw-1')).producer().send('derived.vitals', [{ key: 'k', value: Buffer.from('x') }]).catch((e: unknown) => e);
     expect(isVigilError(denied, 'VIGIL_E_BUS_DENIED')).toBe(true);
+    // The relay (profile federation) sees its sources and its audit topic, writes the audit topic, and nothing else.
+    const relay = client('relay', pass('relay'));
+    expect((await relay.admin().listTopics()).sort()).toEqual(['derived.geofence', 'derived.vitals', 'vigil.audit.relay.north-to-command']);
+    await relay.producer().send('vigil.audit.relay.north-to-command', [{ key: 'north-to-command', value: Buffer.from('{}') }]);
+    const forged = await relay.producer().send('derived.vitals', [{ key: 'k', value: Buffer.from('x') }]).catch((e: unknown) => e);
+    expect(isVigilError(forged, 'VIGIL_E_BUS_DENIED')).toBe(true);
     const wrong = await client('analyst', 'guessed-password', host).admin().listTopics().catch((e: unknown) => e);
     expect(isVigilError(wrong, 'VIGIL_E_BUS_AUTH')).toBe(true);
     // No plaintext listener: a client without TLS gets no answer it can use.

@@ -1,9 +1,9 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BusMessage, OutgoingMessage } from '../../src/bus';
 import { makeLabel, RECORD_KEY_ID_HEADER, RecordCodec, type ClassificationLabel, type DerivedRecord, type DerivedValue } from '../../src/codec';
-import { generateStreamKey, StreamKeyring, writeKeyFile, type StreamDataKey } from '../../src/crypto';
+import { generateSigningKey, generateStreamKey, StreamKeyring, writeKeyFile, type SigningKey, type StreamDataKey } from '../../src/crypto';
 import { parseRelayPolicy, type RelayPolicy, type RelayStreamKeys } from '../../src/relay';
 
 /** Theatre and relay keys of the vitals stream, and a policy relaying it to command. */
@@ -11,6 +11,8 @@ export interface RelayFixture {
   readonly theatreKey: StreamDataKey;
   readonly olderTheatreKey: StreamDataKey;
   readonly relayKey: StreamDataKey;
+  /** The relay's own Ed25519 key: it signs the release summaries. */
+  readonly signingKey: SigningKey;
   readonly keys: Map<string, RelayStreamKeys>;
   readonly policy: RelayPolicy;
   readonly codec: RecordCodec;
@@ -42,17 +44,20 @@ export function relayFixture(stream: Record<string, unknown> = {}): RelayFixture
     theatreKey,
     olderTheatreKey,
     relayKey,
+    signingKey: generateSigningKey('relay.north-to-command'),
     policy,
     keys: new Map([['derived.vitals', { source: new StreamKeyring([theatreKey, olderTheatreKey]), relay: relayKey }]]),
     codec: new RecordCodec(),
   };
 }
 
-/** Writes the fixture's key files into a new folder (mode 0600) and returns it. */
+/** Writes the fixture's key files into a new folder (mode 0600) and returns it; the signing key where `relay.signingKeyFile` looks by default (keys/relay-signing.key.json). */
 export async function writeFixtureKeys(f: RelayFixture): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-relay-keys-'));
   await writeKeyFile(join(dir, 'theatre.key.json'), { type: 'stream', key: f.theatreKey, older: [f.olderTheatreKey] });
   await writeKeyFile(join(dir, 'relay.key.json'), { type: 'stream', key: f.relayKey });
+  mkdirSync(join(dir, 'keys'));
+  await writeKeyFile(join(dir, 'keys', 'relay-signing.key.json'), { type: 'signing', key: f.signingKey });
   return dir;
 }
 
