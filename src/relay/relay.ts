@@ -101,6 +101,7 @@ export class Relay {
   private wake: (() => void) | undefined;
   private sender: Promise<void> | undefined;
   private sourceError: Error | undefined;
+  private sourceRestart: Promise<void> | undefined;
 
   constructor(private readonly o: RelayOptions) {
     this.now = o.now ?? Date.now;
@@ -149,6 +150,11 @@ export class Relay {
       this.sourceError ??= err instanceof Error ? err : new Error(String(err));
       this.setLink('down', `the relay queue failed: ${this.sourceError.message}`);
     });
+    await this.startSource();
+  }
+
+  /** Joins the theatre consumer group and starts reading. A retriable failure of the consumer later restarts it (`sourceFailed`). */
+  private async startSource(): Promise<void> {
     const prefix = this.o.topicPrefix ?? '';
     const consumer = this.o.source.consumer({ groupId: `${prefix}vigil.relay.${this.o.policy.name}`, fromBeginning: true });
     this.consumer = consumer;
@@ -162,11 +168,42 @@ export class Relay {
     }
     await consumer.run({
       eachBatch: (batch) => this.admit(batch, consumer),
-      onError: (err) => {
-        this.sourceError = err;
-        this.o.onEvent?.({ event: 'source-failed', link: this.linkState, message: err.message });
-      },
+      onError: (err) => this.sourceFailed(consumer, err),
     });
+  }
+
+  /**
+   * The theatre consumer stopped. A retriable cause (the group coordinator still loading on a
+   * fresh broker, a broker away) restarts it from the last commit after a backoff: what was
+   * read and not committed is read again, and the queue or the ledger drops what it already
+   * holds. Anything else stops the relay's intake for good (readiness reports it).
+   */
+  private sourceFailed(consumer: BusConsumer, err: Error): void {
+    this.o.onEvent?.({ event: 'source-failed', link: this.linkState, message: err.message });
+    if (this.stopped || consumer !== this.consumer || this.sourceRestart !== undefined) return;
+    if (!isVigilError(err) || !err.retriable) {
+      this.sourceError = err;
+      return;
+    }
+    this.sourceRestart = (async () => {
+      await consumer.close().catch(() => undefined);
+      for (let delay = this.retryMinMs; !this.stopped; delay = Math.min(delay * 2, this.retryMaxMs)) {
+        await this.sleep(delay);
+        if (this.stopped) return;
+        try {
+          await this.startSource();
+          return;
+        } catch (e) {
+          await this.consumer?.close().catch(() => undefined);
+          const error = e instanceof Error ? e : new Error(String(e));
+          this.o.onEvent?.({ event: 'source-failed', link: this.linkState, message: error.message });
+          if (!isVigilError(e) || !e.retriable) {
+            this.sourceError = error;
+            return;
+          }
+        }
+      }
+    })().finally(() => (this.sourceRestart = undefined));
   }
 
   /** The error the theatre consumer or the sender stopped on, if one did: the relay no longer moves records. */
@@ -194,6 +231,8 @@ export class Relay {
     await this.consumer?.close().catch(() => undefined);
     this.quit.abort();
     this.wake?.();
+    await this.sourceRestart;
+    await this.consumer?.close().catch(() => undefined);
     await this.sender;
     await this.producer?.close().catch(() => undefined);
   }
@@ -314,15 +353,18 @@ export class Relay {
   private async deliver(batch: SpoolBatch): Promise<void> {
     const byTopic = new Map<string, OutgoingMessage[]>();
     const ids: string[] = [];
+    const inBatch = new Set<string>();
     const chunks: Buffer[] = [];
     let raw = 0;
     for (const e of batch.entries) {
       const id = e.headers?.[RELAY_ID_HEADER]?.toString() ?? '';
-      if (id !== '' && this.ledger.has(id)) {
+      // A record queued twice (read again after a source restart) may sit twice in one batch.
+      if (id !== '' && (this.ledger.has(id) || inBatch.has(id))) {
         this.c.duplicatesSkipped++;
         continue;
       }
       ids.push(id);
+      if (id !== '') inBatch.add(id);
       let list = byTopic.get(e.topic);
       if (list === undefined) byTopic.set(e.topic, (list = []));
       list.push({ key: e.key ?? null, value: e.value, ...(e.headers === undefined ? {} : { headers: e.headers }) });

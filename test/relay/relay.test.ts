@@ -162,6 +162,42 @@ describe('Relay (memory buses)', () => {
     }
   });
 
+  it('restarts its theatre consumer after a retriable failure (a coordinator still loading) and relays everything once', async () => {
+    const r = await rig();
+    const failing = (code: 'VIGIL_E_BUS_UNAVAILABLE' | 'VIGIL_E_BUS_OPTIONS', times: number): Bus => {
+      let made = 0;
+      return Object.assign(Object.create(r.theatre) as Bus, {
+        consumer: (o: Parameters<Bus['consumer']>[0]) => {
+          const c = r.theatre.consumer(o);
+          if (made++ >= times) return c;
+          // Joins, then crashes as kafkajs does when the group coordinator is not ready.
+          return Object.assign(Object.create(c) as typeof c, {
+            run: (h: Parameters<typeof c.run>[0]) => {
+              setTimeout(() => h.onError?.(new VigilError(code, 'The coordinator is loading and hence can\'t process requests for this group')), 5);
+              return Promise.resolve();
+            },
+          });
+        },
+      });
+    };
+    try {
+      await r.publish(stats(5));
+      await r.start({ source: failing('VIGIL_E_BUS_UNAVAILABLE', 2) });
+      await until(() => r.relay.stats().relayed === 5, 5000, 'relayed after two consumer restarts');
+      await r.publish(stats(3, RELEASABLE, 5));
+      await until(() => r.relay.stats().relayed === 8, 5000, 'later records relayed');
+      expect(new Set(ids(r)).size).toBe(8);
+      expect(r.relay.failure).toBeUndefined();
+      await r.relay.stop();
+      // Not retriable: no restart, the failure is reported (readiness).
+      await r.start({ source: failing('VIGIL_E_BUS_OPTIONS', 1) });
+      await until(() => r.relay.failure !== undefined, 5000, 'failure reported');
+      expect(r.relay.failure?.message).toMatch(/coordinator is loading/);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('does not send again what the destination holds when its acknowledgement was lost', async () => {
     let lose = 2;
     const losing = losingDestination(() => lose-- > 0);
