@@ -310,16 +310,21 @@ describe('Relay (memory buses)', () => {
 });
 
 describe('TokenBucket', () => {
-  it('lets one second of budget through at once, then makes later sends wait out their bytes', () => {
+  it('lets one second of budget through at once, then makes each send wait until the debt of the earlier ones is paid', () => {
     let now = 0;
     const b = new TokenBucket(1000, () => now);
     expect(b.take(600)).toBe(0);
-    expect(b.take(400)).toBe(0);
-    expect(b.take(500)).toBe(500);
-    now = 500;
-    expect(b.take(1000)).toBe(1000);
-    now = 1500;
-    expect(b.take(1)).toBe(1);
+    expect(b.take(900)).toBe(0); // not in debt: it goes, and 500 bytes are owed
+    expect(b.take(100)).toBe(500); // waits the 500 off; then 600 are owed
+    now = 1100;
+    expect(b.take(1000)).toBe(0); // paid off during the wait and the send
+    now = 1400; // 300 of the 500 owed paid
+    expect(b.take(1)).toBe(200);
+    // A long idle period refills one second's worth, no more.
+    now = 10_000;
+    expect(b.take(1000)).toBe(0);
+    expect(b.take(1000)).toBe(0);
+    expect(b.take(1)).toBe(1000);
   });
 
   it('is unlimited at 0', () => {
