@@ -300,6 +300,10 @@ export class Relay {
   private async sendLoop(): Promise<void> {
     // At start the queue may hold records sent before a crash whose acknowledgement was lost.
     let uncertain = true;
+    // How far back to read: at start, any batch of a previous run (at most batchMaxRecords); after
+    // a failed send, that batch only. Twice that, for margin. On a slow link the read-back is
+    // paid in download time before the backlog can drain.
+    let lookback = this.batchMaxRecords * 2;
     let delay = this.retryMinMs;
     const fail = async (what: string, err: unknown): Promise<void> => {
       this.setLink('down', `${what}: ${(err as Error).message}`);
@@ -311,7 +315,7 @@ export class Relay {
       if (uncertain) {
         this.setLink('reconciling');
         try {
-          await this.reconcile();
+          await this.reconcile(lookback);
           uncertain = false;
           delay = this.retryMinMs;
           this.setLink('up');
@@ -337,6 +341,7 @@ export class Relay {
         this.o.spool.nack(batch);
         this.c.sendFailures++;
         uncertain = true;
+        lookback = batch.entries.length * 2;
         if (this.stopped) return;
         await fail('send', err);
         continue;
@@ -389,10 +394,10 @@ export class Relay {
   /**
    * After a send whose outcome is unknown: wait until no send of ours is in flight, make
    * sure the destination topics exist, and learn which records the destination holds from
-   * the tail of each partition. A single relay writes each destination topic, and at most
-   * one batch is ever unacknowledged, so the last two batches' worth per partition cover it.
+   * the last `lookback` records of each partition. A single relay writes each destination
+   * topic, and at most one batch is ever unacknowledged, so twice its records cover it.
    */
-  private async reconcile(): Promise<void> {
+  private async reconcile(lookback: number): Promise<void> {
     await this.producer?.flush();
     const admin = this.o.destination.admin();
     try {
@@ -400,7 +405,7 @@ export class Relay {
     } finally {
       await admin.close().catch(() => undefined);
     }
-    const ids = await readDestinationTail({ bus: this.o.destination, topics: this.destinations, lookback: this.batchMaxRecords * 2, groupPrefix: `vigil.relay.${this.o.policy.name}` });
+    const ids = await readDestinationTail({ bus: this.o.destination, topics: this.destinations, lookback, groupPrefix: `vigil.relay.${this.o.policy.name}` });
     for (const id of ids) this.ledger.add(id);
     this.c.reconciliations++;
     this.o.onEvent?.({ event: 'reconciled', link: this.linkState, records: ids.length });
