@@ -102,6 +102,7 @@ export class Relay {
   private sender: Promise<void> | undefined;
   private sourceError: Error | undefined;
   private sourceRestart: Promise<void> | undefined;
+  private topicsEnsured = false;
 
   constructor(private readonly o: RelayOptions) {
     this.now = o.now ?? Date.now;
@@ -399,11 +400,15 @@ export class Relay {
    */
   private async reconcile(lookback: number): Promise<void> {
     await this.producer?.flush();
-    const admin = this.o.destination.admin();
-    try {
-      await admin.ensureTopics(this.destinations.map((topic) => ({ topic, partitions: this.o.destinationPartitions ?? 1 })));
-    } finally {
-      await admin.close().catch(() => undefined);
+    // Once per run: over a 600 ms round trip a fresh admin's ensureTopics costs ~7 s, after every cut.
+    if (!this.topicsEnsured) {
+      const admin = this.o.destination.admin();
+      try {
+        await admin.ensureTopics(this.destinations.map((topic) => ({ topic, partitions: this.o.destinationPartitions ?? 1 })));
+      } finally {
+        await admin.close().catch(() => undefined);
+      }
+      this.topicsEnsured = true;
     }
     const ids = await readDestinationTail({ bus: this.o.destination, topics: this.destinations, lookback, groupPrefix: `vigil.relay.${this.o.policy.name}` });
     for (const id of ids) this.ledger.add(id);
