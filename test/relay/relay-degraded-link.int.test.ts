@@ -24,8 +24,9 @@ const LINK_BYTES_PER_SECOND = 32_000;
 const BUDGET = 16_000;
 const BATCH_MAX_BYTES = 32 * 1024;
 const BLACKOUT_MS = 60_000;
-/** Load: 200 soldiers' 10 s vitals windows and their alerts, 20 records/s (16 releasable, ~5 kB/s: a third of the budget). */
-const RECORDS_PER_SECOND = 20;
+/** Load: 120 soldiers' 10 s vitals windows and their alerts, 12 records/s (~10 releasable, ~3 kB/s: a fifth of the budget). */
+const RECORDS_PER_SECOND = 12;
+const SOLDIERS = 120;
 
 interface Produced {
   readonly record: DerivedRecord;
@@ -90,7 +91,7 @@ describe('vigil relay over a degraded link: 600 ms RTT, 256 kbit/s, two 60 s bla
         while (!stopLoad) {
           const due = Math.floor(((Date.now() - t0) / 1000) * RECORDS_PER_SECOND);
           const batch: DerivedRecord[] = [];
-          for (; n < due; n++) batch.push(vitalsStreamRecord(n));
+          for (; n < due; n++) batch.push(vitalsStreamRecord(n, SOLDIERS));
           if (batch.length > 0) {
             const at = Date.now();
             await producer.send(SOURCE, batch.map((r) => sealedMessage(f, r)));
@@ -104,7 +105,7 @@ describe('vigil relay over a degraded link: 600 ms RTT, 256 kbit/s, two 60 s bla
       })();
       const started = Date.now();
       await relay.start();
-      await until(() => relay.stats().relayed >= 200, 90_000, 'relay in its stride before the first blackout');
+      await until(() => relay.stats().relayed >= 100, 90_000, 'relay in its stride before the first blackout');
 
       const blackouts: Array<{ cutAt: number; restoreAt: number; drainedAt: number; backlog: number }> = [];
       for (let i = 0; i < 2; i++) {
