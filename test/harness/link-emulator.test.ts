@@ -87,8 +87,8 @@ describe('LinkEmulator', () => {
     // 200,000 / 64,000 = 3.1 s: not faster than the cap (the serialiser has no burst), and within a loaded machine's slack of it.
     expect(seconds).toBeGreaterThanOrEqual(200_000 / rate - 0.05);
     expect(seconds).toBeLessThan(200_000 / rate + 3);
-    // No second carries more than the cap (plus one 1 KiB piece at the window's edge).
-    expect(link.peakBytes('up', 1000)).toBeLessThanOrEqual(rate + 1024);
+    // (No per-second peak is asserted: a timer made late by a loaded machine delivers what fell due
+    // meanwhile at once, so a 1 s window can see more than 1 s of bytes; the elapsed time above is the cap.)
     expect(link.bytes('up')).toBe(data.length);
   });
 
