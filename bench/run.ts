@@ -15,7 +15,9 @@ const wanted = process.argv.slice(2);
 const all = readdirSync(dir)
   .filter((f) => f.endsWith('.bench.ts'))
   .sort();
-const chosen = wanted.length ? all.filter((f) => wanted.some((w) => f.startsWith(w))) : all;
+// A name that is a scenario's whole name picks that one only (`relay`, not also `relay-compression`); otherwise a prefix.
+const picks = (f: string, w: string): boolean => (all.includes(`${w}.bench.ts`) ? f === `${w}.bench.ts` : f.startsWith(w));
+const chosen = wanted.length ? all.filter((f) => wanted.some((w) => picks(f, w))) : all;
 if (chosen.length === 0) {
   console.error(`no scenario matches ${wanted.join(', ')}; scenarios: ${all.map((f) => f.replace('.bench.ts', '')).join(', ')}`);
   process.exit(2);

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip, gzipSync } from 'node:zlib';
 import type { Bus, BusBatch, BusConsumer, BusProducer, OutgoingMessage } from '../bus';
 import { RecordCodec } from '../codec';
 import type { Spool, SpoolBatch, SpoolEntry, SpoolPriority } from '../edge/spool';
@@ -73,6 +74,8 @@ interface Counters {
   reconciliations: number;
 }
 
+const gzipAsync = promisify(gzip);
+
 function positiveInt(name: string, v: number | undefined, fallback: number, min: number): number {
   if (v === undefined) return fallback;
   if (!Number.isSafeInteger(v) || v < min) throw new VigilError('VIGIL_E_RELAY_OPTIONS', `relay option ${name} must be an integer ≥ ${min}, got ${String(v)}`, { details: { option: name } });
@@ -108,6 +111,9 @@ export class Relay {
   private wake: (() => void) | undefined;
   private sender: Promise<void> | undefined;
   private sourceError: Error | undefined;
+  private sourceRestart: Promise<void> | undefined;
+  private topicsEnsured = false;
+  private readonly budgeted: boolean;
 
   constructor(private readonly o: RelayOptions) {
     this.now = o.now ?? Date.now;
@@ -116,6 +122,7 @@ export class Relay {
     this.retryMinMs = positiveInt('retryMinMs', o.retryMinMs, 200, 1);
     this.retryMaxMs = positiveInt('retryMaxMs', o.retryMaxMs, 5000, this.retryMinMs);
     this.bucket = new TokenBucket(positiveInt('maxBytesPerSecond', o.maxBytesPerSecond, 0, 0), this.now);
+    this.budgeted = (o.maxBytesPerSecond ?? 0) > 0;
     for (const s of o.policy.streams) {
       const keys = o.keys.get(s.source);
       if (keys === undefined) throw new VigilError('VIGIL_E_RELAY_OPTIONS', `relay option keys has no keys for stream ${s.source}`, { details: { option: 'keys' } });
@@ -159,6 +166,11 @@ export class Relay {
       this.sourceError ??= err instanceof Error ? err : new Error(String(err));
       this.setLink('down', `the relay queue failed: ${this.sourceError.message}`);
     });
+    await this.startSource();
+  }
+
+  /** Joins the theatre consumer group and starts reading. A retriable failure of the consumer later restarts it (`sourceFailed`). */
+  private async startSource(): Promise<void> {
     const prefix = this.o.topicPrefix ?? '';
     const consumer = this.o.source.consumer({ groupId: `${prefix}vigil.relay.${this.o.policy.name}`, fromBeginning: true });
     this.consumer = consumer;
@@ -172,11 +184,42 @@ export class Relay {
     }
     await consumer.run({
       eachBatch: (batch) => this.admit(batch, consumer),
-      onError: (err) => {
-        this.sourceError = err;
-        this.o.onEvent?.({ event: 'source-failed', link: this.linkState, message: err.message });
-      },
+      onError: (err) => this.sourceFailed(consumer, err),
     });
+  }
+
+  /**
+   * The theatre consumer stopped. A retriable cause (the group coordinator still loading on a
+   * fresh broker, a broker away) restarts it from the last commit after a backoff: what was
+   * read and not committed is read again, and the queue or the ledger drops what it already
+   * holds. Anything else stops the relay's intake for good (readiness reports it).
+   */
+  private sourceFailed(consumer: BusConsumer, err: Error): void {
+    this.o.onEvent?.({ event: 'source-failed', link: this.linkState, message: err.message });
+    if (this.stopped || consumer !== this.consumer || this.sourceRestart !== undefined) return;
+    if (!isVigilError(err) || !err.retriable) {
+      this.sourceError = err;
+      return;
+    }
+    this.sourceRestart = (async () => {
+      await consumer.close().catch(() => undefined);
+      for (let delay = this.retryMinMs; !this.stopped; delay = Math.min(delay * 2, this.retryMaxMs)) {
+        await this.sleep(delay);
+        if (this.stopped) return;
+        try {
+          await this.startSource();
+          return;
+        } catch (e) {
+          await this.consumer?.close().catch(() => undefined);
+          const error = e instanceof Error ? e : new Error(String(e));
+          this.o.onEvent?.({ event: 'source-failed', link: this.linkState, message: error.message });
+          if (!isVigilError(e) || !e.retriable) {
+            this.sourceError = error;
+            return;
+          }
+        }
+      }
+    })().finally(() => (this.sourceRestart = undefined));
   }
 
   /** The error the theatre consumer or the sender stopped on, if one did: the relay no longer moves records. */
@@ -204,6 +247,8 @@ export class Relay {
     await this.consumer?.close().catch(() => undefined);
     this.quit.abort();
     this.wake?.();
+    await this.sourceRestart;
+    await this.consumer?.close().catch(() => undefined);
     await this.sender;
     await this.producer?.close().catch(() => undefined);
   }
@@ -272,6 +317,10 @@ export class Relay {
   private async sendLoop(): Promise<void> {
     // At start the queue may hold records sent before a crash whose acknowledgement was lost.
     let uncertain = true;
+    // How far back to read: at start, any batch of a previous run (at most batchMaxRecords); after
+    // a failed send, that batch only. Twice that, for margin. On a slow link the read-back is
+    // paid in download time before the backlog can drain.
+    let lookback = this.batchMaxRecords * 2;
     let delay = this.retryMinMs;
     const fail = async (what: string, err: unknown): Promise<void> => {
       this.setLink('down', `${what}: ${(err as Error).message}`);
@@ -283,7 +332,7 @@ export class Relay {
       if (uncertain) {
         this.setLink('reconciling');
         try {
-          await this.reconcile();
+          await this.reconcile(lookback);
           uncertain = false;
           delay = this.retryMinMs;
           this.setLink('up');
@@ -309,6 +358,7 @@ export class Relay {
         this.o.spool.nack(batch);
         this.c.sendFailures++;
         uncertain = true;
+        lookback = batch.entries.length * 2;
         if (this.stopped) return;
         await fail('send', err);
         continue;
@@ -325,15 +375,18 @@ export class Relay {
   private async deliver(batch: SpoolBatch): Promise<void> {
     const byTopic = new Map<string, OutgoingMessage[]>();
     const ids: string[] = [];
+    const inBatch = new Set<string>();
     const chunks: Buffer[] = [];
     let raw = 0;
     for (const e of batch.entries) {
       const id = e.headers?.[RELAY_ID_HEADER]?.toString() ?? '';
-      if (id !== '' && this.ledger.has(id)) {
+      // A record queued twice (read again after a source restart) may sit twice in one batch.
+      if (id !== '' && (this.ledger.has(id) || inBatch.has(id))) {
         this.c.duplicatesSkipped++;
         continue;
       }
       ids.push(id);
+      if (id !== '') inBatch.add(id);
       let list = byTopic.get(e.topic);
       if (list === undefined) byTopic.set(e.topic, (list = []));
       list.push({ key: e.key ?? null, value: e.value, ...(e.headers === undefined ? {} : { headers: e.headers }) });
@@ -343,12 +396,18 @@ export class Relay {
       if (e.key !== undefined) chunks.push(e.key);
     }
     if (ids.length === 0) return;
-    const wire = this.o.compression === 'gzip' ? gzipSync(Buffer.concat(chunks)).length + (raw - chunks.reduce((n, b) => n + b.length, 0)) : raw;
+    const packed = this.o.compression === 'gzip' ? Buffer.concat(chunks) : undefined;
+    const uncompressed = raw - (packed?.length ?? 0);
+    // A budget needs the compressed size before sending; without one only the metric does, so it is
+    // measured on the thread pool while the batch is on its way (~10 ms of this thread per 250 kB batch).
+    let wire = packed === undefined ? raw : this.budgeted ? gzipSync(packed).length + uncompressed : 0;
+    const measuring = packed !== undefined && !this.budgeted ? gzipAsync(packed).then((z) => z.length + uncompressed) : undefined;
     const waitMs = this.bucket.take(wire);
     if (waitMs > 0) await this.sleep(waitMs);
     if (this.stopped) throw new VigilError('VIGIL_E_BUS_CLOSED', 'the relay is stopping');
     const producer = this.producer as BusProducer;
     await Promise.all([...byTopic].map(([topic, messages]) => producer.send(topic, messages)));
+    if (measuring !== undefined) wire = await measuring;
     for (const id of ids) if (id !== '') this.ledger.add(id);
     for (const [topic, messages] of byTopic) this.o.audit?.delivered(topic, messages.length);
     this.c.relayed += ids.length;
@@ -359,18 +418,22 @@ export class Relay {
   /**
    * After a send whose outcome is unknown: wait until no send of ours is in flight, make
    * sure the destination topics exist, and learn which records the destination holds from
-   * the tail of each partition. A single relay writes each destination topic, and at most
-   * one batch is ever unacknowledged, so the last two batches' worth per partition cover it.
+   * the last `lookback` records of each partition. A single relay writes each destination
+   * topic, and at most one batch is ever unacknowledged, so twice its records cover it.
    */
-  private async reconcile(): Promise<void> {
+  private async reconcile(lookback: number): Promise<void> {
     await this.producer?.flush();
-    const admin = this.o.destination.admin();
-    try {
-      await admin.ensureTopics(this.destinations.map((topic) => ({ topic, partitions: this.o.destinationPartitions ?? 1 })));
-    } finally {
-      await admin.close().catch(() => undefined);
+    // Once per run: over a 600 ms round trip a fresh admin's ensureTopics costs ~7 s, after every cut.
+    if (!this.topicsEnsured) {
+      const admin = this.o.destination.admin();
+      try {
+        await admin.ensureTopics(this.destinations.map((topic) => ({ topic, partitions: this.o.destinationPartitions ?? 1 })));
+      } finally {
+        await admin.close().catch(() => undefined);
+      }
+      this.topicsEnsured = true;
     }
-    const ids = await readDestinationTail({ bus: this.o.destination, topics: this.destinations, lookback: this.batchMaxRecords * 2, groupPrefix: `vigil.relay.${this.o.policy.name}` });
+    const ids = await readDestinationTail({ bus: this.o.destination, topics: this.destinations, lookback, groupPrefix: `vigil.relay.${this.o.policy.name}` });
     for (const id of ids) this.ledger.add(id);
     this.c.reconciliations++;
     this.o.onEvent?.({ event: 'reconciled', link: this.linkState, records: ids.length });

@@ -88,3 +88,36 @@ export function busMessage(m: OutgoingMessage, offset = 0): BusMessage {
   for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = Buffer.from(v);
   return { topic: 'derived.vitals', partition: 0, offset: String(offset), key: m.key === undefined || m.key === null ? null : Buffer.from(m.key), value: m.value === null ? null : Buffer.from(m.value), headers, timestamp: 0 };
 }
+
+/**
+ * The `n`-th record of a steady `derived.vitals` stream shaped as the vitals pipeline
+ * publishes it (pipelines/vitals.ts), for load tests: per soldier one 10 s statistics window
+ * (routine); every 20th record an alert instead, alternately raised (`alarm: true`, flash)
+ * and cleared (routine). Labels: 1 in 10 above the ceiling, 1 in 10 releasable to GBR only,
+ * the rest releasable. Every record has its own relay id.
+ */
+export function vitalsStreamRecord(n: number, soldiers = 200): DerivedRecord {
+  const label = n % 10 === 3 ? TOP : n % 10 === 6 ? GBR_ONLY : RELEASABLE;
+  const soldier = `sol-${String(n % soldiers).padStart(3, '0')}`;
+  const at = T_STREAM + Math.floor(n / soldiers) * 10_000;
+  const provenance = [{ deviceId: soldier, firstSeq: BigInt(n * 10 + 1), lastSeq: BigInt(n * 10 + 10) }];
+  if (n % 20 === 7) {
+    const raised = n % 40 === 7;
+    const t = T_STREAM + n * 50;
+    return { type: 'derived', pipeline: 'vitals', key: `${soldier}/hr-high/${raised ? 'raised' : 'cleared'}`, windowStartMs: t, windowEndMs: t, revision: 0, label, provenance, values: { condition: 'hr-high', state: raised ? 'raised' : 'cleared', alarm: raised, heartRateBpm: raised ? 168 + (n % 30) : 112, sinceMs: t - 15_000 } };
+  }
+  const hr = 60 + (n % 50) + (n % 7) / 10;
+  return {
+    type: 'derived',
+    pipeline: 'vitals',
+    key: soldier,
+    windowStartMs: at,
+    windowEndMs: at + 10_000,
+    revision: 0,
+    label,
+    provenance,
+    values: { readings: 10, heartRateSamples: 10, heartRateMeanBpm: hr, heartRateMaxBpm: Math.round(hr + 9), spo2Samples: 9, spo2MinPct: 93 + (n % 6) },
+  };
+}
+
+const T_STREAM = Date.UTC(2026, 11, 5, 12, 0, 0);

@@ -162,6 +162,42 @@ describe('Relay (memory buses)', () => {
     }
   });
 
+  it('restarts its theatre consumer after a retriable failure (a coordinator still loading) and relays everything once', async () => {
+    const r = await rig();
+    const failing = (code: 'VIGIL_E_BUS_UNAVAILABLE' | 'VIGIL_E_BUS_OPTIONS', times: number): Bus => {
+      let made = 0;
+      return Object.assign(Object.create(r.theatre) as Bus, {
+        consumer: (o: Parameters<Bus['consumer']>[0]) => {
+          const c = r.theatre.consumer(o);
+          if (made++ >= times) return c;
+          // Joins, then crashes as kafkajs does when the group coordinator is not ready.
+          return Object.assign(Object.create(c) as typeof c, {
+            run: (h: Parameters<typeof c.run>[0]) => {
+              setTimeout(() => h.onError?.(new VigilError(code, 'The coordinator is loading and hence can\'t process requests for this group')), 5);
+              return Promise.resolve();
+            },
+          });
+        },
+      });
+    };
+    try {
+      await r.publish(stats(5));
+      await r.start({ source: failing('VIGIL_E_BUS_UNAVAILABLE', 2) });
+      await until(() => r.relay.stats().relayed === 5, 5000, 'relayed after two consumer restarts');
+      await r.publish(stats(3, RELEASABLE, 5));
+      await until(() => r.relay.stats().relayed === 8, 5000, 'later records relayed');
+      expect(new Set(ids(r)).size).toBe(8);
+      expect(r.relay.failure).toBeUndefined();
+      await r.relay.stop();
+      // Not retriable: no restart, the failure is reported (readiness).
+      await r.start({ source: failing('VIGIL_E_BUS_OPTIONS', 1) });
+      await until(() => r.relay.failure !== undefined, 5000, 'failure reported');
+      expect(r.relay.failure?.message).toMatch(/coordinator is loading/);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('does not send again what the destination holds when its acknowledgement was lost', async () => {
     let lose = 2;
     const losing = losingDestination(() => lose-- > 0);
@@ -274,16 +310,21 @@ describe('Relay (memory buses)', () => {
 });
 
 describe('TokenBucket', () => {
-  it('lets one second of budget through at once, then makes later sends wait out their bytes', () => {
+  it('lets one second of budget through at once, then makes each send wait until the debt of the earlier ones is paid', () => {
     let now = 0;
     const b = new TokenBucket(1000, () => now);
     expect(b.take(600)).toBe(0);
-    expect(b.take(400)).toBe(0);
-    expect(b.take(500)).toBe(500);
-    now = 500;
-    expect(b.take(1000)).toBe(1000);
-    now = 1500;
-    expect(b.take(1)).toBe(1);
+    expect(b.take(900)).toBe(0); // not in debt: it goes, and 500 bytes are owed
+    expect(b.take(100)).toBe(500); // waits the 500 off; then 600 are owed
+    now = 1100;
+    expect(b.take(1000)).toBe(0); // paid off during the wait and the send
+    now = 1400; // 300 of the 500 owed paid
+    expect(b.take(1)).toBe(200);
+    // A long idle period refills one second's worth, no more.
+    now = 10_000;
+    expect(b.take(1000)).toBe(0);
+    expect(b.take(1000)).toBe(0);
+    expect(b.take(1)).toBe(1000);
   });
 
   it('is unlimited at 0', () => {

@@ -1,0 +1,213 @@
+/**
+ * `vigil relay` throughput and bytes on the wire (issue 15), between two real Kafkas on
+ * loopback, unthrottled:
+ *
+ * 1. **Throughput**: records/s the relay moves from a theatre topic to a command topic
+ *    (open with the theatre ring, check the label, re-seal under the relay key, durable queue
+ *    with fsync, send with acks=all, commit), against a plain kafkajs consumer → producer copy
+ *    of the same records in the same run (same compression, acks=all, idempotent producer,
+ *    one batch at a time per consumed batch, no opening, no queue). Rounds alternate copy and
+ *    relay; the ratio is of the medians. Target: relay ≥ 70% of the copy. CPU µs/record is this
+ *    process's user + system time over the run (both run in it; the Kafkas are other processes).
+ * 2. **Bytes on the wire per record**, per derived stream of the deployed pipelines (a
+ *    simulated fleet), relay → command through a counting TCP proxy (a third Kafka that
+ *    advertises the proxy), with `relay.compression` none and gzip: every byte of the
+ *    relay's connections to command (Kafka framing, metadata, read-back included).
+ *
+ * Run: `npm run bench relay`. Env: VIGIL_BENCH_RELAY_RECORDS [30000], VIGIL_BENCH_RELAY_ROUNDS
+ * [3], VIGIL_BENCH_RELAY_MINUTES of fleet time for the wire figures [5].
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
+import { KafkaBus, parseOffset, type Bus } from '../src/bus';
+import { FileSpool } from '../src/edge/spool';
+import { generateStreamKey, StreamKeyring } from '../src/crypto';
+import { labelVerdict, parseRelayPolicy, Relay, type RelayStreamKeys } from '../src/relay';
+import { startKafka } from '../scripts/services';
+import { LinkEmulator } from '../test/harness/link-emulator';
+import { policyDoc, relayFixture, sealedMessage, vitalsStreamRecord } from '../test/relay/relay-fixture';
+import { derivedRecords } from './lib/derived-records';
+import { writeReport, type BenchRow } from './lib/report';
+
+const RECORDS = Number(process.env.VIGIL_BENCH_RELAY_RECORDS ?? 30_000);
+const ROUNDS = Number(process.env.VIGIL_BENCH_RELAY_ROUNDS ?? 3);
+const MINUTES = Number(process.env.VIGIL_BENCH_RELAY_MINUTES ?? 5);
+const WIRE_SAMPLE = 3000;
+const PARTITIONS = 3;
+const SOURCE = 'derived.vitals';
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+async function endCount(bus: Bus, topic: string): Promise<number> {
+  const admin = bus.admin();
+  try {
+    return (await admin.offsets(topic)).reduce((n, p) => n + parseOffset(p.end) - parseOffset(p.start), 0);
+  } catch {
+    return 0;
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+/** Waits (polling every 50 ms) until `topic` holds `n` records; returns when. */
+async function untilCount(bus: Bus, topic: string, n: number, timeoutMs = 600_000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if ((await endCount(bus, topic)) >= n) return Date.now();
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${topic}: fewer than ${n} records after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The baseline: a plain kafkajs consumer → producer copy, one send per consumed batch. */
+async function copy(theatre: string, command: string, dest: string, n: number, gzip: boolean, round: number): Promise<{ perSecond: number; cpuUsPerRecord: number }> {
+  const src = new Kafka({ clientId: `copy-src-${round}`, brokers: [theatre], logLevel: logLevel.NOTHING });
+  const dst = new Kafka({ clientId: `copy-dst-${round}`, brokers: [command], logLevel: logLevel.NOTHING });
+  const admin = dst.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: dest, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = dst.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const consumer = src.consumer({ groupId: `bench-copy-${round}-${Date.now()}`, maxWaitTimeInMs: 100 });
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topic: SOURCE, fromBeginning: true });
+  const count = new KafkaBus({ brokers: [command], clientId: 'bench-count', logLevel: 'nothing' });
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      await producer.send({ topic: dest, acks: -1, compression: gzip ? CompressionTypes.GZIP : CompressionTypes.None, messages: batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+    },
+  });
+  const t1 = await untilCount(count, dest, n);
+  const cpu = process.cpuUsage(cpu0);
+  await consumer.disconnect();
+  await producer.disconnect();
+  await count.close();
+  return { perSecond: (n * 1000) / (t1 - t0), cpuUsPerRecord: (cpu.user + cpu.system) / n };
+}
+
+/** The relay in this process, theatre → command, queue on disk (fsync always, as deployed). */
+async function relayOnce(o: { theatre: string; command: string; dest: string; name: string; keys: ReadonlyMap<string, RelayStreamKeys>; sources: string[]; n: number; gzip: boolean }): Promise<{ perSecond: number; cpuUsPerRecord: number; relay: Relay }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-relay-'));
+  const policy = parseRelayPolicy({
+    ...policyDoc(),
+    name: o.name,
+    streams: o.sources.map((source, i) => ({ source, destination: o.sources.length === 1 ? o.dest : `${o.dest}.${i}`, sourceKeyFile: 'theatre.key.json', relayKeyFile: 'relay.key.json' })),
+  });
+  const source = new KafkaBus({ brokers: [o.theatre], clientId: `bench-relay-src-${o.name}`, logLevel: 'nothing' });
+  const destination = new KafkaBus({ brokers: [o.command], clientId: `bench-relay-dst-${o.name}`, logLevel: 'nothing', compression: o.gzip ? 'gzip' : 'none' });
+  const spool = await FileSpool.open({ dir: join(dir, 'spool'), shed: true });
+  const relay = new Relay({ policy, keys: o.keys, source, destination, spool, compression: o.gzip ? 'gzip' : 'none', destinationPartitions: PARTITIONS });
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  await relay.start();
+  const deadline = t0 + 600_000;
+  while (relay.stats().relayed + relay.stats().duplicatesSkipped < o.n) {
+    if (Date.now() > deadline || relay.failure !== undefined) throw new Error(`relay ${o.name}: ${JSON.stringify(relay.stats())} ${relay.failure?.message ?? ''}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const t1 = Date.now();
+  const cpu = process.cpuUsage(cpu0);
+  await relay.stop();
+  await spool.close();
+  await source.close();
+  await destination.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { perSecond: (o.n * 1000) / (t1 - t0), cpuUsPerRecord: (cpu.user + cpu.system) / o.n, relay };
+}
+
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function main(): Promise<void> {
+  const link = await LinkEmulator.start(0);
+  const [theatre, command, wire] = await Promise.all([startKafka({ log }), startKafka({ log }), startKafka({ log, advertisedPort: link.port })]);
+  link.setTarget(wire.port);
+  const rows: BenchRow[] = [];
+  const extra: Record<string, unknown> = {};
+  try {
+    // ---- 1. throughput: the same releasable vitals records, copy against relay.
+    const f = relayFixture();
+    const records = [];
+    for (let i = 0; records.length < RECORDS; i++) {
+      const r = vitalsStreamRecord(i, 400);
+      if (labelVerdict(r.label, f.policy.destination.ceiling) === 'release') records.push(r);
+    }
+    const theatreBus = new KafkaBus({ brokers: [theatre.brokers], clientId: 'bench-theatre', logLevel: 'nothing' });
+    await theatreBus.admin().ensureTopics([{ topic: SOURCE, partitions: PARTITIONS }]);
+    const p = theatreBus.producer();
+    for (let i = 0; i < records.length; i += 500) await p.send(SOURCE, records.slice(i, i + 500).map((r) => sealedMessage(f, r)));
+    await p.close();
+    log(`${records.length} sealed derived.vitals records in the theatre Kafka (${PARTITIONS} partitions)`);
+    const copies: number[] = [];
+    const relays: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const c = await copy(theatre.brokers, command.brokers, `copy.${round}.vitals`, records.length, true, round);
+      copies.push(c.perSecond);
+      rows.push({ part: 'throughput', system: 'kafkajs copy', round: round + 1, compression: 'gzip', records: records.length, 'records/s': Math.round(c.perSecond), 'cpu µs/record': Number(c.cpuUsPerRecord.toFixed(1)) });
+      log(`round ${round + 1}: copy ${Math.round(c.perSecond)} records/s, ${c.cpuUsPerRecord.toFixed(1)} cpu µs/record`);
+      const r = await relayOnce({ theatre: theatre.brokers, command: command.brokers, dest: `relay.${round}.vitals`, name: `bench-${round}`, keys: f.keys, sources: [SOURCE], n: records.length, gzip: true });
+      relays.push(r.perSecond);
+      rows.push({ part: 'throughput', system: 'vigil relay', round: round + 1, compression: 'gzip', records: records.length, 'records/s': Math.round(r.perSecond), 'cpu µs/record': Number(r.cpuUsPerRecord.toFixed(1)) });
+      log(`round ${round + 1}: relay ${Math.round(r.perSecond)} records/s, ${r.cpuUsPerRecord.toFixed(1)} cpu µs/record (${r.relay.stats().reconciliations} read-backs)`);
+    }
+    const ratio = median(relays) / median(copies);
+    extra.throughput = { copyMedian: median(copies), relayMedian: median(relays), ratio, target: 0.7, met: ratio >= 0.7 };
+    log(`relay / copy (medians): ${(100 * ratio).toFixed(1)}% (target ≥ 70%)`);
+    await theatreBus.close();
+
+    // ---- 2. bytes on the wire per record, per derived stream, none and gzip.
+    const streams = await derivedRecords(MINUTES);
+    const wireRows: Array<Record<string, string | number>> = [];
+    const loader = new KafkaBus({ brokers: [theatre.brokers], clientId: 'bench-wire-load', logLevel: 'nothing' });
+    const lp = loader.producer();
+    for (const [name, s] of streams) {
+      if (s.messages.length === 0) continue;
+      const msgs = s.messages.slice(0, WIRE_SAMPLE);
+      const topic = `derived.${name}`;
+      await loader.admin().ensureTopics([{ topic, partitions: PARTITIONS }]);
+      // In requests of at most ~512 KB (unit-picture records are several kB each).
+      let chunk: typeof msgs = [];
+      let bytes = 0;
+      for (const m of [...msgs, null]) {
+        if (m === null || bytes + (m.value?.length ?? 0) > 512 * 1024) {
+          if (chunk.length > 0) await lp.send(topic, chunk.map((x) => ({ key: x.key, value: x.value, headers: x.headers })));
+          [chunk, bytes] = [[], 0];
+        }
+        if (m !== null) [chunk, bytes] = [[...chunk, m], bytes + (m.value?.length ?? 0)];
+      }
+      log(`${topic}: ${msgs.length} records, largest ${Math.max(...msgs.map((m) => m.value?.length ?? 0))} B`);
+      const keys = new Map<string, RelayStreamKeys>([[topic, { source: new StreamKeyring([s.key]), relay: generateStreamKey(`relay.${name}-1`) }]]);
+      const row: Record<string, string | number> = { part: 'wire', stream: topic, records: msgs.length };
+      for (const gzip of [false, true]) {
+        const before = link.bytes('up');
+        const { relay } = await relayOnce({ theatre: theatre.brokers, command: `127.0.0.1:${link.port}`, dest: `wire.${name}.${gzip ? 'gzip' : 'none'}`, name: `wire-${name}-${gzip ? 'gzip' : 'none'}`, keys, sources: [topic], n: msgs.length, gzip });
+        const st = relay.stats();
+        const tag = gzip ? 'gzip' : 'none';
+        row[`record B/rec (${tag})`] = Number((st.bytesAfterCompression / st.relayed).toFixed(1));
+        row[`wire B/rec (${tag})`] = Number(((link.bytes('up') - before) / st.relayed).toFixed(1));
+      }
+      row['wire none/gzip'] = Number(((row['wire B/rec (none)'] as number) / (row['wire B/rec (gzip)'] as number)).toFixed(2));
+      wireRows.push(row);
+      log(`wire ${topic}: ${JSON.stringify(row)}`);
+    }
+    await lp.close();
+    await loader.close();
+    rows.push(...wireRows);
+    extra.minutes = MINUTES;
+  } finally {
+    await Promise.all([theatre.stop(), command.stop(), wire.stop()]);
+    await link.close();
+  }
+  writeReport('relay', rows, extra);
+  const t = extra.throughput as { copyMedian: number; relayMedian: number; ratio: number };
+  console.log(`\nrelay ${Math.round(t.relayMedian)} records/s / kafkajs copy ${Math.round(t.copyMedian)} records/s = ${(100 * t.ratio).toFixed(1)}% (target ≥ 70%)`);
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
