@@ -600,7 +600,8 @@ export class PartitionState {
         this.epoch = epoch;
         if (tailFrom !== null) this.lastTailFrom = tailFrom;
         const commit = JSON.stringify({ format: LOCAL_FORMAT, epoch, meta, tailFrom: this.lastTailFrom });
-        // One transaction: every store's changes, then the commit record.
+        // Every store's changes, then the commit record: a write torn by a crash leaves the
+        // previous commit record, and the next restore replays this commit from the changelog.
         this.kv.write(
           (function* (): Iterable<readonly [string, string | null]> {
             for (const p of parts) yield* p.writes();
