@@ -136,10 +136,11 @@ describe('frameRanges', () => {
 describe('sealed state records', () => {
   const key = generateStreamKey('state.k1');
   const keyring = new StreamKeyring([key]);
-  const plain = statePlain(RecordKind.Value, 7, 0, 1, Buffer.from(JSON.stringify({ a: 'ugv-01' })));
+  // sealState seals in place: a fresh unsealed record for every seal.
+  const plain = (): Buffer => statePlain(RecordKind.Value, 7, 0, 1, Buffer.from(JSON.stringify({ a: 'ugv-01' })));
 
   it('round-trip and hold no plaintext', () => {
-    const value = sealState(plain, key);
+    const value = sealState(plain(), key);
     expect(value.includes(Buffer.from('ugv-01'))).toBe(false);
     const o = openState(value, 'state.k1', keyring, 'store "s" key "k"');
     expect({ kind: o.kind, epoch: o.epoch, chunk: o.chunk, chunks: o.chunks, json: JSON.parse(o.json.toString()) }).toEqual({ kind: RecordKind.Value, epoch: 7, chunk: 0, chunks: 1, json: { a: 'ugv-01' } });
@@ -150,9 +151,15 @@ describe('sealed state records', () => {
     ['a changed byte', (v: Buffer) => openState(Buffer.concat([v.subarray(0, -1), Buffer.from([(v[v.length - 1] as number) ^ 1])]), 'state.k1', keyring, 'store "s" key "k"')],
     ['another version byte', (v: Buffer) => openState(Buffer.concat([Buffer.from([1]), v.subarray(1)]), 'state.k1', keyring, 'store "s" key "k"')],
   ])('refuse %s with VIGIL_E_PIPELINE_CHECKPOINT naming the store and key', (_what, open) => {
-    const value = sealState(plain, key);
+    const value = sealState(plain(), key);
     expect(codeOf(() => open(value))).toBe('VIGIL_E_PIPELINE_CHECKPOINT');
     expect(() => open(value)).toThrow(/store "s" key "k"/);
+  });
+
+  it('are sealed in place, once', () => {
+    const record = plain();
+    expect(sealState(record, key)).toBe(record);
+    expect(codeOf(() => sealState(record, key))).toBe('VIGIL_E_INTERNAL');
   });
 
   it('have keys that parse back, and refuse keys of other formats', () => {
