@@ -124,6 +124,27 @@ describe('frameRanges', () => {
     expect(agg.save(feed([['a', 1], ['a', 2], ['b', 5]]))).toEqual([['a', ['1', '2']], ['b', ['5', '5']]]);
   });
 
+  it('keeps one device through every shape of its ranges (inline, a list, merged back into one) like a set of its sequences', () => {
+    // Deterministic pseudo-random sequences of one device, then merged into a window of another.
+    let x = 7;
+    const rand = (n: number): number => ((x = (x * 1103515245 + 12345) % 2147483648) % n);
+    for (let trial = 0; trial < 200; trial++) {
+      const seqs: number[] = [];
+      for (let i = 0, n = 1 + rand(12); i < n; i++) seqs.push(rand(4) === 0 ? rand(20) : (seqs[seqs.length - 1] ?? 0) + 1);
+      const acc = feed(seqs.map((q) => ['a', q]));
+      const set = [...new Set(seqs)].sort((a, b) => a - b);
+      const expected: Array<{ deviceId: string; firstSeq: bigint; lastSeq: bigint }> = [];
+      for (let i = 0, from = 0; i < set.length; i++) {
+        if (i + 1 < set.length && set[i + 1] === (set[i] as number) + 1) continue;
+        expected.push({ deviceId: 'a', firstSeq: BigInt(set[from] as number), lastSeq: BigInt(set[i] as number) });
+        from = i + 1;
+      }
+      expect(agg.result(acc)).toEqual(expected);
+      expect(agg.result(agg.load(JSON.parse(JSON.stringify(agg.save(acc)))))).toEqual(expected);
+      expect(agg.result(agg.merge(feed([['b', 1]]), acc))).toEqual([...expected, { deviceId: 'b', firstSeq: 1n, lastSeq: 1n }]);
+    }
+  });
+
   it('widens ranges rather than exceed the record limit', () => {
     const items: Array<[string, number]> = [];
     for (let i = 0; i < MAX_PROVENANCE_ENTRIES + 10; i++) items.push([`d${i % 2}`, i * 2]);
