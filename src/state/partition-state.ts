@@ -91,9 +91,6 @@ interface Entry<V> {
   /** Slot of the last committed value: −2 not yet looked up, −1 none. */
   slot: number;
   bytes: number;
-  /** While a commit is prepared: the slot it writes (−1: nothing to write, the entry just goes), and the length of the value's JSON written locally. */
-  nextSlot: number;
-  nextLen: number;
 }
 
 /** A state record of a commit: changelog key and plaintext (null: a Kafka tombstone). */
@@ -139,7 +136,16 @@ const TRACKED_ON_DISK = 4096;
  * entries are all alike (detectors look up every record's key, and most devices have no
  * state in most detectors). Never mutated: set() and delete() replace it.
  */
-const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, stashed: false, nextSlot: -1, nextLen: 0 };
+const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, stashed: false };
+
+/**
+ * The cache entries of settled keys (changed since the last commit, their JSON waiting in
+ * the scratch space), one per committed slot (−2 … 1): alike but for it, so shared, like
+ * ABSENT, instead of an object per fired window between two commits. Never mutated: get,
+ * set and delete replace them.
+ */
+const SETTLED: readonly Entry<never>[] = [-2, -1, 0, 1].map((slot) => ({ value: undefined, dirty: true, pinned: false, slot, bytes: ENTRY_OVERHEAD, stashed: true }));
+const settledEntry = (slot: number): Entry<never> => SETTLED[slot + 2] as Entry<never>;
 
 /**
  * One keyed store of one source partition: a bounded cache over the local store, with the
@@ -192,7 +198,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       return undefined;
     }
     const value = this.decode(buf, key);
-    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), stashed: false, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), stashed: false };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     return value;
@@ -200,18 +206,17 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   set(key: string, value: V): void {
     const e = this.cache.get(key);
+    if (e !== undefined && e.stashed) {
+      this.replace(key, e, { value, dirty: true, pinned: false, slot: e.slot, bytes: estimate(128), stashed: false });
+      return;
+    }
     if (e !== undefined && e !== ABSENT) {
       e.value = value;
-      if (e.stashed) {
-        e.stashed = false;
-        this.memory.used += estimate(128) - e.bytes;
-        e.bytes = estimate(128);
-      }
       this.mark(key, e);
       return;
     }
     if (e === ABSENT) this.memory.used -= ABSENT_BYTES;
-    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), stashed: false, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), stashed: false };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -227,14 +232,17 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     const e = this.cache.get(key);
     if (e === ABSENT) return; // known absent, nothing changed: nothing to delete
     if (e === undefined && this.onDisk !== null && !this.onDisk.has(key)) return; // neither in memory nor on disk
+    if (e !== undefined && e.stashed) {
+      this.replace(key, e, { value: undefined, dirty: true, pinned: false, slot: e.slot, bytes: ENTRY_OVERHEAD, stashed: false });
+      return;
+    }
     if (e !== undefined) {
       e.value = undefined;
-      if (e.stashed) e.stashed = false;
       e.pinned = false;
       this.mark(key, e);
       return;
     }
-    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, stashed: false, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, stashed: false };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -247,7 +255,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   unpin(key: string): void {
     const e = this.cache.get(key);
-    if (e !== undefined && e !== ABSENT) e.pinned = false;
+    if (e !== undefined && e.pinned) e.pinned = false;
   }
 
   /**
@@ -269,10 +277,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       return;
     }
     this.kv.stash(this.prefix + key, this.json(e.value, key));
-    e.value = undefined;
-    e.stashed = true;
-    this.memory.used += ENTRY_OVERHEAD - e.bytes;
-    e.bytes = ENTRY_OVERHEAD;
+    this.replace(key, e, settledEntry(e.slot));
+  }
+
+  /** Puts `next` in the place of the cached entry `e` (already counted among the dirty keys when it was dirty). */
+  private replace(key: string, e: Entry<V>, next: Entry<V>): void {
+    this.cache.set(key, next);
+    this.memory.used += next.bytes - e.bytes;
   }
 
   *entries(): IterableIterator<[string, V]> {
@@ -326,8 +337,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
    * being sealed and sent. `records` is iterated once, before `writes`.
    */
   prepare(topic: string, epoch: number): StorePart {
+    // Per changed entry, beside it rather than in it (a field of every cached entry for the
+    // length of a commit): the slot the commit writes (−1: nothing to write, the entry just
+    // goes), and the length of the JSON written locally.
     const entries: Entry<V>[] = [];
     const entryKeys: string[] = [];
+    const nextSlots: number[] = [];
+    const nextLens: number[] = [];
     const keys = this.dirtyKeys;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
@@ -335,9 +351,10 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       if (e === undefined || !e.dirty) continue;
       const committed = e.slot !== -2 ? e.slot : this.onDisk !== null && !this.onDisk.has(key) ? (this.tombstonesDue.get(key) ?? -1) : this.slotOnDisk(key);
       // A deletion never committed: nothing to write or mark.
-      e.nextSlot = !holds(e) && committed === -1 ? -1 : committed === 0 ? 1 : 0;
+      nextSlots.push(!holds(e) && committed === -1 ? -1 : committed === 0 ? 1 : 0);
       entries.push(e);
       entryKeys.push(key);
+      nextLens.push(0);
     }
     // Deletions committed earlier: tombstones for both slots, the older slot first, so a
     // partial write never leaves the older value as the newest.
@@ -356,8 +373,8 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       records: function* (): Iterable<StateRecord> {
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
-          if (e.nextSlot === -1) continue;
-          const slot = e.nextSlot as 0 | 1;
+          const slot = nextSlots[i] as -1 | 0 | 1;
+          if (slot === -1) continue;
           const key = entryKeys[i] as string;
           if (!holds(e)) {
             yield { key: entryRecordKey(topic, name, slot, 0, key), plain: statePlain(RecordKind.Deleted, epoch, 0, 1, EMPTY) };
@@ -381,18 +398,19 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       writes: function* (): Iterable<readonly [string, string | null]> {
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
-          if (e.nextSlot === -1) continue;
+          const slot = nextSlots[i] as -1 | 0 | 1;
+          if (slot === -1) continue;
           const key = entryKeys[i] as string;
           if (!holds(e)) {
             yield [prefix + key, null];
-            yield [markerPrefix + key, SLOT_DIGIT[e.nextSlot] as string];
+            yield [markerPrefix + key, SLOT_DIGIT[slot]];
             continue;
           }
           // Encoded again rather than kept from the records: the same bytes (the value has
           // not changed), without holding every entry's JSON through the whole commit.
           const text = json(e, key);
-          e.nextLen = text.length;
-          yield [prefix + key, (SLOT_DIGIT[e.nextSlot] as string) + text];
+          nextLens[i] = text.length;
+          yield [prefix + key, SLOT_DIGIT[slot] + text];
           if (due.has(key)) yield [markerPrefix + key, null];
         }
         for (const [key] of tombstoned) yield [markerPrefix + key, null];
@@ -402,15 +420,16 @@ export class CachedKeyedState<V> implements KeyedState<V> {
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
           const key = entryKeys[i] as string;
+          const slot = nextSlots[i] as -1 | 0 | 1;
           if (this.onDisk !== null) {
             if (!holds(e)) this.onDisk.delete(key);
             else if (this.onDisk.add(key).size > TRACKED_ON_DISK) this.onDisk = null;
           }
-          if (e.nextSlot === -1) {
+          if (slot === -1) {
             this.drop(key, e);
           } else if (!holds(e)) {
             this.drop(key, e);
-            this.tombstonesDue.set(key, e.nextSlot);
+            this.tombstonesDue.set(key, slot);
           } else if (e.stashed) {
             // Settled and now committed: on the local disk, nothing to keep in memory.
             this.tombstonesDue.delete(key);
@@ -419,10 +438,10 @@ export class CachedKeyedState<V> implements KeyedState<V> {
               this.memory.used -= e.bytes;
             }
           } else {
-            e.slot = e.nextSlot;
+            e.slot = slot;
             this.tombstonesDue.delete(key);
             e.dirty = false;
-            const bytes = estimate(e.nextLen);
+            const bytes = estimate(nextLens[i] as number);
             this.memory.used += bytes - e.bytes;
             e.bytes = bytes;
           }
@@ -436,11 +455,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   private unsettle(key: string, e: Entry<V>): V {
     const text = this.stashedText(key);
     const value = this.decodeJson(text, key);
-    e.value = value;
-    e.stashed = false;
-    const bytes = estimate(text.length);
-    this.memory.used += bytes - e.bytes;
-    e.bytes = bytes;
+    this.replace(key, e, { value, dirty: true, pinned: false, slot: e.slot, bytes: estimate(text.length), stashed: false });
     return value;
   }
 

@@ -384,6 +384,41 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     await dir.close();
   });
 
+  it('commits settled entries, and ones read, changed or deleted again after settling, into the right slots', () => {
+    const dir = openLmdbStateDir(tmp());
+    const { state, store } = open(dir);
+    const log = new Log();
+    for (const k of ['a', 'b', 'c', 'd']) store.set(k, `${k}0`);
+    let c = state.prepare({ offset: '1' });
+    log.append(c.records);
+    c.finish(String(log.end));
+    // Changed, then settled (as a fired window waiting out its lateness): they share a cache entry per slot.
+    for (const k of ['a', 'b', 'c', 'd']) {
+      store.set(k, `${k}1`);
+      store.settle(k);
+    }
+    store.set('n', 'n1');
+    store.settle('n');
+    expect(store.get('a')).toBe('a1'); // read back: live again
+    store.set('b', 'b2'); // replaced while settled
+    store.delete('c'); // deleted while settled
+    store.pin('d'); // pinned while settled: live again
+    expect(all(store)).toEqual({ a: 'a1', b: 'b2', d: 'd1', n: 'n1' });
+    c = state.prepare({ offset: '2' });
+    const written = [...c.records].flatMap((r) => {
+      const p = parseRecordKey(r.key) as ParsedKey;
+      return p.type === 'entry' ? [`${p.key}:${p.slot}`] : [];
+    });
+    expect(written.sort()).toEqual(['a:1', 'b:1', 'c:1', 'd:1', 'n:0']);
+    log.append(c.records);
+    c.finish(String(log.end));
+    expect(all(store)).toEqual({ a: 'a1', b: 'b2', d: 'd1', n: 'n1' });
+    const back = open(memoryStateDir());
+    restore(back.state, log, false);
+    expect(all(back.store)).toEqual({ a: 'a1', b: 'b2', d: 'd1', n: 'n1' });
+    void dir.close();
+  });
+
   it('keeps the heap under its budget by evicting committed entries, and reads them back from the local store', () => {
     const memory = new StateMemory(512 * 1024);
     const { state, store } = open(openLmdbStateDir(tmp()), memory);
