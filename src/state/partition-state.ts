@@ -674,44 +674,61 @@ export class PartitionState {
       }
     };
     const finish = (tailEnd: string | null): JsonValue | null => {
-      const writes: Array<[string, string | null]> = [];
-      for (const [id, slots] of seen) {
-        const cut = id.indexOf(SEP);
-        const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
-        const markerKey = `d${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
-        let localAt: number | undefined;
-        let best: { slot: number; c: Candidate | 'local' } | null = null;
-        let bestEpoch = -Infinity;
-        for (const slot of [0, 1]) {
-          const c = slots[slot];
-          if (c === null) continue;
-          if (c === undefined) {
-            // Not in the tail: the local value or deletion, if it is in this slot (older than any tail record).
-            localAt ??= local === null ? -1 : localSlot(this.kv, localKey, markerKey);
-            if (localAt === slot && bestEpoch < -1) {
-              best = { slot, c: 'local' };
-              bestEpoch = -1;
-            }
-            continue;
-          }
-          if (c.epoch > committed) continue; // a commit that never completed
-          if (c.kind === RecordKind.Value && (c.chunks.length !== c.count || c.chunks.some((b) => b === undefined))) continue;
-          if (c.epoch > bestEpoch) {
-            best = { slot, c };
-            bestEpoch = c.epoch;
-          }
-        }
-        if (best === null) writes.push([localKey, null], [markerKey, null]);
-        else if (best.c === 'local') continue;
-        else if (best.c.kind === RecordKind.Deleted) writes.push([localKey, null], [markerKey, SLOT_DIGIT[best.slot] as string]);
-        else writes.push([localKey, (SLOT_DIGIT[best.slot] as string) + joinChunks(best.c.chunks as string[])], [markerKey, null]);
-      }
-      seen.clear();
+      const kv = this.kv;
       this.epoch = committed;
       this.lastTailFrom = tailEnd ?? local?.tailFrom ?? null;
-      if (meta !== null) writes.push([LOCAL_META, JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom })]);
-      this.kv.write(writes);
-      this.kv.clearStash();
+      const commit = meta === null ? null : JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom });
+      // Decided and written entry by entry (the write takes them lazily, in bounded
+      // transactions), each dropped from `seen` once decided: a restore of every entry of a
+      // partition does not hold all of their writes beside all of their records.
+      kv.write(
+        (function* (): Iterable<readonly [string, string | null]> {
+          for (const [id, slots] of seen) {
+            seen.delete(id);
+            const cut = id.indexOf(SEP);
+            const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+            const markerKey = `d${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+            let localAt: number | undefined;
+            let best: { slot: number; c: Candidate | 'local' } | null = null;
+            let bestEpoch = -Infinity;
+            for (const slot of [0, 1]) {
+              const c = slots[slot];
+              if (c === null) continue;
+              if (c === undefined) {
+                // Not in the tail: the local value or deletion, if it is in this slot (older than any tail record).
+                localAt ??= local === null ? -1 : localSlot(kv, localKey, markerKey);
+                if (localAt === slot && bestEpoch < -1) {
+                  best = { slot, c: 'local' };
+                  bestEpoch = -1;
+                }
+                continue;
+              }
+              if (c.epoch > committed) continue; // a commit that never completed
+              if (c.kind === RecordKind.Value && (c.chunks.length !== c.count || c.chunks.some((b) => b === undefined))) continue;
+              if (c.epoch > bestEpoch) {
+                best = { slot, c };
+                bestEpoch = c.epoch;
+              }
+            }
+            if (best === null) {
+              yield [localKey, null];
+              yield [markerKey, null];
+            } else if (best.c === 'local') {
+              continue;
+            } else if (best.c.kind === RecordKind.Deleted) {
+              yield [localKey, null];
+              yield [markerKey, SLOT_DIGIT[best.slot] as string];
+            } else {
+              yield [localKey, (SLOT_DIGIT[best.slot] as string) + joinChunks(best.c.chunks as string[])];
+              yield [markerKey, null];
+            }
+          }
+          // The commit record last: a restore torn before it is done again from the same tail.
+          if (commit !== null) yield [LOCAL_META, commit];
+        })(),
+      );
+      seen.clear();
+      kv.clearStash();
       for (const s of this.stores.values()) s.reload();
       return meta;
     };
