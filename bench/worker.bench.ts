@@ -60,6 +60,12 @@
  *   VIGIL_BENCH_WORKER_HEAP_MB        --max-old-space-size of the workers [Node's default]
  *   VIGIL_BENCH_WORKER_NODE_FLAGS     more node/V8 flags for the workers, space-separated
  *   VIGIL_BENCH_WORKER_COMMIT_MS      checkpointIntervalMs of the workers [the runtime's default]
+ *   VIGIL_WORKER_HEAP_GROWING_PERCENT worker.heapGrowingPercent: each child applies the config's
+ *                                     value as `vigil worker` does [60; 0: V8's own heap sizing]
+ *   VIGIL_BENCH_WORKER_VARIANTS       extra vitals runs over the same pre-load, after the others,
+ *                                     each under its own pipeline name (own changelog), one line of
+ *                                     figures each: `name [--node-flag…] [ENV=value…]; name …`, e.g.
+ *                                     "v8 VIGIL_WORKER_HEAP_GROWING_PERCENT=0;default" for an A/B in one run
  *   VIGIL_BENCH_WORKER_PROFILE=<dir>  run the workers under --cpu-prof, profiles in <dir>/<run>/
  *   VIGIL_BENCH_WORKER_HEAPSNAP=<dir> a heap snapshot of each worker once caught up, in <dir>
  *   VIGIL_BENCH_WORKER_TRACE=1        each worker prints its memory every second (anon RSS, V8 heap
@@ -175,14 +181,22 @@ const b64 = (k: StreamDataKey): { keyId: string; key: string } => ({ keyId: k.ke
  * vitals child is killed exactly as the restore scenario wants, the others need no clean
  * shutdown (its last checkpoint would only cost time).
  */
-async function runChild(cfg: WorkerBenchChildConfig, label: string, end: 'kill' | 'stop' = 'kill'): Promise<ChildOutcome> {
+async function runChild(cfg: WorkerBenchChildConfig, label: string, end: 'kill' | 'stop' = 'kill', variant: readonly string[] = []): Promise<ChildOutcome> {
   const execArgv = PROFILE_DIR ? ['--import', 'tsx'] : [];
+  // A variant's words: node flags, or ENV=value for the child.
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const word of variant) {
+    const eq = word.indexOf('=');
+    if (word.startsWith('--')) execArgv.push(word);
+    else if (eq > 0) childEnv[word.slice(0, eq)] = word.slice(eq + 1);
+    else throw new Error(`VIGIL_BENCH_WORKER_VARIANTS: "${word}" is neither a --flag nor ENV=value`);
+  }
   if (HEAP_MB) execArgv.push(`--max-old-space-size=${HEAP_MB}`);
   if (env.VIGIL_BENCH_WORKER_NODE_FLAGS) execArgv.push(...env.VIGIL_BENCH_WORKER_NODE_FLAGS.split(/\s+/).filter(Boolean));
   // One folder per run: Node names the files by pid and thread (tsx's loader thread writes one too; the big one is the worker's).
   if (PROFILE_DIR) execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, `${cfg.topicPrefix}${cfg.pipeline}-${cfg.mode}`)}`);
   const spawnedAt = Date.now();
-  const child = fork(PROFILE_DIR ? CHILD : CHILD_BUNDLE, [JSON.stringify(cfg)], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const child = fork(PROFILE_DIR ? CHILD : CHILD_BUNDLE, [JSON.stringify(cfg)], { execArgv, env: childEnv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   children.add(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -489,6 +503,27 @@ async function main(): Promise<void> {
           restore = await runChild({ ...base, stateDir: join(STATE_ROOT, `${prefix}vitals-fresh`), limitMs: RESTORE_LIMIT_MS, mode: 'restore' }, `${devices} devices, vitals restore after SIGKILL`);
           if (restore.died) process.stderr.write(`  restore child's stderr ends:\n${restore.stderrTail.split('\n').slice(-12).map((l) => `  | ${l}`).join('\n')}\n`);
         }
+      }
+      // Variants: vitals again under its own name (changelog, derived topic, group), so it starts empty.
+      for (const v of (env.VIGIL_BENCH_WORKER_VARIANTS ?? '').split(';').map((x) => x.trim()).filter(Boolean)) {
+        const [name, ...words] = v.split(/\s+/) as [string, ...string[]];
+        const o = await runChild(
+          {
+            brokers: kafka.brokers, topicPrefix: prefix, pipeline: 'vitals', pipelineName: `vitals-${name}`, groupId: `bench-worker-${runId}-d${devices}-variant-${name}`,
+            telemetryKey: b64(telemetryKey), derivedKey: b64(derivedKey), ends: preload.ends, waitCheckpointMs: WAIT_CHECKPOINT_MS, stateDir: join(STATE_ROOT, `${prefix}variant-${name}`),
+            ...(CACHE_BYTES === undefined ? {} : { stateCacheBytes: CACHE_BYTES }), ...(COMMIT_MS === undefined ? {} : { checkpointIntervalMs: COMMIT_MS }), limitMs: LIMIT_MS, mode: 'run',
+          },
+          `${devices} devices, vitals variant ${name}`,
+          'kill',
+          words,
+        );
+        const r = o.result;
+        const figures = r
+          ? `, ${int(r.recordsPerSec)} records/s (${int(r.recordsPerSecCommitted ?? 0)} with all state committed), ${r.cpuUsPerRecord.toFixed(1)} CPU µs/record, GC ${(100 * r.gcShare).toFixed(1)}%, ` +
+            `peak RSS ${mb(r.peakRssBytes)} MB (anon ${mb(r.peakRssAnonBytes)} / file ${mb(r.peakRssFileBytes)}), peak heap committed ${mb(r.peakHeapTotalBytes ?? 0)} / external ${mb(r.peakExternalBytes ?? 0)} MB, ` +
+            `heap used at end ${mb(r.heapUsedBytes)} MB, state cache ${mb(r.stats?.stateCacheBytes ?? 0)} MB / ${int(r.stats?.stateEvictions ?? 0)} evictions, checkpoints ${r.checkpointEvents.count}`
+          : '';
+        process.stdout.write(`${devices} devices, vitals variant ${name} [${words.join(' ')}]: ${unfinished(o) || 'finished'}${figures}\n`);
       }
       const s: SizeReport = { devices, preload, runs, restore: restoreText(runs.vitals, restore), restoreLocal: restoreText(runs.vitals, restoreLocal) };
       sizes.push(s);

@@ -27,6 +27,8 @@ import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { KafkaBus, type Bus, type BusProducer, type OutgoingMessage } from '../../src/bus';
 import { StreamKeyring, type StreamDataKey } from '../../src/crypto';
 import { channels, type PipelineBatchEvent, type PipelineCheckpointEvent, type TypedChannel } from '../../src/instrument';
+import { limitHeapGrowth } from '../../src/cli/worker-heap';
+import { loadConfig } from '../../src/config';
 import { startPipeline, type PipelineWorker, type PipelineWorkerStats } from '../../src/runtime';
 import { WORKER_BENCH_PIPELINES, type WorkerBenchPipeline } from './worker-bench-pipeline';
 
@@ -50,6 +52,8 @@ export interface WorkerBenchChildConfig {
   readonly stateCacheBytes?: number;
   /** `checkpointIntervalMs` of the worker, when set. */
   readonly checkpointIntervalMs?: number;
+  /** Name the pipeline runs under (its changelog and derived topic), when not its own: extra runs over the same pre-load. */
+  readonly pipelineName?: string;
 }
 
 /** Changelog sends of the worker, as seen through its bus (fences excluded). */
@@ -196,11 +200,13 @@ function measuredBus(inner: Bus, changelogPrefix: string, m: CheckpointSends): B
 async function main(): Promise<void> {
   const loadedAt = Date.now();
   const cfg = JSON.parse(process.argv[2] as string) as WorkerBenchChildConfig;
-  const definition = WORKER_BENCH_PIPELINES[cfg.pipeline];
+  const definition = cfg.pipelineName === undefined ? WORKER_BENCH_PIPELINES[cfg.pipeline] : { ...WORKER_BENCH_PIPELINES[cfg.pipeline], name: cfg.pipelineName };
   const send = (m: Record<string, unknown>): void => {
     if (process.connected) process.send?.(m);
   };
   const totalRecords = cfg.ends.reduce((a, b) => a + b, 0);
+  // As `vigil worker` does at start (VIGIL_WORKER_HEAP_GROWING_PERCENT=0: V8's own heap sizing).
+  limitHeapGrowth(loadConfig({}).worker.heapGrowingPercent);
 
   // GC: every pause, with its start, so the measured interval can be cut out exactly.
   let gcCount = 0;

@@ -3,6 +3,7 @@ import { loadConfig } from '../config';
 import { configBaseDir } from './tls-files';
 import { pipelineCatalogue } from './pipeline-catalogue';
 import { runUntilSignal } from './run-until-signal';
+import { limitHeapGrowth } from './worker-heap';
 import { startWorker } from './worker-runner';
 import { examples } from './output';
 
@@ -16,6 +17,7 @@ export function workerCommand(): Command {
     .action(async (o: { config?: string; pipeline?: string[] }) => {
       const base = loadConfig(o.config === undefined ? {} : { file: o.config });
       const cfg = o.pipeline ? { ...base, worker: { ...base.worker, pipelines: o.pipeline } } : base;
+      limitHeapGrowth(cfg.worker.heapGrowingPercent);
       const running = await startWorker(cfg, pipelineCatalogue(), { baseDir: configBaseDir(o.config ?? process.env.VIGIL_CONFIG) });
       running.log.info({ pipelines: [...running.workers.keys()], http: running.http.url }, 'worker started');
       // SIGTERM/SIGINT stop it; SIGHUP reads the stream key rings again (also re-read within a second of changing).

@@ -139,6 +139,7 @@ export const configSchema = z.strictObject({
       checkpointIntervalMs: z.number().int().min(100).max(3_600_000).default(30_000).describe('How often the state entries changed since the last commit, and the offsets, are committed to vigil.changelog.<pipeline> (checked after each batch). Longer: fewer changelog writes (an entry changed many times is written once); shorter: less input re-read after a crash.'),
       stateDir: z.string().min(1).default('data/state').describe('Local state stores (LMDB, one folder per pipeline): state beyond the cache spills here, and a restart on the same folder restores from it plus the changelog tail. A cache of Kafka: safe to delete.'),
       stateCacheBytes: z.number().int().min(1_048_576).max(68_719_476_736).default(201_326_592).describe('Heap budget of the state caches of each pipeline, in bytes; beyond it, committed state is evicted to stateDir.'),
+      heapGrowingPercent: z.number().int().min(0).max(300).default(60).describe('How far V8 lets the heap grow past what survived its last full GC before the next, in percent (vigil worker sets --heap-growing-percent at start). 0 leaves V8 its own sizing (up to 4x the live heap on a large machine) and any NODE_OPTIONS alone. Lower: less RSS, more GC.'),
     })
     .prefault({}),
   console: z

@@ -14,12 +14,17 @@ const succ = (x: Seq): Seq => (typeof x === 'number' ? x + 1 : x + 1n);
 /**
  * Per device: inclusive sequence ranges, flat and sorted: [first0, last0, first1, last1, …].
  * The first device is inline (a per-device window holds one: no arrays of devices, no
- * Map), further devices in parallel arrays, with an index once a window holds more than
- * a few. Over 100,000 open windows the layout is most of what a window costs.
+ * Map), and so is its range while it has one (its frames arrived in order: no array);
+ * further devices in parallel arrays, with an index once a window holds more than a few.
+ * Over 100,000 open windows the layout is a good part of what a window costs.
  */
 interface Ranges {
   device: string | undefined;
-  list: Seq[];
+  /** The first device's range while `list` is null. */
+  first: Seq;
+  last: Seq;
+  /** The first device's ranges once it has more than one (then `first`/`last` are unused). */
+  list: Seq[] | null;
   more: More | undefined;
 }
 
@@ -31,11 +36,14 @@ interface More {
 
 const INDEX_FROM = 8;
 
-const empty = (): Ranges => ({ device: undefined, list: [], more: undefined });
+const empty = (): Ranges => ({ device: undefined, first: 0, last: 0, list: null, more: undefined });
+
+/** The first device's ranges as a list (a new one while they are inline). */
+const firstList = (acc: Ranges): Seq[] => acc.list ?? [acc.first, acc.last];
 
 function forEachDevice(acc: Ranges, fn: (device: string, list: Seq[]) => void): void {
   if (acc.device === undefined) return;
-  fn(acc.device, acc.list);
+  fn(acc.device, firstList(acc));
   const more = acc.more;
   if (more !== undefined) for (let i = 0; i < more.devices.length; i++) fn(more.devices[i] as string, more.lists[i] as Seq[]);
 }
@@ -111,7 +119,7 @@ function find(acc: Ranges, device: string): number {
 function addDevice(acc: Ranges, device: string, list: Seq[]): void {
   if (acc.device === undefined) {
     acc.device = device;
-    acc.list = list;
+    setList(acc, -1, list);
     return;
   }
   const more = acc.more;
@@ -126,8 +134,12 @@ function addDevice(acc: Ranges, device: string, list: Seq[]): void {
 }
 
 function setList(acc: Ranges, at: number, list: Seq[]): void {
-  if (at === -1) acc.list = list;
-  else (acc.more as More).lists[at] = list;
+  if (at !== -1) (acc.more as More).lists[at] = list;
+  else if (list.length === 2) {
+    acc.first = list[0] as Seq;
+    acc.last = list[1] as Seq;
+    acc.list = null;
+  } else acc.list = list;
 }
 
 function insert(acc: Ranges, device: string, first: Seq, last: Seq): void {
@@ -137,7 +149,13 @@ function insert(acc: Ranges, device: string, first: Seq, last: Seq): void {
     addDevice(acc, device, [first, last]);
     return;
   }
-  let list = at === -1 ? acc.list : ((acc.more as More).lists[at] as Seq[]);
+  if (at === -1 && acc.list === null && typeof acc.first === typeof first && first > acc.last) {
+    // The first device's one range, in order (the common case): extend it inline or go to a list.
+    if (first === succ(acc.last)) acc.last = last;
+    else acc.list = [acc.first, acc.last, first, last];
+    return;
+  }
+  let list = at === -1 ? firstList(acc) : ((acc.more as More).lists[at] as Seq[]);
   // One kind per list: a bigint (a sequence past 2^53) converts the whole list.
   if (typeof list[0] !== typeof first) {
     if (typeof first === 'bigint') {
@@ -154,6 +172,7 @@ function insert(acc: Ranges, device: string, first: Seq, last: Seq): void {
   if (first > tail) {
     if (first === succ(tail)) list[n - 1] = last;
     else list.push(first, last);
+    if (at === -1 && acc.list !== list) setList(acc, -1, list); // the inline range, as a list for this change
     return;
   }
   // Out of order: rebuild with the new range merged where it overlaps or touches.

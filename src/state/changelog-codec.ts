@@ -65,31 +65,40 @@ export function parseRecordKey(key: string): ParsedKey | null {
   return { type: 'entry', topic, store, slot: m[1] === '1' ? 1 : 0, chunk: m[2] === undefined ? 0 : Number(m[2]), key: key.slice(c + 1) };
 }
 
-/** The plaintext of a state record. */
+/**
+ * Room in front of an unsealed record's plaintext for what sealing adds there (version
+ * byte, nonce, MAC): `sealState` seals in place, so a commit of a few hundred thousand
+ * records makes one buffer per record, not a plaintext and a sealed copy.
+ */
+const SEAL_ROOM = 1 + NONCE_BYTES + MAC_BYTES;
+/** First byte of an unsealed record (a sealed one starts with STATE_RECORD_VERSION). */
+const UNSEALED = 0x00;
+
+function writePlainHeader(out: Buffer, kind: RecordKind, epoch: number, chunk: number, chunks: number): void {
+  out[0] = UNSEALED;
+  out[SEAL_ROOM] = PLAIN_VERSION;
+  out[SEAL_ROOM + 1] = kind;
+  out.writeDoubleBE(epoch, SEAL_ROOM + 2);
+  out.writeUInt16BE(chunk, SEAL_ROOM + 10);
+  out.writeUInt16BE(chunks, SEAL_ROOM + 12);
+}
+
+/** An unsealed state record: room for the seal, then its plaintext. Seal it with `sealState`. */
 export function statePlain(kind: RecordKind, epoch: number, chunk: number, chunks: number, json: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(HEADER + json.length);
-  out[0] = PLAIN_VERSION;
-  out[1] = kind;
-  out.writeDoubleBE(epoch, 2);
-  out.writeUInt16BE(chunk, 10);
-  out.writeUInt16BE(chunks, 12);
-  json.copy(out, HEADER);
+  const out = Buffer.allocUnsafe(SEAL_ROOM + HEADER + json.length);
+  writePlainHeader(out, kind, epoch, chunk, chunks);
+  json.copy(out, SEAL_ROOM + HEADER);
   return out;
 }
 
 /**
- * The plaintext of a state record whose JSON is one chunk, written straight from the JSON
- * text: one buffer per record rather than three (JSON bytes, plaintext, view), which a
- * commit of a few hundred thousand records feels.
+ * An unsealed state record whose JSON is one chunk, written straight from the JSON text:
+ * one buffer per record rather than three (JSON bytes, plaintext, view).
  */
 export function statePlainFromJson(kind: RecordKind, epoch: number, json: string): Buffer {
-  const out = Buffer.allocUnsafe(HEADER + Buffer.byteLength(json, 'utf8'));
-  out[0] = PLAIN_VERSION;
-  out[1] = kind;
-  out.writeDoubleBE(epoch, 2);
-  out.writeUInt16BE(0, 10);
-  out.writeUInt16BE(1, 12);
-  out.write(json, HEADER, 'utf8');
+  const out = Buffer.allocUnsafe(SEAL_ROOM + HEADER + Buffer.byteLength(json, 'utf8'));
+  writePlainHeader(out, kind, epoch, 0, 1);
+  out.write(json, SEAL_ROOM + HEADER, 'utf8');
   return out;
 }
 
@@ -101,16 +110,21 @@ nonce.set(randomNonce().subarray(0, NONCE_BYTES - 8));
 let nonceCounter = 0n;
 
 /**
- * `0x02 ‖ nonce ‖ secretbox(plain)` in one allocation, sealed in place.
+ * Seals an unsealed record (`statePlain`, `statePlainFromJson`) in place, into
+ * `0x02 ‖ nonce ‖ secretbox(plain)`, and returns it: its plaintext is gone afterwards.
+ * @throws VigilError `VIGIL_E_INTERNAL` for a buffer that is not an unsealed record (e.g. sealed already).
  */
-export function sealState(plain: Buffer, key: StreamDataKey): Buffer {
-  const out = Buffer.allocUnsafe(1 + NONCE_BYTES + MAC_BYTES + plain.length);
-  out[0] = STATE_RECORD_VERSION;
+export function sealState(record: Buffer, key: StreamDataKey): Buffer {
+  if (record.length < SEAL_ROOM + HEADER || record[0] !== UNSEALED || record[SEAL_ROOM] !== PLAIN_VERSION) {
+    throw new VigilError('VIGIL_E_INTERNAL', 'sealState: not an unsealed state record (sealed already?)');
+  }
+  record[0] = STATE_RECORD_VERSION;
   nonce.writeBigUInt64BE(nonceCounter, NONCE_BYTES - 8);
   nonceCounter = (nonceCounter + 1n) & 0xffffffffffffffffn;
-  nonce.copy(out, 1);
-  backend.secretboxSealInto(out.subarray(1 + NONCE_BYTES), plain, nonce, key.key);
-  return out;
+  nonce.copy(record, 1);
+  // The ciphertext lands exactly where the plaintext is (after the MAC): NaCl seals in place.
+  backend.secretboxSealInto(record.subarray(1 + NONCE_BYTES), record.subarray(SEAL_ROOM), nonce, key.key);
+  return record;
 }
 
 export interface OpenedState {

@@ -91,9 +91,6 @@ interface Entry<V> {
   /** Slot of the last committed value: −2 not yet looked up, −1 none. */
   slot: number;
   bytes: number;
-  /** While a commit is prepared: the slot it writes (−1: nothing to write, the entry just goes), and the length of the value's JSON written locally. */
-  nextSlot: number;
-  nextLen: number;
 }
 
 /** A state record of a commit: changelog key and plaintext (null: a Kafka tombstone). */
@@ -128,13 +125,27 @@ export interface LocalCommit {
 
 /** Heap cost of remembering that a key has no entry: its Map slot and key string. */
 const ABSENT_BYTES = 64;
+/**
+ * A store with at most this many entries on the local disk knows their keys (`onDisk`), so
+ * a lookup of a key it does not hold costs neither a disk read nor a cache entry.
+ */
+const TRACKED_ON_DISK = 4096;
 
 /**
  * The cache entry of every key known to have no entry and no change: shared, since such
  * entries are all alike (detectors look up every record's key, and most devices have no
  * state in most detectors). Never mutated: set() and delete() replace it.
  */
-const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, stashed: false, nextSlot: -1, nextLen: 0 };
+const ABSENT: Entry<never> = { value: undefined, dirty: false, pinned: false, slot: -2, bytes: ABSENT_BYTES, stashed: false };
+
+/**
+ * The cache entries of settled keys (changed since the last commit, their JSON waiting in
+ * the scratch space), one per committed slot (−2 … 1): alike but for it, so shared, like
+ * ABSENT, instead of an object per fired window between two commits. Never mutated: get,
+ * set and delete replace them.
+ */
+const SETTLED: readonly Entry<never>[] = [-2, -1, 0, 1].map((slot) => ({ value: undefined, dirty: true, pinned: false, slot, bytes: ENTRY_OVERHEAD, stashed: true }));
+const settledEntry = (slot: number): Entry<never> => SETTLED[slot + 2] as Entry<never>;
 
 /**
  * One keyed store of one source partition: a bounded cache over the local store, with the
@@ -153,6 +164,14 @@ export class CachedKeyedState<V> implements KeyedState<V> {
    */
   readonly prefix: string;
   readonly markerPrefix: string;
+  /**
+   * The keys of the values this store holds on the local disk, while there are at most
+   * TRACKED_ON_DISK of them; null beyond (or unknown). Detectors keep state only for the
+   * few keys in a run or in alarm and look up every record's key: without this, each quiet
+   * device would cost a cached absence (a Map slot and a key string per store: ~20 MB for
+   * the three vitals detectors at 100,000 devices) or a disk read per record.
+   */
+  private onDisk: Set<string> | null = null;
 
   constructor(
     readonly name: string,
@@ -162,11 +181,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   ) {
     this.prefix = `s${SEP}${name}${SEP}`;
     this.markerPrefix = `d${SEP}${name}${SEP}`;
+    this.learnOnDisk();
   }
 
   get(key: string): V | undefined {
     const e = this.cache.get(key);
     if (e !== undefined) return e.stashed ? this.unsettle(key, e) : e.value;
+    if (this.onDisk !== null && !this.onDisk.has(key)) return undefined;
     const buf = this.kv.get(this.prefix + key);
     if (buf === undefined) {
       // Remember the absence too: detectors look up every record's key and most keys
@@ -177,7 +198,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       return undefined;
     }
     const value = this.decode(buf, key);
-    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), stashed: false, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: false, pinned: false, slot: slotOf(buf), bytes: estimate(buf.length - 1), stashed: false };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     return value;
@@ -185,18 +206,17 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   set(key: string, value: V): void {
     const e = this.cache.get(key);
+    if (e !== undefined && e.stashed) {
+      this.replace(key, e, { value, dirty: true, pinned: false, slot: e.slot, bytes: estimate(128), stashed: false });
+      return;
+    }
     if (e !== undefined && e !== ABSENT) {
       e.value = value;
-      if (e.stashed) {
-        e.stashed = false;
-        this.memory.used += estimate(128) - e.bytes;
-        e.bytes = estimate(128);
-      }
       this.mark(key, e);
       return;
     }
     if (e === ABSENT) this.memory.used -= ABSENT_BYTES;
-    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), stashed: false, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value, dirty: true, pinned: false, slot: -2, bytes: estimate(128), stashed: false };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -211,14 +231,18 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   delete(key: string): void {
     const e = this.cache.get(key);
     if (e === ABSENT) return; // known absent, nothing changed: nothing to delete
+    if (e === undefined && this.onDisk !== null && !this.onDisk.has(key)) return; // neither in memory nor on disk
+    if (e !== undefined && e.stashed) {
+      this.replace(key, e, { value: undefined, dirty: true, pinned: false, slot: e.slot, bytes: ENTRY_OVERHEAD, stashed: false });
+      return;
+    }
     if (e !== undefined) {
       e.value = undefined;
-      if (e.stashed) e.stashed = false;
       e.pinned = false;
       this.mark(key, e);
       return;
     }
-    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, stashed: false, nextSlot: -1, nextLen: 0 };
+    const entry: Entry<V> = { value: undefined, dirty: true, pinned: false, slot: -2, bytes: ENTRY_OVERHEAD, stashed: false };
     this.cache.set(key, entry);
     this.memory.used += entry.bytes;
     this.dirtyKeys.push(key);
@@ -231,7 +255,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
 
   unpin(key: string): void {
     const e = this.cache.get(key);
-    if (e !== undefined && e !== ABSENT) e.pinned = false;
+    if (e !== undefined && e.pinned) e.pinned = false;
   }
 
   /**
@@ -253,10 +277,13 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       return;
     }
     this.kv.stash(this.prefix + key, this.json(e.value, key));
-    e.value = undefined;
-    e.stashed = true;
-    this.memory.used += ENTRY_OVERHEAD - e.bytes;
-    e.bytes = ENTRY_OVERHEAD;
+    this.replace(key, e, settledEntry(e.slot));
+  }
+
+  /** Puts `next` in the place of the cached entry `e` (already counted among the dirty keys when it was dirty). */
+  private replace(key: string, e: Entry<V>, next: Entry<V>): void {
+    this.cache.set(key, next);
+    this.memory.used += next.bytes - e.bytes;
   }
 
   *entries(): IterableIterator<[string, V]> {
@@ -310,18 +337,24 @@ export class CachedKeyedState<V> implements KeyedState<V> {
    * being sealed and sent. `records` is iterated once, before `writes`.
    */
   prepare(topic: string, epoch: number): StorePart {
+    // Per changed entry, beside it rather than in it (a field of every cached entry for the
+    // length of a commit): the slot the commit writes (−1: nothing to write, the entry just
+    // goes), and the length of the JSON written locally.
     const entries: Entry<V>[] = [];
     const entryKeys: string[] = [];
+    const nextSlots: number[] = [];
+    const nextLens: number[] = [];
     const keys = this.dirtyKeys;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
       const e = this.cache.get(key);
       if (e === undefined || !e.dirty) continue;
-      const committed = e.slot === -2 ? this.slotOnDisk(key) : e.slot;
+      const committed = e.slot !== -2 ? e.slot : this.onDisk !== null && !this.onDisk.has(key) ? (this.tombstonesDue.get(key) ?? -1) : this.slotOnDisk(key);
       // A deletion never committed: nothing to write or mark.
-      e.nextSlot = !holds(e) && committed === -1 ? -1 : committed === 0 ? 1 : 0;
+      nextSlots.push(!holds(e) && committed === -1 ? -1 : committed === 0 ? 1 : 0);
       entries.push(e);
       entryKeys.push(key);
+      nextLens.push(0);
     }
     // Deletions committed earlier: tombstones for both slots, the older slot first, so a
     // partial write never leaves the older value as the newest.
@@ -340,8 +373,8 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       records: function* (): Iterable<StateRecord> {
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
-          if (e.nextSlot === -1) continue;
-          const slot = e.nextSlot as 0 | 1;
+          const slot = nextSlots[i] as -1 | 0 | 1;
+          if (slot === -1) continue;
           const key = entryKeys[i] as string;
           if (!holds(e)) {
             yield { key: entryRecordKey(topic, name, slot, 0, key), plain: statePlain(RecordKind.Deleted, epoch, 0, 1, EMPTY) };
@@ -365,18 +398,19 @@ export class CachedKeyedState<V> implements KeyedState<V> {
       writes: function* (): Iterable<readonly [string, string | null]> {
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
-          if (e.nextSlot === -1) continue;
+          const slot = nextSlots[i] as -1 | 0 | 1;
+          if (slot === -1) continue;
           const key = entryKeys[i] as string;
           if (!holds(e)) {
             yield [prefix + key, null];
-            yield [markerPrefix + key, SLOT_DIGIT[e.nextSlot] as string];
+            yield [markerPrefix + key, SLOT_DIGIT[slot]];
             continue;
           }
           // Encoded again rather than kept from the records: the same bytes (the value has
           // not changed), without holding every entry's JSON through the whole commit.
           const text = json(e, key);
-          e.nextLen = text.length;
-          yield [prefix + key, (SLOT_DIGIT[e.nextSlot] as string) + text];
+          nextLens[i] = text.length;
+          yield [prefix + key, SLOT_DIGIT[slot] + text];
           if (due.has(key)) yield [markerPrefix + key, null];
         }
         for (const [key] of tombstoned) yield [markerPrefix + key, null];
@@ -386,11 +420,16 @@ export class CachedKeyedState<V> implements KeyedState<V> {
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<V>;
           const key = entryKeys[i] as string;
-          if (e.nextSlot === -1) {
+          const slot = nextSlots[i] as -1 | 0 | 1;
+          if (this.onDisk !== null) {
+            if (!holds(e)) this.onDisk.delete(key);
+            else if (this.onDisk.add(key).size > TRACKED_ON_DISK) this.onDisk = null;
+          }
+          if (slot === -1) {
             this.drop(key, e);
           } else if (!holds(e)) {
             this.drop(key, e);
-            this.tombstonesDue.set(key, e.nextSlot);
+            this.tombstonesDue.set(key, slot);
           } else if (e.stashed) {
             // Settled and now committed: on the local disk, nothing to keep in memory.
             this.tombstonesDue.delete(key);
@@ -399,10 +438,10 @@ export class CachedKeyedState<V> implements KeyedState<V> {
               this.memory.used -= e.bytes;
             }
           } else {
-            e.slot = e.nextSlot;
+            e.slot = slot;
             this.tombstonesDue.delete(key);
             e.dirty = false;
-            const bytes = estimate(e.nextLen);
+            const bytes = estimate(nextLens[i] as number);
             this.memory.used += bytes - e.bytes;
             e.bytes = bytes;
           }
@@ -416,11 +455,7 @@ export class CachedKeyedState<V> implements KeyedState<V> {
   private unsettle(key: string, e: Entry<V>): V {
     const text = this.stashedText(key);
     const value = this.decodeJson(text, key);
-    e.value = value;
-    e.stashed = false;
-    const bytes = estimate(text.length);
-    this.memory.used += bytes - e.bytes;
-    e.bytes = bytes;
+    this.replace(key, e, { value, dirty: true, pinned: false, slot: e.slot, bytes: estimate(text.length), stashed: false });
     return value;
   }
 
@@ -448,6 +483,21 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     this.tombstonesDue.clear();
     const n = this.markerPrefix.length;
     for (const [k, v] of this.kv.entries(this.markerPrefix)) this.tombstonesDue.set(k.slice(n), slotOf(v));
+    this.learnOnDisk();
+  }
+
+  /** Lists the keys on the local disk into `onDisk`, unless there are more than TRACKED_ON_DISK. */
+  private learnOnDisk(): void {
+    const keys = new Set<string>();
+    const n = this.prefix.length;
+    for (const k of this.kv.keys(this.prefix)) {
+      if (keys.size === TRACKED_ON_DISK) {
+        this.onDisk = null;
+        return;
+      }
+      keys.add(k.slice(n));
+    }
+    this.onDisk = keys;
   }
 
   dispose(): void {
@@ -565,7 +615,8 @@ export class PartitionState {
         this.epoch = epoch;
         if (tailFrom !== null) this.lastTailFrom = tailFrom;
         const commit = JSON.stringify({ format: LOCAL_FORMAT, epoch, meta, tailFrom: this.lastTailFrom });
-        // One transaction: every store's changes, then the commit record.
+        // Every store's changes, then the commit record: a write torn by a crash leaves the
+        // previous commit record, and the next restore replays this commit from the changelog.
         this.kv.write(
           (function* (): Iterable<readonly [string, string | null]> {
             for (const p of parts) yield* p.writes();
@@ -623,44 +674,61 @@ export class PartitionState {
       }
     };
     const finish = (tailEnd: string | null): JsonValue | null => {
-      const writes: Array<[string, string | null]> = [];
-      for (const [id, slots] of seen) {
-        const cut = id.indexOf(SEP);
-        const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
-        const markerKey = `d${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
-        let localAt: number | undefined;
-        let best: { slot: number; c: Candidate | 'local' } | null = null;
-        let bestEpoch = -Infinity;
-        for (const slot of [0, 1]) {
-          const c = slots[slot];
-          if (c === null) continue;
-          if (c === undefined) {
-            // Not in the tail: the local value or deletion, if it is in this slot (older than any tail record).
-            localAt ??= local === null ? -1 : localSlot(this.kv, localKey, markerKey);
-            if (localAt === slot && bestEpoch < -1) {
-              best = { slot, c: 'local' };
-              bestEpoch = -1;
-            }
-            continue;
-          }
-          if (c.epoch > committed) continue; // a commit that never completed
-          if (c.kind === RecordKind.Value && (c.chunks.length !== c.count || c.chunks.some((b) => b === undefined))) continue;
-          if (c.epoch > bestEpoch) {
-            best = { slot, c };
-            bestEpoch = c.epoch;
-          }
-        }
-        if (best === null) writes.push([localKey, null], [markerKey, null]);
-        else if (best.c === 'local') continue;
-        else if (best.c.kind === RecordKind.Deleted) writes.push([localKey, null], [markerKey, SLOT_DIGIT[best.slot] as string]);
-        else writes.push([localKey, (SLOT_DIGIT[best.slot] as string) + joinChunks(best.c.chunks as string[])], [markerKey, null]);
-      }
-      seen.clear();
+      const kv = this.kv;
       this.epoch = committed;
       this.lastTailFrom = tailEnd ?? local?.tailFrom ?? null;
-      if (meta !== null) writes.push([LOCAL_META, JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom })]);
-      this.kv.write(writes);
-      this.kv.clearStash();
+      const commit = meta === null ? null : JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom });
+      // Decided and written entry by entry (the write takes them lazily, in bounded
+      // transactions), each dropped from `seen` once decided: a restore of every entry of a
+      // partition does not hold all of their writes beside all of their records.
+      kv.write(
+        (function* (): Iterable<readonly [string, string | null]> {
+          for (const [id, slots] of seen) {
+            seen.delete(id);
+            const cut = id.indexOf(SEP);
+            const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+            const markerKey = `d${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+            let localAt: number | undefined;
+            let best: { slot: number; c: Candidate | 'local' } | null = null;
+            let bestEpoch = -Infinity;
+            for (const slot of [0, 1]) {
+              const c = slots[slot];
+              if (c === null) continue;
+              if (c === undefined) {
+                // Not in the tail: the local value or deletion, if it is in this slot (older than any tail record).
+                localAt ??= local === null ? -1 : localSlot(kv, localKey, markerKey);
+                if (localAt === slot && bestEpoch < -1) {
+                  best = { slot, c: 'local' };
+                  bestEpoch = -1;
+                }
+                continue;
+              }
+              if (c.epoch > committed) continue; // a commit that never completed
+              if (c.kind === RecordKind.Value && (c.chunks.length !== c.count || c.chunks.some((b) => b === undefined))) continue;
+              if (c.epoch > bestEpoch) {
+                best = { slot, c };
+                bestEpoch = c.epoch;
+              }
+            }
+            if (best === null) {
+              yield [localKey, null];
+              yield [markerKey, null];
+            } else if (best.c === 'local') {
+              continue;
+            } else if (best.c.kind === RecordKind.Deleted) {
+              yield [localKey, null];
+              yield [markerKey, SLOT_DIGIT[best.slot] as string];
+            } else {
+              yield [localKey, (SLOT_DIGIT[best.slot] as string) + joinChunks(best.c.chunks as string[])];
+              yield [markerKey, null];
+            }
+          }
+          // The commit record last: a restore torn before it is done again from the same tail.
+          if (commit !== null) yield [LOCAL_META, commit];
+        })(),
+      );
+      seen.clear();
+      kv.clearStash();
       for (const s of this.stores.values()) s.reload();
       return meta;
     };

@@ -124,6 +124,27 @@ describe('frameRanges', () => {
     expect(agg.save(feed([['a', 1], ['a', 2], ['b', 5]]))).toEqual([['a', ['1', '2']], ['b', ['5', '5']]]);
   });
 
+  it('keeps one device through every shape of its ranges (inline, a list, merged back into one) like a set of its sequences', () => {
+    // Deterministic pseudo-random sequences of one device, then merged into a window of another.
+    let x = 7;
+    const rand = (n: number): number => ((x = (x * 1103515245 + 12345) % 2147483648) % n);
+    for (let trial = 0; trial < 200; trial++) {
+      const seqs: number[] = [];
+      for (let i = 0, n = 1 + rand(12); i < n; i++) seqs.push(rand(4) === 0 ? rand(20) : (seqs[seqs.length - 1] ?? 0) + 1);
+      const acc = feed(seqs.map((q) => ['a', q]));
+      const set = [...new Set(seqs)].sort((a, b) => a - b);
+      const expected: Array<{ deviceId: string; firstSeq: bigint; lastSeq: bigint }> = [];
+      for (let i = 0, from = 0; i < set.length; i++) {
+        if (i + 1 < set.length && set[i + 1] === (set[i] as number) + 1) continue;
+        expected.push({ deviceId: 'a', firstSeq: BigInt(set[from] as number), lastSeq: BigInt(set[i] as number) });
+        from = i + 1;
+      }
+      expect(agg.result(acc)).toEqual(expected);
+      expect(agg.result(agg.load(JSON.parse(JSON.stringify(agg.save(acc)))))).toEqual(expected);
+      expect(agg.result(agg.merge(feed([['b', 1]]), acc))).toEqual([...expected, { deviceId: 'b', firstSeq: 1n, lastSeq: 1n }]);
+    }
+  });
+
   it('widens ranges rather than exceed the record limit', () => {
     const items: Array<[string, number]> = [];
     for (let i = 0; i < MAX_PROVENANCE_ENTRIES + 10; i++) items.push([`d${i % 2}`, i * 2]);
@@ -136,10 +157,11 @@ describe('frameRanges', () => {
 describe('sealed state records', () => {
   const key = generateStreamKey('state.k1');
   const keyring = new StreamKeyring([key]);
-  const plain = statePlain(RecordKind.Value, 7, 0, 1, Buffer.from(JSON.stringify({ a: 'ugv-01' })));
+  // sealState seals in place: a fresh unsealed record for every seal.
+  const plain = (): Buffer => statePlain(RecordKind.Value, 7, 0, 1, Buffer.from(JSON.stringify({ a: 'ugv-01' })));
 
   it('round-trip and hold no plaintext', () => {
-    const value = sealState(plain, key);
+    const value = sealState(plain(), key);
     expect(value.includes(Buffer.from('ugv-01'))).toBe(false);
     const o = openState(value, 'state.k1', keyring, 'store "s" key "k"');
     expect({ kind: o.kind, epoch: o.epoch, chunk: o.chunk, chunks: o.chunks, json: JSON.parse(o.json.toString()) }).toEqual({ kind: RecordKind.Value, epoch: 7, chunk: 0, chunks: 1, json: { a: 'ugv-01' } });
@@ -150,9 +172,15 @@ describe('sealed state records', () => {
     ['a changed byte', (v: Buffer) => openState(Buffer.concat([v.subarray(0, -1), Buffer.from([(v[v.length - 1] as number) ^ 1])]), 'state.k1', keyring, 'store "s" key "k"')],
     ['another version byte', (v: Buffer) => openState(Buffer.concat([Buffer.from([1]), v.subarray(1)]), 'state.k1', keyring, 'store "s" key "k"')],
   ])('refuse %s with VIGIL_E_PIPELINE_CHECKPOINT naming the store and key', (_what, open) => {
-    const value = sealState(plain, key);
+    const value = sealState(plain(), key);
     expect(codeOf(() => open(value))).toBe('VIGIL_E_PIPELINE_CHECKPOINT');
     expect(() => open(value)).toThrow(/store "s" key "k"/);
+  });
+
+  it('are sealed in place, once', () => {
+    const record = plain();
+    expect(sealState(record, key)).toBe(record);
+    expect(codeOf(() => sealState(record, key))).toBe('VIGIL_E_INTERNAL');
   });
 
   it('have keys that parse back, and refuse keys of other formats', () => {

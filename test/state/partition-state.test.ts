@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateStreamKey, StreamKeyring } from '../../src/crypto';
 import { isVigilError } from '../../src/errors';
-import { memoryStateDir, openLmdbStateDir, openState, parseRecordKey, PartitionState, sealState, StateMemory, MAX_RECORD_BYTES, type LocalStateDir, type ParsedKey } from '../../src/state';
+import { memoryStateDir, openLmdbStateDir, openState, parseRecordKey, PartitionState, sealState, StateMemory, MAX_RECORD_BYTES, type LocalKv, type LocalStateDir, type ParsedKey } from '../../src/state';
 import { Subject } from 'rxjs';
 import { count, keyedWindow, tumbling, type JsonValue, type KeyedState, type StreamEvent, type WindowResult } from '../../src/stream';
 
@@ -188,6 +188,76 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     void dir.close();
   });
 
+  it('writes changes larger than one LMDB transaction, in order', async () => {
+    const dir = openLmdbStateDir(tmp());
+    const kv = dir.kv(`${TOPIC}:0`);
+    const big = (c: string): string => c.repeat(3 << 20);
+    kv.write([['a', big('a')], ['b', big('b')], ['c', big('c')], ['d', big('d')], ['a', 'again'], ['b', null], ['m', 'last']]);
+    expect([...kv.keys('')]).toEqual(['a', 'c', 'd', 'm']);
+    expect(kv.get('a')).toBe('again');
+    expect(kv.get('d')).toBe(big('d'));
+    await dir.close();
+  });
+
+  it('repairs a local write torn by a crash: the restart replays the commit from the changelog tail', () => {
+    const dir = memoryStateDir();
+    const inner = dir.kv(`${TOPIC}:0`);
+    // Writes in parts, as LMDB does for a large commit; `tearAfter` changes in, the process dies.
+    let tearAfter = Infinity;
+    const kv: LocalKv = {
+      get: (k) => inner.get(k),
+      write: (changes) => {
+        const part: Array<readonly [string, string | null]> = [];
+        for (const c of changes) {
+          if (part.length === tearAfter) {
+            inner.write(part);
+            throw new Error('killed mid-write');
+          }
+          part.push(c);
+        }
+        inner.write(part);
+      },
+      entries: (p) => inner.entries(p),
+      keys: (p) => inner.keys(p),
+      clear: () => inner.clear(),
+      stash: (k, t) => inner.stash(k, t),
+      stashed: (k) => inner.stashed(k),
+      clearStash: () => inner.clearStash(),
+    };
+    const log = new Log();
+    const state = new PartitionState(TOPIC, kv, new StateMemory(64 * 1024 * 1024));
+    const store = state.provider('stats').store<JsonValue>('windows', ident);
+    for (let i = 0; i < 10; i++) store.set(`k${i}`, i);
+    let c = state.prepare({ offset: '10' });
+    log.append(c.records);
+    c.finish(String(log.end));
+    const tailFrom = log.end;
+    for (let i = 1; i <= 5; i++) store.set(`k${i}`, i * 10);
+    store.delete('k6');
+    store.set('n1', 'new');
+    c = state.prepare({ offset: '20' });
+    log.append(c.records);
+    tearAfter = 4;
+    expect(() => c.finish(String(log.end))).toThrow('killed mid-write');
+    // The restart finds the first commit's record and a part of the second's changes.
+    const back = new PartitionState(TOPIC, inner, new StateMemory(64 * 1024 * 1024));
+    const backStore = back.provider('stats').store<JsonValue>('windows', ident);
+    expect(back.localCommit()).toMatchObject({ epoch: 1, tailFrom: String(tailFrom) });
+    expect(restore(back, log, true, tailFrom)).toEqual({ offset: '20' });
+    const expected: Record<string, JsonValue> = { n1: 'new' };
+    for (let i = 0; i < 10; i++) if (i !== 6) expected[`k${i}`] = i >= 1 && i <= 5 ? i * 10 : i;
+    expect(all(backStore)).toEqual(expected);
+    expect(back.epoch).toBe(2);
+    // Its next commit writes each changed entry into the slot that does not hold its committed value.
+    backStore.set('k1', 11);
+    backStore.set('k0', 1);
+    const slots = Object.fromEntries([...back.prepare({ offset: '21' }).records].flatMap((r) => {
+      const p = parseRecordKey(r.key) as ParsedKey;
+      return p.type === 'entry' && r.plain !== null ? [[p.key, p.slot]] : [];
+    }));
+    expect(slots).toEqual({ k1: 0, k0: 1 });
+  });
+
   it('keeps committed deletions apart from values on disk: after a clean restart their tombstones are still due, and keys() lists only live entries', () => {
     const path = tmp();
     const log = new Log();
@@ -312,6 +382,41 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     restore(state, new Log(), true);
     expect(all(store)).toEqual({ a: 1 });
     await dir.close();
+  });
+
+  it('commits settled entries, and ones read, changed or deleted again after settling, into the right slots', () => {
+    const dir = openLmdbStateDir(tmp());
+    const { state, store } = open(dir);
+    const log = new Log();
+    for (const k of ['a', 'b', 'c', 'd']) store.set(k, `${k}0`);
+    let c = state.prepare({ offset: '1' });
+    log.append(c.records);
+    c.finish(String(log.end));
+    // Changed, then settled (as a fired window waiting out its lateness): they share a cache entry per slot.
+    for (const k of ['a', 'b', 'c', 'd']) {
+      store.set(k, `${k}1`);
+      store.settle(k);
+    }
+    store.set('n', 'n1');
+    store.settle('n');
+    expect(store.get('a')).toBe('a1'); // read back: live again
+    store.set('b', 'b2'); // replaced while settled
+    store.delete('c'); // deleted while settled
+    store.pin('d'); // pinned while settled: live again
+    expect(all(store)).toEqual({ a: 'a1', b: 'b2', d: 'd1', n: 'n1' });
+    c = state.prepare({ offset: '2' });
+    const written = [...c.records].flatMap((r) => {
+      const p = parseRecordKey(r.key) as ParsedKey;
+      return p.type === 'entry' ? [`${p.key}:${p.slot}`] : [];
+    });
+    expect(written.sort()).toEqual(['a:1', 'b:1', 'c:1', 'd:1', 'n:0']);
+    log.append(c.records);
+    c.finish(String(log.end));
+    expect(all(store)).toEqual({ a: 'a1', b: 'b2', d: 'd1', n: 'n1' });
+    const back = open(memoryStateDir());
+    restore(back.state, log, false);
+    expect(all(back.store)).toEqual({ a: 'a1', b: 'b2', d: 'd1', n: 'n1' });
+    void dir.close();
   });
 
   it('keeps the heap under its budget by evicting committed entries, and reads them back from the local store', () => {
