@@ -114,6 +114,15 @@ interface Lane {
   flushing: boolean;
 }
 
+/** Frames [batch.released, upTo) of a batch, durable and waiting for their release. */
+interface PendingRelease {
+  readonly batch: Batch;
+  readonly upTo: number;
+  /** The batch's last release (counted in `batches`). */
+  readonly wholeBatch: boolean;
+  readonly done: () => void;
+}
+
 /** Frames of one lane received while its previous batch was being made durable. */
 class Batch {
   readonly acks: Array<() => void> = [];
@@ -183,9 +192,9 @@ export class Gateway {
   /** Reused for every frame: subscribers read it synchronously (src/instrument). */
   private readonly event: FrameAdmissionEvent = { result: 'accepted', reason: null, readings: 0, bytes: 0 };
   private readonly topicNames = new Map<string, string>();
-  /** The chain of releases (replay flush, then PUBACKs) of durable batches, in durability order. */
-  private releases: Promise<void> = Promise.resolve();
-  private releasesQueued = 0;
+  /** Durable frames waiting for their release (replay flush, then PUBACKs), in durability order. */
+  private releaseQueue: PendingRelease[] = [];
+  private releasing = false;
   private readonly headersByKeyId = new Map<string, Readonly<Record<string, string>>>();
   private readonly counters = { framesIn: 0, accepted: 0, rejected: 0, acked: 0, batches: 0, spooledFrames: 0, drainedEntries: 0 };
 
@@ -270,7 +279,7 @@ export class Gateway {
   }
 
   private get busy(): boolean {
-    return this.releasesQueued > 0 || this.lanes.some((l) => l.flushing || l.pending.frames > 0);
+    return this.releasing || this.releaseQueue.length > 0 || this.lanes.some((l) => l.flushing || l.pending.frames > 0);
   }
 
   /** The record's key id header, one shared (never mutated) object per key id rather than one per record. */
@@ -320,10 +329,11 @@ export class Gateway {
         const batch = lane.pending;
         lane.pending = new Batch();
         await this.makeDurable(lane, batch);
-        // The replay flush and the PUBACKs follow in order on their own chain: the lane's next
-        // batch goes to Kafka meanwhile instead of waiting for an fsync (its frames stay
-        // unacknowledged until their own release, so MQTT's receive maximum still bounds them).
-        void this.inOrder(() => this.release(batch, batch.frames)).then(() => this.counters.batches++);
+        // The replay flush and the PUBACKs follow in durability order on the releaser: the
+        // lane's next batch goes to Kafka meanwhile instead of waiting for an fsync (its frames
+        // stay unacknowledged until their own release, so MQTT's receive maximum still bounds
+        // them), and one replay flush serves every batch that became durable meanwhile.
+        this.queueRelease(batch, batch.frames, true);
       }
     } finally {
       lane.flushing = false;
@@ -331,15 +341,41 @@ export class Gateway {
     }
   }
 
-  /** Runs `release` after every release queued before it: replay entries and PUBACKs go in the order their frames became durable. */
-  private inOrder(release: () => Promise<void>): Promise<void> {
-    this.releasesQueued++;
-    const done = this.releases.then(release).catch((err: unknown) => this.log.error(errorLogFields(err), 'releasing durable frames failed'));
-    this.releases = done.finally(() => {
-      this.releasesQueued--;
-      this.wakeIdle();
+  /**
+   * Queues the release of frames [batch.released, upTo) of `batch`, after every release queued
+   * before it; resolves once they are acknowledged.
+   */
+  private queueRelease(batch: Batch, upTo: number, wholeBatch: boolean): Promise<void> {
+    return new Promise((done) => {
+      this.releaseQueue.push({ batch, upTo, wholeBatch, done });
+      if (!this.releasing) void this.releaseLoop();
     });
-    return this.releases;
+  }
+
+  /**
+   * The releaser: takes every release queued so far, commits their replay entries and
+   * receipts, makes the replay store durable once for all of them, then acknowledges their
+   * frames in the order they became durable; repeats while more were queued meanwhile. The
+   * fsyncs thus follow the load (one per cycle, however many batches a cycle holds) instead
+   * of queueing one per batch behind each other.
+   */
+  private async releaseLoop(): Promise<void> {
+    this.releasing = true;
+    try {
+      while (this.releaseQueue.length > 0) {
+        const cycle = this.releaseQueue;
+        this.releaseQueue = [];
+        try {
+          await this.release(cycle);
+        } catch (err) {
+          this.log.error(errorLogFields(err), 'releasing durable frames failed');
+        }
+        for (const r of cycle) r.done();
+      }
+    } finally {
+      this.releasing = false;
+      this.wakeIdle();
+    }
   }
 
   private wakeIdle(): void {
@@ -350,30 +386,41 @@ export class Gateway {
   }
 
   /**
-   * Frames [released, upTo) are durable: commit their replay entries, make those durable,
-   * then acknowledge them in receive order.
+   * Each release's frames [batch.released, upTo) are durable: commit their replay entries,
+   * make those durable (one flush for the whole cycle), then acknowledge them in receive order.
    */
-  private async release(batch: Batch, upTo: number): Promise<void> {
-    if (upTo <= batch.released) return;
+  private async release(cycle: readonly PendingRelease[]): Promise<void> {
     const receipts = this.o.receipts;
-    for (let i = batch.released; i < upTo; i++) {
-      const a = batch.admitted[i];
-      if (a) {
-        this.o.admission.commit(a);
-        if (receipts) receipts.durable(batch.topics[i] as string, a.deviceId, a.epoch, a.seq);
+    let frames = 0;
+    for (const { batch, upTo } of cycle) {
+      for (let i = batch.released; i < upTo; i++) {
+        const a = batch.admitted[i];
+        if (a) {
+          this.o.admission.commit(a);
+          if (receipts) receipts.durable(batch.topics[i] as string, a.deviceId, a.epoch, a.seq);
+        }
       }
+      if (upTo > batch.released) frames += upTo - batch.released;
     }
-    const flushAt = this.clock();
-    try {
-      await this.o.replay.flush();
-    } catch (err) {
-      // The frames are durable; a lost replay entry can at worst admit one duplicate.
-      this.logs.replay.error(errorLogFields(err), 'replay store flush failed');
+    if (frames > 0) {
+      const flushAt = this.clock();
+      try {
+        await this.o.replay.flush();
+      } catch (err) {
+        // The frames are durable; a lost replay entry can at worst admit one duplicate.
+        this.logs.replay.error(errorLogFields(err), 'replay store flush failed');
+      }
+      if (channels.release.hasSubscribers) channels.release.publish({ frames, replayFlushSeconds: (this.clock() - flushAt) / 1000 });
     }
-    if (channels.release.hasSubscribers) channels.release.publish({ frames: upTo - batch.released, replayFlushSeconds: (this.clock() - flushAt) / 1000 });
-    for (let i = batch.released; i < upTo; i++) (batch.acks[i] as () => void)();
-    this.counters.acked += upTo - batch.released;
-    batch.released = upTo;
+    for (const r of cycle) {
+      const { batch, upTo } = r;
+      for (let i = batch.released; i < upTo; i++) (batch.acks[i] as () => void)();
+      if (upTo > batch.released) {
+        this.counters.acked += upTo - batch.released;
+        batch.released = upTo;
+      }
+      if (r.wholeBatch) this.counters.batches++;
+    }
   }
 
   private async makeDurable(lane: Lane, batch: Batch): Promise<void> {
@@ -410,7 +457,7 @@ export class Gateway {
       try {
         await this.o.spool.append(this.toSpoolEntries(batch, i, i + 1));
         this.counters.spooledFrames++;
-        await this.inOrder(() => this.release(batch, i + 1));
+        await this.queueRelease(batch, i + 1, false);
         attempt = 0;
       } catch (err) {
         if (attempt === 0) this.logs.spool.error({ ...errorLogFields(err), waiting: batch.frames - i }, 'spool full; holding acknowledgements');
