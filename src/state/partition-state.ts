@@ -299,10 +299,10 @@ export class CachedKeyedState<V> implements KeyedState<V> {
     }
   }
 
-  *keys(): IterableIterator<string> {
-    for (const [k, e] of this.cache) if (holds(e)) yield k;
+  *keys(prefix = ''): IterableIterator<string> {
+    for (const [k, e] of this.cache) if (holds(e) && (prefix === '' || k.startsWith(prefix))) yield k;
     const n = this.prefix.length;
-    for (const k of this.kv.keys(this.prefix)) {
+    for (const k of this.kv.keys(this.prefix + prefix)) {
       const key = k.slice(n);
       if (!this.cache.has(key)) yield key;
     }

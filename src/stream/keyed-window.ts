@@ -176,8 +176,14 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
   private readonly timers = new TimerIndex<K>();
   /** Aligned: store keys of open windows, due at their end or next early result. */
   private readonly due = new TimerIndex<string>();
-  /** Aligned: store keys of fired windows, due when their lateness has passed. */
-  private readonly expiry = new TimerIndex<string>();
+  /**
+   * Aligned: the starts of fired windows, due when their lateness has passed; then every
+   * window with that start goes at once (a key prefix of the store). A few thousand starts
+   * at most (lateness / slide), however many keys: the heap does not grow with the keys
+   * whose windows wait out their lateness on disk.
+   */
+  private readonly expiry = new TimerIndex<number>();
+  private readonly expiring = new Set<number>();
   private opened = 0;
   private closed = 0;
   private watermark = -Infinity;
@@ -246,6 +252,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     this.timers.clear();
     this.due.clear();
     this.expiry.clear();
+    this.expiring.clear();
     this.opened = 0;
     this.closed = 0;
     if (this.aligned) this.windows = provider.store<Win<K, A>>('windows', { save, load: (j) => load(j, null) });
@@ -264,6 +271,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
     this.timers.clear();
     this.due.clear();
     this.expiry.clear();
+    this.expiring.clear();
     this.opened = 0;
     this.closed = 0;
     const pending: Win<K, A>[] = [];
@@ -275,7 +283,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
         let end = windowKeyStart(skey) + this.size;
         if (!Number.isFinite(end)) end = (this.windows.get(skey) as Win<K, A>).end;
         if (end <= this.watermark) {
-          this.expiry.add(end + this.lateness, skey);
+          this.expireLater(end - this.size);
           this.closed++;
           continue;
         }
@@ -454,7 +462,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
       if (win === undefined) {
         win = this.newWin(key, start, end, skey);
         this.windows.set(skey, win);
-        this.expiry.add(end + this.lateness, skey);
+        this.expireLater(start);
         this.closed++;
       }
       win.acc = this.agg.add(win.acc, event.value, t);
@@ -626,11 +634,24 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
       this.fireTimers(timers.pop(), t);
     }
     const expiry = this.expiry;
-    while (expiry.peek() <= time) {
-      const skeys = expiry.pop();
-      for (let i = 0; i < skeys.length; i++) this.windows.delete(skeys[i] as string);
-      this.closed -= skeys.length;
-    }
+    while (expiry.peek() <= time) for (const start of expiry.pop()) this.expire(start);
+  }
+
+  /** Aligned: every window starting at `start` goes once its lateness has passed. */
+  private expireLater(start: number): void {
+    if (this.expiring.has(start)) return;
+    this.expiring.add(start);
+    this.expiry.add(start + this.size + this.lateness, start);
+  }
+
+  /** Deletes every window that starts at `start` (all fired: their end is past the watermark). */
+  private expire(start: number): void {
+    this.expiring.delete(start);
+    const windows = this.windows;
+    // Collected first: a store's key scan must not see its own deletions.
+    const skeys = [...windows.keys(`n${start}:`), ...windows.keys(`s${start}:`)];
+    for (let i = 0; i < skeys.length; i++) windows.delete(skeys[i] as string);
+    this.closed -= skeys.length;
   }
 
   private fireTimers(keys: K[], t: number): void {
@@ -666,7 +687,7 @@ class KeyedWindowCore<T, K extends StreamKey, A, R> {
         if (this.lateness > 0) {
           this.windows.changed(win.skey);
           this.windows.settle(win.skey);
-          this.expiry.add(win.end + this.lateness, win.skey);
+          this.expireLater(win.start);
           this.closed++;
         } else {
           this.windows.delete(win.skey);

@@ -37,11 +37,13 @@ export interface KeyedState<V> {
   /** Every entry, in memory or on disk; for rebuilding an operator's indexes after a restore. */
   entries(): IterableIterator<[string, V]>;
   /**
-   * Every key, in memory or on disk, without decoding values: for an operator that can
-   * rebuild its indexes from keys alone (a restore then costs a key scan, not a decode of
-   * every entry).
+   * Every key (starting with `prefix`, if given), in memory or on disk, without decoding
+   * values: for an operator that can rebuild its indexes from keys alone (a restore then
+   * costs a key scan, not a decode of every entry), or that drops a range of keys at once
+   * (windows expire by their start, a key prefix, instead of holding one key per window).
+   * Collect the keys before deleting any of them.
    */
-  keys(): IterableIterator<string>;
+  keys(prefix?: string): IterableIterator<string>;
 }
 
 /** Gives an operator its named stores. */
@@ -96,8 +98,12 @@ export class MemoryKeyedState<V> implements KeyedState<V> {
   entries(): IterableIterator<[string, V]> {
     return this.map.entries();
   }
-  keys(): IterableIterator<string> {
-    return this.map.keys();
+  *keys(prefix?: string): IterableIterator<string> {
+    if (prefix === undefined || prefix === '') {
+      yield* this.map.keys();
+      return;
+    }
+    for (const k of this.map.keys()) if (k.startsWith(prefix)) yield k;
   }
   get size(): number {
     return this.map.size;

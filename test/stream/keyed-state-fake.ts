@@ -95,9 +95,9 @@ export class FakeStore<V> implements KeyedState<V> {
     for (const [k, text] of this.disk) if (!this.cache.has(k)) yield [k, this.codec.load(JSON.parse(text) as JsonValue)];
   }
 
-  *keys(): IterableIterator<string> {
-    for (const [k, e] of this.cache) if (e.value !== undefined) yield k;
-    for (const k of this.disk.keys()) if (!this.cache.has(k)) yield k;
+  *keys(prefix = ''): IterableIterator<string> {
+    for (const [k, e] of this.cache) if (e.value !== undefined && k.startsWith(prefix)) yield k;
+    for (const k of this.disk.keys()) if (!this.cache.has(k) && k.startsWith(prefix)) yield k;
   }
 
   /** Writes the marked entries to disk; returns their keys. */

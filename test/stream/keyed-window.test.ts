@@ -251,6 +251,39 @@ describe('keyedWindow — options and state', () => {
     expect(provider.committed('windows')).toHaveLength(550 - 300);
   });
 
+  it.each([
+    ['tumbling', tumbling(10)],
+    ['hopping', hopping(10, 5)],
+  ] as const)('%s: fired windows expire by their start, numeric and string keys alike (1 is not "1"), on disk or in memory', (_name, window) => {
+    type N = { readonly k: string | number; readonly v: number };
+    const make = () => keyedWindow({ key: (x: N) => x.k, window, allowedLateness: 30, aggregate: count<N>() });
+    const inputs: StreamEvent<N>[] = [];
+    for (let w = 0; w < 10; w++) {
+      for (let k = 0; k < 20; k++) {
+        inputs.push({ kind: 'record', time: w * 10 + 1, value: { k, v: 1 } });
+        inputs.push({ kind: 'record', time: w * 10 + 2, value: { k: String(k), v: 1 } });
+      }
+    }
+    inputs.push(wm(100));
+    const first = runKeyed(make(), inputs, { complete: false });
+    const starts = (run: typeof first) => [...new Set(run.provider.committed('windows').map(([k]) => Number(k.slice(1, k.indexOf(':')))))].sort((a, b) => a - b);
+    // Every window has fired by 100 (tumbling: starts 0..90, hopping: -5..90, 40 keys each);
+    // those that started by 60 (end + lateness ≤ 100) are gone, whatever the key's type.
+    expect(first.outputs.filter((o) => o.type === 'final')).toHaveLength(window.kind === 'hopping' ? 20 * 40 : 10 * 40);
+    expect(starts(first)).toEqual(window.kind === 'hopping' ? [65, 70, 75, 80, 85, 90] : [70, 80, 90]);
+    expect(first.provider.committed('windows')).toHaveLength((window.kind === 'hopping' ? 6 : 3) * 40);
+    // Restored: a record within the lateness revises its windows; one past it is refused.
+    const provider = new FakeProvider(first.provider.disksCopy());
+    const op = make();
+    const rest = runKeyed(op, [{ kind: 'record', time: 95, value: { k: 3, v: 1 } }, { kind: 'record', time: 55, value: { k: '3', v: 1 } }, wm(1000)], { provider, meta: first.meta, complete: false });
+    expect(rest.outputs.map((o) => [o.type, o.key, o.window.start, o.value])).toEqual(
+      window.kind === 'hopping' ? [['revision', 3, 90, 2], ['final', 3, 95, 1]] : [['revision', 3, 90, 2]],
+    );
+    // Past every window's lateness: nothing left, in the store or in the operator's count.
+    expect(provider.committed('windows')).toEqual([]);
+    expect(op.stats()).toMatchObject({ openWindows: 0, late: 1 });
+  });
+
   it('refuses a snapshot from other settings and a second concurrent subscription', () => {
     const a = keyedWindow({ key: (x: R) => x.k, window: tumbling(10), aggregate: count<R>() });
     const b = keyedWindow({ key: (x: R) => x.k, window: tumbling(20), aggregate: count<R>() });
