@@ -379,20 +379,51 @@ async function main(): Promise<void> {
   });
   const bus = measuredBus(inner, changelogPrefix, sends);
   const telemetryKey = key(cfg.telemetryKey);
-  worker = await startPipeline(definition, {
-    bus,
-    keyring: new StreamKeyring([telemetryKey]),
-    derivedKey: key(cfg.derivedKey),
-    topicPrefix: cfg.topicPrefix,
-    groupId: cfg.groupId,
-    ...(cfg.stateDir === undefined ? {} : { stateDir: cfg.stateDir }),
-    ...(cfg.stateCacheBytes === undefined ? {} : { stateCacheBytes: cfg.stateCacheBytes }),
-    ...(cfg.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: cfg.checkpointIntervalMs }),
-    onError: (err) => {
-      failure = `${err.code}: ${err.message}`;
-      process.stderr.write(`pipeline error: ${failure}\n`);
-    },
-  });
+  let retriableFailure = false;
+  const start = (): Promise<PipelineWorker> =>
+    startPipeline(definition, {
+      bus,
+      keyring: new StreamKeyring([telemetryKey]),
+      derivedKey: key(cfg.derivedKey),
+      topicPrefix: cfg.topicPrefix,
+      groupId: cfg.groupId,
+      ...(cfg.stateDir === undefined ? {} : { stateDir: cfg.stateDir }),
+      ...(cfg.stateCacheBytes === undefined ? {} : { stateCacheBytes: cfg.stateCacheBytes }),
+      ...(cfg.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: cfg.checkpointIntervalMs }),
+      onError: (err) => {
+        failure = `${err.code}: ${err.message}`;
+        retriableFailure = err.retriable;
+        process.stderr.write(`pipeline error: ${failure}\n`);
+      },
+    });
+  worker = await start();
+  // As `vigil worker` restarts a pipeline stopped by a retriable error: a broker started a
+  // moment ago may still be loading its group coordinator ("The coordinator is loading"),
+  // which stops a worker before its first record. Such a start is tried again (the run's
+  // figures begin with the first batch, so they are unaffected); a later failure is reported.
+  let restarts = 0;
+  let restarting = false;
+  const restartIfEarly = (): boolean => {
+    if (restarting) return true;
+    if (!retriableFailure || batchRecords > 0 || restarts >= 10) return false;
+    restarting = true;
+    restarts++;
+    process.stderr.write(`pipeline stopped before its first record (${failure}); starting it again (${restarts})\n`);
+    const old = worker as PipelineWorker;
+    worker = undefined;
+    void (async () => {
+      await old.stop().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1000));
+      failure = '';
+      retriableFailure = false;
+      worker = await start();
+      restarting = false;
+    })().catch((err: unknown) => {
+      failure = String((err as Error).message ?? err);
+      restarting = false;
+    });
+    return true;
+  };
   startedAt = Date.now();
   restoredAtStart = worker.stats().restored;
   send({ type: 'ready', startedAt, restored: restoredAtStart, loadedAt });
@@ -408,7 +439,7 @@ async function main(): Promise<void> {
     if (process.env.VIGIL_BENCH_WORKER_TRACE) process.stderr.write(`memory: ms ${Date.now() - startedAt} rss ${vm('RssAnon') >> 20} total ${m.heapTotal >> 20} used ${m.heapUsed >> 20} ext ${m.external >> 20} ab ${m.arrayBuffers >> 20}\n`);
     const s = worker?.stats();
     // A worker that stopped (its consumer crashed, a checkpoint it cannot restore…) reads no more.
-    if (s !== undefined && (s.state === 'failed' || s.state === 'stopped') && caughtUpAt === null) report(false, `worker ${s.state}: ${failure || 'no error reported'}`);
+    if (s !== undefined && (s.state === 'failed' || s.state === 'stopped') && caughtUpAt === null && !restartIfEarly()) report(false, `worker ${s.state}: ${failure || 'no error reported'}`);
     send({
       type: 'progress',
       at: Date.now(),
