@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { constants as fsConstants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -35,6 +35,12 @@ interface SnapshotFile {
   readonly log: number;
   readonly devices: Record<string, ReplayWindowState>;
 }
+
+/**
+ * The log is opened for appending with O_DSYNC: each write returns once its data (and the
+ * file size) is on disk, as write + fdatasync would, in one system call.
+ */
+const LOG_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_DSYNC;
 
 /**
  * Replay store that survives restarts: every accept is appended to a log (one record per
@@ -142,7 +148,7 @@ export class FileReplayStore extends MemoryReplayStore {
       gen = g;
     }
 
-    const fh = await open(join(dir, logName(gen)), 'a');
+    const fh = await open(join(dir, logName(gen)), LOG_FLAGS);
     const store = new FileReplayStore(dir, fh, gen, off, options, { devices: windows.size, logRecords: records, droppedBytes }, options.compactBytes ?? 8 << 20);
     for (const [id, w] of windows) store.windows.set(id, w);
     return store;
@@ -204,8 +210,9 @@ export class FileReplayStore extends MemoryReplayStore {
     const batch = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
+    // One write that returns once the data is on disk (O_DSYNC): one thread-pool job
+    // instead of a write and a datasync, about half the CPU per flush.
     await this.fh.write(batch);
-    await this.fh.datasync();
     this.logBytes += batch.length;
     if (this.logBytes >= this.compactBytes && this.compacting === null) await this.startCompaction();
   }
@@ -225,7 +232,7 @@ export class FileReplayStore extends MemoryReplayStore {
     };
     const text = JSON.stringify(snap);
     const old = this.fh;
-    this.fh = await open(join(this.dir, logName(next)), 'a');
+    this.fh = await open(join(this.dir, logName(next)), LOG_FLAGS);
     this.gen = next;
     this.logBytes = 0;
     this.compacting = this.writeSnapshot(text, old, next).then(
