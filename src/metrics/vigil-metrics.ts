@@ -28,6 +28,11 @@ export interface VigilMetrics {
 
 const GAUGE_NAME = /^[a-z][a-z0-9_]*$/;
 
+/** Seconds, 1 ms to 10 s: a batch made durable (Kafka acknowledgement or spool fsync; an outage shows in the top buckets). */
+const DURABLE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Seconds, 0.5 ms to 1 s: steps that are short when all is well (a replay fsync, one pipeline batch). */
+const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
 /**
  * Subscribes prom-client metrics to the instrumentation channels (`src/instrument`). Names
  * follow the Prometheus guide: `vigil_<component>_<what>_<unit>`, `_total` on counters.
@@ -89,20 +94,20 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     name: 'vigil_gateway_durable_seconds',
     help: 'Time from receiving a batch of frames to it being durable (Kafka acked or spool fsynced).',
     labelNames: ['sink'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: DURABLE_BUCKETS,
     registers: [registry],
   });
   const durableWrite = new Histogram({
     name: 'vigil_gateway_write_seconds',
     help: 'The durable write of a batch alone: Kafka send to acknowledgement, or spool append to fsync (vigil_gateway_durable_seconds minus the wait for the lane).',
     labelNames: ['sink'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: DURABLE_BUCKETS,
     registers: [registry],
   });
   const replayFlush = new Histogram({
     name: 'vigil_gateway_replay_flush_seconds',
     help: 'Making the replay entries of a durable batch durable (an fsync with the file store), the last step before its PUBACKs.',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    buckets: FAST_BUCKETS,
     registers: [registry],
   });
   const durableFrames = new Counter({ name: 'vigil_gateway_durable_frames_total', help: 'Frames made durable, by sink.', labelNames: ['sink'] as const, registers: [registry] });
@@ -120,7 +125,7 @@ export function createMetrics(options: MetricsOptions = {}): VigilMetrics {
     name: 'vigil_pipeline_batch_seconds',
     help: 'Time a pipeline worker took to process one batch of one source partition.',
     labelNames: ['pipeline'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    buckets: FAST_BUCKETS,
     registers: [registry],
   });
   const pipeLag = new Gauge({
