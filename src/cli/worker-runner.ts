@@ -83,7 +83,7 @@ export async function startWorker(cfg: VigilConfig, catalogue: PipelineCatalogue
   bus.onConnectionChange((connected) => channels.connection.publish({ peer: 'kafka', connected }));
   // Which partitions a rebalance moved here, and how their state came back: operators read
   // these lines to see that a rebalance restored only what moved.
-  const onRestore = (e: PipelineRestoreEvent): void => stateLog.info({ pipeline: e.pipeline, partitions: e.assigned, fromLocalStore: e.local, seconds: Number(e.seconds.toFixed(3)) }, 'state restored');
+  const onRestore = (e: PipelineRestoreEvent): void => stateLog.info({ pipeline: e.pipeline, partitions: e.assigned, fromLocalStore: e.local, spilledToDisk: e.spilled, seconds: Number(e.seconds.toFixed(3)) }, 'state restored');
   channels.pipelineRestore.subscribe(onRestore);
   const metrics = options.metrics ?? createMetrics({ labels: { worker: cfg.kafka.clientId }, pipelines: names });
   const workers = new Map<string, PipelineWorker>();

@@ -117,6 +117,8 @@ export interface PipelineRestoreEvent {
   assigned: readonly string[];
   /** Of them, restored from the local store plus the changelog's tail (a clean restart on the same disk). */
   local: number;
+  /** Of them, restored through the scratch space: more state in the changelog than the restore may hold in memory. */
+  spilled: number;
   seconds: number;
 }
 

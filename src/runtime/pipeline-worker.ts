@@ -249,13 +249,16 @@ export class PipelineWorker {
     // the same disk), else from the start; up to the end now. A previous owner wrote its last
     // commit before giving the partition up, so the end includes it.
     const offsets = new Map((await (this.admin as BusAdmin).offsets(this.changelogTopic)).map((p) => [p.partition, p]));
+    // Candidates a restore holds in memory before they spill to the local store's scratch
+    // space: together a quarter of the state cache budget, since every partition restores at once.
+    const heldChars = Math.max(1 << 20, Math.floor(this.memory.limit / 4 / tasks.length));
     const plans = tasks.map((task) => {
       const o = offsets.get(task.partition);
       const start = o === undefined ? 0 : parseOffset(o.start);
       const commit = local.persistent ? task.state.localCommit() : null;
       const useLocal = commit !== null && commit.tailFrom !== null;
       const from = useLocal ? Math.max(start, parseOffset(commit.tailFrom as string)) : start;
-      return { task, useLocal, from, end: o?.end ?? '0', builder: task.state.restoreBuilder(useLocal) };
+      return { task, useLocal, from, end: o?.end ?? '0', builder: task.state.restoreBuilder(useLocal, { heldChars }) };
     });
     const ranges = new Map<number, PartitionRange>();
     for (const p of plans) {
@@ -301,7 +304,7 @@ export class PipelineWorker {
       task.start();
       this.tasks.set(tpKey(task.topic, task.partition), task);
     }
-    if (channels.pipelineRestore.hasSubscribers) channels.pipelineRestore.publish({ pipeline: this.definition.name, partitions: plans.length, assigned: plans.map((p) => tpKey(p.task.topic, p.task.partition)), local: plans.filter((p) => p.useLocal).length, seconds: (performance.now() - started) / 1000 });
+    if (channels.pipelineRestore.hasSubscribers) channels.pipelineRestore.publish({ pipeline: this.definition.name, partitions: plans.length, assigned: plans.map((p) => tpKey(p.task.topic, p.task.partition)), local: plans.filter((p) => p.useLocal).length, spilled: plans.filter((p) => p.task.state.restoreSpills > 0).length, seconds: (performance.now() - started) / 1000 });
   }
 
   private async revoke(parts: readonly TopicPartition[]): Promise<void> {

@@ -31,6 +31,8 @@ export interface LocalKv {
    */
   stash(key: string, text: string): void;
   stashed(key: string): string | undefined;
+  /** Up to `limit` scratch entries whose key starts with `prefix` and comes after `after` (null: from the first), in key order. */
+  stashedPage(prefix: string, after: string | null, limit: number): Array<[string, string]>;
   clearStash(): void;
 }
 
@@ -85,6 +87,21 @@ class LmdbKv implements LocalKv {
     } catch (err) {
       throw storeError(this.where, `read the scratch entry ${JSON.stringify(key)}`, err);
     }
+  }
+
+  stashedPage(prefix: string, after: string | null, limit: number): Array<[string, string]> {
+    if (this.pending.size > 0) this.flushStash();
+    const out: Array<[string, string]> = [];
+    try {
+      for (const { key, value } of this.scratch.getRange({ start: after ?? prefix, end: `${prefix}\uffff` })) {
+        if (key === after) continue;
+        out.push([key, value]);
+        if (out.length >= limit) break;
+      }
+    } catch (err) {
+      throw storeError(this.where, `scan the scratch space from ${JSON.stringify(after ?? prefix)}`, err);
+    }
+    return out;
   }
 
   clearStash(): void {
@@ -215,6 +232,10 @@ class MemoryKv implements LocalKv {
   }
   stashed(key: string): string | undefined {
     return this.scratch.get(key);
+  }
+  stashedPage(prefix: string, after: string | null, limit: number): Array<[string, string]> {
+    const keys = [...this.scratch.keys()].filter((k) => k.startsWith(prefix) && (after === null || k > after)).sort().slice(0, limit);
+    return keys.map((k) => [k, this.scratch.get(k) as string]);
   }
   clearStash(): void {
     this.scratch.clear();

@@ -551,6 +551,42 @@ interface Candidate {
   count: number;
 }
 
+/** An entry's two changelog slots during a restore: the latest record of each (null: a tombstone; undefined: none). */
+type Slots = [Candidate | null | undefined, Candidate | null | undefined];
+
+/** Scratch keys of restore candidates moved off the heap (apart from settled entries' `s`/`d` keys). */
+const SPILL_PREFIX = `r${SEP}`;
+/** Candidates held in memory during a restore, at least (characters of text), before they spill. */
+const RESTORE_MIN_HELD_CHARS = 8 << 20;
+/** Counted per entry held beside its text: the Map slot, the slots array, the key string's header. */
+const HELD_ENTRY_CHARS = 64;
+/** Spilled entries decided per local write. */
+const RESTORE_PAGE = 4096;
+
+const heldOf = (c: Candidate | null | undefined): number => {
+  if (c === null || c === undefined) return 0;
+  let n = 32;
+  for (const t of c.chunks) n += t?.length ?? 0;
+  return n;
+};
+
+/** Slots as scratch text: 0 for none, null for a tombstone, [epoch, kind, count, chunks] for a record. */
+function encodeSlots(slots: Slots): string {
+  return JSON.stringify(slots.map((c) => (c === undefined ? 0 : c === null ? null : [c.epoch, c.kind, c.count, c.chunks.map((t) => t ?? null)])));
+}
+
+function decodeSlots(text: string): Slots {
+  const j = JSON.parse(text) as Array<0 | null | [number, RecordKind, number, Array<string | null>]>;
+  const one = (x: 0 | null | [number, RecordKind, number, Array<string | null>] | undefined): Candidate | null | undefined =>
+    x === 0 || x === undefined ? undefined : x === null ? null : { epoch: x[0], kind: x[1], count: x[2], chunks: x[3].map((t) => t ?? undefined) };
+  return [one(j[0]), one(j[1])];
+}
+
+/** `later` (records read after `earlier` was spilled) wins per slot where it has one. */
+function mergeSlots(earlier: Slots, later: Slots): Slots {
+  return [later[0] === undefined ? earlier[0] : later[0], later[1] === undefined ? earlier[1] : later[1]];
+}
+
 /**
  * The keyed state of one source partition: named stores over one local store, committed
  * together with the partition's commit record (`meta`).
@@ -636,13 +672,30 @@ export class PartitionState {
    * in offset order, then `finish` with the changelog offset the read reached. `finish`
    * returns the meta of the newest complete commit, or null for a partition never committed.
    */
-  restoreBuilder(useLocal: boolean): { add(record: TailRecord): void; finish(tailEnd: string | null): JsonValue | null } {
+  restoreBuilder(useLocal: boolean, options: { readonly heldChars?: number } = {}): { add(record: TailRecord): void; finish(tailEnd: string | null): JsonValue | null } {
     const local = useLocal ? this.localCommit() : null;
-    if (local === null) this.kv.clear();
+    const kv = this.kv;
+    if (local === null) kv.clear();
     let committed = local?.epoch ?? 0;
     let meta: JsonValue | null = local?.meta ?? null;
-    // Per entry (store NUL key): the latest record of each slot in the tail; null = tombstoned.
-    const seen = new Map<string, [Candidate | null | undefined, Candidate | null | undefined]>();
+    // Per entry (store NUL key): the latest record of each slot in the tail; null = tombstoned,
+    // undefined = none since the last spill. Beyond `budget` characters of held text the
+    // candidates go to the local store's scratch space (merged with what an earlier spill put
+    // there), so a restore of more state than the heap can hold costs disk, not memory.
+    const seen = new Map<string, Slots>();
+    const budget = options.heldChars ?? Math.max(RESTORE_MIN_HELD_CHARS, Math.floor(this.memory.limit / 4));
+    let held = 0;
+    let spills = 0;
+    const spill = (): void => {
+      for (const [id, slots] of seen) {
+        const key = SPILL_PREFIX + id;
+        const before = spills > 0 ? kv.stashed(key) : undefined;
+        kv.stash(key, encodeSlots(before === undefined ? slots : mergeSlots(decodeSlots(before), slots)));
+      }
+      seen.clear();
+      held = 0;
+      spills++;
+    };
     const add = (r: TailRecord): void => {
       const p = r.parsed;
       if (p.topic !== this.topic) return;
@@ -658,70 +711,111 @@ export class PartitionState {
       if (slots === undefined) {
         slots = [undefined, undefined];
         seen.set(id, slots);
+        held += id.length + HELD_ENTRY_CHARS;
       }
       const o = r.opened;
       if (o === null) {
-        if (p.chunk === 0) slots[p.slot] = null;
+        if (p.chunk === 0) {
+          held -= heldOf(slots[p.slot]);
+          slots[p.slot] = null;
+        }
         return;
       }
       // As text: the tail's fetch buffers must not stay alive behind small entries. A chunk
       // boundary may split a UTF-8 sequence, so only a whole value is decoded as one.
       if (p.chunk === 0) {
-        slots[p.slot] = { epoch: o.epoch, kind: o.kind, chunks: [o.chunks === 1 ? o.json.toString('utf8') : o.json.toString('latin1')], count: o.chunks };
+        held -= heldOf(slots[p.slot]);
+        const c: Candidate = { epoch: o.epoch, kind: o.kind, chunks: [o.chunks === 1 ? o.json.toString('utf8') : o.json.toString('latin1')], count: o.chunks };
+        slots[p.slot] = c;
+        held += heldOf(c);
       } else {
-        const c = slots[p.slot];
-        if (c !== null && c !== undefined && c.epoch === o.epoch) c.chunks[p.chunk] = o.json.toString('latin1');
+        let c = slots[p.slot];
+        if (c === undefined && spills > 0) {
+          // Its first chunks went to the scratch space: take them back.
+          const before = kv.stashed(SPILL_PREFIX + id);
+          c = before === undefined ? undefined : decodeSlots(before)[p.slot];
+          if (c !== undefined) {
+            slots[p.slot] = c;
+            held += heldOf(c);
+          }
+        }
+        if (c !== null && c !== undefined && c.epoch === o.epoch) {
+          const text = o.json.toString('latin1');
+          c.chunks[p.chunk] = text;
+          held += text.length;
+        }
+      }
+      if (held > budget) spill();
+    };
+    /** The local writes that restore one entry, from the latest record of each of its slots. */
+    const decide = function* (id: string, slots: Slots): Iterable<readonly [string, string | null]> {
+      const cut = id.indexOf(SEP);
+      const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+      const markerKey = `d${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
+      let localAt: number | undefined;
+      let best: { slot: number; c: Candidate | 'local' } | null = null;
+      let bestEpoch = -Infinity;
+      for (const slot of [0, 1]) {
+        const c = slots[slot];
+        if (c === null) continue;
+        if (c === undefined) {
+          // Not in the tail: the local value or deletion, if it is in this slot (older than any tail record).
+          localAt ??= local === null ? -1 : localSlot(kv, localKey, markerKey);
+          if (localAt === slot && bestEpoch < -1) {
+            best = { slot, c: 'local' };
+            bestEpoch = -1;
+          }
+          continue;
+        }
+        if (c.epoch > committed) continue; // a commit that never completed
+        if (c.kind === RecordKind.Value && (c.chunks.length !== c.count || c.chunks.some((b) => b === undefined))) continue;
+        if (c.epoch > bestEpoch) {
+          best = { slot, c };
+          bestEpoch = c.epoch;
+        }
+      }
+      if (best === null) {
+        yield [localKey, null];
+        yield [markerKey, null];
+      } else if (best.c === 'local') {
+        return;
+      } else if (best.c.kind === RecordKind.Deleted) {
+        yield [localKey, null];
+        yield [markerKey, SLOT_DIGIT[best.slot] as string];
+      } else {
+        yield [localKey, (SLOT_DIGIT[best.slot] as string) + joinChunks(best.c.chunks as string[])];
+        yield [markerKey, null];
       }
     };
     const finish = (tailEnd: string | null): JsonValue | null => {
-      const kv = this.kv;
       this.epoch = committed;
       this.lastTailFrom = tailEnd ?? local?.tailFrom ?? null;
       const commit = meta === null ? null : JSON.stringify({ format: LOCAL_FORMAT, epoch: committed, meta, tailFrom: this.lastTailFrom });
-      // Decided and written entry by entry (the write takes them lazily, in bounded
-      // transactions), each dropped from `seen` once decided: a restore of every entry of a
-      // partition does not hold all of their writes beside all of their records.
+      // Spilled entries first, a page at a time (each merged with what the heap still holds
+      // of it), then those only in memory. Decided and written entry by entry (the write
+      // takes them lazily, in bounded transactions), each dropped from `seen` once decided.
+      if (spills > 0) {
+        for (let after: string | null = null; ; ) {
+          const page = kv.stashedPage(SPILL_PREFIX, after, RESTORE_PAGE);
+          if (page.length === 0) break;
+          after = (page[page.length - 1] as [string, string])[0];
+          kv.write(
+            (function* (): Iterable<readonly [string, string | null]> {
+              for (const [key, text] of page) {
+                const id = key.slice(SPILL_PREFIX.length);
+                const mem = seen.get(id);
+                if (mem !== undefined) seen.delete(id);
+                yield* decide(id, mem === undefined ? decodeSlots(text) : mergeSlots(decodeSlots(text), mem));
+              }
+            })(),
+          );
+        }
+      }
       kv.write(
         (function* (): Iterable<readonly [string, string | null]> {
           for (const [id, slots] of seen) {
             seen.delete(id);
-            const cut = id.indexOf(SEP);
-            const localKey = `s${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
-            const markerKey = `d${SEP}${id.slice(0, cut)}${SEP}${id.slice(cut + 1)}`;
-            let localAt: number | undefined;
-            let best: { slot: number; c: Candidate | 'local' } | null = null;
-            let bestEpoch = -Infinity;
-            for (const slot of [0, 1]) {
-              const c = slots[slot];
-              if (c === null) continue;
-              if (c === undefined) {
-                // Not in the tail: the local value or deletion, if it is in this slot (older than any tail record).
-                localAt ??= local === null ? -1 : localSlot(kv, localKey, markerKey);
-                if (localAt === slot && bestEpoch < -1) {
-                  best = { slot, c: 'local' };
-                  bestEpoch = -1;
-                }
-                continue;
-              }
-              if (c.epoch > committed) continue; // a commit that never completed
-              if (c.kind === RecordKind.Value && (c.chunks.length !== c.count || c.chunks.some((b) => b === undefined))) continue;
-              if (c.epoch > bestEpoch) {
-                best = { slot, c };
-                bestEpoch = c.epoch;
-              }
-            }
-            if (best === null) {
-              yield [localKey, null];
-              yield [markerKey, null];
-            } else if (best.c === 'local') {
-              continue;
-            } else if (best.c.kind === RecordKind.Deleted) {
-              yield [localKey, null];
-              yield [markerKey, SLOT_DIGIT[best.slot] as string];
-            } else {
-              yield [localKey, (SLOT_DIGIT[best.slot] as string) + joinChunks(best.c.chunks as string[])];
-              yield [markerKey, null];
-            }
+            yield* decide(id, slots);
           }
           // The commit record last: a restore torn before it is done again from the same tail.
           if (commit !== null) yield [LOCAL_META, commit];
@@ -730,10 +824,14 @@ export class PartitionState {
       seen.clear();
       kv.clearStash();
       for (const s of this.stores.values()) s.reload();
+      this.restoreSpills = spills;
       return meta;
     };
     return { add, finish };
   }
+
+  /** How often the last restore moved its candidates to the scratch space (0: it held them all in memory). */
+  restoreSpills = 0;
 
   /** Drops the caches (the local store stays, for a later restore). */
   dispose(): void {

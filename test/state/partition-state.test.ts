@@ -33,8 +33,8 @@ class Log {
   }
 }
 
-function restore(state: PartitionState, log: Log, useLocal: boolean, from = 0): JsonValue | null {
-  const b = state.restoreBuilder(useLocal);
+function restore(state: PartitionState, log: Log, useLocal: boolean, from = 0, heldChars?: number): JsonValue | null {
+  const b = state.restoreBuilder(useLocal, heldChars === undefined ? {} : { heldChars });
   for (const r of log.records.slice(from)) {
     const parsed = parseRecordKey(r.key) as ParsedKey;
     b.add({ parsed, opened: r.value === null ? null : openState(r.value, 'state.k1', keyring, r.key) });
@@ -222,6 +222,7 @@ describe('partition state: incremental commits, restores, torn commits', () => {
       clear: () => inner.clear(),
       stash: (k, t) => inner.stash(k, t),
       stashed: (k) => inner.stashed(k),
+      stashedPage: (p, after, limit) => inner.stashedPage(p, after, limit),
       clearStash: () => inner.clearStash(),
     };
     const log = new Log();
@@ -450,6 +451,64 @@ describe('partition state: incremental commits, restores, torn commits', () => {
     restore(r.state, log, false);
     expect(r.store.get('huge')).toEqual(huge);
     expect(r.store.get('accented')).toEqual(accented);
+  });
+
+  it('restores more state than it may hold in memory through the scratch space, to the same result (seeded)', async () => {
+    // A seeded history: 300 keys set, changed and deleted over 40 commits, some values large
+    // enough to be chunked, one commit torn at the end; restored with every candidate held in
+    // memory, and with budgets that spill after every record or every few hundred.
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+    const log = new Log();
+    const w = open(memoryStateDir());
+    let tailFrom = 0;
+    for (let commit = 1; commit <= 40; commit++) {
+      for (let i = 0; i < 30; i++) {
+        const k = `k${Math.floor(rnd() * 300)}`;
+        const r = rnd();
+        if (r < 0.15) w.store.delete(k);
+        else if (r < 0.17) w.store.set(k, Array.from({ length: 20_000 }, (_, j) => `${k}-${commit}-${j}-é`));
+        else w.store.set(k, { commit, v: Math.floor(rnd() * 1e6), s: 'ü'.repeat(Math.floor(rnd() * 20)) });
+      }
+      const c = w.state.prepare({ offset: String(commit) });
+      log.append(c.records);
+      c.finish(String(log.end));
+      if (commit === 25) tailFrom = log.end;
+    }
+    w.store.set('k1', 'torn');
+    w.store.set('k2', 'torn');
+    log.append(w.state.prepare({ offset: '41' }).records, 1);
+    // Some values went in several chunks (a spill may fall between two chunks of one).
+    expect(log.records.filter((r) => (parseRecordKey(r.key) as ParsedKey & { chunk?: number }).chunk === 1).length).toBeGreaterThan(3);
+    const expected = all(w.store);
+    delete expected.k1;
+    delete expected.k2;
+    const inMemory = open(memoryStateDir());
+    expect(restore(inMemory.state, log, false)).toEqual({ offset: '40' });
+    expect(inMemory.state.restoreSpills).toBe(0);
+    const reference = all(inMemory.store);
+    // k1 and k2 as committed last (the torn commit ignored).
+    expect(Object.keys(reference).length).toBeGreaterThan(100);
+    for (const view of [log, log.compacted()]) {
+      for (const heldChars of [1, 20_000]) {
+        for (const lmdb of [false, true]) {
+          const dir = lmdb ? openLmdbStateDir(tmp()) : memoryStateDir();
+          const r = open(dir);
+          expect(restore(r.state, view, false, 0, heldChars)).toEqual({ offset: '40' });
+          expect(r.state.restoreSpills).toBeGreaterThan(heldChars === 1 ? 400 : 2);
+          expect(r.state.epoch).toBe(40);
+          expect(all(r.store)).toEqual(reference);
+          // A clean restart on that disk: the local store plus the tail since commit 25, spilled too.
+          if (lmdb && view === log) {
+            const again = open(dir);
+            expect(restore(again.state, log, true, tailFrom, heldChars)).toEqual({ offset: '40' });
+            expect(all(again.store)).toEqual(reference);
+          }
+          await dir.close();
+        }
+      }
+    }
+    for (const [k, v] of Object.entries(reference)) if (k !== 'k1' && k !== 'k2') expect(v).toEqual(expected[k]);
   });
 
   it('refuses a record it cannot open, naming the store and key', () => {
