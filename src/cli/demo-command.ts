@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig } from '../config';
 import { runDemo } from './demo/demo';
 import { pipelineCatalogue } from './pipeline-catalogue';
 import { examples } from './output';
+import { limitHeapGrowth } from './worker-heap';
 
 function port(v: string): number {
   const n = Number(v);
@@ -21,6 +23,10 @@ export function demoCommand(): Command {
     .option('--kafka <brokers>', 'use this Kafka (host:port,…) instead of the in-memory bus', (v: string) => v.split(',').map((s) => s.trim()))
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', (v: string) => Number(v))
     .action(async (o: { dir: string; mqttPort: number; httpPort: number; mqttUrl?: string; kafka?: string[]; duration?: number }) => {
+      // The demo runs the pipelines in this process: the worker's heap growth cap applies
+      // (worker.heapGrowingPercent, from VIGIL_WORKER_HEAP_GROWING_PERCENT or its default).
+      const heapEnv = 'VIGIL_WORKER_HEAP_GROWING_PERCENT';
+      limitHeapGrowth(loadConfig({ env: process.env[heapEnv] === undefined ? {} : { [heapEnv]: process.env[heapEnv] } }).worker.heapGrowingPercent);
       const demo = await runDemo(pipelineCatalogue(), {
         dir: o.dir, mqttPort: o.mqttPort, httpPort: o.httpPort,
         ...(o.mqttUrl ? { mqttUrl: o.mqttUrl } : {}),
