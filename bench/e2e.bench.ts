@@ -51,6 +51,7 @@
  * VIGIL_BENCH_RSS_SECONDS (default 60), VIGIL_BENCH_E2E_BISECTIONS (default 4),
  * VIGIL_BENCH_RECEIVE_MAXIMUM (the gateway's gateway.receiveMaximum; Mosquitto keeps 1000), VIGIL_BENCH_VERBOSE=1 (children's stderr),
  * VIGIL_BENCH_E2E_RATES=3000,6000: the cost variant's offered loads, instead of 25 % and 50 % of the naive bridge's rate.
+ * VIGIL_BENCH_E2E_LINGER=2,5: the cost variant also runs the gateway (1 lane) with gateway.lingerMs at each value.
  * VIGIL_BENCH_NAIVE_STOCK_KAFKAJS=<dir of a kafkajs package>: the cost variant also runs the naive bridge on that kafkajs
  * (stock, without Vigil's patches). VIGIL_BENCH_GATEWAY_BEFORE=<other checkout>/bench/lib/gateway-child.ts: it also runs
  * that gateway (1 lane), for before/after in one run.
@@ -634,14 +635,18 @@ async function mainCost(): Promise<void> {
 
     // Optional, same run: an earlier gateway (its checkout's bench/lib/gateway-child.ts, with that checkout's node_modules), 1 lane.
     const before = process.env.VIGIL_BENCH_GATEWAY_BEFORE;
-    const gateways: Array<{ label: string; key: string; lanes: number; child: string }> = [
+    // Optional: VIGIL_BENCH_E2E_LINGER=2,5 adds the gateway (1 lane) with gateway.lingerMs at each value.
+    const lingers = (process.env.VIGIL_BENCH_E2E_LINGER ?? '').split(',').filter(Boolean).map(Number);
+    if (lingers.some((l) => !Number.isInteger(l) || l < 0)) throw new Error(`VIGIL_BENCH_E2E_LINGER must be non-negative integers (ms), comma separated; got ${process.env.VIGIL_BENCH_E2E_LINGER}`);
+    const gateways: Array<{ label: string; key: string; lanes: number; child: string; lingerMs?: number }> = [
       ...(before ? [{ label: 'gateway before, 1 lane', key: 'gateway before 1 lane', lanes: 1, child: before }] : []),
       ...[1, lanes].map((n) => ({ label: `gateway, ${n} lane${n > 1 ? 's' : ''}`, key: `gateway ${n} lane${n > 1 ? 's' : ''}`, lanes: n, child: join(LIB, 'gateway-child.ts') })),
+      ...lingers.map((l) => ({ label: `gateway, 1 lane, linger ${l} ms`, key: `gateway 1 lane linger ${l}`, lanes: 1, child: join(LIB, 'gateway-child.ts'), lingerMs: l })),
     ];
     for (const g of gateways) {
-      const file = `${p.configFile}.lanes-${g.lanes}.yaml`;
+      const file = `${p.configFile}.lanes-${g.lanes}${g.lingerMs === undefined ? '' : `-linger-${g.lingerMs}`}.yaml`;
       const doc = parse(readFileSync(p.configFile, 'utf8')) as { gateway: Record<string, unknown> };
-      writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: g.lanes } }));
+      writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: g.lanes, ...(g.lingerMs === undefined ? {} : { lingerMs: g.lingerMs }) } }));
       const gw = await BenchChild.start('gateway', g.child, [file]);
       started.push(gw);
       await waitTopics(kafka.brokers, ['telemetry.power']);

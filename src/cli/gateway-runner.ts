@@ -158,7 +158,7 @@ export async function startGateway(cfg: VigilConfig, options: StartGatewayOption
       ? new ReceiptPublisher({ gatewayId: g.id, keyOf: (d, e) => admission.sharedKey(d, e), publish: (t, p) => ingestRef.client?.publish(t, p) ?? false, intervalMs: g.receiptIntervalMs, backend })
       : undefined;
     if (receipts) closers.push(() => receipts.close());
-    const gateway = new Gateway({ gatewayId: g.id, admission, producer: producers, spool, replay, rejectionKey: () => streamKey, logger: root, topicPrefix: cfg.kafka.topicPrefix, busSink: bus instanceof MemoryBus ? 'memory' : 'kafka', ...(receipts ? { receipts } : {}) });
+    const gateway = new Gateway({ gatewayId: g.id, admission, producer: producers, spool, replay, rejectionKey: () => streamKey, logger: root, topicPrefix: cfg.kafka.topicPrefix, busSink: bus instanceof MemoryBus ? 'memory' : 'kafka', lingerMs: g.lingerMs, ...(receipts ? { receipts } : {}) });
     closers.push(() => gateway.close());
 
     const metrics = options.metrics ?? createMetrics({ labels: { gateway: g.id }, gateway: true });

@@ -126,6 +126,7 @@ export const configSchema = z.strictObject({
       maxClockSkewMs: z.number().int().min(0).max(86_400_000).default(300_000).describe('Largest amount a frame event time may be ahead of gateway time.'),
       maxFrameAgeMs: z.number().int().min(0).max(30 * 86_400_000).default(86_400_000).describe('Oldest frame event time admitted, behind gateway time: frames held by devices or the broker through an outage arrive old.'),
       receiveMaximum: z.number().int().min(1).max(65_535).default(1000).describe('Frames the broker may have in flight to this gateway (MQTT 5 Receive Maximum).'),
+      lingerMs: z.number().int().min(0).max(100).default(5).describe('A batch waits until its first frame is this old (ms) before it is written, unless it holds 256 frames or a flash frame: fewer, larger Kafka requests and replay fsyncs (about a fifth less CPU per frame at 3,000-6,000 frames/s) for at most this much added latency. 0 = write as soon as the lane is free.'),
       kafkaLanes: z.number().int().min(1).max(16).default(1).describe('Kafka batches in flight at once: one producer per lane, each device always on the same lane (its frames stay in order), so one slow acknowledgement holds only its lane.'),
       receipts: z.boolean().default(true).describe('Publish durable receipts to vigil/v1/<theatre>/<unit>/<device>/receipt, so devices keep frames until they are durable here.'),
       receiptIntervalMs: z.number().int().min(10).max(10_000).default(200).describe('Receipts are coalesced per device over this interval.'),

@@ -20,7 +20,7 @@ const ingest = generateIngestKeys('ingest-1');
 const key: StreamDataKey = generateStreamKey('telemetry-1');
 const TOPICS = ['telemetry.position', 'telemetry.power', 'telemetry.rejected'];
 
-async function setup(opts: { priority?: PriorityClass; spoolBudget?: number; spool?: (s: MemorySpool) => MemorySpool; receipts?: DurableListener } = {}) {
+async function setup(opts: { priority?: PriorityClass; spoolBudget?: number; spool?: (s: MemorySpool) => MemorySpool; receipts?: DurableListener; lingerMs?: number; clock?: () => number } = {}) {
   const devices: DeviceKeys[] = ['a', 'b', 'c', 'd'].map((x) => generateDeviceKeys(`dev-${x}`, 1));
   let doc = emptyRegistry();
   for (const d of devices) doc = addDevice(doc, devicePublicKeys(d), { theatre: 'north', unit: 'u1', priority: opts.priority ?? 'routine', rate: { perSecond: 100000, burst: 100000 } });
@@ -34,7 +34,7 @@ async function setup(opts: { priority?: PriorityClass; spoolBudget?: number; spo
   const spool = opts.spool ? opts.spool(memory) : memory;
   /** A gateway on this setup's bus, registry and replay store; a restart passes the spool it reopened. */
   const makeGateway = (onSpool: Spool): Gateway =>
-    new Gateway({ gatewayId: 'gw-1', admission, producer, spool: onSpool, replay, rejectionKey: () => key, clock: () => NOW, drain: { retryMinMs: 5, retryMaxMs: 20, pollMs: 2 }, ...(opts.receipts ? { receipts: opts.receipts } : {}) });
+    new Gateway({ gatewayId: 'gw-1', admission, producer, spool: onSpool, replay, rejectionKey: () => key, clock: opts.clock ?? (() => NOW), drain: { retryMinMs: 5, retryMaxMs: 20, pollMs: 2 }, ...(opts.receipts ? { receipts: opts.receipts } : {}), ...(opts.lingerMs === undefined ? {} : { lingerMs: opts.lingerMs }) });
   let gateway = makeGateway(spool);
   const sealer = new FrameSealer({ backend });
   const seqs = new Map<string, bigint>();
@@ -97,6 +97,28 @@ describe('Gateway', () => {
       channels.frameAdmission.unsubscribe(onFrame);
       await g.close();
     }
+  });
+
+  it('lingers: a batch waits until its first frame is lingerMs old, unless it holds a flash frame or 256 frames', async () => {
+    // Routine frames wait out the linger, as one batch.
+    const routine = await setup({ lingerMs: 1500, clock: Date.now });
+    for (let i = 0; i < 3; i++) routine.send(i);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(routine.acked).toEqual([]);
+    await until(() => routine.acked.length === 3, 10_000);
+    expect(routine.gateway.stats().batches).toBe(1);
+    await routine.close();
+    // With a linger of a minute: flash frames go at once, and so does a batch of 256 routine
+    // frames, even one that started lingering with its first frame.
+    const flash = await setup({ lingerMs: 60_000, priority: 'flash', clock: Date.now });
+    for (let i = 0; i < 3; i++) flash.send(i);
+    await until(() => flash.acked.length === 3, 10_000);
+    await flash.close();
+    const full = await setup({ lingerMs: 60_000, clock: Date.now });
+    for (let i = 0; i < 256; i++) full.send(i);
+    await until(() => full.acked.length === 256, 10_000);
+    expect(full.acked).toEqual(Array.from({ length: 256 }, (_, i) => i));
+    await full.close();
   });
 
   it('records rejections in telemetry.rejected and acknowledges them too', async () => {
