@@ -344,7 +344,7 @@ function restoreText(run: ChildOutcome | undefined, restore: ChildOutcome | unde
   // The state restore itself (reading the local store and/or the changelog), apart from the
   // group join, which after a SIGKILL waits out the dead member's session timeout.
   const ev = r.restoreEvents;
-  const state = ev.count > 0 ? `; state restore ${ev.seconds.toFixed(2)} s (${ev.partitions} partitions, ${ev.local} from the local store)` : '';
+  const state = ev.count > 0 ? `; state restore ${ev.seconds.toFixed(2)} s (${ev.partitions} partitions, ${ev.local} from the local store${ev.spilled ? `, ${ev.spilled} spilled to disk` : ''})` : '';
   return { text: `${secs(total)} s spawn → caught up (${r.restoredAtStart} partitions restored; ${parts}${state})`, short: `${secs(total)} s${ev.count > 0 ? ` (state ${ev.seconds.toFixed(2)} s)` : ''}`, totalMs: total, stateMs: ev.count > 0 ? ev.seconds * 1000 : null, outcome: restore, fromCheckpoint: true };
 }
 

@@ -119,7 +119,7 @@ export interface WorkerBenchChildResult {
   /** From `channels.pipelineCheckpoint`: successful checkpoints; bytes per checkpoint (all its records). */
   readonly checkpointEvents: { count: number; partitions: number; records: number; maxBytes: number; totalBytes: number; maxRecordBytes: number; maxSeconds: number };
   /** From `channels.pipelineRestore`, where the runtime has it. */
-  readonly restoreEvents: { count: number; partitions: number; local: number; seconds: number };
+  readonly restoreEvents: { count: number; partitions: number; local: number; spilled?: number; seconds: number };
   readonly checkpointSends: CheckpointSends;
   /** Run mode: `checkpoint()` called once caught up (then the parent SIGKILLs the worker). */
   readonly finalCheckpoint: { readonly ok: boolean; readonly ms: number; readonly error: string } | null;
@@ -235,13 +235,14 @@ async function main(): Promise<void> {
     checkpointEvents.maxSeconds = Math.max(checkpointEvents.maxSeconds, e.seconds);
   });
   // Restores, where the runtime reports them (issue 11's `pipelineRestore` channel).
-  const restoreEvents = { count: 0, partitions: 0, local: 0, seconds: 0 };
-  const restoreChannel = (channels as unknown as Record<string, TypedChannel<{ pipeline: string; partitions: number; local?: number; seconds: number }> | undefined>).pipelineRestore;
+  const restoreEvents = { count: 0, partitions: 0, local: 0, spilled: 0, seconds: 0 };
+  const restoreChannel = (channels as unknown as Record<string, TypedChannel<{ pipeline: string; partitions: number; local?: number; spilled?: number; seconds: number }> | undefined>).pipelineRestore;
   restoreChannel?.subscribe((e) => {
     if (e.pipeline !== definition.name) return;
     restoreEvents.count++;
     restoreEvents.partitions += e.partitions;
     restoreEvents.local += e.local ?? 0;
+    restoreEvents.spilled += e.spilled ?? 0;
     restoreEvents.seconds += e.seconds;
   });
   const sends: CheckpointSends = { attempts: 0, ok: 0, failed: 0, okRecords: 0, maxRecordBytes: 0, maxOkRecordBytes: 0, maxCheckpointBytes: 0, maxOkCheckpointBytes: 0, maxSendMs: 0, errors: {} };
