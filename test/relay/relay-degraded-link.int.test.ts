@@ -1,15 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KafkaBus, parseOffset, type BusMessage } from '../../src/bus';
 import type { DerivedRecord } from '../../src/codec';
 import { FileSpool } from '../../src/edge/spool';
 import { labelVerdict, Relay, RELAY_ID_HEADER, relayIdOf } from '../../src/relay';
-import { startKafka, type KafkaService } from '../../scripts/services';
+import type { KafkaService } from '../../scripts/services';
 import { readKafka } from '../edge/gateway/gateway-fixture';
 import { LinkEmulator } from '../harness/link-emulator';
 import { until } from '../harness/until';
-import { relayFixture, sealedMessage, vitalsStreamRecord } from './relay-fixture';
+import { relayFixture, sealedMessage, twoKafkasOverLink, vitalsStreamRecord } from './relay-fixture';
 
 const SOURCE = 'derived.vitals';
 const DEST = 'theatre.north.derived.vitals';
@@ -40,30 +38,14 @@ interface Produced {
 // (command advertises the emulator's port) with 600 ms RTT and 256 kbit/s, blacked out twice
 // for 60 s while a steady derived stream keeps arriving at the theatre.
 describe('vigil relay over a degraded link: 600 ms RTT, 256 kbit/s, two 60 s blackouts, under load', () => {
-  let theatre: KafkaService | undefined;
-  let command: KafkaService | undefined;
-  let link: LinkEmulator | undefined;
-  let dir = '';
-
-  beforeAll(async () => {
-    link = await LinkEmulator.start(0, { latencyMs: LATENCY_MS, bytesPerSecond: LINK_BYTES_PER_SECOND });
-    [theatre, command] = await Promise.all([startKafka(), startKafka({ advertisedPort: link.port })]);
-    link.setTarget(command.port);
-    dir = mkdtempSync(join(tmpdir(), 'vigil-relay-ddil-'));
-  }, 180_000);
-
-  afterAll(async () => {
-    await Promise.all([theatre?.stop(), command?.stop()]);
-    await link?.close();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
+  const env = twoKafkasOverLink(() => LinkEmulator.start(0, { latencyMs: LATENCY_MS, bytesPerSecond: LINK_BYTES_PER_SECOND }), 'vigil-relay-ddil-');
 
   it('loses nothing releasable, sends each record once, flash before the blackout backlog, drains it, and keeps to the budget', async () => {
-    const l = link as LinkEmulator;
+    const l = env.link as LinkEmulator;
     const f = relayFixture();
-    const theatreBus = new KafkaBus({ brokers: [(theatre as KafkaService).brokers], clientId: 'relay-ddil-theatre', logLevel: 'nothing' });
-    const commandBus = new KafkaBus({ brokers: [(command as KafkaService).brokers], clientId: 'relay-ddil-command', logLevel: 'nothing', compression: 'gzip', sendTimeoutMs: 30_000 });
-    const spool = await FileSpool.open({ dir: join(dir, 'spool'), fsync: 'always', shed: true, onDrop: (e) => relay.onShed(e) });
+    const theatreBus = new KafkaBus({ brokers: [(env.theatre as KafkaService).brokers], clientId: 'relay-ddil-theatre', logLevel: 'nothing' });
+    const commandBus = new KafkaBus({ brokers: [(env.command as KafkaService).brokers], clientId: 'relay-ddil-command', logLevel: 'nothing', compression: 'gzip', sendTimeoutMs: 30_000 });
+    const spool = await FileSpool.open({ dir: join(env.dir, 'spool'), fsync: 'always', shed: true, onDrop: (e) => relay.onShed(e) });
     const events: string[] = [];
     const relay: Relay = new Relay({
       policy: f.policy,
@@ -155,7 +137,7 @@ describe('vigil relay over a degraded link: 600 ms RTT, 256 kbit/s, two 60 s bla
       const ends = await admin.offsets(DEST);
       await admin.close();
       expect(ends.reduce((n, p) => n + parseOffset(p.end) - parseOffset(p.start), 0)).toBe(releasable.length);
-      const got = await readKafka((command as KafkaService).brokers, [DEST], (msgs) => msgs.length >= releasable.length, 120_000);
+      const got = await readKafka((env.command as KafkaService).brokers, [DEST], (msgs) => msgs.length >= releasable.length, 120_000);
       const idOf = (m: BusMessage): string => m.headers[RELAY_ID_HEADER]?.toString() ?? '';
       expect(got.map(idOf).sort()).toEqual(releasable.map((p) => p.id).sort());
       for (const m of got) {

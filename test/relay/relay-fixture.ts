@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BusMessage, OutgoingMessage } from '../../src/bus';
 import { makeLabel, RECORD_KEY_ID_HEADER, RecordCodec, type ClassificationLabel, type DerivedRecord, type DerivedValue } from '../../src/codec';
 import { generateSigningKey, generateStreamKey, StreamKeyring, writeKeyFile, type SigningKey, type StreamDataKey } from '../../src/crypto';
 import { parseRelayPolicy, type RelayPolicy, type RelayStreamKeys } from '../../src/relay';
+import { startKafka, type KafkaService } from '../../scripts/services';
 
 /** Theatre and relay keys of the vitals stream, and a policy relaying it to command. */
 export interface RelayFixture {
@@ -121,3 +122,40 @@ export function vitalsStreamRecord(n: number, soldiers = 200): DerivedRecord {
 }
 
 const T_STREAM = Date.UTC(2026, 11, 5, 12, 0, 0);
+
+/** A link between the relay and command: a TCP proxy or link emulator that command advertises. */
+export interface RelayLink {
+  readonly port: number;
+  setTarget(port: number): void;
+  close(): Promise<void>;
+}
+
+/** The two clusters, the link and a scratch folder of one relay test (each set by `beforeAll`). */
+export interface TwoKafkas<L extends RelayLink> {
+  theatre: KafkaService | undefined;
+  command: KafkaService | undefined;
+  link: L | undefined;
+  dir: string;
+}
+
+/**
+ * Registers the `beforeAll`/`afterAll` of a relay test between two real Kafkas: theatre, and
+ * command advertising the port of the link `startLink` opens (so every connection to command
+ * goes through it), and a scratch folder; all stopped and removed afterwards.
+ */
+export function twoKafkasOverLink<L extends RelayLink>(startLink: () => Promise<L>, dirPrefix: string): TwoKafkas<L> {
+  const env: TwoKafkas<L> = { theatre: undefined, command: undefined, link: undefined, dir: '' };
+  beforeAll(async () => {
+    const link = await startLink();
+    env.link = link;
+    [env.theatre, env.command] = await Promise.all([startKafka(), startKafka({ advertisedPort: link.port })]);
+    link.setTarget(env.command.port);
+    env.dir = mkdtempSync(join(tmpdir(), dirPrefix));
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all([env.theatre?.stop(), env.command?.stop()]);
+    await env.link?.close();
+    if (env.dir !== '') rmSync(env.dir, { recursive: true, force: true });
+  }, 60_000);
+  return env;
+}

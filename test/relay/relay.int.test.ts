@@ -1,15 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KafkaBus, parseOffset } from '../../src/bus';
 import { classificationRank, type DerivedRecord } from '../../src/codec';
 import { FileSpool } from '../../src/edge/spool';
 import { labelVerdict, Relay, RELAY_ID_HEADER } from '../../src/relay';
-import { startKafka, type KafkaService } from '../../scripts/services';
+import type { KafkaService } from '../../scripts/services';
 import { readKafka } from '../edge/gateway/gateway-fixture';
 import { TcpProxy } from '../harness/tcp-proxy';
 import { until } from '../harness/until';
-import { GBR_ONLY, RELEASABLE, relayFixture, sealedMessage, TOP, vitalsRecord } from './relay-fixture';
+import { GBR_ONLY, RELEASABLE, relayFixture, sealedMessage, TOP, twoKafkasOverLink, vitalsRecord } from './relay-fixture';
 
 const T0 = Date.UTC(2026, 11, 5, 12, 0, 0);
 const SOURCE = 'derived.vitals';
@@ -19,29 +17,13 @@ const DEST = 'theatre.north.derived.vitals';
 // is cut and restored mid-run (a userspace TCP proxy: command advertises the proxy's port, so
 // every connection of the relay to command goes through it).
 describe('vigil relay between two real Kafkas over a link that is cut and restored', () => {
-  let theatre: KafkaService | undefined;
-  let command: KafkaService | undefined;
-  let link: TcpProxy | undefined;
-  let dir = '';
-
-  beforeAll(async () => {
-    link = await TcpProxy.start(0);
-    [theatre, command] = await Promise.all([startKafka(), startKafka({ advertisedPort: link.port })]);
-    link.setTarget(command.port);
-    dir = mkdtempSync(join(tmpdir(), 'vigil-relay-int-'));
-  }, 180_000);
-
-  afterAll(async () => {
-    await Promise.all([theatre?.stop(), command?.stop()]);
-    await link?.close();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
+  const env = twoKafkasOverLink(() => TcpProxy.start(0), 'vigil-relay-int-');
 
   it('delivers every releasable record exactly once, nothing above the ceiling, and drains the backlog after the cut', async () => {
     const f = relayFixture();
-    const theatreBus = new KafkaBus({ brokers: [(theatre as KafkaService).brokers], clientId: 'relay-int-theatre', logLevel: 'nothing' });
-    const commandBus = new KafkaBus({ brokers: [(command as KafkaService).brokers], clientId: 'relay-int-command', logLevel: 'nothing', compression: 'gzip', sendTimeoutMs: 4000, requestTimeoutMs: 2000, connectionTimeoutMs: 1000, retries: 1, maxRetryTimeMs: 500 });
-    const spool = await FileSpool.open({ dir: join(dir, 'spool'), fsync: 'always', onDrop: (e) => relay.onShed(e) });
+    const theatreBus = new KafkaBus({ brokers: [(env.theatre as KafkaService).brokers], clientId: 'relay-int-theatre', logLevel: 'nothing' });
+    const commandBus = new KafkaBus({ brokers: [(env.command as KafkaService).brokers], clientId: 'relay-int-command', logLevel: 'nothing', compression: 'gzip', sendTimeoutMs: 4000, requestTimeoutMs: 2000, connectionTimeoutMs: 1000, retries: 1, maxRetryTimeMs: 500 });
+    const spool = await FileSpool.open({ dir: join(env.dir, 'spool'), fsync: 'always', onDrop: (e) => relay.onShed(e) });
     const relay: Relay = new Relay({ policy: f.policy, keys: f.keys, source: theatreBus, destination: commandBus, spool, compression: 'gzip', batchMaxRecords: 10, maxBytesPerSecond: 6000, destinationPartitions: 3, retryMinMs: 100, retryMaxMs: 1000 });
     const producer = theatreBus.producer();
     try {
@@ -59,14 +41,14 @@ describe('vigil relay between two real Kafkas over a link that is cut and restor
       await relay.start();
       await until(() => relay.stats().relayed >= 20, 60_000, 'first records relayed');
 
-      (link as TcpProxy).cut();
+      (env.link as TcpProxy).cut();
       await producer.send(SOURCE, during.map((r) => sealedMessage(f, r)));
       await until(() => relay.stats().link === 'down' && relay.stats().queued === releasable.length, 60_000, 'all releasable records queued while the link is down');
       const backlog = relay.stats().backlogRecords;
       expect(backlog).toBeGreaterThan(0);
       expect(relay.stats().withheld).toEqual({ 'above-ceiling': 40, 'not-releasable': 40, unreadable: 0 });
 
-      (link as TcpProxy).restore();
+      (env.link as TcpProxy).restore();
       await until(() => relay.stats().backlogRecords === 0 && relay.stats().link === 'up', 120_000, 'backlog drained after the link returned');
       await relay.stop();
 
@@ -75,7 +57,7 @@ describe('vigil relay between two real Kafkas over a link that is cut and restor
       const ends = await admin.offsets(DEST);
       await admin.close();
       expect(ends.reduce((n, p) => n + parseOffset(p.end) - parseOffset(p.start), 0)).toBe(releasable.length);
-      const got = await readKafka((command as KafkaService).brokers, [DEST], (msgs) => msgs.length >= releasable.length, 60_000);
+      const got = await readKafka((env.command as KafkaService).brokers, [DEST], (msgs) => msgs.length >= releasable.length, 60_000);
       const ids = got.map((m) => m.headers[RELAY_ID_HEADER]?.toString());
       expect(new Set(ids).size).toBe(releasable.length);
       const opened = got.map((m) => f.codec.open(m.value as Buffer, f.relayKey) as DerivedRecord);
