@@ -227,18 +227,38 @@ export function openLmdbStateDir(path: string): LocalStateDir {
 class MemoryKv implements LocalKv {
   private readonly map = new Map<string, string>();
   private readonly scratch = new Map<string, string>();
+  /** The scratch keys in order, sorted once for a run of `stashedPage` calls (null after a change). */
+  private sortedScratch: string[] | null = null;
   stash(key: string, text: string): void {
+    if (!this.scratch.has(key)) this.sortedScratch = null;
     this.scratch.set(key, text);
   }
   stashed(key: string): string | undefined {
     return this.scratch.get(key);
   }
   stashedPage(prefix: string, after: string | null, limit: number): Array<[string, string]> {
-    const keys = [...this.scratch.keys()].filter((k) => k.startsWith(prefix) && (after === null || k > after)).sort().slice(0, limit);
-    return keys.map((k) => [k, this.scratch.get(k) as string]);
+    const sorted = (this.sortedScratch ??= [...this.scratch.keys()].sort());
+    // The first key past `after` (or at `prefix`), by binary search.
+    const from = after ?? prefix;
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const k = sorted[mid] as string;
+      if (k < from || (after !== null && k === after)) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: Array<[string, string]> = [];
+    for (let i = lo; i < sorted.length && out.length < limit; i++) {
+      const k = sorted[i] as string;
+      if (!k.startsWith(prefix)) break;
+      out.push([k, this.scratch.get(k) as string]);
+    }
+    return out;
   }
   clearStash(): void {
     this.scratch.clear();
+    this.sortedScratch = null;
   }
   get(key: string): string | undefined {
     return this.map.get(key);
