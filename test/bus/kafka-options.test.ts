@@ -44,6 +44,14 @@ describe('toVigilError (kafkajs errors)', () => {
     expect(e.message).toMatch(/^send: Kafka is unavailable/);
   });
 
+  it('maps a consumer crash on a moving or loading group coordinator to retriable VIGIL_E_BUS_UNAVAILABLE', () => {
+    // As kafkajs reports it: the join's NOT_COORDINATOR rewrapped without its type, inside the crash's non-retriable error.
+    for (const words of ['This is not the correct coordinator for this group', 'The coordinator is loading and hence can\'t process requests for this group']) {
+      const crash = Object.assign(new Error(words), { name: 'KafkaJSNonRetriableError', retriable: false, cause: Object.assign(new Error(words), { name: 'KafkaJSError', retriable: true }) });
+      expect(toVigilError(crash, 'consumer of group "g"', { groupId: 'g' })).toMatchObject({ code: 'VIGIL_E_BUS_UNAVAILABLE', retriable: true });
+    }
+  });
+
   it('maps unknown topics, rebalances and other broker errors', () => {
     const proto = (type: string, retriable: boolean) => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type, retriable });
     expect(toVigilError(wrap(proto('UNKNOWN_TOPIC_OR_PARTITION', true)), 'send').code).toBe('VIGIL_E_BUS_TOPIC_UNKNOWN');

@@ -46,8 +46,22 @@ async function refusal(p: Promise<unknown>): Promise<VigilError> {
   return err;
 }
 
-/** Reads `topic` from the beginning as `user` in `groupId` until `n` messages arrived, or rejects with the consumer's error. */
-function read(b: KafkaBus, topic: string, groupId: string, n: number): Promise<string[]> {
+/**
+ * Reads `topic` from the beginning as `user` in `groupId` until `n` messages arrived, or rejects
+ * with the consumer's error. A group coordinator still moving on the fresh cluster (the
+ * consumer crashes on NOT_COORDINATOR) is tried again, twice at most, as a worker would restart.
+ */
+async function read(b: KafkaBus, topic: string, groupId: string, n: number): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readOnce(b, topic, groupId, n);
+    } catch (err) {
+      if (attempt >= 3 || !isVigilError(err) || !/not the correct coordinator|coordinator is loading|coordinator is not available/i.test(err.message)) throw err;
+    }
+  }
+}
+
+function readOnce(b: KafkaBus, topic: string, groupId: string, n: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const c = b.consumer({ groupId, fromBeginning: true, sessionTimeoutMs: 10_000 });
     consumers.push(c);

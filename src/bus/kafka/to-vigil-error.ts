@@ -21,6 +21,12 @@ const UNAVAILABLE_NAMES = new Set([
   'KafkaJSTimeout',
 ]);
 const UNAVAILABLE_TYPES = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS', 'NOT_COORDINATOR', 'NOT_ENOUGH_REPLICAS', 'NOT_ENOUGH_REPLICAS_AFTER_APPEND', 'REQUEST_TIMED_OUT', 'NETWORK_EXCEPTION']);
+/**
+ * kafkajs rewraps a group coordinator that moved or is still loading (NOT_COORDINATOR,
+ * COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE) in a plain error without its type
+ * during a join: known by the broker's words.
+ */
+const COORDINATOR_MOVING = /not the correct coordinator|coordinator is loading|coordinator is not available/i;
 const TOPIC_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION']);
 const GROUP_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
 const DENIED_TYPES: ReadonlyMap<string, string> = new Map([
@@ -40,7 +46,8 @@ function root(err: KafkaJSLikeError): KafkaJSLikeError {
   for (let i = 0; i < 5; i++) {
     // An aggregate (e.g. createTopics, one error per topic): the first tells what went wrong.
     const first = e.name === 'KafkaJSAggregateError' && Array.isArray((e as { errors?: unknown }).errors) ? ((e as { errors: unknown[] }).errors[0] as KafkaJSLikeError | undefined) : undefined;
-    const inner = (first ?? e.originalError ?? (e.name === 'KafkaJSNumberOfRetriesExceeded' ? e.cause : undefined)) as KafkaJSLikeError | undefined;
+    // Retries exhausted, or a consumer's crash (KafkaJSNonRetriableError): the cause tells what failed.
+    const inner = (first ?? e.originalError ?? (e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSNonRetriableError' ? e.cause : undefined)) as KafkaJSLikeError | undefined;
     if (inner === undefined || inner === null || typeof inner !== 'object') break;
     e = inner;
   }
@@ -87,7 +94,7 @@ export function toVigilError(err: unknown, what: string, details: Readonly<Recor
       { details: d, cause: err },
     );
   }
-  if ((name !== undefined && UNAVAILABLE_NAMES.has(name)) || (type !== undefined && UNAVAILABLE_TYPES.has(type)) || /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|ECONNRESET/.test(reason)) {
+  if ((name !== undefined && UNAVAILABLE_NAMES.has(name)) || (type !== undefined && UNAVAILABLE_TYPES.has(type)) || /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|ECONNRESET/.test(reason) || COORDINATOR_MOVING.test(reason)) {
     return new VigilError('VIGIL_E_BUS_UNAVAILABLE', `${what}: Kafka is unavailable (${reason})`, { details: d, cause: err });
   }
   return new VigilError('VIGIL_E_BUS_REQUEST', `${what}: ${reason}`, { details: d, cause: err, retriable: r.retriable === true });
