@@ -154,7 +154,24 @@ export class RecordCodec {
   seal(record: VigilRecord, key: StreamDataKey, options: SealRecordOptions = {}): SealedRecord {
     assertKeyBytes(key.key, SECRETBOX_KEY_BYTES, 'stream data key');
     if (options.nonce !== undefined) assertKeyBytes(options.nonce, NONCE_BYTES, 'nonce');
-    let body = this.encoder.encodeSharedRef(this.toWire(record));
+    return this.sealBody(this.encoder.encodeSharedRef(this.toWire(record)), key, options);
+  }
+
+  /**
+   * Seals, unchanged, the msgpack plaintext of a record that `openWithPlaintext` accepted: a
+   * record moved from one key to another (the relay's re-sealing) without being decoded and
+   * encoded again. The bytes are not validated again; pass only what `openWithPlaintext` returned.
+   *
+   * @throws VigilError `VIGIL_E_RECORD_INVALID` (too large), `VIGIL_E_KEY_INVALID`
+   */
+  sealPlaintext(plaintext: Uint8Array, key: StreamDataKey, options: SealRecordOptions = {}): SealedRecord {
+    assertKeyBytes(key.key, SECRETBOX_KEY_BYTES, 'stream data key');
+    if (options.nonce !== undefined) assertKeyBytes(options.nonce, NONCE_BYTES, 'nonce');
+    return this.sealBody(plaintext, key, options);
+  }
+
+  private sealBody(plaintext: Uint8Array, key: StreamDataKey, options: SealRecordOptions): SealedRecord {
+    let body = plaintext;
     // The limit is on the uncompressed form, so a version 2 record never holds what version 1 could not.
     const v1Total = 1 + 1 + 2 + NONCE_BYTES + binHeaderSize(body.length + MAC_BYTES) + body.length + MAC_BYTES;
     if (v1Total > MAX_RECORD_BYTES) throw invalid('size', `sealed record would be ${v1Total} bytes, more than ${MAX_RECORD_BYTES}`);
@@ -189,6 +206,17 @@ export class RecordCodec {
    *   `VIGIL_E_READING_INVALID`, `VIGIL_E_KEY_INVALID`
    */
   open(value: Uint8Array, key: StreamDataKey | Uint8Array): VigilRecord {
+    return this.openWithPlaintext(value, key).record;
+  }
+
+  /**
+   * `open`, and the record's msgpack plaintext as it was sealed (inflated when the record was
+   * version 2): a view into this codec's buffer, valid until its next call. For
+   * `sealPlaintext`, which moves a record to another key without encoding it again.
+   *
+   * @throws VigilError as `open`
+   */
+  openWithPlaintext(value: Uint8Array, key: StreamDataKey | Uint8Array): { record: VigilRecord; plaintext: Uint8Array } {
     const k = key instanceof Uint8Array ? key : key.key;
     assertKeyBytes(k, SECRETBOX_KEY_BYTES, 'stream data key');
     if (!(value instanceof Uint8Array)) throw invalid('envelope', 'must be bytes');
@@ -230,7 +258,7 @@ export class RecordCodec {
       // The decoder's text can quote plaintext bytes; records are opened by workers that log.
       throw new VigilError('VIGIL_E_RECORD_INVALID', 'record plaintext is not valid msgpack', { details: { field: 'plaintext' } });
     }
-    return this.fromWire(wire);
+    return { record: this.fromWire(wire), plaintext: msgpack };
   }
 
   /** Opens a record with the key its key id names in `keyring` (`VIGIL_E_KEY_UNKNOWN` when absent). */

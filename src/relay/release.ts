@@ -75,8 +75,9 @@ export class StreamReleaser {
     if (keyId === undefined) return withheld('unreadable', `no ${RECORD_KEY_ID_HEADER} header`);
     if (!this.keys.source.has(keyId)) return withheld('unreadable', `sealed under key ${keyId}, not in the theatre ring`);
     let record: VigilRecord;
+    let plaintext: Uint8Array | undefined;
     try {
-      record = this.codec.open(m.value, this.keys.source.get(keyId));
+      ({ record, plaintext } = this.codec.openWithPlaintext(m.value, this.keys.source.get(keyId)));
     } catch (err) {
       return withheld('unreadable', isVigilError(err) ? err.code : 'VIGIL_E_INTERNAL');
     }
@@ -98,12 +99,16 @@ export class StreamReleaser {
         if (dropped.length > 0) {
           record = { ...record, values };
           redacted = dropped;
+          plaintext = undefined;
         }
       }
     }
     let sealed;
     try {
-      sealed = this.codec.seal(record, this.keys.relay, { compress: this.recordCompression === 'deflate' });
+      // Unchanged records are re-sealed as they were opened: no encoding again (the plaintext is
+      // the codec's buffer, still holding this record: nothing else used the codec since).
+      const options = { compress: this.recordCompression === 'deflate' };
+      sealed = plaintext === undefined ? this.codec.seal(record, this.keys.relay, options) : this.codec.sealPlaintext(plaintext, this.keys.relay, options);
     } catch (err) {
       return withheld('unreadable', isVigilError(err) ? err.code : 'VIGIL_E_INTERNAL');
     }

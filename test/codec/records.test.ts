@@ -1,4 +1,4 @@
-import { RecordCodec, makeLabel, combineLabels, validateLabel, classificationRank, type FrameRange, type DerivedRecord, type TelemetryRecord, type VigilRecord } from '../../src/codec';
+import { MAX_RECORD_BYTES, RecordCodec, makeLabel, combineLabels, validateLabel, classificationRank, type FrameRange, type DerivedRecord, type TelemetryRecord, type VigilRecord } from '../../src/codec';
 import { Encoder } from '@msgpack/msgpack';
 import { deflateRawSync } from 'node:zlib';
 import { generateStreamKey, randomNonce, secretboxSeal, StreamKeyring } from '../../src/crypto';
@@ -130,6 +130,34 @@ describe.each(['tweetnacl', 'sodium'] as const)('sealed records (%s)', (backendN
       expect(codeOf(() => codec.open(value, key))).toBe('VIGIL_E_RECORD_INVALID');
       const garbage = Buffer.from([2, 0xff, 0xff, 0xff]);
       expect(codeOf(() => codec.open(new Encoder().encode([2, nonce, secretboxSeal(garbage, nonce, key.key)]), key))).toBe('VIGIL_E_RECORD_INVALID');
+    });
+  });
+
+  describe('re-sealing the opened plaintext (openWithPlaintext → sealPlaintext)', () => {
+    const other = generateStreamKey('relay.north.k1');
+    const big: DerivedRecord = { ...derived, values: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`heartRateMeanBpm${i}`, 70 + (i % 3)])) };
+
+    it('moves a record of either version to another key byte for byte: the same plaintext, the same record', () => {
+      for (const r of [telemetry, derived, big] as VigilRecord[]) {
+        for (const compress of [false, true]) {
+          const { record, plaintext } = codec.openWithPlaintext(codec.seal(r, key, { compress }).value, key);
+          expect(record).toEqual(r);
+          expect(Buffer.from(plaintext)).toEqual(Buffer.from(codec.encodePlaintext(r)));
+          for (const recompress of [false, true]) {
+            const moved = codec.sealPlaintext(plaintext, other, { compress: recompress });
+            expect(moved.keyId).toBe('relay.north.k1');
+            expect(codec.open(moved.value, other)).toEqual(r);
+            expect(codeOf(() => codec.open(moved.value, key))).toBe('VIGIL_E_RECORD_AUTH');
+            // Version 2 only where it makes the record smaller, as `seal` decides.
+            expect(moved.value[1]).toBe(codec.seal(r, other, { compress: recompress }).value[1]);
+          }
+        }
+      }
+    });
+
+    it('refuses a plaintext over the record limit and a bad key, as seal does', () => {
+      expect(codeOf(() => codec.sealPlaintext(new Uint8Array(MAX_RECORD_BYTES), other))).toBe('VIGIL_E_RECORD_INVALID');
+      expect(codeOf(() => codec.sealPlaintext(codec.encodePlaintext(derived), { keyId: 'short', key: new Uint8Array(16) }))).toBe('VIGIL_E_KEY_INVALID');
     });
   });
 
