@@ -27,6 +27,12 @@ export interface Bus {
   isConnected(): boolean;
   /** Calls `listener` on every change of `isConnected()`; returns the unsubscribe function. */
   onConnectionChange(listener: ConnectionListener): () => void;
+  /**
+   * Bytes written to the brokers so far by every client of this bus, protocol framing and
+   * compressed record batches included (Kafka: before TLS). Absent where nothing goes over a
+   * wire (the memory bus).
+   */
+  bytesSent?(): number;
   /** Closes every client made from this bus. Idempotent. */
   close(): Promise<void>;
 }

@@ -36,6 +36,15 @@ export interface BusProducerOptions {
 export interface BusProducer {
   /** Writes `messages` to `topic`; resolves when they are durable. */
   send(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
+  /**
+   * Connects ahead of the first send (Kafka: brokers, metadata, the idempotent producer's
+   * id), so that a caller with other work to do first (the relay reading its destination
+   * back over a slow link) does not pay the round trips in its first send. Optional: a send
+   * connects on its own, and retries a connect that failed here.
+   *
+   * @throws VigilError `VIGIL_E_BUS_UNAVAILABLE` (retriable), `VIGIL_E_BUS_CLOSED`
+   */
+  connect?(): Promise<void>;
   /** Resolves when every `send` made so far has settled (never rejects). */
   flush(): Promise<void>;
   /** Flushes, then releases connections. Later sends reject with `VIGIL_E_BUS_CLOSED`. Idempotent. */

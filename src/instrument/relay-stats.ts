@@ -29,7 +29,11 @@ export interface RelayStats {
   readonly backlogRecords: number;
   readonly backlogBytes: number;
   readonly backlogOldestAgeMs: number;
-  /** Record bytes (key, value, headers) sent, before and after compression. */
+  /**
+   * Record bytes (key, value, headers) sent, before compression; and after: what the
+   * destination's connections carried during the sends (compressed batches and Kafka framing;
+   * a gzip estimate of the records on a bus that cannot count its bytes).
+   */
   readonly bytesBeforeCompression: number;
   readonly bytesAfterCompression: number;
   readonly sendFailures: number;

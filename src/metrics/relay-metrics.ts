@@ -55,7 +55,7 @@ export function registerRelayMetrics(metrics: VigilMetrics, stats: RelayStatsSou
   followingCounters(
     metrics,
     'vigil_relay_sent_bytes_total',
-    'Record bytes (keys, values, headers) sent to the destination, before and after compression.',
+    'Bytes sent to the destination: the records (keys, values, headers) before compression, and what its connections carried for them (compressed batches, Kafka framing included).',
     'stage',
     ['uncompressed', 'compressed'],
     () => ({ uncompressed: stats().bytesBeforeCompression, compressed: stats().bytesAfterCompression }),

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { gzip, gzipSync } from 'node:zlib';
-import type { Bus, BusBatch, BusConsumer, BusProducer, OutgoingMessage } from '../bus';
+import type { Bus, BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage } from '../bus';
 import { RecordCodec } from '../codec';
 import type { Spool, SpoolBatch, SpoolEntry, SpoolPriority } from '../edge/spool';
 import { isVigilError, VigilError } from '../errors';
@@ -257,20 +257,28 @@ export class Relay {
   private async admit(batch: BusBatch, consumer: BusConsumer): Promise<void> {
     const releaser = this.releasers.get(batch.topic);
     if (releaser === undefined) return;
-    const entries: SpoolEntry[] = [];
-    for (const m of batch.messages) {
-      const out = releaser.release(m);
-      this.o.audit?.decided(releaser.stream.source, out);
-      if (out.verdict === 'release') {
-        entries.push(out.entry);
-        this.c.redactedFields += out.redacted.length;
-      } else if (out.verdict === 'withheld') this.c.withheld[out.reason]++;
-      else this.c.sampled++;
-    }
-    if (entries.length > 0) {
-      await this.appendDurably(entries);
-      this.c.queued += entries.length;
-      this.wake?.();
+    // A fetch brings up to a MiB per partition (thousands of records). Taken a send batch at a
+    // time, queued, and the event loop let go between chunks, the sender's acknowledgements
+    // and next sends interleave with the work instead of waiting for the whole fetch.
+    const messages = batch.messages;
+    for (let from = 0; from < messages.length; from += this.batchMaxRecords) {
+      if (from > 0) await yieldToLoop();
+      const entries: SpoolEntry[] = [];
+      const to = Math.min(messages.length, from + this.batchMaxRecords);
+      for (let i = from; i < to; i++) {
+        const out = releaser.release(messages[i] as BusMessage);
+        this.o.audit?.decided(releaser.stream.source, out);
+        if (out.verdict === 'release') {
+          entries.push(out.entry);
+          this.c.redactedFields += out.redacted.length;
+        } else if (out.verdict === 'withheld') this.c.withheld[out.reason]++;
+        else this.c.sampled++;
+      }
+      if (entries.length > 0) {
+        await this.appendDurably(entries);
+        this.c.queued += entries.length;
+        this.wake?.();
+      }
     }
     // Only now: what was consumed is either in the durable queue or deliberately not relayed.
     await consumer.commit([{ topic: batch.topic, partition: batch.partition, offset: batch.nextOffset }]);
@@ -331,6 +339,8 @@ export class Relay {
     while (!this.stopped) {
       if (uncertain) {
         this.setLink('reconciling');
+        // The producer connects while the destination is read back: over a slow link each costs round trips.
+        void this.producer?.connect?.().catch(() => undefined);
         try {
           await this.reconcile(lookback);
           uncertain = false;
@@ -377,6 +387,7 @@ export class Relay {
     const ids: string[] = [];
     const inBatch = new Set<string>();
     const chunks: Buffer[] = [];
+    const estimating = this.o.compression === 'gzip' && (this.budgeted || this.o.destination.bytesSent === undefined);
     let raw = 0;
     for (const e of batch.entries) {
       const id = e.headers?.[RELAY_ID_HEADER]?.toString() ?? '';
@@ -392,22 +403,28 @@ export class Relay {
       list.push({ key: e.key ?? null, value: e.value, ...(e.headers === undefined ? {} : { headers: e.headers }) });
       const headerBytes = Object.entries(e.headers ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
       raw += e.value.length + (e.key?.length ?? 0) + headerBytes;
-      chunks.push(e.value);
-      if (e.key !== undefined) chunks.push(e.key);
+      if (estimating) {
+        chunks.push(e.value);
+        if (e.key !== undefined) chunks.push(e.key);
+      }
     }
     if (ids.length === 0) return;
-    const packed = this.o.compression === 'gzip' ? Buffer.concat(chunks) : undefined;
-    const uncompressed = raw - (packed?.length ?? 0);
-    // A budget needs the compressed size before sending; without one only the metric does, so it is
-    // measured on the thread pool while the batch is on its way (~10 ms of this thread per 250 kB batch).
-    let wire = packed === undefined ? raw : this.budgeted ? gzipSync(packed).length + uncompressed : 0;
-    const measuring = packed !== undefined && !this.budgeted ? gzipAsync(packed).then((z) => z.length + uncompressed) : undefined;
+    const gzip = this.o.compression === 'gzip';
+    const sentBefore = this.o.destination.bytesSent?.();
+    // A budget needs the compressed size before sending. The metric counts what the
+    // destination's connections carried during the send (framing included) when the bus
+    // can tell; otherwise its gzip estimate, made on the thread pool while the batch is on its way.
+    const estimate = estimating ? Buffer.concat(chunks) : undefined;
+    const uncompressed = raw - (estimate?.length ?? 0);
+    let wire = !gzip ? raw : estimate !== undefined && this.budgeted ? gzipSync(estimate).length + uncompressed : 0;
+    const measuring = estimate !== undefined && !this.budgeted ? gzipAsync(estimate).then((z) => z.length + uncompressed) : undefined;
     const waitMs = this.bucket.take(wire);
     if (waitMs > 0) await this.sleep(waitMs);
     if (this.stopped) throw new VigilError('VIGIL_E_BUS_CLOSED', 'the relay is stopping');
     const producer = this.producer as BusProducer;
     await Promise.all([...byTopic].map(([topic, messages]) => producer.send(topic, messages)));
     if (measuring !== undefined) wire = await measuring;
+    if (sentBefore !== undefined) wire = (this.o.destination.bytesSent?.() ?? sentBefore) - sentBefore;
     for (const id of ids) if (id !== '') this.ledger.add(id);
     for (const [topic, messages] of byTopic) this.o.audit?.delivered(topic, messages.length);
     this.c.relayed += ids.length;

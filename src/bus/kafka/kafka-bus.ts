@@ -3,6 +3,7 @@ import { VigilError } from '../../errors';
 import type { BusAdmin } from '../admin';
 import type { Bus, ConnectionListener } from '../bus';
 import { ConnectionState } from '../connection-state';
+import { CountingSockets } from './counting-sockets';
 import type { BusConsumer, BusConsumerOptions } from '../consumer';
 import type { BusProducer, BusProducerOptions } from '../producer';
 import type { KafkaAcl } from './kafka-acls';
@@ -28,6 +29,7 @@ export class KafkaBus implements Bus {
   private readonly kafka: Kafka;
   private readonly connection = new ConnectionState(false);
   private readonly clients = new Set<{ close(): Promise<void> }>();
+  private readonly sockets = new CountingSockets();
   private closed = false;
 
   constructor(options: KafkaBusOptions) {
@@ -41,9 +43,14 @@ export class KafkaBus implements Bus {
       retry: { retries: o.retries, maxRetryTime: o.maxRetryTimeMs, initialRetryTime: 100 },
       logLevel: kafkajsLogLevel(o.logLevel),
       logCreator: kafkaLogCreator(o.log),
+      socketFactory: this.sockets.factory,
       ...(o.ssl === undefined ? {} : { ssl: o.ssl }),
       ...(o.sasl === undefined ? {} : { sasl: o.sasl.mechanism === 'scram-sha-512' ? { mechanism: 'scram-sha-512', username: o.sasl.username, password: o.sasl.password } : { mechanism: 'scram-sha-256', username: o.sasl.username, password: o.sasl.password } }),
     });
+  }
+
+  bytesSent(): number {
+    return this.sockets.bytesWritten();
   }
 
   producer(options: BusProducerOptions = {}): BusProducer {

@@ -116,6 +116,38 @@ export class KafkaProducer implements BusProducer {
     return this.queue.idle();
   }
 
+  async connect(): Promise<void> {
+    if (this.closed) throw new VigilError('VIGIL_E_BUS_CLOSED', 'cannot connect: the producer is closed');
+    try {
+      await this.ensureConnected();
+      this.connection.set(true);
+    } catch (err) {
+      const e = toVigilError(err, 'connect the producer');
+      if (isUnavailable(e)) this.connection.set(false);
+      throw e;
+    }
+  }
+
+  /** A producer whose id is not spent, connected (brokers, metadata, producer id). */
+  private async ensureConnected(): Promise<void> {
+    if (this.spent) {
+      // Writes are serial (GroupCommit) and a spent producer is replaced before the next one
+      // starts, so the old producer has nothing in flight.
+      this.spent = false;
+      void this.producer.disconnect().catch(() => undefined);
+      this.producer = this.newProducer();
+      this.connected = undefined;
+    }
+    this.connected ??= this.producer.connect();
+    try {
+      await this.connected;
+    } catch (err) {
+      // Let the next batch try again rather than caching the failure.
+      this.connected = undefined;
+      throw err;
+    }
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
@@ -184,21 +216,7 @@ export class KafkaProducer implements BusProducer {
     }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     try {
-      if (this.spent) {
-        // Writes are serial (GroupCommit), so the old producer has nothing in flight.
-        this.spent = false;
-        void this.producer.disconnect().catch(() => undefined);
-        this.producer = this.newProducer();
-        this.connected = undefined;
-      }
-      this.connected ??= this.producer.connect();
-      try {
-        await this.connected;
-      } catch (err) {
-        // Let the next batch try again rather than caching the failure.
-        this.connected = undefined;
-        throw err;
-      }
+      await this.ensureConnected();
       await this.checkPartitions(byTopic);
       try {
         await this.producer.sendBatch({
