@@ -206,7 +206,7 @@ export class FileSpool implements Spool, RemovalSink<Segment> {
       deletedSegments++;
     }
     if (deletedSegments > 0 && o.fsync !== 'never') await syncDirectory(o.dir);
-    this.log = new SegmentLog({ dir: o.dir, fsync: o.fsync, fsyncIntervalMs: o.fsyncIntervalMs, segmentBytes: o.segmentBytes, nextSeq: () => this.index.nextSeq }, segments, lastId + 1);
+    this.log = new SegmentLog({ dir: o.dir, fsync: o.fsync, fsyncIntervalMs: o.fsyncIntervalMs, segmentBytes: o.segmentBytes, residentBytes: o.residentBytes, nextSeq: () => this.index.nextSeq }, segments, lastId + 1);
     await this.log.start();
     const shedOverBudget = this.index.enforceBudget();
     this.flushRemovals();

@@ -43,6 +43,13 @@ export interface FileSpoolOptions extends SpoolOptions {
    * size, so a segment may exceed it by one group-commit write. Default 16 MiB.
    */
   readonly segmentBytes?: number;
+  /**
+   * Budget bytes of written entries also kept in memory, newest first, so that a queue
+   * drained soon after it was written (a relay keeping up, a short outage) is handed out
+   * without reading the disk back; older entries are read from their segment. 0 keeps
+   * none. Default 4 MiB.
+   */
+  readonly residentBytes?: number;
 }
 
 export const SPOOL_DEFAULTS = Object.freeze({
@@ -50,6 +57,7 @@ export const SPOOL_DEFAULTS = Object.freeze({
   fsync: 'always' as FsyncPolicy,
   fsyncIntervalMs: 50,
   segmentBytes: 16 * 1024 * 1024,
+  residentBytes: 4 * 1024 * 1024,
 });
 
 /** Options after validation, with defaults filled in; frozen. */
@@ -65,6 +73,7 @@ export interface ResolvedFileSpoolOptions extends ResolvedSpoolOptions {
   readonly fsync: FsyncPolicy;
   readonly fsyncIntervalMs: number;
   readonly segmentBytes: number;
+  readonly residentBytes: number;
 }
 
 function fail(option: string, value: unknown, allowed: string): never {
@@ -106,5 +115,6 @@ export function resolveFileSpoolOptions(options: FileSpoolOptions): ResolvedFile
     fsync,
     fsyncIntervalMs: positiveInteger('fsyncIntervalMs', options.fsyncIntervalMs, SPOOL_DEFAULTS.fsyncIntervalMs, 1),
     segmentBytes: positiveInteger('segmentBytes', options.segmentBytes, SPOOL_DEFAULTS.segmentBytes, 4096),
+    residentBytes: positiveInteger('residentBytes', options.residentBytes, SPOOL_DEFAULTS.residentBytes, 0),
   });
 }

@@ -77,6 +77,8 @@ export interface SegmentLogOptions {
   readonly fsync: FsyncPolicy;
   readonly fsyncIntervalMs: number;
   readonly segmentBytes: number;
+  /** Budget bytes of written entries kept in memory as well (newest), so a prompt drain does not read the disk. */
+  readonly residentBytes: number;
   /** The first sequence number not yet assigned (written at the start of each new segment). */
   readonly nextSeq: () => number;
 }
@@ -102,6 +104,10 @@ export class SegmentLog {
   private active!: Segment;
   /** fdatasync calls made (observability, and tests prove the policy). */
   syncs = 0;
+  /** Written items whose entry is still held in memory (or was, until acked), oldest first from `residentHead`. */
+  private resident: Array<SpoolItem<Segment>> = [];
+  private residentHead = 0;
+  private residentSize = 0;
 
   constructor(
     private readonly options: SegmentLogOptions,
@@ -224,9 +230,32 @@ export class SegmentLog {
       if (item.state === DEAD) continue; // acked or shed before its write landed
       item.home = seg;
       seg.live++;
-      // The payload now lives on disk; drain reads it back, so memory holds the index only.
+      // The payload now lives on disk. The newest `residentBytes` of it stay in memory as well,
+      // for a drain that comes soon; beyond that memory holds the index only and a drain reads back.
+      this.resident.push(item);
+      this.residentSize += item.size;
+    }
+    this.trimResident();
+  }
+
+  /** Drops the entries of the oldest written items until the resident ones fit `residentBytes`. */
+  private trimResident(): void {
+    const items = this.resident;
+    let h = this.residentHead;
+    // Items acked or shed meanwhile count until they reach the head: the bound errs on the small side.
+    while (this.residentSize > this.options.residentBytes && h < items.length) {
+      const item = items[h++] as SpoolItem<Segment>;
+      this.residentSize -= item.size;
       item.entry = undefined;
     }
+    if (h === items.length) {
+      this.resident = [];
+      h = 0;
+    } else if (h > 1024 && h * 2 > items.length) {
+      this.resident = items.slice(h);
+      h = 0;
+    }
+    this.residentHead = h;
   }
 
   private async sync(seg: Segment): Promise<void> {

@@ -292,7 +292,8 @@ describe('FileSpool read-back', () => {
   it('drops an entry whose record was damaged on disk after it was written, counting it as corrupt', async () => {
     const { dir, open } = await setup();
     const drops: SpoolDropEvent[] = [];
-    const spool = await open({ onDrop: (e) => drops.push(e) });
+    // No entry kept in memory once written: every one is read back from its segment.
+    const spool = await open({ onDrop: (e) => drops.push(e), residentBytes: 0 });
     const got: unknown[] = [];
     const onCorrupt = (m: unknown): void => void got.push(m);
     await spool.append([entry('a', 1), entry('a', 2), entry('a', 3)]);
@@ -314,11 +315,35 @@ describe('FileSpool read-back', () => {
     expect(spool.stats()).toMatchObject({ entries: 0, bytes: 0, counters: { corrupt: 1 } });
   });
 
+  it('keeps the newest residentBytes of written entries in memory: those are handed out without the disk, older ones are read back', async () => {
+    const { dir, open } = await setup();
+    const drops: SpoolDropEvent[] = [];
+    const one = spoolEntrySize(entry('a', 2));
+    // Room for the newest entry only.
+    const spool = await open({ onDrop: (e) => drops.push(e), residentBytes: one });
+    await spool.append([entry('a', 1), entry('a', 2), entry('a', 3)]);
+    await spool.flush();
+    const path = join(dir, (await segmentFiles(dir))[0] as string);
+    const fh = await openFile(path, 'r+');
+    const size = (await fh.stat()).size;
+    await fh.write(Buffer.from([0xee]), 0, 1, size - 2 * one + 30); // inside a#2: read back, found damaged
+    await fh.write(Buffer.from([0xee]), 0, 1, size - one + 30); // inside a#3: still in memory, never read
+    await fh.close();
+    expect(await drainAll(spool)).toEqual(['a#1', 'a#3']);
+    expect(drops).toEqual([expect.objectContaining({ reason: 'corrupt', deviceId: 'a' })]);
+    // After a restart nothing is in memory: what is left comes from the disk.
+    await spool.append([entry('b', 1)]);
+    await spool.close();
+    const again = await open({ residentBytes: one });
+    expect(await drainAll(again)).toEqual(['b#1']);
+  });
+
   it('rejects bad options with VIGIL_E_SPOOL_OPTIONS naming the option', async () => {
     const { dir, cleanup } = await tempDir();
     cleanups.push(cleanup);
     await expect(FileSpool.open({ dir, fsync: 'sometimes' as 'always' })).rejects.toMatchObject({ code: 'VIGIL_E_SPOOL_OPTIONS', details: { option: 'fsync' } });
     await expect(FileSpool.open({ dir, segmentBytes: 10 })).rejects.toMatchObject({ code: 'VIGIL_E_SPOOL_OPTIONS', details: { option: 'segmentBytes' } });
+    await expect(FileSpool.open({ dir, residentBytes: -1 })).rejects.toMatchObject({ code: 'VIGIL_E_SPOOL_OPTIONS', details: { option: 'residentBytes' } });
     await expect(FileSpool.open({ dir: '' })).rejects.toMatchObject({ code: 'VIGIL_E_SPOOL_OPTIONS', details: { option: 'dir' } });
   });
 });
