@@ -119,7 +119,8 @@ export class StreamReleaser {
       topic: this.stream.destination,
       key: Buffer.from(key, 'utf8'),
       value: Buffer.from(sealed.value.buffer, sealed.value.byteOffset, sealed.value.byteLength),
-      headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId, [RELAY_ID_HEADER]: relayIdOf(record) },
+      // The relay id is the Kafka key and the revision (`relayIdOf`), built from the key once.
+      headers: { [RECORD_KEY_ID_HEADER]: sealed.keyId, [RELAY_ID_HEADER]: record.type === 'derived' ? `${key}#${record.revision}` : `${key}#${record.seq}` },
       enqueuedAt: this.now(),
     };
     return { verdict: 'release', entry, alert, redacted };
