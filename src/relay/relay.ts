@@ -387,6 +387,7 @@ export class Relay {
     const ids: string[] = [];
     const inBatch = new Set<string>();
     const chunks: Buffer[] = [];
+    // Without a budget, a bus that counts its bytes needs no estimate (the sockets measure what was sent).
     const estimating = this.o.compression === 'gzip' && (this.budgeted || this.o.destination.bytesSent === undefined);
     let raw = 0;
     for (const e of batch.entries) {
@@ -410,7 +411,6 @@ export class Relay {
     }
     if (ids.length === 0) return;
     const gzip = this.o.compression === 'gzip';
-    const sentBefore = this.o.destination.bytesSent?.();
     // A budget needs the compressed size before sending. The metric counts what the
     // destination's connections carried during the send (framing included) when the bus
     // can tell; otherwise its gzip estimate, made on the thread pool while the batch is on its way.
@@ -422,6 +422,7 @@ export class Relay {
     if (waitMs > 0) await this.sleep(waitMs);
     if (this.stopped) throw new VigilError('VIGIL_E_BUS_CLOSED', 'the relay is stopping');
     const producer = this.producer as BusProducer;
+    const sentBefore = this.o.destination.bytesSent?.();
     await Promise.all([...byTopic].map(([topic, messages]) => producer.send(topic, messages)));
     if (measuring !== undefined) wire = await measuring;
     if (sentBefore !== undefined) wire = (this.o.destination.bytesSent?.() ?? sentBefore) - sentBefore;
