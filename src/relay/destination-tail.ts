@@ -13,6 +13,13 @@ export interface DestinationTailOptions {
   readonly groupPrefix: string;
   /** Fails (retriably) after this long without progress. Default 30,000 ms. */
   readonly stallTimeoutMs?: number;
+  /**
+   * Reads only the messages timestamped at or after this time (Kafka ListOffsets by time), at
+   * most `lookback` of them per partition: a partition with none is not read at all, and when
+   * no partition has any, no consumer (and no group join) is needed. Only for topics whose
+   * timestamps the writer sets (CreateTime) from the same clock.
+   */
+  readonly sinceMs?: number;
 }
 
 /**
@@ -44,10 +51,11 @@ export async function readPartitionTails(o: DestinationTailOptions): Promise<Bus
   const todo = new Map<string, { topic: string; partition: number; from: number; end: number; at: number }>();
   try {
     for (const topic of o.topics) {
+      const since = o.sinceMs === undefined ? undefined : new Map((await admin.offsetsAt(topic, o.sinceMs)).map((p) => [p.partition, parseOffset(p.offset)]));
       for (const p of await admin.offsets(topic)) {
         const start = parseOffset(p.start);
         const end = parseOffset(p.end);
-        const from = Math.max(start, end - o.lookback);
+        const from = Math.max(start, end - o.lookback, since?.get(p.partition) ?? start);
         if (end > from) todo.set(`${topic}\u0000${p.partition}`, { topic, partition: p.partition, from, end, at: from });
       }
     }

@@ -76,6 +76,9 @@ interface Counters {
 
 const gzipAsync = promisify(gzip);
 
+/** How far before a failed send the read-back looks by time: a wall clock stepped back by less is covered. */
+const TIMESTAMP_MARGIN_MS = 1000;
+
 function positiveInt(name: string, v: number | undefined, fallback: number, min: number): number {
   if (v === undefined) return fallback;
   if (!Number.isSafeInteger(v) || v < min) throw new VigilError('VIGIL_E_RELAY_OPTIONS', `relay option ${name} must be an integer ≥ ${min}, got ${String(v)}`, { details: { option: name } });
@@ -113,6 +116,8 @@ export class Relay {
   private sourceError: Error | undefined;
   private sourceRestart: Promise<void> | undefined;
   private topicsEnsured = false;
+  /** The destination topics keep the timestamps their writer sets (CreateTime, Kafka's default). */
+  private ownTimestamps = true;
   private readonly budgeted: boolean;
 
   constructor(private readonly o: RelayOptions) {
@@ -329,6 +334,9 @@ export class Relay {
     // a failed send, that batch only. Twice that, for margin. On a slow link the read-back is
     // paid in download time before the backlog can drain.
     let lookback = this.batchMaxRecords * 2;
+    // After a failed send: when it started. Its records, if any landed, carry later timestamps,
+    // so the read-back needs only what is that recent (often nothing: no consumer group to join).
+    let failedSince: number | undefined;
     let delay = this.retryMinMs;
     const fail = async (what: string, err: unknown): Promise<void> => {
       this.setLink('down', `${what}: ${(err as Error).message}`);
@@ -342,8 +350,9 @@ export class Relay {
         // The producer connects while the destination is read back: over a slow link each costs round trips.
         void this.producer?.connect?.().catch(() => undefined);
         try {
-          await this.reconcile(lookback);
+          await this.reconcile(lookback, failedSince);
           uncertain = false;
+          failedSince = undefined;
           delay = this.retryMinMs;
           this.setLink('up');
         } catch (err) {
@@ -362,6 +371,8 @@ export class Relay {
         await this.idle(1000);
         continue;
       }
+      // The producer stamps records with this clock (CreateTime); a margin for a clock stepped back.
+      const sendStartedAt = Date.now() - TIMESTAMP_MARGIN_MS;
       try {
         await this.deliver(batch);
       } catch (err) {
@@ -369,6 +380,7 @@ export class Relay {
         this.c.sendFailures++;
         uncertain = true;
         lookback = batch.entries.length * 2;
+        failedSince = sendStartedAt;
         if (this.stopped) return;
         await fail('send', err);
         continue;
@@ -439,19 +451,30 @@ export class Relay {
    * the last `lookback` records of each partition. A single relay writes each destination
    * topic, and at most one batch is ever unacknowledged, so twice its records cover it.
    */
-  private async reconcile(lookback: number): Promise<void> {
+  private async reconcile(lookback: number, sinceMs: number | undefined): Promise<void> {
     await this.producer?.flush();
     // Once per run: over a 600 ms round trip a fresh admin's ensureTopics costs ~7 s, after every cut.
     if (!this.topicsEnsured) {
       const admin = this.o.destination.admin();
       try {
         await admin.ensureTopics(this.destinations.map((topic) => ({ topic, partitions: this.o.destinationPartitions ?? 1 })));
+        // A topic the broker stamps (LogAppendTime) has timestamps from another clock: read back by count only.
+        for (const topic of this.destinations) {
+          try {
+            if ((await admin.describeTopic(topic))?.config['message.timestamp.type'] === 'LogAppendTime') this.ownTimestamps = false;
+          } catch (err) {
+            // A user without the right to read the topic's settings (an older grant): by count only.
+            if (!isVigilError(err) || err.code !== 'VIGIL_E_BUS_DENIED') throw err;
+            this.ownTimestamps = false;
+          }
+        }
       } finally {
         await admin.close().catch(() => undefined);
       }
       this.topicsEnsured = true;
     }
-    const ids = await readDestinationTail({ bus: this.o.destination, topics: this.destinations, lookback, groupPrefix: `vigil.relay.${this.o.policy.name}` });
+    const since = this.ownTimestamps ? sinceMs : undefined;
+    const ids = await readDestinationTail({ bus: this.o.destination, topics: this.destinations, lookback, groupPrefix: `vigil.relay.${this.o.policy.name}`, ...(since === undefined ? {} : { sinceMs: since }) });
     for (const id of ids) this.ledger.add(id);
     this.c.reconciliations++;
     this.o.onEvent?.({ event: 'reconciled', link: this.linkState, records: ids.length });

@@ -65,6 +65,7 @@ describe('roleAcls (what vigil kafka grant creates)', () => {
       'User:r READ topic theatre.north.derived.vitals',
       'User:r WRITE topic theatre.north.derived.vitals',
       'User:r DESCRIBE topic theatre.north.derived.vitals',
+      'User:r DESCRIBE_CONFIGS topic theatre.north.derived.vitals',
       'User:r READ group vigil.relay.north.*',
       'User:r DESCRIBE group vigil.relay.north.*',
     ]);

@@ -215,6 +215,51 @@ describe('Relay (memory buses)', () => {
     }
   });
 
+  it('after a failed send reads back only what is as recent as the send: nothing (and no consumer) when nothing landed, the landed records when the acknowledgement was lost', async () => {
+    let consumers = 0;
+    let lose = 0;
+    const counting = (bus: MemoryBus): Bus => {
+      const losing = losingDestination(() => lose-- > 0)(bus);
+      return Object.assign(Object.create(losing) as Bus, {
+        consumer: (o: Parameters<Bus['consumer']>[0]) => {
+          consumers++;
+          return bus.consumer(o);
+        },
+      });
+    };
+    const r = await rig({ destination: counting });
+    const reconciled: number[] = [];
+    try {
+      await r.start({ batchMaxRecords: 4, onEvent: (e) => void (e.event === 'reconciled' && reconciled.push(e.records ?? -1)) });
+      await r.publish(stats(8));
+      await until(() => r.relay.stats().relayed === 8, 5000, 'first records');
+      // Past the read-back's margin for a clock stepped back (1 s): those 8 are older than any later send.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      // A cut: sends fail and land nowhere. The read-back by time finds nothing and joins no group.
+      r.command.broker.setAvailable(false);
+      await r.publish(stats(4, RELEASABLE, 20));
+      await until(() => r.relay.stats().sendFailures >= 1, 5000, 'a failed send');
+      r.command.broker.setAvailable(true);
+      await until(() => r.relay.stats().relayed === 12, 5000, 'the cut batch');
+      expect(consumers).toBe(0);
+      expect(reconciled.slice(1).every((n) => n === 0)).toBe(true);
+      // A lost acknowledgement: the batch landed; the read-back reads it (and no more) and skips it.
+      lose = 1;
+      await r.publish(stats(4, RELEASABLE, 40));
+      await until(() => r.relay.stats().relayed + r.relay.stats().duplicatesSkipped >= 16 && r.relay.stats().backlogRecords === 0, 5000, 'all delivered');
+      expect(consumers).toBe(1);
+      // The landed batch was read back and skipped; at most the lookback (twice the batch) was read, never the whole topic.
+      const skipped = r.relay.stats().duplicatesSkipped;
+      expect(skipped).toBeGreaterThan(0);
+      expect(reconciled[reconciled.length - 1]).toBeGreaterThanOrEqual(skipped);
+      expect(reconciled[reconciled.length - 1]).toBeLessThanOrEqual(8);
+      expect(ids(r)).toHaveLength(16);
+      expect(new Set(ids(r)).size).toBe(16);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('after a restart reads the destination back and skips what it already holds', async () => {
     const spool = new MemorySpool();
     // The first relay's sends land but fail, and then the destination cannot be read back either:

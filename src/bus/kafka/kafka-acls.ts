@@ -120,5 +120,6 @@ function relayAcls(role: 'relay' | 'relay-destination', principal: string, p: st
     ];
   }
   // The throw-away groups of the read-back after a cut: vigil.relay.<name>.reconcile.<random>.
-  return [...relay.destinations.flatMap((t) => rules(principal, 'topic', t, false, ['READ', 'WRITE', 'DESCRIBE'])), ...rules(principal, 'group', `vigil.relay.${relay.name}.`, true, ['READ', 'DESCRIBE'])];
+  // DESCRIBE_CONFIGS: whether the broker stamps the topic's timestamps (the read-back by time needs the writer's).
+  return [...relay.destinations.flatMap((t) => rules(principal, 'topic', t, false, ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'])), ...rules(principal, 'group', `vigil.relay.${relay.name}.`, true, ['READ', 'DESCRIBE'])];
 }
