@@ -115,7 +115,7 @@ describe('vigil relay', () => {
     expect(theatre.code).toBe(0);
     expect((JSON.parse(theatre.stdout) as { acls: string[] }).acls).toEqual(expect.arrayContaining(['READ topic derived.vitals', 'WRITE topic vigil.audit.relay.north-to-command', 'READ group vigil.relay.north-to-command']));
     const command = await vigil('kafka', 'grant', 'relay-destination', 'relay-north', '--policy', join(dir, 'policy.yaml'), '--dry-run');
-    expect((JSON.parse(command.stdout) as { acls: string[] }).acls).toEqual(['READ topic theatre.north.derived.vitals', 'WRITE topic theatre.north.derived.vitals', 'DESCRIBE topic theatre.north.derived.vitals', 'READ group vigil.relay.north-to-command.*', 'DESCRIBE group vigil.relay.north-to-command.*']);
+    expect((JSON.parse(command.stdout) as { acls: string[] }).acls).toEqual(['READ topic theatre.north.derived.vitals', 'WRITE topic theatre.north.derived.vitals', 'DESCRIBE topic theatre.north.derived.vitals', 'DESCRIBE_CONFIGS topic theatre.north.derived.vitals', 'READ group vigil.relay.north-to-command.*', 'DESCRIBE group vigil.relay.north-to-command.*']);
     const missing = await vigil('kafka', 'grant', 'relay', 'relay-north', '--dry-run');
     expect(missing.stderr).toContain('the relay role is granted for one relay: give its policy with --policy');
   });
