@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { KafkaBus, type Bus } from '../bus';
 import { loadConfig, readConfigFile, type VigilConfig } from '../config';
@@ -100,6 +101,7 @@ export async function startRelay(cfg: VigilConfig, options: StartRelayOptions = 
     compression: cfg.relay.compression,
     recordCompression: cfg.relay.recordCompression,
     batchMaxRecords: cfg.relay.batchMaxRecords,
+    releaseThread: cfg.relay.releaseThread === 'on' || (cfg.relay.releaseThread === 'auto' && availableParallelism() >= 2),
     batchMaxBytes: cfg.relay.batchMaxBytes,
     destinationPartitions: cfg.kafka.partitions,
     onEvent: (e) => (e.event === 'link' && e.link === 'up' ? log.info(e, 'relay link') : e.event === 'reconciled' ? log.info(e, 'destination read back') : log.warn(e, `relay ${e.event}`)),

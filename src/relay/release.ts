@@ -70,14 +70,18 @@ export class StreamReleaser {
   }
 
   release(m: BusMessage): ReleaseOutcome {
-    if (m.value === null) return withheld('unreadable', 'a tombstone');
-    const keyId = m.headers[RECORD_KEY_ID_HEADER]?.toString('utf8');
+    return this.releaseValue(m.value, m.headers[RECORD_KEY_ID_HEADER]?.toString('utf8'));
+  }
+
+  /** `release` of a message given by its value and its key id header, all the decision reads of it. */
+  releaseValue(value: Buffer | null, keyId: string | undefined): ReleaseOutcome {
+    if (value === null) return withheld('unreadable', 'a tombstone');
     if (keyId === undefined) return withheld('unreadable', `no ${RECORD_KEY_ID_HEADER} header`);
     if (!this.keys.source.has(keyId)) return withheld('unreadable', `sealed under key ${keyId}, not in the theatre ring`);
     let record: VigilRecord;
     let plaintext: Uint8Array | undefined;
     try {
-      ({ record, plaintext } = this.codec.openWithPlaintext(m.value, this.keys.source.get(keyId)));
+      ({ record, plaintext } = this.codec.openWithPlaintext(value, this.keys.source.get(keyId)));
     } catch (err) {
       return withheld('unreadable', isVigilError(err) ? err.code : 'VIGIL_E_INTERNAL');
     }

@@ -3,7 +3,8 @@ import { RECORD_KEY_ID_HEADER, type DerivedRecord } from '../../src/codec';
 import { MemorySpool, type Spool } from '../../src/edge/spool';
 import { VigilError } from '../../src/errors';
 import { createMetrics, registerRelayMetrics } from '../../src/metrics';
-import { Relay, RELAY_ID_HEADER, TokenBucket, type RelayOptions } from '../../src/relay';
+import { Relay, RELAY_ID_HEADER, TokenBucket, type RelayEvent, type RelayOptions } from '../../src/relay';
+import { ReleaseThread } from '../../src/relay/release-thread';
 import { until } from '../harness/until';
 import { GBR_ONLY, RELEASABLE, relayFixture, sealedMessage, TOP, vitalsRecord, type RelayFixture } from './relay-fixture';
 
@@ -108,6 +109,29 @@ describe('Relay (memory buses)', () => {
       expect((g.committed(SOURCE, 0) ?? 0) + (g.committed(SOURCE, 1) ?? 0)).toBe(11);
     } finally {
       await r.close();
+    }
+  });
+
+  it('with the release thread: the same records relayed and withheld, offsets committed; when the thread dies, releases on its own thread and loses nothing', async () => {
+    const r = await rig({ stream: { redact: ['heartRateMeanBpm'] } });
+    const events: RelayEvent[] = [];
+    try {
+      await r.start({ releaseThread: true, batchMaxRecords: 7, onEvent: (e) => events.push(e) });
+      await r.publish([...stats(40), ...stats(9, TOP, 100), ...stats(5, GBR_ONLY, 200)]);
+      await until(() => r.relay.stats().relayed === 40 && r.relay.stats().withheld['not-releasable'] === 5, 10_000, 'relayed');
+      expect(r.relay.stats()).toMatchObject({ relayed: 40, queued: 40, redactedFields: 40, withheld: { 'above-ceiling': 9, 'not-releasable': 5, unreadable: 0 } });
+      await ReleaseThread.shutdown();
+      await r.publish(stats(30, RELEASABLE, 300));
+      await until(() => r.relay.stats().relayed === 70, 10_000, 'relayed after the thread stopped');
+      const got = opened(r);
+      expect(new Set(ids(r)).size).toBe(70);
+      expect(got.every((x) => x.values.heartRateMeanBpm === undefined && x.values.readings === 4)).toBe(true);
+      expect(events.filter((e) => e.event === 'release-thread-failed')).toHaveLength(1);
+      const g = r.theatre.broker.group('vigil.relay.north-to-command');
+      expect((g.committed(SOURCE, 0) ?? 0) + (g.committed(SOURCE, 1) ?? 0)).toBe(84);
+    } finally {
+      await r.close();
+      await ReleaseThread.shutdown();
     }
   });
 
