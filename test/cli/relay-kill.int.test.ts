@@ -12,9 +12,9 @@ import { LinkEmulator } from '../harness/link-emulator';
 import { until } from '../harness/until';
 import { policyDoc, relayFixture, sealedMessage, vitalsStreamRecord, writeFixtureKeys } from '../relay/relay-fixture';
 
-/** Seeds of the kill schedules; `VIGIL_TEST_SEED` runs one other. */
+/** Seeds of the fault schedules; `VIGIL_TEST_SEED` runs one other. */
 const SEED = Number(process.env.VIGIL_TEST_SEED ?? 15);
-const KILLS = 4;
+const KILLS = 5;
 const RECORDS = 1500;
 /** A slow link, so that a batch (50 records, ~20 KB) is on it for about a second and a kill surely finds one in flight. */
 const LINK = { latencyMs: 100, bytesPerSecond: 16_000 };
@@ -49,10 +49,29 @@ function spawnRelay(config: string): RelayChild {
   };
 }
 
+/** One run's faults, drawn from the seed: a link cut while it starts (its read-back of the destination fails and is retried), a cut while it sends, then the kill. */
+interface RunFaults {
+  /** The link is down when the relay starts, for this long (ms). */
+  readonly cutAtStartMs: number;
+  /** After it relays: a cut this long after, for this long (ms); the kill may land inside it or in the read-back after it. */
+  readonly cutMid: { readonly afterMs: number; readonly forMs: number } | null;
+  /** The SIGKILL, this long after the relay first sent something (ms). */
+  readonly killAfterMs: number;
+}
+
+function drawFaults(rng: Prng): RunFaults {
+  return {
+    cutAtStartMs: rng.chance(0.4) ? Math.round(rng.range(500, 3000)) : 0,
+    cutMid: rng.chance(0.6) ? { afterMs: Math.round(rng.range(100, 2500)), forMs: Math.round(rng.range(300, 2500)) } : null,
+    killAfterMs: Math.round(rng.range(500, 4000)),
+  };
+}
+
 // The built CLI (npm run build first) SIGKILLed at seeded random moments while batches are on
-// a slow link to a second Kafka, and started again on the same queue folder each time: the
-// command side must hold every releasable record exactly once.
-describe('vigil relay killed with SIGKILL mid-batch and restarted on its queue', () => {
+// a slow link to a second Kafka, the link cut at seeded moments too (while the relay starts
+// and reads the destination back, while it sends, around the kill), and started again on the
+// same queue folder each time: the command side must hold every releasable record exactly once.
+describe('vigil relay killed with SIGKILL mid-batch, its link cut, and restarted on its queue', () => {
   const theatre = process.env.VIGIL_KAFKA_BROKERS as string;
   let command: KafkaService | undefined;
   let link: LinkEmulator | undefined;
@@ -75,7 +94,7 @@ describe('vigil relay killed with SIGKILL mid-batch and restarted on its queue',
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it(`delivers every releasable record exactly once across ${KILLS} kills (seed ${SEED})`, async () => {
+  it(`delivers every releasable record exactly once across ${KILLS} kills and seeded link cuts (seed ${SEED})`, async () => {
     const l = link as LinkEmulator;
     const rng = new Prng(SEED);
     const f = relayFixture();
@@ -109,8 +128,11 @@ describe('vigil relay killed with SIGKILL mid-batch and restarted on its queue',
       }
     };
 
-    const kills: Array<{ afterMs: number; midSend: boolean; atCommand: number }> = [];
+    const kills: Array<RunFaults & { midSend: boolean; linkUpAtKill: boolean; atCommand: number }> = [];
+    const cuts: Array<Promise<void>> = [];
     for (let k = 0; k < KILLS; k++) {
+      const faults = drawFaults(rng);
+      if (faults.cutAtStartMs > 0) cuts.push(l.blackout(faults.cutAtStartMs));
       current = spawnRelay(config);
       const c = current;
       await until(() => c.http() !== undefined || c.child.exitCode !== null, 60_000, 'relay started').catch((err: Error) => {
@@ -119,14 +141,20 @@ describe('vigil relay killed with SIGKILL mid-batch and restarted on its queue',
       expect(c.child.exitCode).toBeNull();
       // Once this run has sent something, at a seeded random moment 0.5-4 s later.
       await until(async () => (await metricSum(c.http() as string, /^vigil_relay_records_total/)) > 0 || (await destCount()) >= releasable.length, 60_000, `run ${k + 1} relays`);
-      const afterMs = Math.round(rng.range(500, 4000));
-      await new Promise((r) => setTimeout(r, afterMs));
+      if (faults.cutMid !== null) {
+        const { afterMs, forMs } = faults.cutMid;
+        cuts.push(new Promise((r) => setTimeout(r, afterMs)).then(() => l.blackout(forMs)));
+      }
+      await new Promise((r) => setTimeout(r, faults.killAfterMs));
       const before = l.bytes('up');
       await new Promise((r) => setTimeout(r, 200));
       const midSend = l.bytes('up') > before;
+      const linkUpAtKill = l.isUp;
       c.child.kill('SIGKILL');
       expect(await c.exited).toBe('SIGKILL');
-      kills.push({ afterMs, midSend, atCommand: await destCount() });
+      kills.push({ ...faults, midSend, linkUpAtKill, atCommand: await destCount() });
+      // The next run starts with this one's cuts over (or inside its own start cut).
+      await Promise.all(cuts.splice(0));
     }
     current = spawnRelay(config);
     const last = current;
@@ -134,7 +162,7 @@ describe('vigil relay killed with SIGKILL mid-batch and restarted on its queue',
     await until(async () => (await destCount()) >= releasable.length && (await metricSum(last.http() as string, /^vigil_relay_backlog_records/)) === 0, 180_000, 'every releasable record at command').catch(async (err: Error) => {
       throw new Error(`${err.message}: ${await destCount()} of ${releasable.length}; kills ${JSON.stringify(kills)}; log:\n${last.log().split('\n').slice(-15).join('\n')}`);
     });
-    process.stderr.write(`relay kills (seed ${SEED}): ${JSON.stringify(kills)}; skipped as already at command after restarts: ${await metricSum(last.http() as string, /^vigil_relay_duplicates_skipped_total/)}\n`);
+    process.stderr.write(`relay faults (seed ${SEED}): ${JSON.stringify(kills)}; skipped as already at command after restarts: ${await metricSum(last.http() as string, /^vigil_relay_duplicates_skipped_total/)}\n`);
     last.child.kill('SIGTERM');
     expect(await last.exited).toBe(0);
 
