@@ -10,15 +10,16 @@
  * - `sealed-v2`: what the relay sends with `relay.recordCompression: deflate`: each record
  *   compressed (raw DEFLATE) then sealed, record version 2 (docs/wire-format.md §7).
  *
- * Codecs: none, gzip level 6 (kafkajs' codec), brotli quality 5 and 11. zstd and lz4 are not
- * available (node 20's zlib has neither; their npm codecs are not installed).
+ * Codecs: none, gzip level 6 (kafkajs' codec), lz4 (Vigil's kafkajs codec on lz4-napi, LZ4
+ * frames: `relay.compression: lz4`), brotli quality 5 and 11. zstd is not measured (node 20's
+ * zlib has none; its npm bindings build from source).
  *
  * Run: `npm run bench relay-compression`. Env: VIGIL_BENCH_RELAY_MINUTES of fleet time [10].
  */
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { RECORD_KEY_ID_HEADER, RecordCodec } from '../src/codec';
 import { generateStreamKey, StreamKeyring } from '../src/crypto';
-import type { BusMessage } from '../src/bus';
+import { lz4FrameSize, type BusMessage } from '../src/bus';
 import { derivedRecords as pipelineOutputs } from './lib/derived-records';
 import { formatTable, writeReport, type BenchRow } from './lib/report';
 
@@ -55,6 +56,7 @@ function batches<T>(items: readonly T[], size: number): T[][] {
 const CODECS: ReadonlyArray<[string, (b: Buffer) => number]> = [
   ['none', (b) => b.length],
   ['gzip-6', (b) => gzipSync(b, { level: 6 }).length],
+  ['lz4', (b) => lz4FrameSize(b)],
   ['brotli-5', (b) => brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } }).length],
   ['brotli-11', (b) => brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length],
 ];

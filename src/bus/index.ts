@@ -12,4 +12,5 @@ export { parseOffset, nextOffset } from './offset';
 export { GroupCommit, type GroupCommitOptions } from './group-commit';
 export { validateTopicSpecs } from './topic-spec';
 export { MemoryBus, MemoryBroker, partitionForKey, type MemoryBusOptions } from './memory';
+export { lz4FrameSize, registerLz4Codec } from './kafka';
 export { KafkaBus, resolveKafkaBusOptions, KAFKA_SASL_MECHANISMS, type KafkaBusOptions, type KafkaLogEntry, type KafkaLogLevel, type KafkaSaslOptions, type KafkaSaslMechanism, roleAcls, KAFKA_ROLES, type KafkaRole, type KafkaAcl, type KafkaAclOperation, type RoleAclOptions } from './kafka';

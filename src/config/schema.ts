@@ -178,7 +178,7 @@ export const configSchema = z.strictObject({
       dataDir: z.string().min(1).default('data/relay').describe('Where the relay keeps its durable queue (spool/) between the theatre consumer and the destination producer.'),
       spoolBudgetBytes: z.number().int().min(1 << 20).max(2 ** 45).default(256 * 1024 * 1024).describe('Most bytes the relay queue holds while the link is down; when full, routine records are shed first (counted), flash never.'),
       maxBytesPerSecond: z.number().int().min(0).max(2 ** 40).default(0).describe('Bandwidth budget of the link, bytes per second of record bytes after compression (token bucket, one second of burst); 0 = unlimited.'),
-      compression: z.enum(['none', 'gzip']).default('gzip').describe('Compression of the batches sent to the destination (Kafka record batches, kafkajs gzip): none or gzip.'),
+      compression: z.enum(['none', 'gzip', 'lz4']).default('gzip').describe('Compression of the batches sent to the destination (Kafka record batches): none, gzip, or lz4 (a fraction of gzip\'s CPU, the same bytes saved on sealed records).'),
       recordCompression: z.enum(['none', 'deflate']).default('none').describe('deflate: compress each released record before sealing it (record version 2); every reader at the destination must read version 2 first. none: version 1.'),
       batchMaxRecords: z.number().int().min(1).max(10_000).optional().describe('Most records in one batch sent to the destination. Default 2000 on an unbudgeted link (relay.maxBytesPerSecond 0), 500 with a budget.'),
       batchMaxBytes: z.number().int().min(1024).max(900 * 1024).optional().describe('Most record bytes (before compression) in one batch sent to the destination. Default 900 KiB on an unbudgeted link, 256 KiB with a budget.'),

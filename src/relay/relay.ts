@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { gzip, gzipSync } from 'node:zlib';
-import type { Bus, BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage } from '../bus';
+import { lz4FrameSize, type Bus, type BusBatch, type BusConsumer, type BusMessage, type BusProducer, type OutgoingMessage } from '../bus';
 import { RecordCodec } from '../codec';
 import type { Spool, SpoolBatch, SpoolEntry, SpoolPriority } from '../edge/spool';
 import { isVigilError, VigilError } from '../errors';
@@ -34,7 +34,7 @@ export interface RelayOptions {
   /** `deflate`: released records are compressed before sealing (record version 2: every reader at the destination must read it). Default 'none'. */
   readonly recordCompression?: 'none' | 'deflate';
   /** What the destination producer compresses with (for the byte accounting and budget). Default 'none'. */
-  readonly compression?: 'none' | 'gzip';
+  readonly compression?: 'none' | 'gzip' | 'lz4';
   /** Most records per batch sent. Default 2000 without a budget (`maxBytesPerSecond` 0), 500 with one. */
   readonly batchMaxRecords?: number;
   /** Most record bytes per batch sent. Default 900 KiB without a budget, 256 KiB with one. */
@@ -464,7 +464,8 @@ export class Relay {
     const inBatch = new Set<string>();
     const chunks: Buffer[] = [];
     // Without a budget, a bus that counts its bytes needs no estimate (the sockets measure what was sent).
-    const estimating = this.o.compression === 'gzip' && (this.budgeted || this.o.destination.bytesSent === undefined);
+    const compressed = this.o.compression === 'gzip' || this.o.compression === 'lz4';
+    const estimating = compressed && (this.budgeted || this.o.destination.bytesSent === undefined);
     let raw = 0;
     for (const e of batch.entries) {
       const id = e.headers?.[RELAY_ID_HEADER]?.toString() ?? '';
@@ -486,14 +487,14 @@ export class Relay {
       }
     }
     if (ids.length === 0) return;
-    const gzip = this.o.compression === 'gzip';
     // A budget needs the compressed size before sending. The metric counts what the
     // destination's connections carried during the send (framing included) when the bus
-    // can tell; otherwise its gzip estimate, made on the thread pool while the batch is on its way.
+    // can tell; otherwise its estimate (gzip: made on the thread pool while the batch is on its way).
     const estimate = estimating ? Buffer.concat(chunks) : undefined;
     const uncompressed = raw - (estimate?.length ?? 0);
-    let wire = !gzip ? raw : estimate !== undefined && this.budgeted ? gzipSync(estimate).length + uncompressed : 0;
-    const measuring = estimate !== undefined && !this.budgeted ? gzipAsync(estimate).then((z) => z.length + uncompressed) : undefined;
+    const sizeNow = (b: Buffer): number => (this.o.compression === 'lz4' ? lz4FrameSize(b) : gzipSync(b).length);
+    let wire = !compressed ? raw : estimate !== undefined && this.budgeted ? sizeNow(estimate) + uncompressed : 0;
+    const measuring = estimate === undefined || this.budgeted ? undefined : this.o.compression === 'lz4' ? Promise.resolve(lz4FrameSize(estimate) + uncompressed) : gzipAsync(estimate).then((z) => z.length + uncompressed);
     const waitMs = this.bucket.take(wire);
     if (waitMs > 0) await this.sleep(waitMs);
     if (this.stopped) throw new VigilError('VIGIL_E_BUS_CLOSED', 'the relay is stopping');

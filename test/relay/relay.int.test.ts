@@ -10,8 +10,6 @@ import { until } from '../harness/until';
 import { GBR_ONLY, RELEASABLE, relayFixture, sealedMessage, TOP, twoKafkasOverLink, vitalsRecord } from './relay-fixture';
 
 const T0 = Date.UTC(2026, 11, 5, 12, 0, 0);
-const SOURCE = 'derived.vitals';
-const DEST = 'theatre.north.derived.vitals';
 
 // Two independent Kafkas, theatre and command, and a link between the relay and command that
 // is cut and restored mid-run (a userspace TCP proxy: command advertises the proxy's port, so
@@ -19,12 +17,16 @@ const DEST = 'theatre.north.derived.vitals';
 describe('vigil relay between two real Kafkas over a link that is cut and restored', () => {
   const env = twoKafkasOverLink(() => TcpProxy.start(0), 'vigil-relay-int-');
 
-  it('delivers every releasable record exactly once, nothing above the ceiling, and drains the backlog after the cut', async () => {
-    const f = relayFixture();
+  it.each(['gzip', 'lz4'] as const)('delivers every releasable record exactly once, nothing above the ceiling, and drains the backlog after the cut (%s batches)', async (compression) => {
+    // Each case its own source topic and group (topic prefix) and destination topic.
+    const prefix = `${compression}.`;
+    const SOURCE = `${prefix}derived.vitals`;
+    const DEST = `theatre.north.derived.vitals.${compression}`;
+    const f = relayFixture({ destination: DEST });
     const theatreBus = new KafkaBus({ brokers: [(env.theatre as KafkaService).brokers], clientId: 'relay-int-theatre', logLevel: 'nothing' });
-    const commandBus = new KafkaBus({ brokers: [(env.command as KafkaService).brokers], clientId: 'relay-int-command', logLevel: 'nothing', compression: 'gzip', sendTimeoutMs: 4000, requestTimeoutMs: 2000, connectionTimeoutMs: 1000, retries: 1, maxRetryTimeMs: 500 });
-    const spool = await FileSpool.open({ dir: join(env.dir, 'spool'), fsync: 'always', onDrop: (e) => relay.onShed(e) });
-    const relay: Relay = new Relay({ policy: f.policy, keys: f.keys, source: theatreBus, destination: commandBus, spool, compression: 'gzip', batchMaxRecords: 10, maxBytesPerSecond: 6000, destinationPartitions: 3, retryMinMs: 100, retryMaxMs: 1000 });
+    const commandBus = new KafkaBus({ brokers: [(env.command as KafkaService).brokers], clientId: 'relay-int-command', logLevel: 'nothing', compression, sendTimeoutMs: 4000, requestTimeoutMs: 2000, connectionTimeoutMs: 1000, retries: 1, maxRetryTimeMs: 500 });
+    const spool = await FileSpool.open({ dir: join(env.dir, `spool-${compression}`), fsync: 'always', onDrop: (e) => relay.onShed(e) });
+    const relay: Relay = new Relay({ policy: f.policy, keys: f.keys, source: theatreBus, destination: commandBus, spool, topicPrefix: prefix, compression, batchMaxRecords: 10, maxBytesPerSecond: 6000, destinationPartitions: 3, retryMinMs: 100, retryMaxMs: 1000 });
     const producer = theatreBus.producer();
     try {
       await theatreBus.admin().ensureTopics([{ topic: SOURCE, partitions: 3 }]);

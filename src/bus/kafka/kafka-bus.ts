@@ -12,7 +12,11 @@ import { KafkaConsumer } from './kafka-consumer';
 import { kafkaLogCreator, kafkajsLogLevel } from './kafka-logger';
 import { resolveKafkaBusOptions, type KafkaBusOptions, type ResolvedKafkaBusOptions } from './kafka-options';
 import { KafkaProducer } from './kafka-producer';
+import { registerLz4Codec } from './lz4-codec';
 import { toVigilError } from './to-vigil-error';
+
+// Every Vigil client reads LZ4 record batches (a relay or another writer may have sent them), whatever it writes.
+registerLz4Codec();
 
 /**
  * The Kafka bus (kafkajs 2.2.4, kept behind the `Bus` interface: docs/architecture.md §7).

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { VigilError } from '../../errors';
+import { registerLz4Codec } from './lz4-codec';
 
 /** Log levels of the kafkajs adapter, quietest first. */
 export type KafkaLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
@@ -35,9 +36,10 @@ export interface KafkaBusOptions {
   /**
    * Record batch compression. Default `none`: sealed records are ciphertext and do not
    * compress, so gzip costs CPU for nothing there; derived streams may differ. kafkajs has
-   * only gzip built in (others need codecs).
+   * only gzip built in; `lz4` is Vigil's codec on lz4-napi (LZ4 frames, as Kafka's clients
+   * write them), registered for every KafkaBus, so every Vigil reader reads it.
    */
-  readonly compression?: 'none' | 'gzip';
+  readonly compression?: 'none' | 'gzip' | 'lz4';
   /**
    * Replication factor of the topics `ensureTopics` creates. Default -1: the brokers'
    * `default.replication.factor`. Production: 3, with `min.insync.replicas=2` on the brokers.
@@ -96,7 +98,8 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): ResolvedKafkaB
     bad('brokers', brokers, 'a non-empty list of "host:port"');
   }
   const compression = options.compression ?? 'none';
-  if (compression !== 'none' && compression !== 'gzip') bad('compression', compression, '"none" or "gzip"');
+  if (compression !== 'none' && compression !== 'gzip' && compression !== 'lz4') bad('compression', compression, '"none", "gzip" or "lz4"');
+  if (compression === 'lz4' && !registerLz4Codec()) bad('compression', compression, '"none" or "gzip" (lz4-napi does not load on this platform)');
   const logLevel = options.logLevel ?? 'error';
   if (!LEVELS.includes(logLevel)) bad('logLevel', logLevel, LEVELS.join(', '));
   if (options.log !== undefined && typeof options.log !== 'function') bad('log', typeof options.log, 'a function');

@@ -223,7 +223,7 @@ export class KafkaProducer implements BusProducer {
           topicMessages,
           acks: ACKS_ALL,
           timeout: this.options.requestTimeoutMs,
-          compression: this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+          compression: this.options.compression === 'gzip' ? CompressionTypes.GZIP : this.options.compression === 'lz4' ? CompressionTypes.LZ4 : CompressionTypes.None,
         });
       } catch (err) {
         this.spent = true;
