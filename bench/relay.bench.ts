@@ -15,10 +15,11 @@
  *    are other processes; thread-pool work such as gzip included).
  * 2. **Bytes on the wire per record**, per derived stream of the deployed pipelines (a
  *    simulated fleet), relay → command through a counting TCP proxy (a third Kafka that
- *    advertises the proxy), with `relay.compression` none and gzip: every byte of the
+ *    advertises the proxy), with `relay.compression` none, gzip and lz4: every byte of the
  *    relay's connections to command (Kafka framing, metadata, read-back included).
  *
- * Run: `npm run bench relay`. Env: VIGIL_BENCH_RELAY_RECORDS [30000], VIGIL_BENCH_RELAY_ROUNDS
+ * Run: `npm run bench relay`. Env: VIGIL_BENCH_RELAY_COMPRESSION of both systems in part 1 (gzip | lz4 | none) [gzip],
+ * VIGIL_BENCH_RELAY_RECORDS [30000], VIGIL_BENCH_RELAY_ROUNDS
  * [3] counted after VIGIL_BENCH_RELAY_WARMUP [1] uncounted rounds of each, VIGIL_BENCH_RELAY_MINUTES
  * of fleet time for the wire figures [5].
  */
@@ -42,6 +43,11 @@ const WARMUP = Number(process.env.VIGIL_BENCH_RELAY_WARMUP ?? 1);
 const MINUTES = Number(process.env.VIGIL_BENCH_RELAY_MINUTES ?? 5);
 const WIRE_SAMPLE = 3000;
 const PARTITIONS = 3;
+type Compression = 'none' | 'gzip' | 'lz4';
+/** Batch compression of both systems in the throughput part: gzip (the relay's default) or lz4 (Vigil's codec, registered for kafkajs by KafkaBus). */
+const COMPRESSION = (process.env.VIGIL_BENCH_RELAY_COMPRESSION ?? 'gzip') as Compression;
+if (!['none', 'gzip', 'lz4'].includes(COMPRESSION)) throw new Error(`VIGIL_BENCH_RELAY_COMPRESSION must be none, gzip or lz4, got ${COMPRESSION}`);
+const CODEC: Record<Compression, CompressionTypes> = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, lz4: CompressionTypes.LZ4 };
 const SOURCE = 'derived.vitals';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -68,7 +74,7 @@ async function untilCount(bus: Bus, topic: string, n: number, timeoutMs = 600_00
 }
 
 /** The baseline: a plain kafkajs consumer → producer copy, one send per consumed batch. */
-async function copy(theatre: string, command: string, dest: string, n: number, gzip: boolean, round: number): Promise<{ perSecond: number; cpuUsPerRecord: number }> {
+async function copy(theatre: string, command: string, dest: string, n: number, compression: Compression, round: number): Promise<{ perSecond: number; cpuUsPerRecord: number }> {
   const src = new Kafka({ clientId: `copy-src-${round}`, brokers: [theatre], logLevel: logLevel.NOTHING });
   const dst = new Kafka({ clientId: `copy-dst-${round}`, brokers: [command], logLevel: logLevel.NOTHING });
   const admin = dst.admin();
@@ -86,7 +92,7 @@ async function copy(theatre: string, command: string, dest: string, n: number, g
   await consumer.subscribe({ topic: SOURCE, fromBeginning: true });
   await consumer.run({
     eachBatch: async ({ batch }) => {
-      await producer.send({ topic: dest, acks: -1, compression: gzip ? CompressionTypes.GZIP : CompressionTypes.None, messages: batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+      await producer.send({ topic: dest, acks: -1, compression: CODEC[compression], messages: batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
     },
   });
   const t1 = await untilCount(count, dest, n);
@@ -98,7 +104,7 @@ async function copy(theatre: string, command: string, dest: string, n: number, g
 }
 
 /** The relay in this process, theatre → command, queue on disk (fsync always, as deployed). */
-async function relayOnce(o: { theatre: string; command: string; dest: string; name: string; keys: ReadonlyMap<string, RelayStreamKeys>; sources: string[]; n: number; gzip: boolean }): Promise<{ perSecond: number; cpuUsPerRecord: number; relay: Relay }> {
+async function relayOnce(o: { theatre: string; command: string; dest: string; name: string; keys: ReadonlyMap<string, RelayStreamKeys>; sources: string[]; n: number; compression: Compression }): Promise<{ perSecond: number; cpuUsPerRecord: number; relay: Relay }> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-relay-'));
   const policy = parseRelayPolicy({
     ...policyDoc(),
@@ -106,10 +112,10 @@ async function relayOnce(o: { theatre: string; command: string; dest: string; na
     streams: o.sources.map((source, i) => ({ source, destination: o.sources.length === 1 ? o.dest : `${o.dest}.${i}`, sourceKeyFile: 'theatre.key.json', relayKeyFile: 'relay.key.json' })),
   });
   const source = new KafkaBus({ brokers: [o.theatre], clientId: `bench-relay-src-${o.name}`, logLevel: 'nothing' });
-  const destination = new KafkaBus({ brokers: [o.command], clientId: `bench-relay-dst-${o.name}`, logLevel: 'nothing', compression: o.gzip ? 'gzip' : 'none' });
+  const destination = new KafkaBus({ brokers: [o.command], clientId: `bench-relay-dst-${o.name}`, logLevel: 'nothing', compression: o.compression });
   const spool = await FileSpool.open({ dir: join(dir, 'spool'), shed: true });
   // As `vigil relay` runs by default: the release thread on with two cores or more (relay.releaseThread auto), batches by the unbudgeted defaults.
-  const relay = new Relay({ policy, keys: o.keys, source, destination, spool, compression: o.gzip ? 'gzip' : 'none', destinationPartitions: PARTITIONS, releaseThread: availableParallelism() >= 2 });
+  const relay = new Relay({ policy, keys: o.keys, source, destination, spool, compression: o.compression, destinationPartitions: PARTITIONS, releaseThread: availableParallelism() >= 2 });
   // The destination topics exist before the clock starts, as for the copy (creating them is the broker's time, not the relay's).
   const admin = destination.admin();
   await admin.ensureTopics(policy.streams.map((s) => ({ topic: s.destination, partitions: PARTITIONS })));
@@ -159,22 +165,22 @@ async function main(): Promise<void> {
     // Uncounted rounds first: the relay and the copy run for days, not from a cold JIT (the counted
     // rounds of a cold start rose 40-60% from the first to the third, both systems).
     for (let w = 0; w < WARMUP; w++) {
-      await copy(theatre.brokers, command.brokers, `copy.warmup${w}.vitals`, records.length, true, 100 + w);
-      await relayOnce({ theatre: theatre.brokers, command: command.brokers, dest: `relay.warmup${w}.vitals`, name: `bench-warmup${w}`, keys: f.keys, sources: [SOURCE], n: records.length, gzip: true });
+      await copy(theatre.brokers, command.brokers, `copy.warmup${w}.vitals`, records.length, COMPRESSION, 100 + w);
+      await relayOnce({ theatre: theatre.brokers, command: command.brokers, dest: `relay.warmup${w}.vitals`, name: `bench-warmup${w}`, keys: f.keys, sources: [SOURCE], n: records.length, compression: COMPRESSION });
       log(`warm-up round ${w + 1} done`);
     }
     for (let round = 0; round < ROUNDS; round++) {
-      const c = await copy(theatre.brokers, command.brokers, `copy.${round}.vitals`, records.length, true, round);
+      const c = await copy(theatre.brokers, command.brokers, `copy.${round}.vitals`, records.length, COMPRESSION, round);
       copies.push(c.perSecond);
-      rows.push({ part: 'throughput', system: 'kafkajs copy', round: round + 1, compression: 'gzip', records: records.length, 'records/s': Math.round(c.perSecond), 'cpu µs/record': Number(c.cpuUsPerRecord.toFixed(1)) });
+      rows.push({ part: 'throughput', system: 'kafkajs copy', round: round + 1, compression: COMPRESSION, records: records.length, 'records/s': Math.round(c.perSecond), 'cpu µs/record': Number(c.cpuUsPerRecord.toFixed(1)) });
       log(`round ${round + 1}: copy ${Math.round(c.perSecond)} records/s, ${c.cpuUsPerRecord.toFixed(1)} cpu µs/record`);
-      const r = await relayOnce({ theatre: theatre.brokers, command: command.brokers, dest: `relay.${round}.vitals`, name: `bench-${round}`, keys: f.keys, sources: [SOURCE], n: records.length, gzip: true });
+      const r = await relayOnce({ theatre: theatre.brokers, command: command.brokers, dest: `relay.${round}.vitals`, name: `bench-${round}`, keys: f.keys, sources: [SOURCE], n: records.length, compression: COMPRESSION });
       relays.push(r.perSecond);
-      rows.push({ part: 'throughput', system: 'vigil relay', round: round + 1, compression: 'gzip', records: records.length, 'records/s': Math.round(r.perSecond), 'cpu µs/record': Number(r.cpuUsPerRecord.toFixed(1)) });
+      rows.push({ part: 'throughput', system: 'vigil relay', round: round + 1, compression: COMPRESSION, records: records.length, 'records/s': Math.round(r.perSecond), 'cpu µs/record': Number(r.cpuUsPerRecord.toFixed(1)) });
       log(`round ${round + 1}: relay ${Math.round(r.perSecond)} records/s, ${r.cpuUsPerRecord.toFixed(1)} cpu µs/record (${r.relay.stats().reconciliations} read-backs)`);
     }
     const ratio = median(relays) / median(copies);
-    extra.throughput = { copyMedian: median(copies), relayMedian: median(relays), ratio, target: 0.7, met: ratio >= 0.7, warmupRounds: WARMUP };
+    extra.throughput = { copyMedian: median(copies), relayMedian: median(relays), ratio, target: 0.7, met: ratio >= 0.7, warmupRounds: WARMUP, compression: COMPRESSION };
     log(`relay / copy (medians): ${(100 * ratio).toFixed(1)}% (target ≥ 70%)`);
     await theatreBus.close();
 
@@ -201,15 +207,15 @@ async function main(): Promise<void> {
       log(`${topic}: ${msgs.length} records, largest ${Math.max(...msgs.map((m) => m.value?.length ?? 0))} B`);
       const keys = new Map<string, RelayStreamKeys>([[topic, { source: new StreamKeyring([s.key]), relay: generateStreamKey(`relay.${name}-1`) }]]);
       const row: Record<string, string | number> = { part: 'wire', stream: topic, records: msgs.length };
-      for (const gzip of [false, true]) {
+      for (const tag of ['none', 'gzip', 'lz4'] as const) {
         const before = link.bytes('up');
-        const { relay } = await relayOnce({ theatre: theatre.brokers, command: `127.0.0.1:${link.port}`, dest: `wire.${name}.${gzip ? 'gzip' : 'none'}`, name: `wire-${name}-${gzip ? 'gzip' : 'none'}`, keys, sources: [topic], n: msgs.length, gzip });
+        const { relay } = await relayOnce({ theatre: theatre.brokers, command: `127.0.0.1:${link.port}`, dest: `wire.${name}.${tag}`, name: `wire-${name}-${tag}`, keys, sources: [topic], n: msgs.length, compression: tag });
         const st = relay.stats();
-        const tag = gzip ? 'gzip' : 'none';
         row[`record B/rec (${tag})`] = Number((st.bytesAfterCompression / st.relayed).toFixed(1));
         row[`wire B/rec (${tag})`] = Number(((link.bytes('up') - before) / st.relayed).toFixed(1));
       }
       row['wire none/gzip'] = Number(((row['wire B/rec (none)'] as number) / (row['wire B/rec (gzip)'] as number)).toFixed(2));
+      row['wire none/lz4'] = Number(((row['wire B/rec (none)'] as number) / (row['wire B/rec (lz4)'] as number)).toFixed(2));
       wireRows.push(row);
       log(`wire ${topic}: ${JSON.stringify(row)}`);
     }
