@@ -141,7 +141,7 @@ export class Relay {
     this.retryMinMs = positiveInt('retryMinMs', o.retryMinMs, 200, 1);
     this.retryMaxMs = positiveInt('retryMaxMs', o.retryMaxMs, 5000, this.retryMinMs);
     this.bucket = new TokenBucket(budget, this.now);
-    this.budgeted = (o.maxBytesPerSecond ?? 0) > 0;
+    this.budgeted = budget > 0;
     for (const s of o.policy.streams) {
       const keys = o.keys.get(s.source);
       if (keys === undefined) throw new VigilError('VIGIL_E_RELAY_OPTIONS', `relay option keys has no keys for stream ${s.source}`, { details: { option: 'keys' } });

@@ -1,6 +1,6 @@
 import { RECORD_KEY_ID_HEADER } from '../codec';
 import type { BusMessage } from '../bus';
-import type { SpoolPriority } from '../edge/spool';
+import type { SpoolEntry, SpoolPriority } from '../edge/spool';
 import { RELAY_WITHHELD_REASONS } from '../instrument';
 import { RELAY_ID_HEADER, type ReleaseOutcome } from './release';
 
@@ -93,7 +93,7 @@ export function packReleaseResult(outcomes: readonly ReleaseOutcome[]): ArrayBuf
     size += 1;
     if (o.verdict === 'release') {
       const e = o.entry;
-      size += 2 + strBytes(e.deviceId) + strBytes(String(e.headers?.[RECORD_KEY_ID_HEADER] ?? '')) + strBytes(relayIdOfEntry(o)) + 4 + (e.key?.length ?? 0) + 4 + 4 + e.value.length;
+      size += 2 + strBytes(e.deviceId) + strBytes(header(e, RECORD_KEY_ID_HEADER)) + strBytes(header(e, RELAY_ID_HEADER)) + 4 + (e.key?.length ?? 0) + 4 + 4 + e.value.length;
       for (const r of o.redacted) size += strBytes(r);
     } else if (o.verdict === 'withheld') size += 1 + strBytes(o.detail);
   }
@@ -112,8 +112,8 @@ export function packReleaseResult(outcomes: readonly ReleaseOutcome[]): ArrayBuf
       buf[p++] = PRIORITIES.indexOf(e.priority);
       buf[p++] = o.alert ? 1 : 0;
       str(e.deviceId);
-      str(String(e.headers?.[RECORD_KEY_ID_HEADER] ?? ''));
-      str(relayIdOfEntry(o));
+      str(header(e, RECORD_KEY_ID_HEADER));
+      str(header(e, RELAY_ID_HEADER));
       const key = e.key ?? Buffer.alloc(0);
       buf.writeUInt32LE(key.length, p);
       p += 4 + key.copy(buf, p + 4);
@@ -131,8 +131,9 @@ export function packReleaseResult(outcomes: readonly ReleaseOutcome[]): ArrayBuf
   return ab;
 }
 
-function relayIdOfEntry(o: Extract<ReleaseOutcome, { verdict: 'release' }>): string {
-  return String(o.entry.headers?.['vigil-relay-id'] ?? '');
+/** A header of a released entry as a string (the releaser sets both as strings). */
+function header(e: SpoolEntry, name: string): string {
+  return String(e.headers?.[name] ?? '');
 }
 
 /**

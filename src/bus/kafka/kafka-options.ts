@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { VigilError } from '../../errors';
-import { registerLz4Codec } from './lz4-codec';
+import { loadLz4 } from './lz4-codec';
 
 /** Log levels of the kafkajs adapter, quietest first. */
 export type KafkaLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
@@ -99,7 +99,7 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): ResolvedKafkaB
   }
   const compression = options.compression ?? 'none';
   if (compression !== 'none' && compression !== 'gzip' && compression !== 'lz4') bad('compression', compression, '"none", "gzip" or "lz4"');
-  if (compression === 'lz4' && !registerLz4Codec()) bad('compression', compression, '"none" or "gzip" (lz4-napi does not load on this platform)');
+  if (compression === 'lz4' && loadLz4() === null) bad('compression', compression, '"none" or "gzip" (lz4-napi does not load on this platform)');
   const logLevel = options.logLevel ?? 'error';
   if (!LEVELS.includes(logLevel)) bad('logLevel', logLevel, LEVELS.join(', '));
   if (options.log !== undefined && typeof options.log !== 'function') bad('log', typeof options.log, 'a function');
