@@ -72,6 +72,14 @@ export interface Rejected {
 
 export type AdmissionResult = Admitted | Rejected;
 
+const TELEMETRY_TOPICS = new Map<string, string>();
+/** `telemetry.<kind>`, one string per kind rather than one per record. */
+function telemetryTopicOf(kind: ReadingKind): string {
+  let t = TELEMETRY_TOPICS.get(kind);
+  if (t === undefined) TELEMETRY_TOPICS.set(kind, (t = `telemetry.${kind}`));
+  return t;
+}
+
 /** Errors `FrameOpener.open` raises only after the frame authenticated: the body itself is bad, and stays bad when resent. */
 const FINAL_AFTER_OPEN: ReadonlySet<VigilErrorCode> = new Set<VigilErrorCode>(['VIGIL_E_READING_INVALID', 'VIGIL_E_FRAME_MALFORMED']);
 
@@ -103,7 +111,8 @@ export class Admission {
   private readonly backend: CryptoBackend;
   private readonly keys: SharedKeyCache;
   private readonly verifiers = new Map<string, { epoch: number; verifier: Verifier }>();
-  private readonly labels = new WeakMap<DeviceEntry, ClassificationLabel>();
+  /** Per registry entry (a changed device is a new entry): its records' label and the one MQTT topic it may publish on, built once rather than per frame. */
+  private readonly perDevice = new WeakMap<DeviceEntry, { readonly label: ClassificationLabel; readonly topic: string }>();
   private readonly rate = new RateLimiter();
   /** Bounds how many too-old frames per device are authenticated (to answer them with `final`), so replaying old captures cannot make the gateway verify signatures at will. */
   private readonly staleRate = new RateLimiter();
@@ -147,8 +156,9 @@ export class Admission {
       const device = this.options.registry.get(frame.deviceId);
       if (!device) return this.reject(bytes, frame, 'VIGIL_E_DEVICE_UNKNOWN', `device ${frame.deviceId} is not in the registry`);
       if (device.status === 'revoked') return this.reject(bytes, frame, 'VIGIL_E_DEVICE_REVOKED', `device ${frame.deviceId} is revoked`);
-      if (topic !== undefined && topic !== `vigil/v1/${device.theatre}/${device.unit}/${device.deviceId}/telemetry`) {
-        return this.reject(bytes, frame, 'VIGIL_E_TOPIC_MISMATCH', `frame of ${frame.deviceId} arrived on ${topic.slice(0, 200)}, expected vigil/v1/${device.theatre}/${device.unit}/${device.deviceId}/telemetry`);
+      const own = this.ofDevice(device);
+      if (topic !== undefined && topic !== own.topic) {
+        return this.reject(bytes, frame, 'VIGIL_E_TOPIC_MISMATCH', `frame of ${frame.deviceId} arrived on ${topic.slice(0, 200)}, expected ${own.topic}`);
       }
       // A frame too old to admit (sealed under a key epoch since rotated, below the replay
       // window, or older than maxFrameAgeMs) is refused whatever its bytes. It is still
@@ -179,9 +189,14 @@ export class Admission {
       opened = true;
       const readings = this.opener.open(frame, shared, { requireSignature: device.requireSignature, ...(verifier ? { verifier } : {}) });
       if (stale) return this.reject(bytes, frame, stale.code, stale.message, true);
-      for (const r of readings) {
+      // Most frames carry one kind: it is looked up once.
+      let single: ReadingKind | null = (readings[0] as Reading).kind;
+      for (let i = 0; i < readings.length; i++) {
+        const kind = (readings[i] as Reading).kind;
+        if (kind === single && i > 0) continue;
+        if (kind !== single) single = null;
         // The message names the rule, not the kind sent: that comes from the decrypted body.
-        if (!device.allowedKinds.has(r.kind)) return this.reject(bytes, frame, 'VIGIL_E_KIND_NOT_ALLOWED', `device ${frame.deviceId} sent a reading of a kind outside those it may send (${[...device.allowedKinds].join(', ')})`, true);
+        if (!device.allowedKinds.has(kind)) return this.reject(bytes, frame, 'VIGIL_E_KIND_NOT_ALLOWED', `device ${frame.deviceId} sent a reading of a kind outside those it may send (${[...device.allowedKinds].join(', ')})`, true);
       }
       // Measured in the device's own event time, not arrival time: a backlog the broker
       // delivers at once (after a gateway restart or a broken link) was sent at the
@@ -199,7 +214,7 @@ export class Admission {
         eventTimeMs: frame.eventTimeMs,
         priority: device.priority,
         readings: readings.length,
-        records: this.seal(frame, device, readings, now),
+        records: this.seal(frame, own.label, readings, single, now),
       };
     } catch (err) {
       // Errors raised once the body opened (its MAC and signature verified) are the body's own.
@@ -225,21 +240,28 @@ export class Admission {
     this.verifiers.clear();
   }
 
-  private seal(frame: DecodedFrame, device: DeviceEntry, readings: Reading[], now: number): AdmittedRecord[] {
-    let label = this.labels.get(device);
-    if (!label) this.labels.set(device, (label = makeLabel(device.ceiling, device.releasability)));
-    // Most frames carry one kind: avoid grouping work for them.
-    const first = readings[0] as Reading;
-    const kinds = readings.every((r) => r.kind === first.kind) ? [first.kind] : [...new Set(readings.map((r) => r.kind))];
-    return kinds.map((kind) => {
-      const ofKind = kinds.length === 1 ? readings : readings.filter((r) => r.kind === kind);
-      const key = this.options.streamKey(kind);
-      const sealed = this.records.seal(
-        { type: 'telemetry', deviceId: frame.deviceId, seq: frame.seq, eventTimeMs: frame.eventTimeMs, ingestTimeMs: now, gatewayId: this.options.gatewayId, kind, label, readings: ofKind },
-        key,
-      );
-      return { topic: `telemetry.${kind}`, key: frame.deviceId, keyId: sealed.keyId, value: sealed.value };
-    });
+  private ofDevice(device: DeviceEntry): { readonly label: ClassificationLabel; readonly topic: string } {
+    let own = this.perDevice.get(device);
+    if (own === undefined) {
+      own = { label: makeLabel(device.ceiling, device.releasability), topic: `vigil/v1/${device.theatre}/${device.unit}/${device.deviceId}/telemetry` };
+      this.perDevice.set(device, own);
+    }
+    return own;
+  }
+
+  /** One record per reading kind; `single` is the frame's one kind when it has only one (the common case: no grouping). */
+  private seal(frame: DecodedFrame, label: ClassificationLabel, readings: Reading[], single: ReadingKind | null, now: number): AdmittedRecord[] {
+    if (single !== null) return [this.sealKind(frame, label, single, readings, now)];
+    const kinds = [...new Set(readings.map((r) => r.kind))];
+    return kinds.map((kind) => this.sealKind(frame, label, kind, readings.filter((r) => r.kind === kind), now));
+  }
+
+  private sealKind(frame: DecodedFrame, label: ClassificationLabel, kind: ReadingKind, readings: Reading[], now: number): AdmittedRecord {
+    const sealed = this.records.seal(
+      { type: 'telemetry', deviceId: frame.deviceId, seq: frame.seq, eventTimeMs: frame.eventTimeMs, ingestTimeMs: now, gatewayId: this.options.gatewayId, kind, label, readings },
+      this.options.streamKey(kind),
+    );
+    return { topic: telemetryTopicOf(kind), key: frame.deviceId, keyId: sealed.keyId, value: sealed.value };
   }
 
   private verifier(device: DeviceEntry): Verifier | undefined {
