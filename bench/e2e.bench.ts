@@ -41,7 +41,7 @@
  * **CPU microseconds per frame** of the naive bridge process and of the gateway process with
  * 1 Kafka lane and with VIGIL_BENCH_LANES (default 4) lanes — user + system time from
  * /proc/<pid>/stat from the end of the warm-up second to the end of the run (drain included),
- * divided by the frames published after warm-up — with each process's event-loop delay p99,
+ * divided by the frames published after warm-up — with each process's event-loop delay p99 (beyond the 10 ms timer of Node's monitor, bench/lib/loop-delay.ts),
  * publish → Kafka latency of each run and its breakdown (above), and the gateway's own
  * per-batch timings: the Kafka write (send → acknowledgement), the replay flush before the
  * PUBACKs, frames per batch (no worker). CPU per frame is stable where throughput on
@@ -54,7 +54,9 @@
  * VIGIL_BENCH_E2E_LINGER=2,5: the cost variant also runs the gateway (1 lane) with gateway.lingerMs at each value.
  * VIGIL_BENCH_NAIVE_STOCK_KAFKAJS=<dir of a kafkajs package>: the cost variant also runs the naive bridge on that kafkajs
  * (stock, without Vigil's patches). VIGIL_BENCH_GATEWAY_BEFORE=<other checkout>/bench/lib/gateway-child.ts: it also runs
- * that gateway (1 lane), for before/after in one run.
+ * that gateway (1 lane), for before/after in one run (that checkout built: its gateway child runs its dist/).
+ * The gateway runs compiled (dist/, as `bin/vigil.js` ships it; `npm run bench` builds it first).
+ * VIGIL_BENCH_E2E_SRC=1: the cost variant also runs the gateway (1 lane) from the sources through tsx.
  * VIGIL_BENCH_E2E_PROFILE=<dir>: instead, one 8 s gateway run at VIGIL_BENCH_E2E_RATE (default
  * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>).
  */
@@ -69,7 +71,7 @@ import { KafkaBus, roleAcls } from '../src/bus';
 import { boxSharedKey } from '../src/crypto';
 import { createCa, issueCertificate, type IssuedCertificate } from '../src/pki';
 import { BENCH_PIPELINE_OOO_MS, benchPowerPipeline } from './lib/bench-pipeline';
-import { BenchChild, processCpuSeconds } from './lib/child-process';
+import { BenchChild, mainThreadCpuSeconds, processCpuSeconds } from './lib/child-process';
 import { provisionBench, type BenchProvision } from './lib/provision';
 import { writeReport, type BenchRow } from './lib/report';
 
@@ -556,18 +558,21 @@ async function mainSecure(): Promise<void> {
 }
 
 /** One measured run at `rate`: CPU µs per frame of `child` from the end of warm-up to the end of the run. */
-async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<{ run: RunResult; cpuUsPerFrame: number; loop: Record<string, unknown> }> {
+async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<{ run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; loop: Record<string, unknown> }> {
   let cpu0 = 0;
+  let main0 = 0;
   const warm = setTimeout(() => {
     cpu0 = processCpuSeconds(child.pid);
+    main0 = mainThreadCpuSeconds(child.pid);
     void child.request('loopReset').catch(() => undefined);
   }, WARMUP_MS);
   const run = await runAt(pub, rate, LAT_MS);
   clearTimeout(warm);
   const cpu = processCpuSeconds(child.pid) - cpu0;
+  const mainCpu = mainThreadCpuSeconds(child.pid) - main0;
   const frames = Math.max(1, Math.round((rate * (LAT_MS - WARMUP_MS)) / 1000));
   const loop = await child.request('loop');
-  return { run, cpuUsPerFrame: Number(((cpu * 1e6) / frames).toFixed(1)), loop };
+  return { run, cpuUsPerFrame: Number(((cpu * 1e6) / frames).toFixed(1)), mainThreadUsPerFrame: Number(((mainCpu * 1e6) / frames).toFixed(1)), loop };
 }
 
 /** Where publish → Kafka went, per frame, p50/p99 (ms): see Tally. */
@@ -575,15 +580,23 @@ function breakdown(r: RunResult): Record<string, ReturnType<typeof pct>> {
   return { publishToAdmitted: r.admit, admittedToProduced: r.wait, producedToConsumer: r.ackFetch };
 }
 
+/** GC pause time over a run, ms, as `minor / major`. */
+function gcMs(gc: unknown): string {
+  const g = gc as { minor?: { ms: number }; major?: { ms: number } } | undefined;
+  return g?.minor && g.major ? `${Math.round(g.minor.ms)} / ${Math.round(g.major.ms)}` : '-';
+}
+
 /** The cost rows' columns: CPU per frame, event-loop delay, the latency breakdown at p99 and the gateway's per-batch timings. */
-function costColumns(c: { run: RunResult; cpuUsPerFrame: number; loop: Record<string, unknown> }): Record<string, string | number> {
+function costColumns(c: { run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; loop: Record<string, unknown> }): Record<string, string | number> {
   const fix = (v: unknown): number => Number(Number(v ?? 0).toFixed(1));
   const write = c.loop.writeMs as { p99: number } | undefined;
   const flush = c.loop.replayFlushMs as { p99: number } | undefined;
   const frames = c.loop.batchFrames as { p50: number } | undefined;
   return {
     'cpu µs/frame': c.cpuUsPerFrame,
-    'loop p99 ms': fix(c.loop.p99Ms),
+    'main thread µs/frame': c.mainThreadUsPerFrame,
+    'gc ms (minor/major)': gcMs(c.loop.gc),
+    'loop delay p99 ms': fix(c.loop.p99Ms),
     'publish→admit p99': c.run.admit.p99,
     'admit→produce p99': c.run.wait.n > 0 ? c.run.wait.p99 : '-',
     'produce→consumer p99': c.run.ackFetch.p99,
@@ -614,7 +627,7 @@ async function mainCost(): Promise<void> {
     for (const rate of rates) {
       phase = `naive cost @ ${rate}/s`;
       const c = await costRun(pub, naive, rate);
-      cost[`naive @ ${rate}`] = { rate, cpuUsPerFrame: c.cpuUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass };
+      cost[`naive @ ${rate}`] = { rate, cpuUsPerFrame: c.cpuUsPerFrame, mainThreadUsPerFrame: c.mainThreadUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass };
       rows.push(row('naive bridge', `cost @ ${rate}/s`, c.run, costColumns(c)));
     }
     await naive.stop();
@@ -627,7 +640,7 @@ async function mainCost(): Promise<void> {
       for (const rate of rates) {
         phase = `naive (stock kafkajs) cost @ ${rate}/s`;
         const c = await costRun(pub, stock, rate);
-        cost[`naive stock kafkajs @ ${rate}`] = { rate, cpuUsPerFrame: c.cpuUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass };
+        cost[`naive stock kafkajs @ ${rate}`] = { rate, cpuUsPerFrame: c.cpuUsPerFrame, mainThreadUsPerFrame: c.mainThreadUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass };
         rows.push(row('naive, stock kafkajs', `cost @ ${rate}/s`, c.run, costColumns(c)));
       }
       await stock.stop();
@@ -638,22 +651,24 @@ async function mainCost(): Promise<void> {
     // Optional: VIGIL_BENCH_E2E_LINGER=2,5 adds the gateway (1 lane) with gateway.lingerMs at each value.
     const lingers = (process.env.VIGIL_BENCH_E2E_LINGER ?? '').split(',').filter(Boolean).map(Number);
     if (lingers.some((l) => !Number.isInteger(l) || l < 0)) throw new Error(`VIGIL_BENCH_E2E_LINGER must be non-negative integers (ms), comma separated; got ${process.env.VIGIL_BENCH_E2E_LINGER}`);
-    const gateways: Array<{ label: string; key: string; lanes: number; child: string; lingerMs?: number }> = [
+    const gateways: Array<{ label: string; key: string; lanes: number; child: string; lingerMs?: number; build?: string }> = [
       ...(before ? [{ label: 'gateway before, 1 lane', key: 'gateway before 1 lane', lanes: 1, child: before }] : []),
       ...[1, lanes].map((n) => ({ label: `gateway, ${n} lane${n > 1 ? 's' : ''}`, key: `gateway ${n} lane${n > 1 ? 's' : ''}`, lanes: n, child: join(LIB, 'gateway-child.ts') })),
       ...lingers.map((l) => ({ label: `gateway, 1 lane, linger ${l} ms`, key: `gateway 1 lane linger ${l}`, lanes: 1, child: join(LIB, 'gateway-child.ts'), lingerMs: l })),
+      // Optional: VIGIL_BENCH_E2E_SRC=1 adds the gateway (1 lane) run from the TypeScript sources through tsx rather than the compiled dist/ it ships as.
+      ...(process.env.VIGIL_BENCH_E2E_SRC === '1' ? [{ label: 'gateway, 1 lane, tsx src', key: 'gateway 1 lane src', lanes: 1, child: join(LIB, 'gateway-child.ts'), build: 'src' }] : []),
     ];
     for (const g of gateways) {
       const file = `${p.configFile}.lanes-${g.lanes}${g.lingerMs === undefined ? '' : `-linger-${g.lingerMs}`}.yaml`;
       const doc = parse(readFileSync(p.configFile, 'utf8')) as { gateway: Record<string, unknown> };
       writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: g.lanes, ...(g.lingerMs === undefined ? {} : { lingerMs: g.lingerMs }) } }));
-      const gw = await BenchChild.start('gateway', g.child, [file]);
+      const gw = await BenchChild.start('gateway', g.child, [file, ...(g.build ? [g.build] : [])]);
       started.push(gw);
       await waitTopics(kafka.brokers, ['telemetry.power']);
       for (const rate of rates) {
         phase = `${g.label} cost @ ${rate}/s`;
         const c = await costRun(pub, gw, rate);
-        cost[`${g.key} @ ${rate}`] = { rate, lanes: g.lanes, cpuUsPerFrame: c.cpuUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass, why: c.run.why };
+        cost[`${g.key} @ ${rate}`] = { rate, lanes: g.lanes, cpuUsPerFrame: c.cpuUsPerFrame, mainThreadUsPerFrame: c.mainThreadUsPerFrame, eventLoop: c.loop, publishToKafka: c.run.kafka, breakdown: breakdown(c.run), pass: c.run.pass, why: c.run.why };
         rows.push(row(g.label, `cost @ ${rate}/s`, c.run, costColumns(c)));
       }
       await gw.stop();
@@ -671,7 +686,7 @@ async function mainCost(): Promise<void> {
       const lat = v.publishToKafka as ReturnType<typeof pct>;
       const loop = v.eventLoop as { p99Ms: number };
       const b = v.breakdown as ReturnType<typeof breakdown>;
-      process.stdout.write(`${k.padEnd(26)} ${String(v.cpuUsPerFrame).padStart(7)} µs/frame   publish→Kafka p50 ${lat.p50} ms p99 ${lat.p99} ms p99.9 ${lat.p999} ms   loop p99 ${loop.p99Ms.toFixed(1)} ms   p99 breakdown: publish→admit ${b.publishToAdmitted.p99}, admit→produce ${b.admittedToProduced.n > 0 ? b.admittedToProduced.p99 : '-'}, produce→consumer ${b.producedToConsumer.p99} ms${v.pass ? '' : `   (run did not pass: ${String(v.why ?? '')})`}\n`);
+      process.stdout.write(`${k.padEnd(26)} ${String(v.cpuUsPerFrame).padStart(7)} µs/frame (main thread ${String(v.mainThreadUsPerFrame)}, GC ${gcMs((v.eventLoop as { gc?: unknown }).gc)} ms)   publish→Kafka p50 ${lat.p50} ms p99 ${lat.p99} ms p99.9 ${lat.p999} ms   loop delay p99 ${loop.p99Ms.toFixed(1)} ms   p99 breakdown: publish→admit ${b.publishToAdmitted.p99}, admit→produce ${b.admittedToProduced.n > 0 ? b.admittedToProduced.p99 : '-'}, produce→consumer ${b.producedToConsumer.p99} ms${v.pass ? '' : `   (run did not pass: ${String(v.why ?? '')})`}\n`);
     }
   } finally {
     await stopRig(rig, 'e2e cost');

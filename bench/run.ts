@@ -22,6 +22,15 @@ if (chosen.length === 0) {
   console.error(`no scenario matches ${wanted.join(', ')}; scenarios: ${all.map((f) => f.replace('.bench.ts', '')).join(', ')}`);
   process.exit(2);
 }
+// The e2e bench runs the gateway as it ships, compiled (dist/, what bin/vigil.js runs): build it first.
+if (chosen.includes('e2e.bench.ts')) {
+  console.log('building dist/ for the e2e gateway (npm run build)…');
+  const b = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit', cwd: join(dir, '..') });
+  if (b.status !== 0) {
+    console.error(`npm run build failed (exit ${b.status ?? b.signal}); the e2e bench needs dist/`);
+    process.exit(1);
+  }
+}
 let failed = 0;
 for (const f of chosen) {
   console.log(`\n### ${f.replace('.bench.ts', '')}`);

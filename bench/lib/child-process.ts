@@ -15,6 +15,13 @@ export function processCpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
+/** CPU seconds (user + system) of a process's main thread (the JavaScript event loop), from /proc/<pid>/task/<pid>/stat; the rest of `processCpuSeconds` is V8's GC and compiler threads and libuv's thread pool. */
+export function mainThreadCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
 /** Memory of a process from /proc/<pid>/status: peak (VmHWM) and current (VmRSS) resident set, bytes. */
 export function processMemory(pid: number): { hwmBytes: number; rssBytes: number } {
   try {

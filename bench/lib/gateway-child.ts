@@ -6,12 +6,13 @@
  * send → acknowledgement), the replay flush before the PUBACKs, and the batch size;
  * `stop` → graceful stop, exit.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import { startGateway } from '../../src/cli/gateway-runner';
-import { loadConfig } from '../../src/config';
+import { join } from 'node:path';
+import type * as Runner from '../../src/cli/gateway-runner';
+import type * as Config from '../../src/config';
 import { channels, type DurabilityEvent, type ReleaseEvent } from '../../src/instrument';
 import { serveParent } from './child-process';
+import { GcTally, LoopDelay } from './loop-delay';
 
 type Hist = ReturnType<typeof hdr.build>;
 const newHist = (): Hist => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
@@ -20,11 +21,26 @@ const ms = (h: Hist): { p50: number; p99: number; max: number; n: number } => ({
   p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, max: h.maxValue / 1000, n: h.totalCount,
 });
 
+/**
+ * The gateway as it ships: the compiled `dist/` (what `bin/vigil.js` runs; the bench builds it
+ * first), or with `src` as the second argument the TypeScript sources through tsx.
+ */
+function load(build: string | undefined): { startGateway: typeof Runner.startGateway; loadConfig: typeof Config.loadConfig } {
+  if (build !== undefined && build !== 'src' && build !== 'dist') throw new Error(`gateway child: build must be src or dist, got ${build}`);
+  const root = build === 'src' ? join(__dirname, '../../src') : join(__dirname, '../../dist/src');
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { startGateway } = require(join(root, 'cli/gateway-runner')) as typeof Runner;
+  const { loadConfig } = require(join(root, 'config')) as typeof Config;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { startGateway, loadConfig };
+}
+
 async function main(): Promise<void> {
+  const { startGateway, loadConfig } = load(process.argv[3]);
   const cfg = loadConfig({ file: process.argv[2] as string, env: {} });
   const gw = await startGateway(cfg, { http: false, logStream: process.stderr });
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
+  const loop = new LoopDelay(10);
+  const gc = new GcTally();
   let write = newHist();
   let flush = newHist();
   let frames = newHist();
@@ -40,13 +56,15 @@ async function main(): Promise<void> {
       stats: () => ({ gateway: gw.gateway.stats(), mqtt: { ...gw.ingest.counters }, heapUsed: process.memoryUsage().heapUsed }),
       loopReset: () => {
         loop.reset();
+        gc.reset();
         write = newHist();
         flush = newHist();
         frames = newHist();
         return {};
       },
       loop: () => ({
-        p50Ms: loop.percentile(50) / 1e6, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6,
+        ...loop.read(),
+        gc: gc.read(),
         writeMs: ms(write), replayFlushMs: ms(flush),
         batchFrames: { p50: frames.getValueAtPercentile(50), p99: frames.getValueAtPercentile(99), max: frames.maxValue, batches: frames.totalCount },
       }),

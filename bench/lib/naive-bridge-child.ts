@@ -6,11 +6,11 @@
  * argv: mqttUrl brokers filter outTopic [kafkajsDir]. IPC: `ready`, `stats`, `loopReset`/`loop` (event-loop
  * delay over a measured run, ms, as the gateway child reports it), `stop`.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type * as KafkaJs from 'kafkajs';
 import type { Message } from 'kafkajs';
 import mqtt from 'mqtt';
 import { serveParent } from './child-process';
+import { GcTally, LoopDelay } from './loop-delay';
 
 async function main(): Promise<void> {
   const [url, brokers, filter, outTopic, kafkajsDir] = process.argv.slice(2) as [string, string, string, string, string | undefined];
@@ -46,12 +46,12 @@ async function main(): Promise<void> {
     client.once('connect', () => client.subscribe(filter, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
     client.once('error', reject);
   });
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
+  const loop = new LoopDelay(10);
+  const gc = new GcTally();
   const handlers = {
     stats: () => ({ received, sent, failed }),
-    loopReset: () => (loop.reset(), {}),
-    loop: () => ({ p50Ms: loop.percentile(50) / 1e6, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 }),
+    loopReset: () => (loop.reset(), gc.reset(), {}),
+    loop: () => ({ ...loop.read(), gc: gc.read() }),
   };
   serveParent(handlers, async () => {
     clearTimeout(timer);

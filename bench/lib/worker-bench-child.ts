@@ -22,7 +22,7 @@
  * Argument: one JSON `WorkerBenchChildConfig`.
  */
 import { readFileSync } from 'node:fs';
-import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { KafkaBus, type Bus, type BusProducer, type OutgoingMessage } from '../../src/bus';
 import { StreamKeyring, type StreamDataKey } from '../../src/crypto';
@@ -31,6 +31,7 @@ import { limitHeapGrowth } from '../../src/cli/worker-heap';
 import { loadConfig } from '../../src/config';
 import { startPipeline, type PipelineWorker, type PipelineWorkerStats } from '../../src/runtime';
 import { WORKER_BENCH_PIPELINES, type WorkerBenchPipeline } from './worker-bench-pipeline';
+import { LoopDelay } from './loop-delay';
 
 export interface WorkerBenchChildConfig {
   readonly brokers: string;
@@ -218,8 +219,7 @@ async function main(): Promise<void> {
     }
   });
   gcObserver.observe({ entryTypes: ['gc'] });
-  const loop = monitorEventLoopDelay({ resolution: 20 });
-  loop.enable();
+  const loop = new LoopDelay(20);
 
   const checkpointEvents = { count: 0, partitions: 0, records: 0, maxBytes: 0, totalBytes: 0, maxRecordBytes: 0, maxSeconds: 0 };
   channels.pipelineCheckpoint.subscribe((e: PipelineCheckpointEvent) => {
@@ -319,7 +319,7 @@ async function main(): Promise<void> {
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       heapLimitBytes: getHeapStatistics().heap_size_limit,
-      maxEventLoopStallMs: loop.max / 1e6,
+      maxEventLoopStallMs: loop.read().maxMs,
       stats: worker?.stats() ?? null,
       checkpointEvents,
       restoreEvents,
