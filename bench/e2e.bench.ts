@@ -42,7 +42,9 @@
  * 1 Kafka lane and with VIGIL_BENCH_LANES (default 4) lanes — user + system time from
  * /proc/<pid>/stat from the end of the warm-up second to the end of the run (drain included),
  * divided by the frames published after warm-up — with each process's event-loop delay p99 (beyond the 10 ms timer of Node's monitor, bench/lib/loop-delay.ts),
- * publish → Kafka latency of each run and its breakdown (above), and the gateway's own
+ * publish → Kafka latency of each run and its breakdown (above), the gateway's per-frame
+ * publish → acknowledged by Kafka (its batch's produce acknowledged: the frame is in Kafka;
+ * the consumer's fetch comes after), and the gateway's own
  * per-batch timings: the Kafka write (send → acknowledgement), the replay flush before the
  * PUBACKs, frames per batch (no worker). CPU per frame is stable where throughput on
  * this shared machine is not.
@@ -592,7 +594,9 @@ function costColumns(c: { run: RunResult; cpuUsPerFrame: number; mainThreadUsPer
   const write = c.loop.writeMs as { p99: number } | undefined;
   const flush = c.loop.replayFlushMs as { p99: number } | undefined;
   const frames = c.loop.batchFrames as { p50: number } | undefined;
+  const ack = c.loop.publishToKafkaAckMs as { p50: number; p99: number; p999: number; n: number } | undefined;
   return {
+    'publish→Kafka ack p50/p99/p99.9 ms': ack && ack.n > 0 ? `${ack.p50} / ${ack.p99} / ${ack.p999}` : '-',
     'cpu µs/frame': c.cpuUsPerFrame,
     'main thread µs/frame': c.mainThreadUsPerFrame,
     'gc ms (minor/major)': gcMs(c.loop.gc),
@@ -686,7 +690,9 @@ async function mainCost(): Promise<void> {
       const lat = v.publishToKafka as ReturnType<typeof pct>;
       const loop = v.eventLoop as { p99Ms: number };
       const b = v.breakdown as ReturnType<typeof breakdown>;
-      process.stdout.write(`${k.padEnd(26)} ${String(v.cpuUsPerFrame).padStart(7)} µs/frame (main thread ${String(v.mainThreadUsPerFrame)}, GC ${gcMs((v.eventLoop as { gc?: unknown }).gc)} ms)   publish→Kafka p50 ${lat.p50} ms p99 ${lat.p99} ms p99.9 ${lat.p999} ms   loop delay p99 ${loop.p99Ms.toFixed(1)} ms   p99 breakdown: publish→admit ${b.publishToAdmitted.p99}, admit→produce ${b.admittedToProduced.n > 0 ? b.admittedToProduced.p99 : '-'}, produce→consumer ${b.producedToConsumer.p99} ms${v.pass ? '' : `   (run did not pass: ${String(v.why ?? '')})`}\n`);
+      const ack = (v.eventLoop as { publishToKafkaAckMs?: { p50: number; p99: number; p999: number; n: number } }).publishToKafkaAckMs;
+      const acked = ack && ack.n > 0 ? `   publish→Kafka ack p50 ${ack.p50} ms p99 ${ack.p99} ms p99.9 ${ack.p999} ms` : '';
+      process.stdout.write(`${k.padEnd(26)} ${String(v.cpuUsPerFrame).padStart(7)} µs/frame (main thread ${String(v.mainThreadUsPerFrame)}, GC ${gcMs((v.eventLoop as { gc?: unknown }).gc)} ms)${acked}   publish→consumer p50 ${lat.p50} ms p99 ${lat.p99} ms p99.9 ${lat.p999} ms   loop delay p99 ${loop.p99Ms.toFixed(1)} ms   p99 breakdown: publish→admit ${b.publishToAdmitted.p99}, admit→produce ${b.admittedToProduced.n > 0 ? b.admittedToProduced.p99 : '-'}, produce→consumer ${b.producedToConsumer.p99} ms${v.pass ? '' : `   (run did not pass: ${String(v.why ?? '')})`}\n`);
     }
   } finally {
     await stopRig(rig, 'e2e cost');

@@ -10,15 +10,15 @@ import * as hdr from 'hdr-histogram-js';
 import { join } from 'node:path';
 import type * as Runner from '../../src/cli/gateway-runner';
 import type * as Config from '../../src/config';
-import { channels, type DurabilityEvent, type ReleaseEvent } from '../../src/instrument';
+import { channels, type DurabilityEvent, type FramesDurableEvent, type ReleaseEvent } from '../../src/instrument';
 import { serveParent } from './child-process';
 import { GcTally, LoopDelay } from './loop-delay';
 
 type Hist = ReturnType<typeof hdr.build>;
 const newHist = (): Hist => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 /** p50/p99/max of a histogram of microseconds, in ms. */
-const ms = (h: Hist): { p50: number; p99: number; max: number; n: number } => ({
-  p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, max: h.maxValue / 1000, n: h.totalCount,
+const ms = (h: Hist): { p50: number; p99: number; p999: number; max: number; n: number } => ({
+  p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, p999: h.getValueAtPercentile(99.9) / 1000, max: h.maxValue / 1000, n: h.totalCount,
 });
 
 /**
@@ -49,6 +49,13 @@ async function main(): Promise<void> {
     frames.recordValue(Math.max(1, e.frames));
   };
   const onRelease = (e: ReleaseEvent): void => flush.recordValue(Math.max(1, Math.round(e.replayFlushSeconds * 1e6)));
+  // Per frame: its event time (the bench's scheduled publish time) → Kafka acknowledged its batch.
+  let acked = newHist();
+  const onFramesDurable = (e: FramesDurableEvent): void => {
+    if (e.sink !== 'kafka') return;
+    for (let i = 0; i < e.count; i++) acked.recordValue(Math.max(1, Math.round((e.atMs - (e.eventTimesMs[i] as number)) * 1000)));
+  };
+  channels.framesDurable.subscribe(onFramesDurable);
   channels.durability.subscribe(onDurable);
   channels.release.subscribe(onRelease);
   serveParent(
@@ -60,17 +67,19 @@ async function main(): Promise<void> {
         write = newHist();
         flush = newHist();
         frames = newHist();
+        acked = newHist();
         return {};
       },
       loop: () => ({
         ...loop.read(),
         gc: gc.read(),
-        writeMs: ms(write), replayFlushMs: ms(flush),
+        writeMs: ms(write), replayFlushMs: ms(flush), publishToKafkaAckMs: ms(acked),
         batchFrames: { p50: frames.getValueAtPercentile(50), p99: frames.getValueAtPercentile(99), max: frames.maxValue, batches: frames.totalCount },
       }),
     },
     () => {
       channels.durability.unsubscribe(onDurable);
+      channels.framesDurable.unsubscribe(onFramesDurable);
       channels.release.unsubscribe(onRelease);
       return gw.stop();
     },

@@ -50,6 +50,20 @@ export interface DurabilityEvent {
   writeSeconds: number;
 }
 
+/**
+ * The admitted frames of a batch that reached durability, for per-frame latency (the e2e
+ * bench's publish → acknowledged by Kafka): their event times (device clock, ms) and the
+ * gateway time it happened. Published per batch, only when subscribed; the arrays are the
+ * gateway's own and valid only during the call.
+ */
+export interface FramesDurableEvent {
+  sink: 'kafka' | 'memory' | 'spool';
+  atMs: number;
+  /** Event times of the batch's admitted frames, [0, count). */
+  eventTimesMs: readonly number[];
+  count: number;
+}
+
 /** Durable frames were acknowledged: their replay entries made durable first (`replayFlushSeconds`), then their PUBACKs released. */
 export interface ReleaseEvent {
   frames: number;
@@ -147,6 +161,7 @@ export interface PipelineFailureEvent {
 export const channels = {
   frameAdmission: typed<FrameAdmissionEvent>('vigil:edge:frame'),
   durability: typed<DurabilityEvent>('vigil:edge:durable'),
+  framesDurable: typed<FramesDurableEvent>('vigil:edge:frames-durable'),
   release: typed<ReleaseEvent>('vigil:edge:release'),
   spoolShed: typed<SpoolDropSample>('vigil:spool:shed'),
   spoolExpired: typed<SpoolDropSample>('vigil:spool:expired'),

@@ -211,6 +211,8 @@ export class Gateway {
   private releaseQueue: PendingRelease[] = [];
   private releasing = false;
   private readonly headersByKeyId = new Map<string, Readonly<Record<string, string>>>();
+  /** Reused for `framesDurable` events (instrumentation only). */
+  private readonly eventTimes: number[] = [];
   private readonly counters = { framesIn: 0, accepted: 0, rejected: 0, acked: 0, batches: 0, spooledFrames: 0, drainedEntries: 0 };
 
   constructor(private readonly o: GatewayOptions) {
@@ -463,7 +465,7 @@ export class Gateway {
       const sentAt = this.clock();
       try {
         await Promise.all([...batch.byTopic].map(([topic, msgs]) => lane.producer.send(topic, msgs)));
-        this.durable(this.o.busSink ?? 'kafka', batch.frames, batch.firstAt, sentAt);
+        this.durable(this.o.busSink ?? 'kafka', batch, sentAt);
         return;
       } catch (err) {
         this.logs.kafka.warn({ ...errorLogFields(err), frames: batch.frames }, 'kafka write failed; spooling');
@@ -476,7 +478,7 @@ export class Gateway {
     try {
       await this.o.spool.append(this.toSpoolEntries(batch, 0, batch.frames));
       this.counters.spooledFrames += batch.frames;
-      this.durable('spool', batch.frames, batch.firstAt, appendAt);
+      this.durable('spool', batch, appendAt);
       return;
     } catch (err) {
       this.logs.spool.warn({ ...errorLogFields(err), frames: batch.frames }, 'spool refused a whole batch; spooling frame by frame');
@@ -501,13 +503,21 @@ export class Gateway {
         this.spoolAppends--;
       }
     }
-    this.durable('spool', batch.frames, batch.firstAt, appendAt);
+    this.durable('spool', batch, appendAt);
   }
 
-  private durable(sink: 'kafka' | 'memory' | 'spool', frames: number, firstAt: number, writeAt: number): void {
+  private durable(sink: 'kafka' | 'memory' | 'spool', batch: Batch, writeAt: number): void {
+    if (channels.framesDurable.hasSubscribers) this.framesDurable(sink, batch);
     if (!channels.durability.hasSubscribers) return;
     const now = this.clock();
-    channels.durability.publish({ sink, frames, seconds: (now - firstAt) / 1000, writeSeconds: (now - writeAt) / 1000 });
+    channels.durability.publish({ sink, frames: batch.frames, seconds: (now - batch.firstAt) / 1000, writeSeconds: (now - writeAt) / 1000 });
+  }
+
+  private framesDurable(sink: 'kafka' | 'memory' | 'spool', batch: Batch): void {
+    const times = this.eventTimes;
+    let n = 0;
+    for (const a of batch.admitted) if (a) times[n++] = a.eventTimeMs;
+    channels.framesDurable.publish({ sink, atMs: this.clock(), eventTimesMs: times, count: n });
   }
 
   private toSpoolEntries(batch: Batch, from: number, to: number): SpoolEntry[] {

@@ -4,7 +4,7 @@ import { boxSharedKey, devicePublicKeys, generateDeviceKeys, generateIngestKeys,
 import { Admission } from '../../../src/edge/admission';
 import { Gateway, type DurableListener } from '../../../src/edge/gateway';
 import { FileSpool, MemorySpool, type Spool } from '../../../src/edge/spool';
-import { channels, type FrameAdmissionEvent } from '../../../src/instrument';
+import { channels, type FrameAdmissionEvent, type FramesDurableEvent } from '../../../src/instrument';
 import { addDevice, emptyRegistry, MemoryRegistry, toDeviceEntry, type PriorityClass } from '../../../src/registry';
 import { MemoryReplayStore } from '../../../src/replay';
 import { until as waitUntil } from '../../harness/until';
@@ -95,6 +95,29 @@ describe('Gateway', () => {
       expect(events.filter((e) => e === 'accepted')).toHaveLength(400);
     } finally {
       channels.frameAdmission.unsubscribe(onFrame);
+      await g.close();
+    }
+  });
+
+  it('tells framesDurable subscribers the event time of every admitted frame once its batch is durable (rejections not counted)', async () => {
+    let clock = NOW + 40;
+    const g = await setup({ clock: () => clock });
+    const seen: Array<{ sink: string; at: number; times: number[] }> = [];
+    const onDurable = (e: FramesDurableEvent): void => void seen.push({ sink: e.sink, at: e.atMs, times: e.eventTimesMs.slice(0, e.count) });
+    channels.framesDurable.subscribe(onDurable);
+    try {
+      for (let i = 0; i < 30; i++) g.send(i);
+      g.gateway.handle(g.topicOf(g.devices[0] as DeviceKeys), new Uint8Array([1, 2, 3]), () => undefined); // rejected: not a frame
+      clock += 5;
+      for (let i = 30; i < 50; i++) g.send(i);
+      await g.gateway.drained();
+      const times = seen.flatMap((e) => e.times);
+      expect(times).toHaveLength(50);
+      expect(times.every((t) => t === NOW)).toBe(true);
+      expect(seen.every((e) => e.sink === 'memory' || e.sink === 'kafka')).toBe(true);
+      expect(seen.every((e) => e.at >= NOW + 40)).toBe(true);
+    } finally {
+      channels.framesDurable.unsubscribe(onDurable);
       await g.close();
     }
   });
