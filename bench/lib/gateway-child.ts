@@ -17,8 +17,9 @@ import { GcTally, LoopDelay } from './loop-delay';
 type Hist = ReturnType<typeof hdr.build>;
 const newHist = (): Hist => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 /** p50/p99/max of a histogram of microseconds, in ms. */
+const r1 = (us: number): number => Math.round(us / 100) / 10;
 const ms = (h: Hist): { p50: number; p99: number; p999: number; max: number; n: number } => ({
-  p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, p999: h.getValueAtPercentile(99.9) / 1000, max: h.maxValue / 1000, n: h.totalCount,
+  p50: r1(h.getValueAtPercentile(50)), p99: r1(h.getValueAtPercentile(99)), p999: r1(h.getValueAtPercentile(99.9)), max: r1(h.maxValue), n: h.totalCount,
 });
 
 /**
@@ -49,11 +50,17 @@ async function main(): Promise<void> {
     frames.recordValue(Math.max(1, e.frames));
   };
   const onRelease = (e: ReleaseEvent): void => flush.recordValue(Math.max(1, Math.round(e.replayFlushSeconds * 1e6)));
-  // Per frame: its event time (the bench's scheduled publish time) → Kafka acknowledged its batch.
+  // Per frame: its event time (the bench's scheduled publish time) → Kafka acknowledged its
+  // batch; frames published since the last loopReset (the end of the run's warm-up) only, as
+  // the bench's consumer counts them.
   let acked = newHist();
+  let since = Infinity;
   const onFramesDurable = (e: FramesDurableEvent): void => {
     if (e.sink !== 'kafka') return;
-    for (let i = 0; i < e.count; i++) acked.recordValue(Math.max(1, Math.round((e.atMs - (e.eventTimesMs[i] as number)) * 1000)));
+    for (let i = 0; i < e.count; i++) {
+      const t = e.eventTimesMs[i] as number;
+      if (t >= since) acked.recordValue(Math.max(1, Math.round((e.atMs - t) * 1000)));
+    }
   };
   channels.framesDurable.subscribe(onFramesDurable);
   channels.durability.subscribe(onDurable);
@@ -68,6 +75,7 @@ async function main(): Promise<void> {
         flush = newHist();
         frames = newHist();
         acked = newHist();
+        since = Date.now();
         return {};
       },
       loop: () => ({
