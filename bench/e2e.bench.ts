@@ -195,10 +195,11 @@ interface RunResult {
   derivedRecords: number;
 }
 
-async function runAt(pub: BenchChild, rate: number, durationMs: number, onTick?: () => void): Promise<RunResult> {
+async function runAt(pub: BenchChild, rate: number, durationMs: number, onTick?: () => void, onStart?: (t0: number) => void): Promise<RunResult> {
   const done = pub.request('run', { rate, durationMs });
   const started = await pub.next('started');
   const t0 = started.t0 as number;
+  onStart?.(t0);
   const frames = started.frames as number;
   const t: Tally = { t0, endMs: t0 + durationMs + 1000, seen: new Set(), duplicates: 0, admit: newHist(), kafka: newHist(), wait: newHist(), ackFetch: newHist(), derived: newHist(), derivedRecords: 0 };
   tally = t;
@@ -563,12 +564,16 @@ async function mainSecure(): Promise<void> {
 async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<{ run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; loop: Record<string, unknown> }> {
   let cpu0 = 0;
   let main0 = 0;
-  const warm = setTimeout(() => {
-    cpu0 = processCpuSeconds(child.pid);
-    main0 = mainThreadCpuSeconds(child.pid);
-    void child.request('loopReset').catch(() => undefined);
-  }, WARMUP_MS);
-  const run = await runAt(pub, rate, LAT_MS);
+  let warm: NodeJS.Timeout | undefined;
+  // The measured part starts when the warm-up second of the publisher's schedule ends: the
+  // frames counted below, and those the consumer (and the gateway's ack tally) count.
+  const run = await runAt(pub, rate, LAT_MS, undefined, (t0) => {
+    warm = setTimeout(() => {
+      cpu0 = processCpuSeconds(child.pid);
+      main0 = mainThreadCpuSeconds(child.pid);
+      void child.request('loopReset', { since: t0 + WARMUP_MS }).catch(() => undefined);
+    }, Math.max(0, t0 + WARMUP_MS - Date.now()));
+  });
   clearTimeout(warm);
   const cpu = processCpuSeconds(child.pid) - cpu0;
   const mainCpu = mainThreadCpuSeconds(child.pid) - main0;

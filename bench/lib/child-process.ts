@@ -121,7 +121,7 @@ export class BenchChild {
 }
 
 /** Child side: handles requests from the parent; `stop` runs `onStop` and exits. */
-export function serveParent(handlers: Record<string, () => Record<string, unknown> | Promise<Record<string, unknown>>>, onStop: () => Promise<void>): void {
+export function serveParent(handlers: Record<string, (message: ChildMessage) => Record<string, unknown> | Promise<Record<string, unknown>>>, onStop: () => Promise<void>): void {
   process.on('message', (m: ChildMessage) => {
     void (async () => {
       if (m.type === 'stop') {
@@ -132,7 +132,7 @@ export function serveParent(handlers: Record<string, () => Record<string, unknow
         }
       }
       const h = handlers[m.type];
-      if (h) process.send?.({ type: m.type, ...(await h()) });
+      if (h) process.send?.({ type: m.type, ...(await h(m)) });
     })();
   });
   // An orphaned child (parent killed) must not linger.

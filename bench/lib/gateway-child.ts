@@ -68,14 +68,15 @@ async function main(): Promise<void> {
   serveParent(
     {
       stats: () => ({ gateway: gw.gateway.stats(), mqtt: { ...gw.ingest.counters }, heapUsed: process.memoryUsage().heapUsed }),
-      loopReset: () => {
+      loopReset: (m) => {
         loop.reset();
         gc.reset();
         write = newHist();
         flush = newHist();
         frames = newHist();
         acked = newHist();
-        since = Date.now();
+        // Frames published from `since` on (the parent passes the run's warm-up end).
+        since = typeof m.since === 'number' ? m.since : Date.now();
         return {};
       },
       loop: () => ({
