@@ -1,5 +1,6 @@
 import { VigilError } from '../errors';
 import { MAX_READINGS_PER_FRAME, MAX_READING_OFFSET_MS } from './limits';
+import type { MsgpackWriter } from './msgpack-writer';
 import { KIND_SPEC_BY_KIND, KIND_SPEC_BY_TAG, KIND_SPECS, type FieldSpec, type KindSpec, type Reading } from './reading';
 
 const KIND_NAMES = KIND_SPECS.map((s) => s.kind).join(', ');
@@ -69,6 +70,40 @@ export function encodeReading(reading: Reading, index = 0): unknown[] {
   }
   if (spec.atLeastOne && !present) checkAtLeastOne(spec, [], index);
   return wire;
+}
+
+/**
+ * `encodeReading` written straight as msgpack: the same checks in the same order (so the same
+ * errors), and the bytes a generic encoder writes for `encodeReading`'s array.
+ */
+function writeReading(reading: Reading, index: number, w: MsgpackWriter): void {
+  if (typeof reading !== 'object' || reading === null) throw invalid('must be an object', index, 'kind');
+  const spec = Object.prototype.hasOwnProperty.call(KIND_SPEC_BY_KIND, reading.kind) ? KIND_SPEC_BY_KIND[reading.kind] : undefined;
+  if (spec === undefined) throw invalid(`kind must be one of ${KIND_NAMES}`, index, 'kind');
+  const offset = checkOffset(reading.offsetMs, index);
+  const fields = spec.fields;
+  w.arrayHeader(fields.length + 2);
+  w.number(spec.tag);
+  w.number(offset);
+  const r = reading as unknown as Readonly<Record<string, unknown>>;
+  let present = false;
+  for (let i = 0; i < fields.length; i++) {
+    const v = checkField(fields[i] as FieldSpec, r[(fields[i] as FieldSpec).name], index);
+    if (v === null) w.nil();
+    else {
+      present = true;
+      if (typeof v === 'number') w.number(v);
+      else w.str(v as string);
+    }
+  }
+  if (spec.atLeastOne && !present) checkAtLeastOne(spec, [], index);
+}
+
+/** `encodeReadings` written straight as msgpack into `w` (same checks, same errors, same bytes). */
+export function writeReadings(readings: readonly Reading[], w: MsgpackWriter, max = MAX_READINGS_PER_FRAME): void {
+  checkBatch(readings, max);
+  w.arrayHeader(readings.length);
+  for (let i = 0; i < readings.length; i++) writeReading(readings[i] as Reading, i, w);
 }
 
 /** Validates the decoded wire form of one reading and builds the typed reading. */

@@ -8,7 +8,8 @@ import { checkEventTime, DEVICE_ID_PATTERN, MAX_EPOCH } from './frame';
 import { validateLabel, type ClassificationLabel } from './label';
 import { MAX_DERIVED_VALUES, MAX_PROVENANCE_ENTRIES, MAX_READINGS_PER_FRAME, MAX_RECORD_BYTES, MAX_SEQ } from './limits';
 import { READING_KIND_TAGS, type ReadingKind } from './reading';
-import { decodeReadings, encodeReadings } from './reading-codec';
+import { MsgpackWriter } from './msgpack-writer';
+import { decodeReadings, encodeReadings, writeReadings } from './reading-codec';
 import { RECORD_TYPE_TAGS, RECORD_VERSION, RECORD_VERSION_DEFLATE, type DerivedValue, type FrameRange, type SealedRecord, type VigilRecord } from './record';
 
 const NAME_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -139,6 +140,10 @@ export class RecordCodec {
   private readonly decoder = new Decoder();
   private readonly reader = new EnvelopeReader('VIGIL_E_RECORD_INVALID');
   private plain = new Uint8Array(4096);
+  private readonly writer = new MsgpackWriter(new Encoder());
+  /** Encoded labels, keyed by the interned frozen objects `validateLabel` returns (never by a caller's mutable one). */
+  private readonly labelWire = new WeakMap<object, Uint8Array>();
+  private lastGatewayId: string | undefined;
   /** Labels seen, by length-prefixed level and codes (only labels that passed validation). */
   private readonly labels = new Map<string, ClassificationLabel>();
 
@@ -154,7 +159,50 @@ export class RecordCodec {
   seal(record: VigilRecord, key: StreamDataKey, options: SealRecordOptions = {}): SealedRecord {
     assertKeyBytes(key.key, SECRETBOX_KEY_BYTES, 'stream data key');
     if (options.nonce !== undefined) assertKeyBytes(options.nonce, NONCE_BYTES, 'nonce');
-    return this.sealBody(this.encoder.encodeSharedRef(this.toWire(record)), key, options);
+    return this.sealBody(this.plaintextOf(record), key, options);
+  }
+
+  /**
+   * The record's msgpack plaintext: a view into this codec's buffers, valid until its next call.
+   * A telemetry record (what the gateway seals for every frame) is written straight as msgpack,
+   * without building its wire arrays: the same checks in the same order as `toWire`, and byte
+   * for byte what the generic encoder writes for them (test/codec/record-writer.test.ts).
+   */
+  private plaintextOf(record: VigilRecord): Uint8Array {
+    if (typeof record !== 'object' || record === null || record.type !== 'telemetry') return this.encoder.encodeSharedRef(this.toWire(record));
+    const kind = kindOf(record.kind);
+    if (!Array.isArray(record.readings)) throw invalid('readings', 'must be an array');
+    readingsOfKind(record.readings, kind);
+    const deviceId = checkName(record.deviceId, 'deviceId', DEVICE_ID_PATTERN);
+    const seq = seqBytes(record.seq, 'seq');
+    const eventTimeMs = eventTime(record.eventTimeMs, 'eventTimeMs');
+    const ingestTimeMs = eventTime(record.ingestTimeMs, 'ingestTimeMs');
+    // One gateway seals under one id: checked once, not per record.
+    const gatewayId = this.lastGatewayId !== undefined && record.gatewayId === this.lastGatewayId ? this.lastGatewayId : (this.lastGatewayId = checkName(record.gatewayId, 'gatewayId'));
+    const label = this.labelBytes(record.label);
+    const w = this.writer;
+    w.reset();
+    w.arrayHeader(9);
+    w.number(RECORD_TYPE_TAGS.telemetry);
+    w.str(deviceId);
+    w.bin(seq);
+    w.number(eventTimeMs);
+    w.number(ingestTimeMs);
+    w.str(gatewayId);
+    w.str(kind);
+    w.raw(label);
+    writeReadings(record.readings, w, MAX_READINGS_PER_FRAME);
+    return w.bytes();
+  }
+
+  /** A label's msgpack form, encoded once per (interned, frozen) label. */
+  private labelBytes(label: unknown): Uint8Array {
+    const hit = this.labelWire.get(label as object);
+    if (hit !== undefined) return hit;
+    const checked = checkLabel(label);
+    let bytes = this.labelWire.get(checked);
+    if (bytes === undefined) this.labelWire.set(checked, (bytes = this.encoder.encode(labelToWire(checked))));
+    return bytes;
   }
 
   /**
@@ -187,7 +235,8 @@ export class RecordCodec {
     }
     const ctLength = body.length + MAC_BYTES;
     const total = 1 + 1 + 2 + NONCE_BYTES + binHeaderSize(ctLength) + ctLength;
-    const out = new Uint8Array(total);
+    // From Node's Buffer pool (no zero-fill, no ArrayBuffer of its own per record): every byte is written below.
+    const out = Buffer.allocUnsafe(total);
     out[0] = 0x93;
     out[1] = version;
     let p = writeBinHeader(out, 2, NONCE_BYTES);
@@ -268,7 +317,7 @@ export class RecordCodec {
 
   /** The record plaintext as msgpack bytes (a copy), as sealed: for tests and the spec's examples. */
   encodePlaintext(record: VigilRecord): Uint8Array {
-    return this.encoder.encode(this.toWire(record));
+    return this.plaintextOf(record).slice();
   }
 
   private toWire(record: VigilRecord): unknown[] {
