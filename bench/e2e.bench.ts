@@ -60,7 +60,8 @@
  * The gateway runs compiled (dist/, as `bin/vigil.js` ships it; `npm run bench` builds it first).
  * VIGIL_BENCH_E2E_SRC=1: the cost variant also runs the gateway (1 lane) from the sources through tsx.
  * VIGIL_BENCH_E2E_PROFILE=<dir>: instead, one 8 s gateway run at VIGIL_BENCH_E2E_RATE (default
- * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>).
+ * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>); with
+ * VIGIL_BENCH_E2E_PROFILE_NAIVE=1 the naive bridge is profiled the same way after it (<dir>/naive).
  */
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
@@ -352,6 +353,16 @@ async function main(): Promise<void> {
       const r = await runAt(pub, Number(process.env.VIGIL_BENCH_E2E_RATE ?? 12_000), 8000);
       process.stdout.write(`profile run: ${JSON.stringify({ ...r, admit: r.admit, kafka: r.kafka })}\n`);
       await gw.stop();
+      if (process.env.VIGIL_BENCH_E2E_PROFILE_NAIVE) {
+        // The baseline under the same profiler at the same rate, for per-frame comparisons.
+        const naiveDir = join(profileDir, 'naive');
+        const naive = await BenchChild.start('naive-bridge', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, `vigil/v1/${p.theatre}/+/+/telemetry`, NAIVE_TOPIC], 60_000, ['--cpu-prof', `--cpu-prof-dir=${naiveDir}`]);
+        started.push(naive);
+        phase = 'profile (naive bridge)';
+        const n = await runAt(pub, Number(process.env.VIGIL_BENCH_E2E_RATE ?? 12_000), 8000);
+        process.stdout.write(`profile run (naive bridge, ${naiveDir}): ${JSON.stringify({ ...n, admit: undefined })}\n`);
+        await naive.stop();
+      }
       return;
     }
 
