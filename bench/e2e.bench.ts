@@ -59,6 +59,7 @@
  * that gateway (1 lane), for before/after in one run (that checkout built: its gateway child runs its dist/).
  * The gateway runs compiled (dist/, as `bin/vigil.js` ships it; `npm run bench` builds it first).
  * VIGIL_BENCH_E2E_SRC=1: the cost variant also runs the gateway (1 lane) from the sources through tsx.
+ * VIGIL_BENCH_E2E_NODE_FLAGS="--single-threaded-gc": the cost variant also runs the gateway (1 lane) under those Node flags.
  * VIGIL_BENCH_E2E_PROFILE=<dir>: instead, one 8 s gateway run at VIGIL_BENCH_E2E_RATE (default
  * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>); with
  * VIGIL_BENCH_E2E_PROFILE_NAIVE=1 the naive bridge is profiled the same way after it (<dir>/naive).
@@ -74,7 +75,7 @@ import { KafkaBus, roleAcls } from '../src/bus';
 import { boxSharedKey } from '../src/crypto';
 import { createCa, issueCertificate, type IssuedCertificate } from '../src/pki';
 import { BENCH_PIPELINE_OOO_MS, benchPowerPipeline } from './lib/bench-pipeline';
-import { BenchChild, mainThreadCpuSeconds, processCpuSeconds } from './lib/child-process';
+import { BenchChild, contextSwitches, mainThreadCpuSeconds, processCpuSeconds } from './lib/child-process';
 import { provisionBench, type BenchProvision } from './lib/provision';
 import { writeReport, type BenchRow } from './lib/report';
 
@@ -572,9 +573,10 @@ async function mainSecure(): Promise<void> {
 }
 
 /** One measured run at `rate`: CPU µs per frame of `child` from the end of warm-up to the end of the run. */
-async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<{ run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; loop: Record<string, unknown> }> {
+async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<{ run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; switchesPerFrame: { main: number; other: number }; loop: Record<string, unknown> }> {
   let cpu0 = 0;
   let main0 = 0;
+  let cs0 = { main: 0, all: 0 };
   let warm: NodeJS.Timeout | undefined;
   // The measured part starts when the warm-up second of the publisher's schedule ends: the
   // frames counted below, and those the consumer (and the gateway's ack tally) count.
@@ -582,15 +584,24 @@ async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promis
     warm = setTimeout(() => {
       cpu0 = processCpuSeconds(child.pid);
       main0 = mainThreadCpuSeconds(child.pid);
+      cs0 = contextSwitches(child.pid);
       void child.request('loopReset', { since: t0 + WARMUP_MS }).catch(() => undefined);
     }, Math.max(0, t0 + WARMUP_MS - Date.now()));
   });
   clearTimeout(warm);
   const cpu = processCpuSeconds(child.pid) - cpu0;
   const mainCpu = mainThreadCpuSeconds(child.pid) - main0;
+  const cs = contextSwitches(child.pid);
   const frames = Math.max(1, Math.round((rate * (LAT_MS - WARMUP_MS)) / 1000));
   const loop = await child.request('loop');
-  return { run, cpuUsPerFrame: Number(((cpu * 1e6) / frames).toFixed(1)), mainThreadUsPerFrame: Number(((mainCpu * 1e6) / frames).toFixed(1)), loop };
+  const perFrame = (n: number): number => Number((n / frames).toFixed(3));
+  return {
+    run,
+    cpuUsPerFrame: Number(((cpu * 1e6) / frames).toFixed(1)),
+    mainThreadUsPerFrame: Number(((mainCpu * 1e6) / frames).toFixed(1)),
+    switchesPerFrame: { main: perFrame(cs.main - cs0.main), other: perFrame(cs.all - cs0.all - (cs.main - cs0.main)) },
+    loop,
+  };
 }
 
 /** Where publish → Kafka went, per frame, p50/p99 (ms): see Tally. */
@@ -605,7 +616,7 @@ function gcMs(gc: unknown): string {
 }
 
 /** The cost rows' columns: CPU per frame, event-loop delay, the latency breakdown at p99 and the gateway's per-batch timings. */
-function costColumns(c: { run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; loop: Record<string, unknown> }): Record<string, string | number> {
+function costColumns(c: { run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; switchesPerFrame: { main: number; other: number }; loop: Record<string, unknown> }): Record<string, string | number> {
   const fix = (v: unknown): number => Number(Number(v ?? 0).toFixed(1));
   const write = c.loop.writeMs as { p99: number } | undefined;
   const flush = c.loop.replayFlushMs as { p99: number } | undefined;
@@ -615,6 +626,7 @@ function costColumns(c: { run: RunResult; cpuUsPerFrame: number; mainThreadUsPer
     'publish→Kafka ack p50/p99/p99.9 ms': ack && ack.n > 0 ? `${ack.p50} / ${ack.p99} / ${ack.p999}` : '-',
     'cpu µs/frame': c.cpuUsPerFrame,
     'main thread µs/frame': c.mainThreadUsPerFrame,
+    'context switches/frame main / other threads': `${c.switchesPerFrame.main} / ${c.switchesPerFrame.other}`,
     'gc ms (minor/major)': gcMs(c.loop.gc),
     'loop delay p99 ms': fix(c.loop.p99Ms),
     'publish→admit p99': c.run.admit.p99,
@@ -671,18 +683,21 @@ async function mainCost(): Promise<void> {
     // Optional: VIGIL_BENCH_E2E_LINGER=2,5 adds the gateway (1 lane) with gateway.lingerMs at each value.
     const lingers = (process.env.VIGIL_BENCH_E2E_LINGER ?? '').split(',').filter(Boolean).map(Number);
     if (lingers.some((l) => !Number.isInteger(l) || l < 0)) throw new Error(`VIGIL_BENCH_E2E_LINGER must be non-negative integers (ms), comma separated; got ${process.env.VIGIL_BENCH_E2E_LINGER}`);
-    const gateways: Array<{ label: string; key: string; lanes: number; child: string; lingerMs?: number; build?: string }> = [
+    // Optional: VIGIL_BENCH_E2E_NODE_FLAGS="--single-threaded-gc" adds the gateway (1 lane) under those Node/V8 flags (space separated).
+    const nodeFlags = (process.env.VIGIL_BENCH_E2E_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    const gateways: Array<{ label: string; key: string; lanes: number; child: string; lingerMs?: number; build?: string; execArgv?: string[] }> = [
       ...(before ? [{ label: 'gateway before, 1 lane', key: 'gateway before 1 lane', lanes: 1, child: before }] : []),
       ...[1, lanes].map((n) => ({ label: `gateway, ${n} lane${n > 1 ? 's' : ''}`, key: `gateway ${n} lane${n > 1 ? 's' : ''}`, lanes: n, child: join(LIB, 'gateway-child.ts') })),
       ...lingers.map((l) => ({ label: `gateway, 1 lane, linger ${l} ms`, key: `gateway 1 lane linger ${l}`, lanes: 1, child: join(LIB, 'gateway-child.ts'), lingerMs: l })),
       // Optional: VIGIL_BENCH_E2E_SRC=1 adds the gateway (1 lane) run from the TypeScript sources through tsx rather than the compiled dist/ it ships as.
+      ...(nodeFlags.length > 0 ? [{ label: `gateway, 1 lane, ${nodeFlags.join(' ')}`, key: 'gateway 1 lane flags', lanes: 1, child: join(LIB, 'gateway-child.ts'), execArgv: nodeFlags }] : []),
       ...(process.env.VIGIL_BENCH_E2E_SRC === '1' ? [{ label: 'gateway, 1 lane, tsx src', key: 'gateway 1 lane src', lanes: 1, child: join(LIB, 'gateway-child.ts'), build: 'src' }] : []),
     ];
     for (const g of gateways) {
       const file = `${p.configFile}.lanes-${g.lanes}${g.lingerMs === undefined ? '' : `-linger-${g.lingerMs}`}.yaml`;
       const doc = parse(readFileSync(p.configFile, 'utf8')) as { gateway: Record<string, unknown> };
       writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: g.lanes, ...(g.lingerMs === undefined ? {} : { lingerMs: g.lingerMs }) } }));
-      const gw = await BenchChild.start('gateway', g.child, [file, ...(g.build ? [g.build] : [])]);
+      const gw = await BenchChild.start('gateway', g.child, [file, ...(g.build ? [g.build] : [])], 60_000, g.execArgv ?? []);
       started.push(gw);
       await waitTopics(kafka.brokers, ['telemetry.power']);
       for (const rate of rates) {

@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** A message a bench child sends its parent over IPC. */
 export interface ChildMessage {
@@ -20,6 +20,27 @@ export function mainThreadCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
+/**
+ * Context switches so far of a process's main thread and of all its threads, from
+ * /proc/<pid>/task/<tid>/status. A voluntary switch is a thread going to sleep (an event
+ * loop's epoll_wait, a pool thread's futex): each later wake-up is paid for in scheduler and,
+ * on a virtual machine, hypervisor time, which on this machine dominates the CPU per frame at
+ * moderate rates.
+ */
+export function contextSwitches(pid: number): { main: number; all: number } {
+  const of = (tid: string): number => {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0);
+    } catch {
+      return 0; // the thread ended meanwhile
+    }
+  };
+  let all = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) all += of(tid);
+  return { main: of(String(pid)), all };
 }
 
 /** Memory of a process from /proc/<pid>/status: peak (VmHWM) and current (VmRSS) resident set, bytes. */
