@@ -59,7 +59,8 @@ const LOG_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CR
  * generations, which open replays in order.
  */
 export class FileReplayStore extends MemoryReplayStore {
-  private pending: Buffer[] = [];
+  /** Records accepted since the last flush, encoded back to back in `pending[0, pendingBytes)`. */
+  private pending = Buffer.allocUnsafe(4096);
   private pendingBytes = 0;
   private logBytes: number;
   private flushing: Promise<void> | null = null;
@@ -196,23 +197,31 @@ export class FileReplayStore extends MemoryReplayStore {
     if (this.closed) throw new VigilError('VIGIL_E_REPLAY_STORE_CLOSED', 'replay store is closed');
     const idLen = Buffer.byteLength(deviceId, 'utf8');
     if (idLen > 255) throw new VigilError('VIGIL_E_REPLAY_STORE_CORRUPT', `device id longer than 255 bytes cannot be stored`, { retriable: false });
-    const rec = Buffer.allocUnsafe(HEADER + idLen + 8);
-    rec[4] = op;
-    rec[5] = idLen;
-    rec.write(deviceId, HEADER, 'utf8');
-    rec.writeBigUInt64BE(seq, HEADER + idLen);
-    rec.writeUInt32LE(crc32(rec.subarray(4)), 0);
-    this.pending.push(rec);
-    this.pendingBytes += rec.length;
+    const size = HEADER + idLen + 8;
+    if (this.pendingBytes + size > this.pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.pending.length * 2, this.pendingBytes + size));
+      this.pending.copy(grown, 0, 0, this.pendingBytes);
+      this.pending = grown;
+    }
+    // Encoded in place at the end of what is pending: no buffer per record, one write per flush.
+    const buf = this.pending;
+    const at = this.pendingBytes;
+    buf[at + 4] = op;
+    buf[at + 5] = idLen;
+    buf.write(deviceId, at + HEADER, idLen, 'utf8');
+    buf.writeBigUInt64BE(seq, at + HEADER + idLen);
+    buf.writeUInt32LE(crc32(buf.subarray(at + 4, at + size)), at);
+    this.pendingBytes += size;
   }
 
   private async writeOut(): Promise<void> {
-    const batch = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
+    const batch = this.pending.subarray(0, this.pendingBytes);
+    // The next records go to a fresh buffer: this one is being written on the thread pool.
+    this.pending = Buffer.allocUnsafe(Math.max(4096, batch.length));
     this.pendingBytes = 0;
     // One write that returns once the data is on disk (O_DSYNC): one thread-pool job
     // instead of a write and a datasync, about half the CPU per flush.
-    await this.fh.write(batch);
+    for (let off = 0; off < batch.length; ) off += (await this.fh.write(batch, off, batch.length - off)).bytesWritten;
     this.logBytes += batch.length;
     if (this.logBytes >= this.compactBytes && this.compacting === null) await this.startCompaction();
   }

@@ -83,6 +83,21 @@ describe('FileReplayStore', () => {
     await r.close();
   });
 
+  it('keeps every record of a flush larger than its first buffer, and of the flushes after it', async () => {
+    const dir = tmp();
+    const s = await FileReplayStore.open(dir);
+    for (let i = 0n; i < 3000n; i++) s.accept(`device-with-a-longer-id-${i % 11n}`, i); // ~150 KB pending
+    await s.flush();
+    s.accept('after', 1n);
+    await s.flush();
+    await s.close();
+    const r = await FileReplayStore.open(dir);
+    expect(r.recovery).toMatchObject({ logRecords: 3001, droppedBytes: 0 });
+    for (let i = 2000n; i < 3000n; i++) expect(r.check(`device-with-a-longer-id-${i % 11n}`, i)).toBe('replay');
+    expect(r.check('after', 1n)).toBe('replay');
+    await r.close();
+  });
+
   it('compacts the log into a snapshot and starts a new log generation', async () => {
     const dir = tmp();
     const s = await FileReplayStore.open(dir, { compactBytes: 200 });
