@@ -262,7 +262,7 @@ export class Gateway {
         r,
         r.records.map((rec) => ({
           topic: this.topic(rec.topic),
-          msg: { key: rec.key, value: Buffer.from(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength), headers: this.keyIdHeaders(rec.keyId) },
+          msg: { key: rec.key, value: Buffer.isBuffer(rec.value) ? rec.value : Buffer.from(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength), headers: this.keyIdHeaders(rec.keyId) },
           deviceId: r.deviceId,
           priority: r.priority,
         })),
