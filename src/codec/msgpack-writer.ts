@@ -1,11 +1,12 @@
 import type { Encoder } from '@msgpack/msgpack';
+import { strHeaderSize, writeBinHeader, writeStrHeader, writeU64, writeUint } from './envelope-writer';
 
 /**
  * A minimal msgpack writer for the hot path (sealing telemetry records), writing into one
  * reused, growable buffer. Every value is written in the form `@msgpack/msgpack`'s `Encoder`
  * (default options) chooses, so the bytes equal a generic encoding of the same value: the
  * shortest integer form for safe integers, float64 otherwise; the shortest str/bin/array
- * header. Strings that are not plain ASCII go through that `Encoder` itself, so even lone
+ * header (the str/bin/uint forms are envelope-writer's, which the envelopes already use). Strings that are not plain ASCII go through that `Encoder` itself, so even lone
  * surrogates come out as it writes them. Not reentrant.
  */
 export class MsgpackWriter {
@@ -69,25 +70,16 @@ export class MsgpackWriter {
   }
 
   bin(bytes: Uint8Array): void {
-    const n = bytes.length;
-    this.ensure(5 + n);
-    const b = this.buf;
-    if (n < 0x100) {
-      b[this.pos] = 0xc4;
-      b[this.pos + 1] = n;
-      this.pos += 2;
-    } else if (n < 0x10000) {
-      b[this.pos] = 0xc5;
-      b[this.pos + 1] = n >>> 8;
-      b[this.pos + 2] = n & 0xff;
-      this.pos += 3;
-    } else {
-      b[this.pos] = 0xc6;
-      this.view.setUint32(this.pos + 1, n);
-      this.pos += 5;
-    }
-    b.set(bytes, this.pos);
-    this.pos += n;
+    this.ensure(5 + bytes.length);
+    this.pos = writeBinHeader(this.buf, this.pos, bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** A u64 as 8 bytes big-endian in a bin (how records carry sequence numbers). */
+  binU64(v: bigint): void {
+    this.ensure(10);
+    this.pos = writeU64(this.buf, writeBinHeader(this.buf, this.pos, 8), v);
   }
 
   /** A number as `Encoder.encodeNumber` writes it. */
@@ -100,27 +92,7 @@ export class MsgpackWriter {
       this.view.setFloat64(p + 1, v);
       this.pos = p + 9;
     } else if (v >= 0) {
-      if (v < 0x80) {
-        b[p] = v;
-        this.pos = p + 1;
-      } else if (v < 0x100) {
-        b[p] = 0xcc;
-        b[p + 1] = v;
-        this.pos = p + 2;
-      } else if (v < 0x10000) {
-        b[p] = 0xcd;
-        this.view.setUint16(p + 1, v);
-        this.pos = p + 3;
-      } else if (v < 0x1_0000_0000) {
-        b[p] = 0xce;
-        this.view.setUint32(p + 1, v);
-        this.pos = p + 5;
-      } else {
-        b[p] = 0xcf;
-        this.view.setUint32(p + 1, Math.floor(v / 0x1_0000_0000));
-        this.view.setUint32(p + 5, v >>> 0);
-        this.pos = p + 9;
-      }
+      this.pos = writeUint(b, p, v);
     } else if (v >= -0x20) {
       b[p] = 0xe0 | (v + 0x20);
       this.pos = p + 1;
@@ -146,23 +118,16 @@ export class MsgpackWriter {
   /** A string: ASCII written here; anything else as the fallback `Encoder` writes it. */
   str(s: string): void {
     const n = s.length;
-    if (n < 0x100) {
-      this.ensure(2 + n);
-      const b = this.buf;
-      const start = this.pos + (n < 32 ? 1 : 2);
-      for (let i = 0; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) return this.raw(this.fallback.encodeSharedRef(s));
-        b[start + i] = c;
-      }
-      if (n < 32) b[this.pos] = 0xa0 | n;
-      else {
-        b[this.pos] = 0xd9;
-        b[this.pos + 1] = n;
-      }
-      this.pos = start + n;
-      return;
+    const head = strHeaderSize(n);
+    this.ensure(head + n);
+    const b = this.buf;
+    const start = this.pos + head;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return this.raw(this.fallback.encodeSharedRef(s));
+      b[start + i] = c;
     }
-    this.raw(this.fallback.encodeSharedRef(s));
+    writeStrHeader(b, this.pos, n);
+    this.pos = start + n;
   }
 }

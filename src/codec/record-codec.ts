@@ -40,10 +40,14 @@ function checkLabel(v: unknown): ClassificationLabel {
   }
 }
 
-function seqBytes(v: unknown, field: string): Uint8Array {
+function checkSeq(v: unknown, field: string): bigint {
   if (typeof v !== 'bigint' || v < 0n || v > MAX_SEQ) throw invalid(field, 'must be a bigint in 0..2^64-1');
+  return v;
+}
+
+function seqBytes(v: unknown, field: string): Uint8Array {
   const b = new Uint8Array(8);
-  writeU64(b, 0, v);
+  writeU64(b, 0, checkSeq(v, field));
   return b;
 }
 
@@ -174,7 +178,7 @@ export class RecordCodec {
     if (!Array.isArray(record.readings)) throw invalid('readings', 'must be an array');
     readingsOfKind(record.readings, kind);
     const deviceId = checkName(record.deviceId, 'deviceId', DEVICE_ID_PATTERN);
-    const seq = seqBytes(record.seq, 'seq');
+    const seq = checkSeq(record.seq, 'seq');
     const eventTimeMs = eventTime(record.eventTimeMs, 'eventTimeMs');
     const ingestTimeMs = eventTime(record.ingestTimeMs, 'ingestTimeMs');
     // One gateway seals under one id: checked once, not per record.
@@ -185,7 +189,7 @@ export class RecordCodec {
     w.arrayHeader(9);
     w.number(RECORD_TYPE_TAGS.telemetry);
     w.str(deviceId);
-    w.bin(seq);
+    w.binU64(seq);
     w.number(eventTimeMs);
     w.number(ingestTimeMs);
     w.str(gatewayId);
