@@ -54,19 +54,24 @@
  * VIGIL_BENCH_RECEIVE_MAXIMUM (the gateway's gateway.receiveMaximum; Mosquitto keeps 1000), VIGIL_BENCH_VERBOSE=1 (children's stderr),
  * VIGIL_BENCH_E2E_RATES=3000,6000: the cost variant's offered loads, instead of 25 % and 50 % of the naive bridge's rate.
  * VIGIL_BENCH_E2E_LINGER=2,5: the cost variant also runs the gateway (1 lane) with gateway.lingerMs at each value.
- * VIGIL_BENCH_NAIVE_STOCK_KAFKAJS=<dir of a kafkajs package>: the cost variant also runs the naive bridge on that kafkajs
- * (stock, without Vigil's patches). VIGIL_BENCH_GATEWAY_BEFORE=<other checkout>/bench/lib/gateway-child.ts: it also runs
+ * VIGIL_BENCH_NAIVE_STOCK_KAFKAJS=<dir of a kafkajs package>|npm: the cost variant also runs the naive bridge on that kafkajs
+ * (stock, without Vigil's patches; `npm`: the locked version fetched from the registry). VIGIL_BENCH_GATEWAY_BEFORE=<other checkout>/bench/lib/gateway-child.ts: it also runs
  * that gateway (1 lane), for before/after in one run (that checkout built: its gateway child runs its dist/).
  * The gateway runs compiled (dist/, as `bin/vigil.js` ships it; `npm run bench` builds it first).
  * VIGIL_BENCH_E2E_SRC=1: the cost variant also runs the gateway (1 lane) from the sources through tsx.
  * VIGIL_BENCH_E2E_NODE_FLAGS="--single-threaded-gc": the cost variant also runs the gateway (1 lane) under those Node flags.
+ * VIGIL_BENCH_E2E_COST_WARMUP_SECONDS (default 20): in the cost and profile variants each process first runs this long at the highest
+ * offered load, not measured, so V8 has compiled its hot code (otherwise the first measured run carries seconds of
+ * optimising-compiler threads: ~15 µs/frame of the naive bridge's 76 at 3,000/s here).
  * VIGIL_BENCH_E2E_PROFILE=<dir>: instead, one 8 s gateway run at VIGIL_BENCH_E2E_RATE (default
- * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>); with
+ * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>), after the
+ * warm-up run below (the profile holds both: its last 8 s are the run); with
  * VIGIL_BENCH_E2E_PROFILE_NAIVE=1 the naive bridge is profiled the same way after it (<dir>/naive).
  */
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { parse, stringify } from 'yaml';
 import { startKafka, startMosquitto, type KafkaService, type MosquittoService } from '../scripts/services';
@@ -350,8 +355,10 @@ async function main(): Promise<void> {
       const gw = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [p.configFile], 60_000, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
       started.push(gw);
       await waitTopics(kafka.brokers, ['telemetry.power']);
+      const rate = Number(process.env.VIGIL_BENCH_E2E_RATE ?? 12_000);
+      await warmUp(pub, [rate], 'profile');
       phase = 'profile';
-      const r = await runAt(pub, Number(process.env.VIGIL_BENCH_E2E_RATE ?? 12_000), 8000);
+      const r = await runAt(pub, rate, 8000);
       process.stdout.write(`profile run: ${JSON.stringify({ ...r, admit: r.admit, kafka: r.kafka })}\n`);
       await gw.stop();
       if (process.env.VIGIL_BENCH_E2E_PROFILE_NAIVE) {
@@ -359,8 +366,9 @@ async function main(): Promise<void> {
         const naiveDir = join(profileDir, 'naive');
         const naive = await BenchChild.start('naive-bridge', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, `vigil/v1/${p.theatre}/+/+/telemetry`, NAIVE_TOPIC], 60_000, ['--cpu-prof', `--cpu-prof-dir=${naiveDir}`]);
         started.push(naive);
+        await warmUp(pub, [rate], 'profile (naive bridge)');
         phase = 'profile (naive bridge)';
-        const n = await runAt(pub, Number(process.env.VIGIL_BENCH_E2E_RATE ?? 12_000), 8000);
+        const n = await runAt(pub, rate, 8000);
         process.stdout.write(`profile run (naive bridge, ${naiveDir}): ${JSON.stringify({ ...n, admit: undefined })}\n`);
         await naive.stop();
       }
@@ -573,6 +581,35 @@ async function mainSecure(): Promise<void> {
 }
 
 /** One measured run at `rate`: CPU µs per frame of `child` from the end of warm-up to the end of the run. */
+/**
+ * VIGIL_BENCH_NAIVE_STOCK_KAFKAJS: a directory holding a kafkajs package, or `npm`: the kafkajs
+ * version in package-lock.json as published on npm (without Vigil's patches/), unpacked once
+ * into node_modules/.cache/vigil-bench/.
+ */
+function stockKafkajsDir(v: string | undefined): string | undefined {
+  if (!v || v !== 'npm') return v || undefined;
+  const lock = JSON.parse(readFileSync(join(__dirname, '../package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const version = lock.packages['node_modules/kafkajs']?.version;
+  if (!version) throw new Error('VIGIL_BENCH_NAIVE_STOCK_KAFKAJS=npm: kafkajs is not in package-lock.json');
+  const dir = join(__dirname, '../node_modules/.cache/vigil-bench', `kafkajs-${version}`);
+  if (!existsSync(join(dir, 'package/package.json'))) {
+    mkdirSync(dir, { recursive: true });
+    const tgz = execFileSync('npm', ['pack', `kafkajs@${version}`, '--silent', '--pack-destination', dir], { encoding: 'utf8' }).trim().split('\n').pop() as string;
+    execFileSync('tar', ['-xzf', join(dir, tgz), '-C', dir]);
+  }
+  return join(dir, 'package');
+}
+
+const COST_WARMUP_MS = 1000 * Number(process.env.VIGIL_BENCH_E2E_COST_WARMUP_SECONDS ?? 20);
+
+/** A run that is not measured: JIT warm-up of a freshly started process at the highest offered load. */
+async function warmUp(pub: BenchChild, rates: readonly number[], what: string): Promise<void> {
+  if (!(COST_WARMUP_MS > 0)) return;
+  phase = `${what} warm-up`;
+  const r = await runAt(pub, Math.max(...rates), COST_WARMUP_MS);
+  if (!r.pass) process.stderr.write(`\n${what}: warm-up run did not pass (${r.why}); measuring anyway\n`);
+}
+
 async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<{ run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; switchesPerFrame: { main: number; other: number }; loop: Record<string, unknown> }> {
   let cpu0 = 0;
   let main0 = 0;
@@ -656,6 +693,7 @@ async function mainCost(): Promise<void> {
     if (fixed.length === 0 && naiveSustained === 0) throw new Error('the naive bridge sustained no rate');
     const rates = fixed.length > 0 ? fixed : [0.25, 0.5].map((share) => Math.max(100, Math.round((naiveSustained * share) / 100) * 100));
     const cost: Record<string, Record<string, unknown>> = {};
+    await warmUp(pub, rates, 'naive');
     for (const rate of rates) {
       phase = `naive cost @ ${rate}/s`;
       const c = await costRun(pub, naive, rate);
@@ -665,10 +703,11 @@ async function mainCost(): Promise<void> {
     await naive.stop();
     // Optional, same run: the naive bridge on another kafkajs installation (stock kafkajs, without
     // the patches Vigil's own kafkajs carries), as a bridge written without Vigil would run.
-    const stockKafkajs = process.env.VIGIL_BENCH_NAIVE_STOCK_KAFKAJS;
+    const stockKafkajs = stockKafkajsDir(process.env.VIGIL_BENCH_NAIVE_STOCK_KAFKAJS);
     if (stockKafkajs) {
       const stock = await BenchChild.start('naive-bridge-stock', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, `vigil/v1/${p.theatre}/+/+/telemetry`, NAIVE_TOPIC, stockKafkajs]);
       started.push(stock);
+      await warmUp(pub, rates, 'naive (stock kafkajs)');
       for (const rate of rates) {
         phase = `naive (stock kafkajs) cost @ ${rate}/s`;
         const c = await costRun(pub, stock, rate);
@@ -687,7 +726,7 @@ async function mainCost(): Promise<void> {
     const nodeFlags = (process.env.VIGIL_BENCH_E2E_NODE_FLAGS ?? '').split(' ').filter(Boolean);
     const gateways: Array<{ label: string; key: string; lanes: number; child: string; lingerMs?: number; build?: string; execArgv?: string[] }> = [
       ...(before ? [{ label: 'gateway before, 1 lane', key: 'gateway before 1 lane', lanes: 1, child: before }] : []),
-      ...[1, lanes].map((n) => ({ label: `gateway, ${n} lane${n > 1 ? 's' : ''}`, key: `gateway ${n} lane${n > 1 ? 's' : ''}`, lanes: n, child: join(LIB, 'gateway-child.ts') })),
+      ...[...new Set([1, lanes])].map((n) => ({ label: `gateway, ${n} lane${n > 1 ? 's' : ''}`, key: `gateway ${n} lane${n > 1 ? 's' : ''}`, lanes: n, child: join(LIB, 'gateway-child.ts') })),
       ...lingers.map((l) => ({ label: `gateway, 1 lane, linger ${l} ms`, key: `gateway 1 lane linger ${l}`, lanes: 1, child: join(LIB, 'gateway-child.ts'), lingerMs: l })),
       // Optional: VIGIL_BENCH_E2E_SRC=1 adds the gateway (1 lane) run from the TypeScript sources through tsx rather than the compiled dist/ it ships as.
       ...(nodeFlags.length > 0 ? [{ label: `gateway, 1 lane, ${nodeFlags.join(' ')}`, key: 'gateway 1 lane flags', lanes: 1, child: join(LIB, 'gateway-child.ts'), execArgv: nodeFlags }] : []),
@@ -700,6 +739,7 @@ async function mainCost(): Promise<void> {
       const gw = await BenchChild.start('gateway', g.child, [file, ...(g.build ? [g.build] : [])], 60_000, g.execArgv ?? []);
       started.push(gw);
       await waitTopics(kafka.brokers, ['telemetry.power']);
+      await warmUp(pub, rates, g.label);
       for (const rate of rates) {
         phase = `${g.label} cost @ ${rate}/s`;
         const c = await costRun(pub, gw, rate);
@@ -716,7 +756,7 @@ async function mainCost(): Promise<void> {
       if (stockKafkajs) headline[`gatewayToNaiveStockKafkajsCpu@${rate}`] = Number((at(`gateway 1 lane @ ${rate}`) / at(`naive stock kafkajs @ ${rate}`)).toFixed(2));
       if (before) headline[`gatewayToBeforeCpu@${rate}`] = Number((at(`gateway 1 lane @ ${rate}`) / at(`gateway before 1 lane @ ${rate}`)).toFixed(2));
     }
-    writeReport('e2e-cost', rows, { headline, cost, settings: { runMs: LAT_MS, warmupMs: WARMUP_MS, devices: DEVICES, publisherConnections: CONNECTIONS, cpu: 'user+system from /proc/<pid>/stat, warm-up end to run end (drain included), / frames published after warm-up' } });
+    writeReport('e2e-cost', rows, { headline, cost, settings: { runMs: LAT_MS, warmupMs: WARMUP_MS, processWarmupMs: COST_WARMUP_MS, devices: DEVICES, publisherConnections: CONNECTIONS, cpu: 'user+system from /proc/<pid>/stat, warm-up end to run end (drain included), / frames published after warm-up' } });
     for (const [k, v] of Object.entries(cost)) {
       const lat = v.publishToKafka as ReturnType<typeof pct>;
       const loop = v.eventLoop as { p99Ms: number };
