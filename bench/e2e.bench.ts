@@ -63,6 +63,8 @@
  * VIGIL_BENCH_E2E_COST_WARMUP_SECONDS (default 20): in the cost and profile variants each process first runs this long at the highest
  * offered load, not measured, so V8 has compiled its hot code (otherwise the first measured run carries seconds of
  * optimising-compiler threads: ~15 µs/frame of the naive bridge's 76 at 3,000/s here).
+ * VIGIL_BENCH_E2E_COST_PAIRED=<repeats> (with VIGIL_BENCH_E2E_COST=1): the bridges and the gateway take the same frames at
+ * once, each run measuring all of them over one window, <repeats> runs per rate: paired ratios (see mainCostPaired).
  * VIGIL_BENCH_E2E_PROFILE=<dir>: instead, one 8 s gateway run at VIGIL_BENCH_E2E_RATE (default
  * 12,000) frames/s with the gateway under `--cpu-prof` (profile written to <dir>), after the
  * warm-up run below (the profile holds both: its last 8 s are the run); with
@@ -610,35 +612,42 @@ async function warmUp(pub: BenchChild, rates: readonly number[], what: string): 
   if (!r.pass) process.stderr.write(`\n${what}: warm-up run did not pass (${r.why}); measuring anyway\n`);
 }
 
-async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<{ run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; switchesPerFrame: { main: number; other: number }; loop: Record<string, unknown> }> {
-  let cpu0 = 0;
-  let main0 = 0;
-  let cs0 = { main: 0, all: 0 };
+type Cost = { run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; switchesPerFrame: { main: number; other: number }; loop: Record<string, unknown> };
+
+async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<Cost> {
+  return (await costRunMany(pub, [child], rate))[0] as Cost;
+}
+
+/** One run at `rate`; the CPU of each child over the same measured window (they may all be taking the frames at once). */
+async function costRunMany(pub: BenchChild, children: readonly BenchChild[], rate: number): Promise<Cost[]> {
+  let at0 = children.map(() => ({ cpu: 0, main: 0, cs: { main: 0, all: 0 } }));
   let warm: NodeJS.Timeout | undefined;
   // The measured part starts when the warm-up second of the publisher's schedule ends: the
   // frames counted below, and those the consumer (and the gateway's ack tally) count.
   const run = await runAt(pub, rate, LAT_MS, undefined, (t0) => {
     warm = setTimeout(() => {
-      cpu0 = processCpuSeconds(child.pid);
-      main0 = mainThreadCpuSeconds(child.pid);
-      cs0 = contextSwitches(child.pid);
-      void child.request('loopReset', { since: t0 + WARMUP_MS }).catch(() => undefined);
+      at0 = children.map((c) => ({ cpu: processCpuSeconds(c.pid), main: mainThreadCpuSeconds(c.pid), cs: contextSwitches(c.pid) }));
+      for (const c of children) void c.request('loopReset', { since: t0 + WARMUP_MS }).catch(() => undefined);
     }, Math.max(0, t0 + WARMUP_MS - Date.now()));
   });
   clearTimeout(warm);
-  const cpu = processCpuSeconds(child.pid) - cpu0;
-  const mainCpu = mainThreadCpuSeconds(child.pid) - main0;
-  const cs = contextSwitches(child.pid);
+  const at1 = children.map((c) => ({ cpu: processCpuSeconds(c.pid), main: mainThreadCpuSeconds(c.pid), cs: contextSwitches(c.pid) }));
   const frames = Math.max(1, Math.round((rate * (LAT_MS - WARMUP_MS)) / 1000));
-  const loop = await child.request('loop');
   const perFrame = (n: number): number => Number((n / frames).toFixed(3));
-  return {
-    run,
-    cpuUsPerFrame: Number(((cpu * 1e6) / frames).toFixed(1)),
-    mainThreadUsPerFrame: Number(((mainCpu * 1e6) / frames).toFixed(1)),
-    switchesPerFrame: { main: perFrame(cs.main - cs0.main), other: perFrame(cs.all - cs0.all - (cs.main - cs0.main)) },
-    loop,
-  };
+  const out: Cost[] = [];
+  for (let k = 0; k < children.length; k++) {
+    const a = at0[k] as (typeof at0)[number];
+    const b = at1[k] as (typeof at0)[number];
+    const loop = await (children[k] as BenchChild).request('loop');
+    out.push({
+      run,
+      cpuUsPerFrame: Number((((b.cpu - a.cpu) * 1e6) / frames).toFixed(1)),
+      mainThreadUsPerFrame: Number((((b.main - a.main) * 1e6) / frames).toFixed(1)),
+      switchesPerFrame: { main: perFrame(b.cs.main - a.cs.main), other: perFrame(b.cs.all - a.cs.all - (b.cs.main - a.cs.main)) },
+      loop,
+    });
+  }
+  return out;
 }
 
 /** Where publish → Kafka went, per frame, p50/p99 (ms): see Tally. */
@@ -653,7 +662,7 @@ function gcMs(gc: unknown): string {
 }
 
 /** The cost rows' columns: CPU per frame, event-loop delay, the latency breakdown at p99 and the gateway's per-batch timings. */
-function costColumns(c: { run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; switchesPerFrame: { main: number; other: number }; loop: Record<string, unknown> }): Record<string, string | number> {
+function costColumns(c: Cost): Record<string, string | number> {
   const fix = (v: unknown): number => Number(Number(v ?? 0).toFixed(1));
   const write = c.loop.writeMs as { p99: number } | undefined;
   const flush = c.loop.replayFlushMs as { p99: number } | undefined;
@@ -770,7 +779,68 @@ async function mainCost(): Promise<void> {
   }
 }
 
-(process.env.VIGIL_BENCH_E2E_COST === '1' ? mainCost() : process.env.VIGIL_BENCH_E2E_SECURE === '1' ? mainSecure() : main()).then(
+/**
+ * VIGIL_BENCH_E2E_COST=1 VIGIL_BENCH_E2E_COST_PAIRED=<repeats>: the naive bridge (and the stock-kafkajs
+ * one, if VIGIL_BENCH_NAIVE_STOCK_KAFKAJS is set) and the gateway (1 lane) run at once, each
+ * subscribed to the same frames, and each run measures all of them over the same window: paired
+ * figures, so what the shared host does meanwhile falls on both sides of a ratio. They compete
+ * for the two cores (latency here is not the sequential runs' latency), and Kafka holds every
+ * frame twice.
+ */
+async function mainCostPaired(repeats: number): Promise<void> {
+  if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`VIGIL_BENCH_E2E_COST_PAIRED must be a positive integer (paired runs per rate); got ${process.env.VIGIL_BENCH_E2E_COST_PAIRED}`);
+  const rig: Rig = { started: [] };
+  const started = rig.started;
+  const rows: BenchRow[] = [];
+  try {
+    const { kafka, mosq, prov: p, pub } = await startRig(rig, 'e2e cost paired');
+    const rates = (process.env.VIGIL_BENCH_E2E_RATES ?? '3000,6000').split(',').filter(Boolean).map(Number);
+    if (rates.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error(`VIGIL_BENCH_E2E_RATES must be positive integers (frames/s), comma separated; got ${process.env.VIGIL_BENCH_E2E_RATES}`);
+    const filter = `vigil/v1/${p.theatre}/+/+/telemetry`;
+    const systems: Array<{ label: string; child: BenchChild }> = [];
+    const naive = await BenchChild.start('naive-bridge', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, filter, NAIVE_TOPIC]);
+    started.push(naive);
+    systems.push({ label: 'naive bridge', child: naive });
+    const stockKafkajs = stockKafkajsDir(process.env.VIGIL_BENCH_NAIVE_STOCK_KAFKAJS);
+    if (stockKafkajs) {
+      const stock = await BenchChild.start('naive-bridge-stock', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, filter, NAIVE_TOPIC, stockKafkajs]);
+      started.push(stock);
+      systems.push({ label: 'naive, stock kafkajs', child: stock });
+    }
+    const file = `${p.configFile}.lanes-1.yaml`;
+    const doc = parse(readFileSync(p.configFile, 'utf8')) as { gateway: Record<string, unknown> };
+    writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: 1 } }));
+    const gw = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [file]);
+    started.push(gw);
+    systems.push({ label: 'gateway, 1 lane', child: gw });
+    await waitTopics(kafka.brokers, ['telemetry.power']);
+    await warmUp(pub, rates, 'paired');
+    const ratios: Record<string, number[]> = {};
+    for (let rep = 1; rep <= repeats; rep++) {
+      for (const rate of rates) {
+        phase = `paired cost @ ${rate}/s, ${rep} of ${repeats}`;
+        const costs = await costRunMany(pub, systems.map((x) => x.child), rate);
+        const gwCost = costs[costs.length - 1] as Cost;
+        systems.forEach((x, k) => {
+          const c = costs[k] as Cost;
+          rows.push(row(x.label, `paired @ ${rate}/s #${rep}`, c.run, costColumns(c)));
+          if (x.child !== gw) (ratios[`gateway / ${x.label} @ ${rate}`] ??= []).push(Number((gwCost.cpuUsPerFrame / c.cpuUsPerFrame).toFixed(2)));
+        });
+      }
+    }
+    const headline: Record<string, unknown> = { repeats, rates };
+    for (const [k, v] of Object.entries(ratios)) {
+      const sorted = [...v].sort((a, b) => a - b);
+      headline[k] = { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1], all: v };
+      process.stdout.write(`${k.padEnd(44)} CPU per frame ratio: median ${String(sorted[Math.floor(sorted.length / 2)])}, range ${String(sorted[0])}–${String(sorted[sorted.length - 1])} over ${v.length} paired runs\n`);
+    }
+    writeReport('e2e-cost-paired', rows, { headline, settings: { runMs: LAT_MS, warmupMs: WARMUP_MS, processWarmupMs: COST_WARMUP_MS, devices: DEVICES, publisherConnections: CONNECTIONS, cpu: 'user+system from /proc/<pid>/stat of each process over the same window, / frames published after warm-up; all processes take every frame at once' } });
+  } finally {
+    await stopRig(rig, 'e2e cost paired');
+  }
+}
+
+(process.env.VIGIL_BENCH_E2E_COST === '1' ? (process.env.VIGIL_BENCH_E2E_COST_PAIRED ? mainCostPaired(Number(process.env.VIGIL_BENCH_E2E_COST_PAIRED)) : mainCost()) : process.env.VIGIL_BENCH_E2E_SECURE === '1' ? mainSecure() : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
