@@ -582,14 +582,13 @@ async function mainSecure(): Promise<void> {
   process.stdout.write(`gateway sustained: plaintext ${plain} frames/s, TLS + SASL_SSL ${secure} frames/s, ratio ${(100 * ratio).toFixed(1)}% (target >= 85%)\n`);
 }
 
-/** One measured run at `rate`: CPU µs per frame of `child` from the end of warm-up to the end of the run. */
 /**
  * VIGIL_BENCH_NAIVE_STOCK_KAFKAJS: a directory holding a kafkajs package, or `npm`: the kafkajs
  * version in package-lock.json as published on npm (without Vigil's patches/), unpacked once
  * into node_modules/.cache/vigil-bench/.
  */
 function stockKafkajsDir(v: string | undefined): string | undefined {
-  if (!v || v !== 'npm') return v || undefined;
+  if (v !== 'npm') return v || undefined;
   const lock = JSON.parse(readFileSync(join(__dirname, '../package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
   const version = lock.packages['node_modules/kafkajs']?.version;
   if (!version) throw new Error('VIGIL_BENCH_NAIVE_STOCK_KAFKAJS=npm: kafkajs is not in package-lock.json');
@@ -614,6 +613,7 @@ async function warmUp(pub: BenchChild, rates: readonly number[], what: string): 
 
 type Cost = { run: RunResult; cpuUsPerFrame: number; mainThreadUsPerFrame: number; switchesPerFrame: { main: number; other: number }; loop: Record<string, unknown> };
 
+/** One measured run at `rate`: CPU µs per frame of `child` from the end of warm-up to the end of the run. */
 async function costRun(pub: BenchChild, child: BenchChild, rate: number): Promise<Cost> {
   return (await costRunMany(pub, [child], rate))[0] as Cost;
 }
