@@ -601,6 +601,21 @@ function stockKafkajsDir(v: string | undefined): string | undefined {
   return join(dir, 'package');
 }
 
+/** VIGIL_BENCH_E2E_RATES as offered loads (frames/s); [] when unset. */
+function fixedRates(): number[] {
+  const rates = (process.env.VIGIL_BENCH_E2E_RATES ?? '').split(',').filter(Boolean).map(Number);
+  if (rates.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error(`VIGIL_BENCH_E2E_RATES must be positive integers (frames/s), comma separated; got ${process.env.VIGIL_BENCH_E2E_RATES}`);
+  return rates;
+}
+
+/** The bench's gateway config with `kafkaLanes` (and `lingerMs`) set, written beside it; its path. */
+function gatewayConfigFile(configFile: string, lanes: number, lingerMs?: number): string {
+  const file = `${configFile}.lanes-${lanes}${lingerMs === undefined ? '' : `-linger-${lingerMs}`}.yaml`;
+  const doc = parse(readFileSync(configFile, 'utf8')) as { gateway: Record<string, unknown> };
+  writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: lanes, ...(lingerMs === undefined ? {} : { lingerMs }) } }));
+  return file;
+}
+
 const COST_WARMUP_MS = 1000 * Number(process.env.VIGIL_BENCH_E2E_COST_WARMUP_SECONDS ?? 20);
 
 /** A run that is not measured: JIT warm-up of a freshly started process at the highest offered load. */
@@ -696,8 +711,7 @@ async function mainCost(): Promise<void> {
     started.push(naive);
     const naiveRuns: RunResult[] = [];
     // VIGIL_BENCH_E2E_RATES=3000,6000 fixes the offered loads (comparable across runs on a machine whose load varies); default 25% and 50% of the naive bridge's sustained rate.
-    const fixed = (process.env.VIGIL_BENCH_E2E_RATES ?? '').split(',').filter(Boolean).map(Number);
-    if (fixed.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error(`VIGIL_BENCH_E2E_RATES must be positive integers (frames/s), comma separated; got ${process.env.VIGIL_BENCH_E2E_RATES}`);
+    const fixed = fixedRates();
     const naiveSustained = fixed.length > 0 ? 0 : await searchSustained(pub, 'naive', naiveRuns);
     if (fixed.length === 0 && naiveSustained === 0) throw new Error('the naive bridge sustained no rate');
     const rates = fixed.length > 0 ? fixed : [0.25, 0.5].map((share) => Math.max(100, Math.round((naiveSustained * share) / 100) * 100));
@@ -742,9 +756,7 @@ async function mainCost(): Promise<void> {
       ...(process.env.VIGIL_BENCH_E2E_SRC === '1' ? [{ label: 'gateway, 1 lane, tsx src', key: 'gateway 1 lane src', lanes: 1, child: join(LIB, 'gateway-child.ts'), build: 'src' }] : []),
     ];
     for (const g of gateways) {
-      const file = `${p.configFile}.lanes-${g.lanes}${g.lingerMs === undefined ? '' : `-linger-${g.lingerMs}`}.yaml`;
-      const doc = parse(readFileSync(p.configFile, 'utf8')) as { gateway: Record<string, unknown> };
-      writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: g.lanes, ...(g.lingerMs === undefined ? {} : { lingerMs: g.lingerMs }) } }));
+      const file = gatewayConfigFile(p.configFile, g.lanes, g.lingerMs);
       const gw = await BenchChild.start('gateway', g.child, [file, ...(g.build ? [g.build] : [])], 60_000, g.execArgv ?? []);
       started.push(gw);
       await waitTopics(kafka.brokers, ['telemetry.power']);
@@ -794,8 +806,8 @@ async function mainCostPaired(repeats: number): Promise<void> {
   const rows: BenchRow[] = [];
   try {
     const { kafka, mosq, prov: p, pub } = await startRig(rig, 'e2e cost paired');
-    const rates = (process.env.VIGIL_BENCH_E2E_RATES ?? '3000,6000').split(',').filter(Boolean).map(Number);
-    if (rates.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error(`VIGIL_BENCH_E2E_RATES must be positive integers (frames/s), comma separated; got ${process.env.VIGIL_BENCH_E2E_RATES}`);
+    const fixed = fixedRates();
+    const rates = fixed.length > 0 ? fixed : [3000, 6000];
     const filter = `vigil/v1/${p.theatre}/+/+/telemetry`;
     const systems: Array<{ label: string; child: BenchChild }> = [];
     const naive = await BenchChild.start('naive-bridge', join(LIB, 'naive-bridge-child.ts'), [mosq.url, kafka.brokers, filter, NAIVE_TOPIC]);
@@ -807,10 +819,7 @@ async function mainCostPaired(repeats: number): Promise<void> {
       started.push(stock);
       systems.push({ label: 'naive, stock kafkajs', child: stock });
     }
-    const file = `${p.configFile}.lanes-1.yaml`;
-    const doc = parse(readFileSync(p.configFile, 'utf8')) as { gateway: Record<string, unknown> };
-    writeFileSync(file, stringify({ ...doc, gateway: { ...doc.gateway, kafkaLanes: 1 } }));
-    const gw = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [file]);
+    const gw = await BenchChild.start('gateway', join(LIB, 'gateway-child.ts'), [gatewayConfigFile(p.configFile, 1)]);
     started.push(gw);
     systems.push({ label: 'gateway, 1 lane', child: gw });
     await waitTopics(kafka.brokers, ['telemetry.power']);
